@@ -1,0 +1,45 @@
+# pyeunomia: `make run` sets everything up and traces; `make test` checks it all.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+# What running needs, what compiling packages needs, and what tests add.
+APT_RUN := libbpf1
+APT_BUILD := clang llvm bpftool libbpf-dev
+APT_TEST := $(APT_RUN) $(APT_BUILD) prometheus
+APT_BENCH := $(APT_BUILD) bpftrace gcc
+
+.PHONY: run test lint unit e2e bench deps deps-test clean
+
+run: deps
+	$(BIN)/ecli run tests/fixtures/upstream/bootstrap.json
+
+test: deps-test lint
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests --ignore=tests/e2e
+
+e2e: deps-test
+	$(BIN)/pytest -q tests/e2e
+
+deps: $(STAMP)
+	@scripts/apt-ensure $(APT_RUN)
+
+deps-test: $(STAMP)
+	@scripts/apt-ensure $(APT_TEST)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "pyeunomia needs Python 3.11 or newer as $(PYTHON)" >&2; exit 1; }
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,96 @@
+"""What every command shares: one-line errors with exit statuses, and clean
+stops on signals and closed pipes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+from ..errors import EunomiaError, UsageError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a bad command line raises one UsageError line instead of
+    printing the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+class StopSignals:
+    """Turns SIGINT, SIGTERM and SIGHUP into a flag plus a wake-up of the poll
+    loop, so the loop ends between batches and cleans up."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._r, self._w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._old = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        self._old_fd = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
+
+    @property
+    def wakeup_fd(self) -> int:
+        return self._r
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.received = signum
+
+    def stop_requested(self) -> bool:
+        return self.received is not None
+
+    def restore(self) -> None:
+        signal.set_wakeup_fd(self._old_fd)
+        for s, old in self._old.items():
+            signal.signal(s, old)
+        os.close(self._r)
+        os.close(self._w)
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
+                        stream=sys.stderr)
+
+
+def run_command(prog: str, main: Callable[[list[str]], int], argv: list[str] | None = None) -> NoReturn:
+    """Run `main`, turning our errors into one line on stderr and an exit status."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        status = main(args)
+    except EunomiaError as e:
+        _say(f"{prog}: error: {e}")
+        status = e.exit_status
+    except KeyboardInterrupt:
+        status = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        status = EXIT_OK
+    _quiet_stdout_close()
+    sys.exit(status)
+
+
+def _say(line: str) -> None:
+    try:
+        sys.stderr.write(line.rstrip("\n") + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _quiet_stdout_close() -> None:
+    """A reader that went away (ecli ... | head -1) is not an error: make the
+    interpreter's final flush of stdout go nowhere instead of printing one."""
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass

@@ -1,0 +1,143 @@
+"""ecli: run a compiled eBPF package.
+
+    ecli run [runner options] PACKAGE [program options]
+
+The program options come from the package's global variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from ..errors import UsageError
+from .common import ArgumentParser, StopSignals, run_command, setup_logging
+
+if TYPE_CHECKING:
+    from ..package import Package
+    from ..runner.options import GlobalOption
+
+RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname"}
+
+
+def runner_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="ecli", description="Run eBPF programs packaged by ecc (eunomia-bpf format).")
+    p.add_argument("-V", "--version", action="version", version=f"pyeunomia {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=ArgumentParser)
+    run = sub.add_parser("run", help="load a package, attach it and print its events",
+                         description="Load PACKAGE (a package.json, a .bpf.o, '-' for stdin, an http(s) URL, "
+                                     "or a built-in name such as 'opensnoop'), attach its programs and print "
+                                     "its events until Ctrl-C. Options after PACKAGE set the program's globals: "
+                                     "see 'ecli run PACKAGE --help'.")
+    run.add_argument("-j", "--json", action="store_true", help="print one JSON object per event")
+    run.add_argument("-d", "--duration", type=_seconds, metavar="SECONDS", help="stop after this many seconds")
+    run.add_argument("-v", "--verbose", action="store_true", help="show libbpf's own log")
+    run.add_argument("--ifname", metavar="IFACE", help="network interface for xdp and tc programs")
+    run.add_argument("--sha256", metavar="HEX", help="refuse the package unless its bytes have this SHA-256")
+    run.add_argument("--insecure", action="store_true", help="allow plain http:// for a package URL")
+    run.add_argument("--no-header", action="store_true", help="leave out the table's header line")
+    run.add_argument("package", metavar="PACKAGE")
+    run.add_argument("program_args", nargs=argparse.REMAINDER, metavar="...")
+    sub.add_parser("list", help="list the built-in packages")
+    return p
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def program_parser(package: Package, options: list[GlobalOption]) -> ArgumentParser:
+    doc = package.meta.doc
+    p = ArgumentParser(prog=f"ecli run {package.origin}",
+                       description=doc.brief or doc.description or f"eBPF program {package.name}",
+                       epilog=doc.details)
+    for o in options:
+        flags = [f"-{o.short}"] if o.short else []
+        flags.append(o.flag)
+        if o.long != o.name:
+            flags.append("--" + o.name)
+        help_text = f"{o.help} ({o.type_name}, default: {o.show(o.default)})".replace("%", "%%")
+        if o.kind == "bool":
+            p.add_argument(*flags, dest=o.name, action=argparse.BooleanOptionalAction, default=o.default,
+                           help=help_text)
+        else:
+            p.add_argument(*flags, dest=o.name, type=_parser_of(o), default=o.default, help=help_text,
+                           metavar=_metavar(o))
+    return p
+
+
+def _parser_of(o: GlobalOption) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            return o.parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    parse.__name__ = o.kind
+    return parse
+
+
+def _metavar(o: GlobalOption) -> str:
+    return {"int": "INT", "float": "NUM", "str": "TEXT", "enum": "NAME"}.get(o.kind, "VALUE")
+
+
+def main(argv: list[str]) -> int:
+    args = runner_parser().parse_args(argv)
+    if args.command == "list":
+        from ..source import builtin_packages
+        for name in sorted(builtin_packages()):
+            print(name)
+        return 0
+    setup_logging(args.verbose)
+    from ..runner.options import global_options
+    from ..source import open_package
+
+    package = open_package(args.package, sha256=args.sha256, insecure=args.insecure)
+    options = global_options(package)
+    try:
+        values = vars(program_parser(package, options).parse_args(args.program_args))
+    except UsageError as e:
+        misplaced = [a for a in args.program_args if a.split("=")[0] in RUNNER_FLAGS]
+        if misplaced:
+            raise UsageError(f"{misplaced[0]} is a runner option: put it before PACKAGE "
+                             f"(ecli run {misplaced[0]} ... {args.package})") from None
+        raise e
+    return run_package(package, values, args)
+
+
+def run_package(package: Package, values: dict[str, Any], args: argparse.Namespace) -> int:
+    from ..runner.program import Program
+
+    stops = StopSignals()
+    try:
+        with Program(package, values, verbose=args.verbose, ifname=args.ifname) as prog:
+            out = sys.stdout.buffer
+            writer = prog.writer_for(out, args.json)
+            if args.no_header and hasattr(writer, "pending"):
+                writer.pending.clear()
+            n_progs = len(prog.loaded.programs)
+            sys.stderr.write(f"ecli: {package.name}: {n_progs} program{'s' * (n_progs != 1)} attached; "
+                             "Ctrl-C to stop\n")
+            sys.stderr.flush()
+            stats = prog.run(out, as_json=args.json, duration=args.duration,
+                             should_stop=stops.stop_requested, wakeup_fd=stops.wakeup_fd, writer=writer)
+    finally:
+        stops.restore()
+    if stats.lost:
+        sys.stderr.write(f"ecli: {stats.lost} events lost (of {stats.received + stats.lost})\n")
+    return 0
+
+
+def entry() -> None:
+    run_command("ecli", main)
+
+
+if __name__ == "__main__":
+    entry()

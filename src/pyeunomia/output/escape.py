@@ -1,0 +1,54 @@
+"""Make kernel-supplied bytes safe to print.
+
+A file name or comm can hold any byte but NUL. On a terminal, ESC sequences
+can rewrite the screen, and a newline forges a line. Text output shows
+printable ASCII and printable UTF-8 as they are and writes everything else as
+an escape: \\n, \\t, \\xNN (a control byte or invalid UTF-8), \\u202e (an
+invisible or control code point). A backslash is doubled, so the escaped form
+is unambiguous.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Anything but printable ASCII other than backslash: the bytes that make a
+# string need the careful path. Used on whole batches at once.
+UNSAFE_BYTES = re.compile(rb"[^\x20-\x5b\x5d-\x7e]")
+UNSAFE_IN_LINES = re.compile(rb"[^\x20-\x5b\x5d-\x7e\n]")
+
+_NAMED = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x5C: "\\\\"}
+
+
+def escape_bytes(raw: bytes) -> bytes:
+    """`raw` as safe, printable UTF-8 text."""
+    if not UNSAFE_BYTES.search(raw):
+        return raw
+    return escape_text(raw.decode("utf-8", "surrogateescape")).encode("utf-8")
+
+
+def escape_text(text: str) -> str:
+    """`text` with every non-printable character escaped; surrogate-escaped
+    bytes (from undecodable input) become \\xNN."""
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if o in _NAMED:
+            out.append(_NAMED[o])
+        elif 0xDC80 <= o <= 0xDCFF:  # a byte that was not valid UTF-8
+            out.append(f"\\x{o - 0xDC00:02x}")
+        elif ch.isprintable():
+            out.append(ch)
+        elif o < 0x100:
+            out.append(f"\\x{o:02x}")
+        elif o < 0x10000:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(f"\\U{o:08x}")
+    return "".join(out)
+
+
+def is_safe_batch(data: bytes, lines: int) -> bool:
+    """True when `data`, made of `lines` newline-terminated lines, holds only
+    printable ASCII: one regex scan instead of one check per field."""
+    return data.count(b"\n") == lines and not UNSAFE_IN_LINES.search(data)

@@ -1,0 +1,336 @@
+"""The eunomia-bpf package format: read, validate, build and write.
+
+A package is JSON: {"bpf_object": base64(zlib(ELF)), "bpf_object_size": N,
+"meta": {"bpf_skel": {...}, "export_types": [...], ...}}. Pure: no kernel, no
+network. Unknown meta keys are kept, so a package read and written again loses
+nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import zlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from .btf import BTFError, Kind
+from .errors import PackageError
+from .layout import Layout, struct_layout
+from .objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF, ObjectSpec
+
+EUNOMIA_VERSION = "0.3.4"
+DUMMY_PREFIX = "__eunomia_dummy"
+SAMPLE_TYPES = ("log2_hist", "linear_hist", "default_kv")
+MAX_OBJECT_SIZE = 64 << 20  # a BPF object is KBs; refuse to inflate a zip bomb
+
+
+@dataclass(frozen=True)
+class CmdArg:
+    short: str | None = None
+    long: str | None = None
+    default: Any = None
+    help: str | None = None
+
+
+@dataclass(frozen=True)
+class VariableMeta:
+    name: str
+    type: str
+    section: str
+    description: str | None = None
+    cmdarg: CmdArg = field(default_factory=CmdArg)
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class SampleMeta:
+    interval_ms: int
+    type: str = "default_kv"
+    unit: str = "(unit)"
+    clear_map: bool = False
+
+
+@dataclass(frozen=True)
+class MapMeta:
+    name: str
+    ident: str
+    mmaped: bool = False
+    sample: SampleMeta | None = None
+
+
+@dataclass(frozen=True)
+class ProgMeta:
+    name: str
+    attach: str
+    link: bool = True
+
+
+@dataclass(frozen=True)
+class ExportType:
+    name: str
+    type_id: int
+    size: int
+    members: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Doc:
+    description: str | None = None
+    brief: str | None = None
+    details: str | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class PackageMeta:
+    obj_name: str
+    variables: tuple[VariableMeta, ...]
+    maps: tuple[MapMeta, ...]
+    progs: tuple[ProgMeta, ...]
+    export_types: tuple[ExportType, ...]
+    doc: Doc
+    poll_timeout_ms: int
+    perf_buffer_pages: int
+    raw: dict[str, Any]
+
+
+class Package:
+    """A BPF object plus the metadata that says how to run and decode it."""
+
+    def __init__(self, obj: bytes, meta: PackageMeta, origin: str = "<memory>"):
+        self.object = obj
+        self.meta = meta
+        self.origin = origin
+
+    # -- reading -----------------------------------------------------------
+
+    @classmethod
+    def from_json(cls, text: bytes | str, origin: str = "<memory>") -> Package:
+        try:
+            doc = json.loads(text)
+        except (ValueError, RecursionError) as e:
+            raise PackageError(f"{origin}: not a package: invalid JSON ({_short(e)})") from None
+        if not isinstance(doc, dict):
+            raise PackageError(f"{origin}: not a package: expected a JSON object")
+        for key in ("bpf_object", "meta"):
+            if key not in doc:
+                raise PackageError(f"{origin}: not a package: missing '{key}'")
+        obj = _inflate(doc["bpf_object"], doc.get("bpf_object_size"), origin)
+        meta = parse_meta(doc["meta"], origin)
+        pkg = cls(obj, meta, origin)
+        pkg.spec  # noqa: B018 - validate the ELF and BTF now, not at load
+        pkg.check_export_types()
+        return pkg
+
+    @classmethod
+    def from_object(cls, obj: bytes, name: str, origin: str = "<memory>", export: list[str] | None = None) -> Package:
+        """A plain libbpf object: metadata comes from its ELF and BTF."""
+        try:
+            spec = ObjectSpec(obj)
+        except PackageError as e:
+            raise PackageError(f"{origin}: {e}") from None
+        raw = build_meta(spec, name, export if export is not None else default_export(spec))
+        pkg = cls(obj, parse_meta(raw, origin), origin)
+        pkg.__dict__["spec"] = spec
+        return pkg
+
+    @cached_property
+    def spec(self) -> ObjectSpec:
+        try:
+            return ObjectSpec(self.object)
+        except PackageError as e:
+            raise PackageError(f"{self.origin}: bpf_object: {e}") from None
+
+    @property
+    def name(self) -> str:
+        return self.meta.obj_name.removesuffix("_bpf")
+
+    def check_export_types(self) -> None:
+        for t in self.meta.export_types:
+            self.export_layout(t)
+
+    def export_layout(self, export: ExportType | None = None) -> Layout | None:
+        """The layout of the event struct (the first export type), from BTF."""
+        if export is None:
+            if not self.meta.export_types:
+                return None
+            export = self.meta.export_types[0]
+        btf = self.spec.btf
+        type_id = export.type_id
+        t = btf[type_id] if 0 < type_id < len(btf) else None
+        if t is None or t.kind not in (Kind.STRUCT, Kind.UNION) or t.name != export.name:
+            found = btf.find(export.name, Kind.STRUCT)
+            if found is None:
+                raise PackageError(f"{self.origin}: export type 'struct {export.name}' is not in the object's BTF")
+            type_id = found.id
+        try:
+            return struct_layout(btf, type_id)
+        except BTFError as e:
+            raise PackageError(f"{self.origin}: export type '{export.name}': {e}") from None
+
+    def map_layout(self, map_name: str, which: str) -> Layout | None:
+        """Layout of a map's key or value struct, when it is a struct."""
+        m = self.spec.map(map_name)
+        type_id = (m.key_type_id if which == "key" else m.value_type_id) if m else 0
+        if not type_id or self.spec.btf.resolve(type_id).kind not in (Kind.STRUCT, Kind.UNION):
+            return None
+        return struct_layout(self.spec.btf, type_id)
+
+    # -- writing -----------------------------------------------------------
+
+    def to_json(self) -> str:
+        """The package as JSON; the same package always gives the same text."""
+        blob = base64.b64encode(zlib.compress(self.object, 9)).decode("ascii")
+        doc = {"bpf_object": blob, "bpf_object_size": len(self.object), "meta": self.meta.raw}
+        return json.dumps(doc, separators=(",", ":"))
+
+
+def _short(e: Exception) -> str:
+    return str(e).splitlines()[0][:120]
+
+
+def _inflate(blob: Any, size: Any, origin: str) -> bytes:
+    if not isinstance(blob, str):
+        raise PackageError(f"{origin}: bpf_object must be a base64 string")
+    try:
+        packed = base64.b64decode(blob, validate=True)
+    except (binascii.Error, ValueError):
+        raise PackageError(f"{origin}: bpf_object is not valid base64") from None
+    try:
+        d = zlib.decompressobj()
+        obj = d.decompress(packed, MAX_OBJECT_SIZE)
+        if d.unconsumed_tail:
+            raise PackageError(f"{origin}: bpf_object inflates beyond {MAX_OBJECT_SIZE >> 20} MiB")
+    except zlib.error:
+        raise PackageError(f"{origin}: bpf_object is not zlib data") from None
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size != len(obj)):
+        raise PackageError(f"{origin}: bpf_object_size says {size!r} but the object has {len(obj)} bytes")
+    if not obj.startswith(b"\x7fELF"):
+        raise PackageError(f"{origin}: bpf_object is not an ELF object")
+    return obj
+
+
+def _get(d: Any, key: str, kind: type | tuple[type, ...], where: str, default: Any = ...) -> Any:
+    if not isinstance(d, dict):
+        raise PackageError(f"{where}: expected an object")
+    if key not in d or d[key] is None:
+        if default is ...:
+            raise PackageError(f"{where}: missing '{key}'")
+        return default
+    v = d[key]
+    if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise PackageError(f"{where}: '{key}' must be {_article(names)}")
+    return v
+
+
+def _article(name: str) -> str:
+    return {"str": "a string", "int": "an integer", "bool": "true or false", "list": "a list",
+            "dict": "an object"}.get(name, name)
+
+
+def parse_meta(raw: Any, origin: str = "<memory>") -> PackageMeta:
+    """Validate and type the 'meta' object; every error names the bad key."""
+    where = f"{origin}: meta"
+    skel = _get(raw, "bpf_skel", dict, where)
+    sw = where + ".bpf_skel"
+    obj_name = _get(skel, "obj_name", str, sw)
+    variables = []
+    for i, sec in enumerate(_get(skel, "data_sections", list, sw, [])):
+        secw = f"{sw}.data_sections[{i}]"
+        sname = _get(sec, "name", str, secw)
+        for j, v in enumerate(_get(sec, "variables", list, secw, [])):
+            vw = f"{secw}.variables[{j}]"
+            c = _get(v, "cmdarg", dict, vw, {})
+            short = _get(c, "short", str, vw + ".cmdarg", None)
+            if short is not None and len(short) != 1:
+                raise PackageError(f"{vw}.cmdarg: 'short' must be one character")
+            variables.append(VariableMeta(
+                _get(v, "name", str, vw), _get(v, "type", str, vw), sname,
+                _get(v, "description", str, vw, None),
+                CmdArg(short, _get(c, "long", str, vw + ".cmdarg", None), c.get("default"),
+                       _get(c, "help", str, vw + ".cmdarg", None)),
+                v.get("value"),
+            ))
+    maps = []
+    for i, m in enumerate(_get(skel, "maps", list, sw, [])):
+        mw = f"{sw}.maps[{i}]"
+        sample = None
+        if m.get("sample") is not None if isinstance(m, dict) else False:
+            s = _get(m, "sample", dict, mw)
+            interval = _get(s, "interval", int, mw + ".sample")
+            kind = _get(s, "type", str, mw + ".sample", "default_kv")
+            if kind not in SAMPLE_TYPES or interval <= 0:
+                raise PackageError(f"{mw}.sample: type must be one of {', '.join(SAMPLE_TYPES)} and interval > 0")
+            sample = SampleMeta(interval, kind, _get(s, "unit", str, mw + ".sample", "(unit)"),
+                                _get(s, "clear_map", bool, mw + ".sample", False))
+        maps.append(MapMeta(_get(m, "name", str, mw), _get(m, "ident", str, mw),
+                            _get(m, "mmaped", bool, mw, False), sample))
+    progs = []
+    for i, p in enumerate(_get(skel, "progs", list, sw, [])):
+        pw = f"{sw}.progs[{i}]"
+        progs.append(ProgMeta(_get(p, "name", str, pw), _get(p, "attach", str, pw), _get(p, "link", bool, pw, True)))
+    exports = []
+    for i, t in enumerate(_get(raw, "export_types", list, where, [])):
+        tw = f"{where}.export_types[{i}]"
+        members = tuple((_get(m, "name", str, f"{tw}.members[{j}]"), _get(m, "type", str, f"{tw}.members[{j}]"))
+                        for j, m in enumerate(_get(t, "members", list, tw, [])))
+        exports.append(ExportType(_get(t, "name", str, tw), _get(t, "type_id", int, tw, 0),
+                                  _get(t, "size", int, tw, 0), members))
+    d = _get(skel, "doc", dict, sw, {})
+    doc = Doc(*(_get(d, k, str, sw + ".doc", None) for k in ("description", "brief", "details", "version")))
+    return PackageMeta(
+        obj_name, tuple(variables), tuple(maps), tuple(progs), tuple(exports), doc,
+        _get(raw, "poll_timeout_ms", int, where, 100), _get(raw, "perf_buffer_pages", int, where, 64), raw,
+    )
+
+
+def default_export(spec: ObjectSpec) -> list[str]:
+    """For a plain object: 'struct event' when the object has an event buffer."""
+    has_buffer = any(m.type in (MAP_RINGBUF, MAP_PERF_EVENT_ARRAY) for m in spec.maps)
+    return ["event"] if has_buffer and spec.btf.find("event", Kind.STRUCT) else []
+
+
+def build_meta(spec: ObjectSpec, obj_name: str, export: list[str],
+               docs: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The meta object for `spec`, in the upstream field names and order.
+
+    `docs` maps a variable, map or program name (or "" for the program itself)
+    to the keys its doc comment gave (description, cmdarg, sample, ...).
+    """
+    docs = docs or {}
+    btf = spec.btf
+    sections: dict[str, list[dict[str, Any]]] = {}
+    for g in sorted(spec.globals, key=lambda g: (g.section, g.offset)):
+        if g.name.startswith(DUMMY_PREFIX):
+            continue
+        var: dict[str, Any] = {"name": g.name, "type": g.type_name, "size": g.size, "offset": g.offset}
+        var.update(docs.get(g.name, {}))
+        sections.setdefault(g.section, []).append(var)
+    maps: list[dict[str, Any]] = []
+    for m in spec.maps:
+        entry: dict[str, Any] = {"ident": m.name, "name": m.name}
+        entry.update({k: v for k, v in docs.get(m.name, {}).items() if k == "sample"})
+        maps.append(entry)
+    short = obj_name[:8]
+    for sec in sections:
+        maps.append({"ident": sec.lstrip("."), "mmaped": True, "name": f"{short}{sec}"})
+    progs = [{"attach": p.section, "link": True, "name": p.name} for p in spec.programs]
+    skel: dict[str, Any] = {
+        "data_sections": [{"name": s, "variables": v} for s, v in sections.items()],
+        "maps": maps, "obj_name": obj_name, "progs": progs,
+    }
+    if docs.get(""):
+        skel["doc"] = docs[""]
+    exports = []
+    for name in export:
+        t = btf.find(name, Kind.STRUCT)
+        if t is None:
+            raise PackageError(f"struct {name} is not in the object's BTF")
+        members = [{"name": m.name, "type": btf.c_name(btf.strip_qualifiers(m.type_id)),
+                    "offset": m.bit_offset // 8, "size": btf.size_of(m.type_id)} for m in t.members]
+        exports.append({"members": members, "name": name, "size": t.size, "type_id": t.id})
+    return {"bpf_skel": skel, "eunomia_version": EUNOMIA_VERSION, "export_types": exports}

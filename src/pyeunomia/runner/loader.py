@@ -1,0 +1,247 @@
+"""Load a package into the kernel through libbpf, attach it, and take it all
+down again. Everything kernel-side that a run creates is owned by one
+LoadedObject, whose close() is idempotent and runs on every way out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .. import libbpf
+from ..errors import (
+    AttachError,
+    KernelError,
+    MissingPrivilegeError,
+    UnsupportedFeatureError,
+    UsageError,
+    VerifierError,
+)
+from ..package import Package
+from . import features
+from .options import GlobalOption, global_options
+from .tracefs import ensure_tracefs
+
+log = logging.getLogger("pyeunomia.libbpf")
+
+_TRACEFS_PREFIXES = ("tp/", "tracepoint/")
+_XDP_PREFIXES = ("xdp",)
+_TC_PREFIXES = ("tc", "classifier")
+_KPROBE_PREFIXES = ("kprobe", "kretprobe", "ksyscall", "kretsyscall")
+_REFUSED_WITHOUT_HELP = ("fentry", "fexit", "fmod_ret", "lsm", "freplace")
+BPF_TCX_INGRESS, BPF_TCX_EGRESS = 46, 47
+
+
+class LibbpfLog:
+    """Collects libbpf's messages during a load; echoes them when verbose."""
+
+    def __init__(self, verbose: bool):
+        self.verbose = verbose
+        self.lines: list[str] = []
+
+    def __call__(self, level: int, text: str) -> None:
+        if self.verbose:
+            log.warning("%s", text.rstrip("\n"))
+        if level <= libbpf.LOG_INFO or "PROG LOAD LOG" in text:
+            self.lines.append(text)
+            del self.lines[:-200]
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+@dataclass
+class ProgramInfo:
+    name: str
+    section: str
+    handle: int
+
+    @property
+    def fd(self) -> int:
+        return libbpf.program_fd(self.handle)
+
+
+@dataclass
+class MapInfo:
+    name: str
+    type: int
+    fd: int
+    key_size: int
+    value_size: int
+    max_entries: int
+
+
+class LoadedObject:
+    """A package loaded into the kernel. Use as a context manager."""
+
+    def __init__(self, package: Package, values: dict[str, Any] | None = None, *,
+                 verbose: bool = False, attach: bool = True, ifname: str | None = None,
+                 autoload: Iterable[str] | None = None):
+        self.package = package
+        self._obj = 0
+        self._links: list[int] = []
+        self._link_fds: list[int] = []
+        self._log = LibbpfLog(verbose)
+        self.options = {o.name: o for o in global_options(package)}
+        self.values = {name: o.default for name, o in self.options.items()}
+        for name, value in (values or {}).items():
+            if name not in self.options:
+                known = ", ".join(self.options) or "none"
+                raise UsageError(f"'{name}' is not a settable global of {package.name} (globals: {known})")
+            try:
+                self.values[name] = self.options[name].check(value)
+            except ValueError as e:
+                raise UsageError(f"global '{name}': {e}") from None
+        features.require_bpf_privileges()
+        features.require_kernel_btf()
+        libbpf.set_log_handler(self._log)
+        try:
+            self._open(autoload)
+            self._load()
+            if attach:
+                self.attach(ifname)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- set-up ------------------------------------------------------------
+
+    def _open(self, autoload: Iterable[str] | None) -> None:
+        name = self.package.meta.obj_name
+        self._obj = libbpf.object_open(self.package.object, name)
+        self.programs = [ProgramInfo(libbpf.program_name(p), libbpf.program_section(p), p)
+                         for p in libbpf.object_programs(self._obj)]
+        if autoload is not None:
+            wanted = set(autoload)
+            for p in self.programs:
+                libbpf.program_set_autoload(p.handle, p.name in wanted)
+        if any(p.section.startswith(_TRACEFS_PREFIXES) for p in self.programs):
+            ensure_tracefs()
+        self._write_globals(name[:8])
+
+    def _write_globals(self, prefix: str) -> None:
+        by_section: dict[str, list[GlobalOption]] = {}
+        for o in self.options.values():
+            by_section.setdefault(o.section, []).append(o)
+        for m in libbpf.object_maps(self._obj):
+            map_name = libbpf.map_name(m)
+            if not map_name.startswith(prefix) or "." not in map_name:
+                continue
+            suffix = map_name[len(prefix):]
+            section = next((s for s in by_section if s.startswith(suffix)), None)
+            if section is None:
+                continue
+            image = libbpf.map_initial_value(m)
+            if image is None:
+                continue
+            try:
+                for o in by_section[section]:
+                    if o.offset + o.size > len(image):
+                        raise KernelError(f"global '{o.name}' lies outside map {map_name}")
+                    image[o.offset : o.offset + o.size] = o.encode(self.values[o.name])
+            finally:
+                image.release()
+
+    def _load(self) -> None:
+        self._log.lines.clear()
+        try:
+            libbpf.object_load(self._obj)
+        except KernelError as e:
+            raise self._load_error(e) from None
+
+    def _load_error(self, e: KernelError) -> KernelError:
+        text = self._log.text()
+        m = re.search(r"prog '([^']+)': -- BEGIN PROG LOAD LOG --\n(.*?)-- END PROG LOAD LOG --", text, re.S)
+        failed = re.search(r"prog '([^']+)': (?:BPF program load failed|failed to load)", text)
+        prog = m.group(1) if m else failed.group(1) if failed else ""
+        section = next((p.section for p in self.programs if p.name == prog), "")
+        if isinstance(e, MissingPrivilegeError):
+            return e
+        if section.startswith(_REFUSED_WITHOUT_HELP) and e.errno in (1, 95, 524):
+            kind = section.split("/")[0]
+            return UnsupportedFeatureError(f"{kind} programs", f"the kernel refused to load '{prog}' ({os.strerror(e.errno)})", e.errno)
+        if m and m.group(2).strip():
+            return VerifierError(prog, m.group(2), e.errno)
+        detail = next((line.strip() for line in reversed(text.splitlines()) if "libbpf:" in line or line.strip()), "")
+        where = f"program '{prog}'" if prog else "the BPF object"
+        return KernelError(f"loading {where} failed: {os.strerror(e.errno)}" + (f" ({detail})" if detail else ""), e.errno)
+
+    def attach(self, ifname: str | None = None) -> None:
+        for p in self.programs:
+            if not libbpf.program_fd(p.handle) >= 0:
+                continue  # not loaded (autoload off)
+            self._attach_one(p, ifname)
+
+    def _attach_one(self, p: ProgramInfo, ifname: str | None) -> None:
+        sec = p.section
+        if sec.startswith(_XDP_PREFIXES) or sec.startswith(_TC_PREFIXES):
+            if not ifname:
+                raise AttachError(p.name, sec, "needs a network interface: pass --ifname IFACE (e.g. --ifname lo)")
+            try:
+                ifindex = socket.if_nametoindex(ifname)
+            except OSError:
+                raise AttachError(p.name, sec, f"no network interface named '{ifname}'") from None
+            if sec.startswith(_XDP_PREFIXES):
+                self._links.append(self._attach_call(p, lambda: libbpf.program_attach_xdp(p.handle, ifindex)))
+            else:
+                kind = BPF_TCX_EGRESS if "egress" in sec else BPF_TCX_INGRESS
+                self._link_fds.append(self._attach_call(p, lambda: libbpf.link_create(p.fd, ifindex, kind)))
+            return
+        if sec.startswith(_KPROBE_PREFIXES) and not features.has_kprobes():
+            raise UnsupportedFeatureError("kprobes", f"program '{p.name}' ({sec}) needs them")
+        self._links.append(self._attach_call(p, lambda: libbpf.program_attach(p.handle)))
+
+    def _attach_call(self, p: ProgramInfo, call: Any) -> int:
+        try:
+            return int(call())
+        except MissingPrivilegeError:
+            raise
+        except KernelError as e:
+            reason = {
+                2: "the attach target does not exist on this kernel (ENOENT)",
+                95: "libbpf cannot attach this section by itself (EOPNOTSUPP)",
+            }.get(e.errno, str(e))
+            raise AttachError(p.name, p.section, reason, e.errno) from None
+
+    # -- use -----------------------------------------------------------------
+
+    def maps(self) -> list[MapInfo]:
+        out = []
+        for m in libbpf.object_maps(self._obj):
+            k, v, n = libbpf.map_sizes(m)
+            out.append(MapInfo(libbpf.map_name(m), libbpf.map_type(m), libbpf.map_fd(m), k, v, n))
+        return out
+
+    def map(self, name: str) -> MapInfo:
+        for m in self.maps():
+            if m.name == name:
+                return m
+        raise KeyError(f"no map named '{name}'")
+
+    @property
+    def closed(self) -> bool:
+        return self._obj == 0
+
+    def close(self) -> None:
+        """Detach every program and unload the object. Safe to call twice."""
+        links, self._links = self._links, []
+        for link in links:
+            libbpf.link_destroy(link)
+        fds, self._link_fds = self._link_fds, []
+        for fd in fds:
+            os.close(fd)
+        obj, self._obj = self._obj, 0
+        if obj:
+            libbpf.object_close(obj)
+        libbpf.set_log_handler(None)
+
+    def __enter__(self) -> LoadedObject:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,85 @@
+"""The poll loop: wait on every event buffer at once, drain them in batches,
+flush output once per batch, and sample maps when they are due."""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from ..output.events import EventWriter
+from .sampler import MapSampler
+
+
+class Reader(Protocol):
+    name: str
+    lost: int
+
+    def read(self, limit: int = ...) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class EventLoop:
+    def __init__(self, readers: list[tuple[Reader, list[int]]], samplers: list[MapSampler],
+                 writer: EventWriter, poll_ms: int, wakeup_fd: int | None = None):
+        self.readers = [r for r, _ in readers]
+        self.samplers = samplers
+        self.writer = writer
+        self.poll_s = poll_ms / 1000.0
+        self.received = 0
+        self._epoll = select.epoll()
+        for _reader, fds in readers:
+            for fd in fds:
+                self._epoll.register(fd, select.EPOLLIN)
+        self._wakeup_fd = wakeup_fd
+        if wakeup_fd is not None:
+            self._epoll.register(wakeup_fd, select.EPOLLIN)
+
+    def run(self, duration: float | None = None, should_stop: Callable[[], bool] = lambda: False) -> None:
+        deadline = time.monotonic() + duration if duration is not None else None
+        while not should_stop():
+            now = time.monotonic()
+            timeout = self.poll_s
+            if self.samplers:
+                timeout = min(timeout, max(0.0, min(s.next_due for s in self.samplers) - now))
+            if deadline is not None:
+                if now >= deadline:
+                    break
+                timeout = min(timeout, deadline - now)
+            for fd, _ev in self._epoll.poll(timeout):
+                if fd == self._wakeup_fd:
+                    _drain(fd)
+            self.drain()
+            now = time.monotonic()
+            for s in self.samplers:
+                if now >= s.next_due:
+                    s.sample_now()
+        self.drain()
+
+    def drain(self) -> int:
+        """Read everything the buffers hold now and write it out."""
+        n = 0
+        for r in self.readers:
+            n += r.read()
+        self.received += n
+        self.writer.end_batch()
+        return n
+
+    def lost(self) -> int:
+        return sum(r.lost for r in self.readers)
+
+    def close(self) -> None:
+        self._epoll.close()
+        for r in self.readers:
+            r.close()
+        self.readers = []
+
+
+def _drain(fd: int) -> None:
+    import os
+    try:
+        os.read(fd, 4096)
+    except BlockingIOError:
+        pass

@@ -1,0 +1,29 @@
+"""Make sure tracefs is mounted: libbpf resolves tracepoint ids through it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from ..errors import UnsupportedFeatureError
+
+TRACEFS = "/sys/kernel/tracing"
+DEBUGFS_TRACING = "/sys/kernel/debug/tracing"
+
+
+def tracefs_ready() -> bool:
+    return os.path.isdir(os.path.join(TRACEFS, "events")) or os.path.isdir(os.path.join(DEBUGFS_TRACING, "events"))
+
+
+def ensure_tracefs() -> None:
+    """Mount tracefs at /sys/kernel/tracing if it is not mounted yet."""
+    if tracefs_ready():
+        return
+    hint = f"mount it with 'mount -t tracefs tracefs {TRACEFS}'"
+    try:
+        subprocess.run(["mount", "-t", "tracefs", "tracefs", TRACEFS],
+                       check=True, capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        raise UnsupportedFeatureError("tracepoints", f"tracefs is not mounted and mounting it failed: {hint}") from None
+    if not tracefs_ready():
+        raise UnsupportedFeatureError("tracepoints", f"tracefs shows no events at {TRACEFS}: {hint}")

@@ -1,0 +1,108 @@
+"""Where packages come from: a file, standard input, a URL, raw bytes, or the
+name of a package built into pyeunomia (such as "opensnoop")."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import sys
+import urllib.parse
+from importlib import resources
+from typing import BinaryIO
+
+from .errors import FetchError, PackageError
+from .package import Package
+
+MAX_DOWNLOAD = 16 << 20
+URL_TIMEOUT_S = 15
+
+
+def builtin_packages() -> dict[str, str]:
+    """Name -> resource path of every package shipped inside pyeunomia."""
+    out = {}
+    tools = resources.files("pyeunomia") / "tools"
+    if tools.is_dir():
+        for tool in tools.iterdir():
+            candidate = tool / "package.json"
+            if tool.is_dir() and candidate.is_file():
+                out[tool.name] = str(candidate)
+    return out
+
+
+def open_package(source: str | bytes | os.PathLike[str], *, sha256: str | None = None,
+                 insecure: bool = False, stdin: BinaryIO | None = None) -> Package:
+    """A package from a path, '-' (stdin), an http(s) URL, bytes, or a built-in name.
+
+    `sha256` pins the content: a package whose bytes hash differently is refused.
+    Plain http is refused unless `insecure` or the host is a loopback address.
+    """
+    if isinstance(source, bytes):
+        return _parse(source, "<bytes>", "package", sha256)
+    text = os.fspath(source)
+    if text == "-":
+        data = (stdin or sys.stdin.buffer).read(MAX_DOWNLOAD + 1)
+        if len(data) > MAX_DOWNLOAD:
+            raise FetchError(f"<stdin>: more than {MAX_DOWNLOAD >> 20} MiB: not a package")
+        return _parse(data, "<stdin>", "package", sha256)
+    if text.startswith(("http://", "https://")):
+        return _parse(fetch_url(text, insecure=insecure), text, _stem(urllib.parse.urlparse(text).path), sha256)
+    if os.path.exists(text):
+        try:
+            with open(text, "rb") as f:
+                data = f.read(MAX_DOWNLOAD * 4 + 1)
+        except OSError as e:
+            raise FetchError(f"{text}: cannot read: {e.strerror}") from None
+        return _parse(data, text, _stem(text), sha256)
+    builtin = builtin_packages()
+    if text in builtin:
+        with open(builtin[text], "rb") as f:
+            return _parse(f.read(), text, text, sha256)
+    names = ", ".join(sorted(builtin)) or "none"
+    raise FetchError(f"{text}: no such file, URL or built-in package (built-in: {names})")
+
+
+def _stem(path: str) -> str:
+    base = os.path.basename(path.rstrip("/")) or "package"
+    return base.split(".")[0] or "package"
+
+
+def _parse(data: bytes, origin: str, name: str, sha256: str | None) -> Package:
+    if sha256 is not None:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != sha256.lower():
+            raise FetchError(f"{origin}: sha256 is {digest}, not the pinned {sha256}: refusing to run it")
+    if data.startswith(b"\x7fELF"):
+        return Package.from_object(data, name.replace("-", "_"), origin)
+    if data.lstrip()[:1] == b"{":
+        return Package.from_json(data, origin)
+    raise PackageError(f"{origin}: neither a package (JSON) nor a BPF object (ELF)")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def fetch_url(url: str, *, insecure: bool = False, limit: int = MAX_DOWNLOAD) -> bytes:
+    import urllib.error
+    import urllib.request
+
+    parts = urllib.parse.urlparse(url)
+    if parts.scheme == "http" and not insecure and not _is_loopback(parts.hostname or ""):
+        raise FetchError(f"{url}: plain http can be tampered with on the way: use https, or pass --insecure")
+    try:
+        with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as resp:  # noqa: S310 - scheme checked above
+            data = resp.read(limit + 1)
+    except urllib.error.HTTPError as e:
+        raise FetchError(f"{url}: the server answered {e.code} {e.reason}: check the address") from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise FetchError(f"{url}: cannot fetch ({reason}): check the address and the network") from None
+    if len(data) > limit:
+        raise FetchError(f"{url}: larger than {limit >> 20} MiB: not a package")
+    return data
