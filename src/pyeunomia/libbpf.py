@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from .errors import KernelError, MissingPrivilegeError, UnsupportedFeatureError
 
-c_int, c_uint, c_size_t, c_void_p, c_char_p = ctypes.c_int, ctypes.c_uint, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_char_p
+c_int, c_size_t, c_void_p, c_char_p = ctypes.c_int, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_char_p
 c_u32, c_u64, c_bool = ctypes.c_uint32, ctypes.c_uint64, ctypes.c_bool
 
 LIBBPF_NAME = "libbpf.so.1"
@@ -116,7 +116,8 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "bpf_link_create": (c_int, [c_int, c_int, c_int, c_void_p]),
     "bpf_obj_get_info_by_fd": (c_int, [c_int, c_void_p, ctypes.POINTER(c_u32)]),
     "bpf_enable_stats": (c_int, [c_int]),
-    "perf_buffer__new_raw": (c_void_p, [c_int, c_size_t, ctypes.POINTER(PerfEventAttr), PERF_EVENT_FN, c_void_p, c_void_p]),
+    "perf_buffer__new_raw": (c_void_p, [c_int, c_size_t, ctypes.POINTER(PerfEventAttr), PERF_EVENT_FN,
+                                        c_void_p, c_void_p]),
     "perf_buffer__free": (None, [c_void_p]),
     "perf_buffer__buffer_cnt": (c_size_t, [c_void_p]),
     "perf_buffer__buffer_fd": (c_int, [c_void_p, c_size_t]),
@@ -190,7 +191,7 @@ def _on_print(level: int, fmt: bytes, ap: int) -> int:
     if handler is not None and fmt:
         try:
             handler(level, _format_va(fmt, ap))
-        except Exception:  # noqa: BLE001 - never raise through a C callback
+        except Exception:  # noqa: BLE001, S110 - an exception must never unwind through C
             pass
     return 0
 
@@ -280,7 +281,8 @@ def object_close(obj: int) -> None:
 
 
 def object_programs(obj: int) -> list[int]:
-    b, out, p = lib(), [], None
+    b, p = lib(), None
+    out: list[int] = []
     while True:
         p = b.bpf_object__next_program(c_void_p(obj), c_void_p(p) if p else None)
         if not p:
@@ -289,7 +291,8 @@ def object_programs(obj: int) -> list[int]:
 
 
 def object_maps(obj: int) -> list[int]:
-    b, out, m = lib(), [], None
+    b, m = lib(), None
+    out: list[int] = []
     while True:
         m = b.bpf_object__next_map(c_void_p(obj), c_void_p(m) if m else None)
         if not m:
@@ -466,9 +469,11 @@ def probe_map_type(map_type: int) -> bool:
 
 # -- perf buffers ---------------------------------------------------------------------
 
-@PERF_EVENT_FN
-def _unused_perf_callback(ctx: int, cpu: int, header: int) -> int:
+def _ignore_perf_record(ctx: int, cpu: int, header: int) -> int:
     return 0  # records are read from the rings' memory directly, never through libbpf
+
+
+_unused_perf_callback = PERF_EVENT_FN(_ignore_perf_record)
 
 
 def perf_buffer_open(map_fd: int, page_cnt: int, watermark_bytes: int) -> int:

@@ -119,9 +119,7 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
     try:
         with Program(package, values, verbose=args.verbose, ifname=args.ifname) as prog:
             out = sys.stdout.buffer
-            writer = prog.writer_for(out, args.json)
-            if args.no_header and hasattr(writer, "pending"):
-                writer.pending.clear()
+            writer = prog.writer_for(out, args.json, header=not args.no_header)
             n_progs = len(prog.loaded.programs)
             sys.stderr.write(f"ecli: {package.name}: {n_progs} program{'s' * (n_progs != 1)} attached; "
                              "Ctrl-C to stop\n")

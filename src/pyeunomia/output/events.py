@@ -146,3 +146,13 @@ class CallbackWriter(EventWriter):
             if len(raw) < layout.size:
                 raw = raw.ljust(layout.size, b"\0")
             self.callback(layout.decode(raw))
+
+
+class _DiscardWriter(EventWriter):
+    """The writer of a reader no loop reads from yet."""
+
+    def write_run(self, view: memoryview, header: int, stride: int, count: int, length: int) -> None:
+        pass
+
+
+DISCARD: EventWriter = _DiscardWriter()

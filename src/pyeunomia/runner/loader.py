@@ -164,12 +164,14 @@ class LoadedObject:
             return e
         if section.startswith(_REFUSED_WITHOUT_HELP) and e.errno in (1, 95, 524):
             kind = section.split("/")[0]
-            return UnsupportedFeatureError(f"{kind} programs", f"the kernel refused to load '{prog}' ({os.strerror(e.errno)})", e.errno)
+            reason = f"the kernel refused to load '{prog}' ({os.strerror(e.errno)})"
+            return UnsupportedFeatureError(f"{kind} programs", reason, e.errno)
         if m and m.group(2).strip():
             return VerifierError(prog, m.group(2), e.errno)
         detail = next((line.strip() for line in reversed(text.splitlines()) if "libbpf:" in line or line.strip()), "")
         where = f"program '{prog}'" if prog else "the BPF object"
-        return KernelError(f"loading {where} failed: {os.strerror(e.errno)}" + (f" ({detail})" if detail else ""), e.errno)
+        suffix = f" ({detail})" if detail else ""
+        return KernelError(f"loading {where} failed: {os.strerror(e.errno)}{suffix}", e.errno)
 
     def attach(self, ifname: str | None = None) -> None:
         for p in self.programs:

@@ -10,12 +10,14 @@ The command line is a thin layer over this.
 from __future__ import annotations
 
 import sys
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 from ..objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
-from ..output.events import CallbackWriter, EventWriter, HexWriter, JsonWriter, TableWriter
+from ..output.events import DISCARD, CallbackWriter, EventWriter, HexWriter, JsonWriter, TableWriter
 from ..package import Package
 from .loader import LoadedObject, MapInfo
 from .loop import EventLoop, Reader
@@ -34,12 +36,23 @@ class Program:
     """A loaded, attached package. Close it (or use `with`) to detach."""
 
     def __init__(self, package: Package, values: dict[str, Any] | None = None, *,
-                 verbose: bool = False, ifname: str | None = None, poll_ms: int | None = None):
+                 verbose: bool = False, ifname: str | None = None, poll_ms: int | None = None,
+                 perf_pages: int | None = None):
         self.package = package
         self.layout = package.export_layout()
         self.poll_ms = poll_ms if poll_ms is not None else min(package.meta.poll_timeout_ms, 100)
-        self.loaded = LoadedObject(package, values, verbose=verbose, ifname=ifname)
+        self.perf_pages = perf_pages or package.meta.perf_buffer_pages
         self._loop: EventLoop | None = None
+        self._readers: list[tuple[Reader, list[int]]] = []
+        # Readers exist before the programs attach: a perf array drops records
+        # while no perf event is in it, and no event should be missed.
+        self.loaded = LoadedObject(package, values, verbose=verbose, attach=False)
+        try:
+            self._readers = self._open_readers()
+            self.loaded.attach(ifname)
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def values(self) -> dict[str, Any]:
@@ -52,30 +65,40 @@ class Program:
         by_name = {m.name: m for m in self.loaded.maps()}
         return [(by_name[m.name], m.sample) for m in self.package.meta.maps if m.sample and m.name in by_name]
 
-    def writer_for(self, stream: IO[bytes], as_json: bool) -> EventWriter:
+    def writer_for(self, stream: IO[bytes], as_json: bool, header: bool = True) -> EventWriter:
+        """The writer for this program's events; a table header only when
+        the program has an event buffer to fill the table."""
         if self.layout is None:
             return HexWriter(stream, as_json)
-        return JsonWriter(self.layout, stream) if as_json else TableWriter(self.layout, stream)
+        if as_json:
+            return JsonWriter(self.layout, stream)
+        return TableWriter(self.layout, stream, header=header and bool(self.buffer_maps()))
 
-    def open_loop(self, writer: EventWriter, stream: IO[bytes] | None = None, as_json: bool = False,
-                  sample_callback: Callable[[dict[str, Any]], None] | None = None,
-                  wakeup_fd: int | None = None) -> EventLoop:
-        """Readers for every event buffer and samplers for every sampled map."""
-        if self._loop is not None:
-            self._loop.close()
+    def _open_readers(self) -> list[tuple[Reader, list[int]]]:
         readers: list[tuple[Reader, list[int]]] = []
         try:
             for m in self.buffer_maps():
                 if m.type == MAP_RINGBUF:
-                    rb = RingBufferReader(m.name, m.fd, m.max_entries, writer)
+                    rb = RingBufferReader(m.name, m.fd, m.max_entries, DISCARD)
                     readers.append((rb, [m.fd]))
                 else:
-                    pb = PerfBufferReader(m.name, m.fd, self.package.meta.perf_buffer_pages, writer)
+                    pb = PerfBufferReader(m.name, m.fd, self.perf_pages, DISCARD)
                     readers.append((pb, pb.fds))
         except BaseException:
             for r, _ in readers:
                 r.close()
             raise
+        return readers
+
+    def open_loop(self, writer: EventWriter, stream: IO[bytes] | None = None, as_json: bool = False,
+                  sample_callback: Callable[[dict[str, Any]], None] | None = None,
+                  wakeup_fd: int | None = None) -> EventLoop:
+        """A poll loop over every event buffer, writing to `writer`, and
+        samplers for every sampled map."""
+        if self._loop is not None:
+            self._loop.close()
+        for reader, _fds in self._readers:
+            reader.writer = writer
         spec = self.package.spec
         samplers = []
         for info, sample in self.sampled_maps():
@@ -83,7 +106,7 @@ class Program:
             samplers.append(MapSampler(info, sample, spec.btf, mspec.key_type_id if mspec else 0,
                                        mspec.value_type_id if mspec else 0, stream or sys.stdout.buffer,
                                        as_json, sample_callback))
-        self._loop = EventLoop(readers, samplers, writer, self.poll_ms, wakeup_fd)
+        self._loop = EventLoop(self._readers, samplers, writer, self.poll_ms, wakeup_fd)
         return self._loop
 
     def run(self, stream: IO[bytes] | None = None, *, as_json: bool = False, duration: float | None = None,
@@ -102,16 +125,16 @@ class Program:
     def events(self, duration: float | None = None, include_samples: bool = False) -> Iterator[dict[str, Any]]:
         """Decoded events as dicts, as they arrive; sampled map entries too
         when `include_samples` (as {"map", "key", "value"})."""
-        pending: list[dict[str, Any]] = []
+        pending: deque[dict[str, Any]] = deque()
         loop = self.open_loop(CallbackWriter(self.layout, pending.append),
                               sample_callback=pending.append if include_samples else None)
-        import time
         deadline = time.monotonic() + duration if duration is not None else None
+        step = self.poll_ms / 1000.0
         while deadline is None or time.monotonic() < deadline:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            loop.run(min(self.poll_ms / 1000.0, remaining) if remaining is not None else self.poll_ms / 1000.0)
+            left = step if deadline is None else min(step, max(0.0, deadline - time.monotonic()))
+            loop.run(left)
             while pending:
-                yield pending.pop(0)
+                yield pending.popleft()
 
     def stats(self) -> RunStats:
         loop = self._loop
@@ -121,7 +144,11 @@ class Program:
         if self._loop is not None:
             self._loop.close()
             self._loop = None
-        self.loaded.close()
+        readers, self._readers = self._readers, []
+        for reader, _fds in readers:
+            reader.close()
+        if hasattr(self, "loaded"):
+            self.loaded.close()
 
     def __enter__(self) -> Program:
         return self

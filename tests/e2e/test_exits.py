@@ -1,0 +1,59 @@
+"""Every way a run ends leaves nothing in the kernel and says how it ended."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import pytest
+
+from ..conftest import assert_nothing_new_loaded, loaded_prog_ids
+from .helpers import UPSTREAM, Running, command, run
+
+BOOTSTRAP = str(UPSTREAM / "bootstrap.json")
+pytestmark = pytest.mark.usefixtures("kernel")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_signal_stops_cleanly(sig):
+    before = loaded_prog_ids()
+    ecli = Running([*command("ecli"), "run", BOOTSTRAP], "attached")
+    assert loaded_prog_ids() - before  # really loaded while running
+    code = ecli.stop(sig)
+    assert code == 0
+    assert not any("Traceback" in line for line in ecli.stderr_lines)
+    assert_nothing_new_loaded(before)
+
+
+def test_sigkill_leaves_nothing_behind():
+    before = loaded_prog_ids()
+    ecli = Running([*command("ecli"), "run", BOOTSTRAP], "attached")
+    assert ecli.stop(signal.SIGKILL) == -signal.SIGKILL
+    assert_nothing_new_loaded(before)  # links and programs die with their fds
+
+
+def test_duration_ends_run_and_flushes():
+    before = loaded_prog_ids()
+    start = time.monotonic()
+    done = run("ecli", "run", "-d", "1", BOOTSTRAP)
+    elapsed = time.monotonic() - start
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("time ")
+    assert 1.0 <= elapsed < 10
+    assert_nothing_new_loaded(before)
+
+
+def test_closed_pipe_is_a_quiet_exit():
+    before = loaded_prog_ids()
+    script = f"{' '.join(command('ecli'))} run {BOOTSTRAP} | head -n 2"
+    shell = subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while shell.poll() is None and time.monotonic() < deadline:
+        subprocess.run(["true"])  # events to write into the closed pipe
+        time.sleep(0.05)
+    out, err = shell.communicate(timeout=10)
+    assert shell.returncode == 0
+    assert out.startswith("time ") and len(out.splitlines()) == 2
+    assert "Traceback" not in err and "Broken pipe" not in err
+    assert_nothing_new_loaded(before)
