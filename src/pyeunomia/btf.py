@@ -47,6 +47,9 @@ INT_SIGNED = 1
 INT_CHAR = 2
 INT_BOOL = 4
 
+# How deep types may nest (the kernel allows 32 resolve steps).
+MAX_NESTING = 64
+
 # Kinds that only qualify or rename another type.
 _TRANSPARENT = {Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG}
 _QUALIFIERS = {Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG}
@@ -131,6 +134,7 @@ class Btf:
         types = _parse_types(data[tstart : tstart + type_len], strings, e)
         btf = cls(types, e)
         btf._check_references()
+        btf._check_loops()
         return btf
 
     def _check_references(self) -> None:
@@ -145,6 +149,43 @@ class Btf:
             refs += [p[1] for p in t.params]
             if not all(ok(r) for r in refs):
                 raise BTFError(f"BTF type {t.id} refers to a type id out of range")
+
+    def _check_loops(self) -> None:
+        """Refuse what the kernel refuses: a chain of typedefs, qualifiers,
+        pointers and arrays that comes back to itself, a struct that holds
+        itself by value, or nesting deeper than MAX_NESTING. Afterwards every
+        walk over the types (resolve, size_of, c_name, layouts) ends, and
+        ends within bounded recursion."""
+        for by_value in (False, True):  # the chains c_name follows, then the ones layouts follow
+            depth = [0] * len(self.types)  # 0 unvisited, -1 being visited, else nesting depth
+            for root in range(len(self.types)):
+                if depth[root]:
+                    continue
+                depth[root] = -1
+                stack = [(root, iter(self._refs(root, by_value)))]
+                while stack:
+                    node, children = stack[-1]
+                    child = next(children, None)
+                    if child is None:
+                        stack.pop()
+                        depth[node] = 1 + max((depth[c] for c in self._refs(node, by_value)), default=0)
+                        if depth[node] > MAX_NESTING:
+                            raise BTFError(f"BTF type {node} nests too deeply")
+                    elif depth[child] == -1:
+                        raise BTFError(f"BTF type {child} has a reference loop")
+                    elif depth[child] == 0:
+                        depth[child] = -1
+                        stack.append((child, iter(self._refs(child, by_value))))
+
+    def _refs(self, type_id: int, by_value: bool) -> list[int]:
+        t = self.types[type_id]
+        if t.kind == Kind.ARRAY:
+            return [t.elem_id]
+        if t.kind in _TRANSPARENT or (t.kind == Kind.PTR and not by_value):
+            return [t.type_id]
+        if by_value and t.kind in (Kind.STRUCT, Kind.UNION):
+            return [m.type_id for m in t.members]
+        return []
 
     # -- lookup ------------------------------------------------------------
 
@@ -219,6 +260,12 @@ class Btf:
             return f"{'union' if t.fwd_union else 'struct'} {t.name}"
         if k == Kind.PTR:
             inner = self.c_name(t.type_id, _depth + 1)
+            target = self[t.type_id].kind
+            if target == Kind.FUNC_PROTO:  # already spelled as a function pointer
+                return inner
+            if target == Kind.ARRAY:  # a pointer to an array: char (*)[16]
+                base, _, rest = inner.partition("[")
+                return base + ("(*)[" if base.endswith("*") else " (*)[") + rest
             return inner + ("*" if inner.endswith("*") else " *")
         if k == Kind.ARRAY:
             dims = []
@@ -229,6 +276,8 @@ class Btf:
         if k in _QUALIFIERS:
             word = {Kind.CONST: "const", Kind.VOLATILE: "volatile", Kind.RESTRICT: "restrict"}.get(k)
             inner = self.c_name(t.type_id, _depth + 1)
+            if word and self[t.type_id].kind == Kind.PTR:  # a const pointer: char *const
+                return inner + word
             return f"{word} {inner}" if word else inner
         if k == Kind.FUNC_PROTO:
             return "void (*)(...)"
@@ -282,9 +331,9 @@ def _parse_types(blob: bytes, strings: bytes, e: str) -> list[BtfType]:
             raise BTFError(f"unknown BTF kind {kind_no}") from None
         t = BtfType(len(types), kind, name_at(name_off))
 
-        def need(n: int) -> None:
-            if pos + n > end:
-                raise BTFError(f"BTF type {t.id} is truncated")
+        def need(n: int) -> None:  # called at once, so it sees this iteration's pos and t
+            if pos + n > end:  # noqa: B023
+                raise BTFError(f"BTF type {t.id} is truncated")  # noqa: B023
 
         if kind == Kind.INT:
             need(4)

@@ -19,8 +19,12 @@ SHT_NOBITS = 8
 SHF_EXECINSTR = 0x4
 STT_OBJECT = 1
 STT_FUNC = 2
+STB_LOCAL = 0
 STB_GLOBAL = 1
 EM_BPF = 247
+# A .bss-like section has no bytes in the file, only a size; reading it
+# allocates that many zeros, so cap it (the kernel refuses far smaller maps).
+MAX_NOBITS_SIZE = 64 << 20
 
 
 class ELFError(PackageError):
@@ -94,6 +98,9 @@ class ElfFile:
     def section_bytes(self, section: Section) -> bytes:
         """The section's contents; zeros for .bss-like sections without file bytes."""
         if section.type == SHT_NOBITS:
+            if section.size > MAX_NOBITS_SIZE:
+                raise ELFError(f"ELF section {section.name} claims {section.size} bytes: "
+                               f"more than {MAX_NOBITS_SIZE >> 20} MiB")
             return bytes(section.size)
         return self._bounded(section.offset, section.size, f"section {section.name}")
 

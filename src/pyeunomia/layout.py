@@ -133,6 +133,9 @@ def _flatten(btf: Btf, t: BtfType, base_bits: int):  # type: ignore[no-untyped-d
         mt = btf.resolve(m.type_id)
         if not m.name and mt.kind in (Kind.STRUCT, Kind.UNION):
             yield from _flatten(btf, mt, base_bits + m.bit_offset)
+        elif not m.bit_size and mt.kind == Kind.INT and 0 < mt.bits < mt.size * 8:
+            # A bitfield without kind_flag: the int type holds its size and offset.
+            yield (m.name, base_bits + m.bit_offset + mt.bit_offset, mt.bits, m.type_id)
         else:
             yield (m.name, base_bits + m.bit_offset, m.bit_size, m.type_id)
 

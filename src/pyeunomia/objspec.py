@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .btf import Btf, BTFError, Kind
-from .elf import SHF_EXECINSTR, STT_FUNC, ElfFile, ELFError
+from .elf import SHF_EXECINSTR, STB_LOCAL, STT_FUNC, ELFError, ElfFile
 
 DATA_SECTION_PREFIXES = (".rodata", ".data", ".bss")
 
@@ -91,7 +91,8 @@ class ObjectSpec:
             if sym.type != STT_FUNC or not 0 < sym.section_index < len(self.elf.sections):
                 continue
             sec = self.elf.sections[sym.section_index]
-            if sec.flags & SHF_EXECINSTR and sec.name != ".text" and sym.binding == 1:
+            # libbpf takes global and weak functions, and refuses static ones
+            if sec.flags & SHF_EXECINSTR and sec.name != ".text" and sym.binding != STB_LOCAL:
                 out.append(ProgramSpec(sym.name, sec.name))
         return out
 

@@ -201,12 +201,16 @@ def _inflate(blob: Any, size: Any, origin: str) -> bytes:
         raise PackageError(f"{origin}: bpf_object is not valid base64") from None
     try:
         d = zlib.decompressobj()
-        obj = d.decompress(packed, MAX_OBJECT_SIZE)
-        if d.unconsumed_tail:
-            raise PackageError(f"{origin}: bpf_object inflates beyond {MAX_OBJECT_SIZE >> 20} MiB")
+        obj = d.decompress(packed, MAX_OBJECT_SIZE + 1)
     except zlib.error:
         raise PackageError(f"{origin}: bpf_object is not zlib data") from None
-    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size != len(obj)):
+    if len(obj) > MAX_OBJECT_SIZE:
+        raise PackageError(f"{origin}: bpf_object inflates beyond {MAX_OBJECT_SIZE >> 20} MiB")
+    if not d.eof:
+        raise PackageError(f"{origin}: bpf_object's zlib data is truncated")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
+        raise PackageError(f"{origin}: bpf_object_size must be an integer")
+    if size is not None and size != len(obj):
         raise PackageError(f"{origin}: bpf_object_size says {size!r} but the object has {len(obj)} bytes")
     if not obj.startswith(b"\x7fELF"):
         raise PackageError(f"{origin}: bpf_object is not an ELF object")

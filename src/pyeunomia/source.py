@@ -9,12 +9,13 @@ import os
 import sys
 import urllib.parse
 from importlib import resources
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from .errors import FetchError, PackageError
 from .package import Package
 
 MAX_DOWNLOAD = 16 << 20
+MAX_FILE = MAX_DOWNLOAD * 4
 URL_TIMEOUT_S = 15
 
 
@@ -50,9 +51,11 @@ def open_package(source: str | bytes | os.PathLike[str], *, sha256: str | None =
     if os.path.exists(text):
         try:
             with open(text, "rb") as f:
-                data = f.read(MAX_DOWNLOAD * 4 + 1)
+                data = f.read(MAX_FILE + 1)
         except OSError as e:
             raise FetchError(f"{text}: cannot read: {e.strerror}") from None
+        if len(data) > MAX_FILE:
+            raise FetchError(f"{text}: more than {MAX_FILE >> 20} MiB: not a package")
         return _parse(data, text, _stem(text), sha256)
     builtin = builtin_packages()
     if text in builtin:
@@ -88,21 +91,45 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _check_url(url: str, insecure: bool) -> None:
+    parts = urllib.parse.urlparse(url)
+    if parts.scheme not in ("http", "https"):
+        raise FetchError(f"{url}: not an http or https URL")
+    if parts.scheme == "http" and not insecure and not _is_loopback(parts.hostname or ""):
+        raise FetchError(f"{url}: plain http can be tampered with on the way: use https, or pass --insecure")
+
+
 def fetch_url(url: str, *, insecure: bool = False, limit: int = MAX_DOWNLOAD) -> bytes:
+    import http.client
     import urllib.error
     import urllib.request
 
-    parts = urllib.parse.urlparse(url)
-    if parts.scheme == "http" and not insecure and not _is_loopback(parts.hostname or ""):
-        raise FetchError(f"{url}: plain http can be tampered with on the way: use https, or pass --insecure")
+    class CheckedRedirects(urllib.request.HTTPRedirectHandler):
+        """Hold every URL a redirect leads to to the same rule as the first."""
+
+        def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                             headers: http.client.HTTPMessage, newurl: str) -> urllib.request.Request | None:
+            try:
+                _check_url(newurl, insecure)
+            except FetchError:
+                fp.close()
+                raise
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    _check_url(url, insecure)
+    opener = urllib.request.build_opener(CheckedRedirects())
     try:
-        with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as resp:  # noqa: S310 - scheme checked above
+        with opener.open(url, timeout=URL_TIMEOUT_S) as resp:
             data = resp.read(limit + 1)
+            missing = resp.length or 0  # what a Content-Length promised and never came
     except urllib.error.HTTPError as e:
         raise FetchError(f"{url}: the server answered {e.code} {e.reason}: check the address") from None
-    except (urllib.error.URLError, OSError, ValueError) as e:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
         reason = getattr(e, "reason", e)
         raise FetchError(f"{url}: cannot fetch ({reason}): check the address and the network") from None
     if len(data) > limit:
         raise FetchError(f"{url}: larger than {limit >> 20} MiB: not a package")
+    if missing:
+        raise FetchError(f"{url}: the connection closed after {len(data)} of {len(data) + missing} bytes: "
+                         "check the address and the network")
     return data

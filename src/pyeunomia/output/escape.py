@@ -39,7 +39,7 @@ def escape_text(text: str) -> str:
             out.append(f"\\x{o - 0xDC00:02x}")
         elif ch.isprintable():
             out.append(ch)
-        elif o < 0x100:
+        elif o < 0x80:  # \xNN is a byte; U+0080..U+00FF must not look like invalid UTF-8
             out.append(f"\\x{o:02x}")
         elif o < 0x10000:
             out.append(f"\\u{o:04x}")

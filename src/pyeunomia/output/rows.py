@@ -55,7 +55,7 @@ def json_text(value: Any) -> str:
 
 
 def _finite(value: Any) -> Any:
-    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+    if (isinstance(value, float) and value != value) or value in (float("inf"), float("-inf")):
         return str(value)
     if isinstance(value, list):
         return [_finite(v) for v in value]
@@ -149,7 +149,8 @@ def compile_json_rows(layout: Layout) -> CompiledRows:
             env[f"C{n}"] = f.convert
             args.append(f"(E{n}.get({ref}) or json_text(C{n}({ref})))")
         else:
-            env[f"J{n}"] = _json_of(f)
+            # a raw member's ref is already converted (R{n}(rec)): do not convert it twice
+            env[f"J{n}"] = _json_of(f.convert if f.index is not None else None)
             args.append(f"J{n}({ref})")
     env["json_text"] = json_text
     env["FMT"] = "{" + ",".join(parts) + "}\n"
@@ -157,9 +158,7 @@ def compile_json_rows(layout: Layout) -> CompiledRows:
     return _build(head, body, env)
 
 
-def _json_of(f: Field) -> Callable[[Any], str]:
-    convert = f.convert
-
+def _json_of(convert: Callable[[Any], Any] | None) -> Callable[[Any], str]:
     def text(value: Any) -> str:
         v = convert(value) if convert else value
         if isinstance(v, str):

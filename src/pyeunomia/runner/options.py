@@ -15,6 +15,8 @@ from ..btf import INT_BOOL, INT_SIGNED, Kind
 from ..objspec import GlobalVar
 from ..package import DUMMY_PREFIX, Package, VariableMeta
 
+FLT_MAX = 3.4028234663852886e38
+
 
 @dataclass(frozen=True)
 class GlobalOption:
@@ -45,7 +47,7 @@ class GlobalOption:
         if self.kind == "bool":
             return "true or false"
         if self.kind == "float":
-            return "a number"
+            return f"a number from {-FLT_MAX!r} to {FLT_MAX!r}" if self.size == 4 else "a number"
         if self.kind == "str":
             return f"a string of at most {self.size - 1} bytes"
         return "one of " + ", ".join(n for n, _ in self.enum_values) + " or an integer"
@@ -89,8 +91,11 @@ class GlobalOption:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise bad
             value = float(value)
-            if self.size == 4 and math.isfinite(value) and abs(value) > 3.4028234663852886e38:
-                raise ValueError(f"{value!r} is out of range for a float")
+            if self.size == 4 and math.isfinite(value):
+                try:
+                    struct.pack("<f", value)  # rounds to the nearest float (FLT_MAX too); "f" would not check
+                except OverflowError:
+                    raise ValueError(f"{value!r} is out of range: expected {self.accepts()}") from None
             return value
         if self.kind == "str":
             if not isinstance(value, str):

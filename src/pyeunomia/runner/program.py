@@ -21,6 +21,7 @@ from ..output.events import DISCARD, CallbackWriter, EventWriter, HexWriter, Jso
 from ..package import Package
 from .loader import LoadedObject, MapInfo
 from .loop import EventLoop, Reader
+from .lostmap import LostCounter, is_lost_counter
 from .perfbuf import PerfBufferReader
 from .ringbuf import RingBufferReader
 from .sampler import MapSampler
@@ -84,6 +85,9 @@ class Program:
                 else:
                     pb = PerfBufferReader(m.name, m.fd, self.perf_pages, DISCARD)
                     readers.append((pb, pb.fds))
+            for m in self.loaded.maps():
+                if is_lost_counter(m):
+                    readers.append((LostCounter(m, DISCARD), []))
         except BaseException:
             for r, _ in readers:
                 r.close()
@@ -120,7 +124,7 @@ class Program:
             loop.run(duration, should_stop)
         finally:
             writer.close()
-        return RunStats(loop.received, loop.lost())
+        return self.stats()
 
     def events(self, duration: float | None = None, include_samples: bool = False) -> Iterator[dict[str, Any]]:
         """Decoded events as dicts, as they arrive; sampled map entries too
@@ -137,8 +141,11 @@ class Program:
                 yield pending.popleft()
 
     def stats(self) -> RunStats:
-        loop = self._loop
-        return RunStats(loop.received, loop.lost()) if loop else RunStats(0, 0)
+        for reader, _fds in self._readers:
+            if isinstance(reader, LostCounter):
+                reader.read(force=True)
+        lost = sum(reader.lost for reader, _fds in self._readers)
+        return RunStats(self._loop.received if self._loop else 0, lost)
 
     def close(self) -> None:
         if self._loop is not None:

@@ -1,0 +1,65 @@
+"""cgroup v2 ids and paths: the id of a cgroup is its directory's inode number."""
+
+from __future__ import annotations
+
+import os
+
+
+def cgroup2_root(mounts: str = "/proc/self/mounts") -> str | None:
+    """Where the cgroup v2 hierarchy is mounted: /sys/fs/cgroup on a unified
+    system, /sys/fs/cgroup/unified on a hybrid one."""
+    try:
+        with open(mounts) as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 2 and fields[2] == "cgroup2":
+                    return fields[1]
+    except OSError:
+        return None
+    return None
+
+
+def cgroup_id_and_level(path: str, root: str | None = None) -> tuple[int, int]:
+    """(id, depth below the root) of a cgroup given as a path, absolute or
+    relative to the cgroup v2 mount; OSError if it is not a cgroup directory."""
+    root = root or cgroup2_root()
+    if root is None:
+        raise FileNotFoundError("no cgroup v2 hierarchy is mounted: mount one with "
+                                "'mount -t cgroup2 none /sys/fs/cgroup/unified'")
+    full = path if path.startswith(root) else os.path.join(root, path.lstrip("/"))
+    full = os.path.realpath(full)
+    st = os.stat(full)
+    if not os.path.isdir(full) or not os.path.exists(os.path.join(full, "cgroup.procs")):
+        raise NotADirectoryError(f"{path} is not a cgroup v2 directory under {root}")
+    rel = os.path.relpath(full, os.path.realpath(root))
+    level = 0 if rel == "." else rel.count(os.sep) + 1
+    return st.st_ino, level
+
+
+class CgroupNames:
+    """cgroup id -> path below the cgroup v2 root. A miss rescans the tree
+    once; an id still unknown (a removed cgroup) is remembered as its number."""
+
+    def __init__(self, root: str | None = None):
+        self.root = root or cgroup2_root() or "/sys/fs/cgroup"
+        self._names: dict[int, str] = {}
+
+    def _scan(self) -> None:
+        names = {}
+        for dirpath, _dirs, _files in os.walk(self.root):
+            try:
+                ino = os.stat(dirpath).st_ino
+            except OSError:
+                continue
+            rel = os.path.relpath(dirpath, self.root)
+            names[ino] = "/" if rel == "." else "/" + rel
+        self._names = names
+
+    def name(self, cgroup_id: int) -> str:
+        found = self._names.get(cgroup_id)
+        if found is None:
+            self._scan()
+            found = self._names.get(cgroup_id)
+            if found is None:
+                self._names[cgroup_id] = found = str(cgroup_id)
+        return found
