@@ -10,10 +10,16 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Literal
 
 from .errors import PackageError
 
 BTF_MAGIC = 0xEB9F
+
+
+def byte_order(endian: str) -> Literal["little", "big"]:
+    """int.from_bytes' name for a struct-module byte order prefix."""
+    return "little" if endian == "<" else "big"
 
 
 class BTFError(PackageError):

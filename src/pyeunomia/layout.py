@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .btf import INT_BOOL, INT_SIGNED, Btf, BTFError, BtfType, Kind
+from .btf import INT_BOOL, INT_SIGNED, Btf, BTFError, BtfType, Kind, byte_order
 
 Converter = Callable[[Any], Any]
 
@@ -201,7 +201,7 @@ def _classify(btf: Btf, type_id: int, size: int, e: str
 
 
 def _big_int(signed: bool, e: str) -> Converter:
-    order = "little" if e == "<" else "big"
+    order = byte_order(e)
     return lambda raw: int.from_bytes(raw, order, signed=signed)
 
 
@@ -219,10 +219,10 @@ def _array_converter(btf: Btf, t: BtfType, e: str) -> Converter:
     elem = btf.resolve(t.elem_id)
     if elem.kind in (Kind.INT, Kind.ENUM, Kind.ENUM64, Kind.FLOAT, Kind.PTR) and elem_size in (1, 2, 4, 8):
         many = struct.Struct(e + str(count) + _code(btf, t.elem_id, elem_size))
-        _kind, _s, conv, _n = _classify(btf, t.elem_id, elem_size, e)
-        if conv is None:
+        _kind, _s, elem_conv, _n = _classify(btf, t.elem_id, elem_size, e)
+        if elem_conv is None:
             return lambda raw: list(many.unpack(raw))
-        return lambda raw: [conv(v) for v in many.unpack(raw)]
+        return lambda raw: [elem_conv(v) for v in many.unpack(raw)]
     _kind, _s, conv, _n = _classify(btf, t.elem_id, elem_size, e)
     one = conv or bytes
 
@@ -236,7 +236,7 @@ def _raw_converter(btf: Btf, type_id: int, off: int, size: int, bit_off: int, bi
     """Decode a member straight from the record bytes (bitfield or overlap)."""
     t = btf.resolve(type_id)
     signed = (t.kind == Kind.INT and bool(t.encoding & INT_SIGNED)) or (t.kind in (Kind.ENUM, Kind.ENUM64) and t.signed)
-    order = "little" if e == "<" else "big"
+    order = byte_order(e)
     if bit_size:
         # The kernel's rule for a bitfield: load the containing bytes, shift by
         # the bit offset counted from the least significant end (little endian).

@@ -120,7 +120,7 @@ def fetch_url(url: str, *, insecure: bool = False, limit: int = MAX_DOWNLOAD) ->
     opener = urllib.request.build_opener(CheckedRedirects())
     try:
         with opener.open(url, timeout=URL_TIMEOUT_S) as resp:
-            data = resp.read(limit + 1)
+            data: bytes = resp.read(limit + 1)
             missing = resp.length or 0  # what a Content-Length promised and never came
     except urllib.error.HTTPError as e:
         raise FetchError(f"{url}: the server answered {e.code} {e.reason}: check the address") from None

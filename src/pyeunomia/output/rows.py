@@ -4,8 +4,12 @@ Why generated code: the per-event path is the product. A loop that dispatches
 on each member's kind costs about 80 ns per member per record in CPython; a
 function specialised to one layout (one tuple unpack, one %-format) formats an
 opensnoop record in well under a microsecond. The generated source is small,
-built only from member indexes and constants (never from member names or
-other input), and `source` is kept on the result for debugging.
+built from member indexes and expressions written in this package (never from
+member names or other input), and `source` is kept on the result for debugging.
+
+`compile_rows` is the one engine: a format plus one expression per cell, in
+which `{member}` stands for that member's value. The generic table and JSON
+writers and tools with their own columns (opensnoop) all build on it.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from ..layout import Field, FieldKind, Layout
@@ -64,9 +68,8 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _text_of(f: Field) -> Callable[[Any], bytes]:
+def _text_of(convert: Callable[[Any], Any] | None) -> Callable[[Any], bytes]:
     """Slow-path text for members that are not plain scalars."""
-    convert = f.convert
 
     def text(value: Any) -> bytes:
         v = convert(value) if convert else value
@@ -74,88 +77,100 @@ def _text_of(f: Field) -> Callable[[Any], bytes]:
     return text
 
 
-def _loop_head(layout: Layout) -> tuple[str, str]:
-    """The loop header and how a member's raw value is named inside it."""
+def _loop_head(layout: Layout, env: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """The loop header, and how each member's value is written inside it:
+    by name and by position (`_0`, `_1`, ...)."""
+    refs: dict[str, str] = {}
+    for n, f in enumerate(layout.fields):
+        if f.index is None:
+            env[f"R{n}"] = f.convert
+            ref = f"R{n}(rec)"
+        else:
+            ref = f"v[{f.index}]" if layout.needs_raw else f"v{f.index}"
+        refs[f"_{n}"] = ref
+        if f.name:
+            refs[f.name] = ref
     if layout.needs_raw:
         head = ("    for k in range(count):\n"
                 "        rec = view[k * stride + header : k * stride + header + SIZE]\n"
                 "        v = UNPACK(rec)\n")
-        return head, "v[{i}]"
+        return head, refs
     names = ", ".join(f"v{i}" for i in range(len(layout.struct.unpack(bytes(layout.size)))))
     head = f"    for ({names},) in run_struct(header, stride).iter_unpack(view[: count * stride]):\n"
-    return head, "v{i}"
+    return head, refs
 
 
-def _member_ref(f: Field, slot: str, env: dict[str, Any], n: int) -> str:
-    if f.index is None:
-        env[f"R{n}"] = f.convert
-        return f"R{n}(rec)"
-    return slot.format(i=f.index)
+def compile_rows(layout: Layout, fmt: bytes | str, cells: list[str], env: dict[str, Any] | None = None) -> CompiledRows:
+    """A function appending `fmt % (cell, ...)` for every record of a run.
+
+    Each cell is a Python expression in which `{member}` (or `{_n}`, the n-th
+    member) is that member's value and `prefix` is the caller's argument.
+    Names the expressions use come from `env`.
+    """
+    namespace: dict[str, Any] = {"SIZE": layout.size, "UNPACK": layout.struct.unpack_from,
+                                 "run_struct": _cached_run_struct(layout), "FMT": fmt}
+    namespace.update(env or {})
+    head, refs = _loop_head(layout, namespace)
+    args = [cell.format_map(refs) for cell in cells]
+    body = f"        append(FMT % ({', '.join(args)},))\n"
+    return _build(head, body, namespace)
 
 
 def compile_table_rows(layout: Layout, widths: list[int], escape: bool) -> CompiledRows:
     """Rows for the table: `prefix` (the time) then each member, padded."""
-    env: dict[str, Any] = {"SIZE": layout.size, "UNPACK": layout.struct.unpack_from,
-                           "escape": escape_bytes, "run_struct": _cached_run_struct(layout)}
-    head, slot = _loop_head(layout)
-    fmt_parts, args = [b"%s"], ["prefix"]
+    env: dict[str, Any] = {"escape": escape_bytes}
+    fmt_parts, cells = [b"%s"], ["prefix"]
     last = len(layout.fields) - 1
     for n, (f, w) in enumerate(zip(layout.fields, widths, strict=True)):
-        ref = _member_ref(f, slot, env, n)
+        ref = f"{{_{n}}}"
         pad = b"" if n == last else b"-%d" % w
         if f.kind == FieldKind.INT and f.index is not None and f.convert is None:
             fmt_parts.append(b"%" + pad + b"d")
-            args.append(ref)
+            cells.append(ref)
             continue
         fmt_parts.append(b"%" + pad + b"s")
         if f.kind == FieldKind.CHARS and f.index is not None:
             expr = f"{ref}.partition(b'\\0')[0]"
-            args.append(f"escape({expr})" if escape else expr)
+            cells.append(f"escape({expr})" if escape else expr)
         elif f.kind == FieldKind.BOOL:
-            args.append(f"(b'true' if {ref} else b'false')")
+            cells.append(f"(b'true' if {ref} else b'false')")
         elif f.kind == FieldKind.ENUM and f.index is not None and f.convert is not None and f.enum_names:
             env[f"E{n}"] = {v: escape_bytes(k.encode()) for v, k in f.enum_names.items()}
-            args.append(f"(E{n}.get({ref}) or b'%d' % {ref})")
+            cells.append(f"(E{n}.get({ref}) or b'%d' % {ref})")
         elif f.kind == FieldKind.FLOAT and f.index is not None:
-            args.append(f"b'%r' % {ref}")
+            cells.append(f"b'%r' % {ref}")
         else:
-            env[f"T{n}"] = _text_of(f) if f.index is not None else _raw_text(f)
-            args.append(f"T{n}({ref})" if f.index is not None else f"T{n}(rec)")
-    env["FMT"] = b" ".join(fmt_parts) + b"\n"
-    body = f"        append(FMT % ({', '.join(args)},))\n"
-    return _build(head, body, env)
+            # a raw member's ref is already converted (R{n}(rec)): do not convert it twice
+            env[f"T{n}"] = _text_of(f.convert if f.index is not None else None)
+            cells.append(f"T{n}({ref})")
+    return compile_rows(layout, b" ".join(fmt_parts) + b"\n", cells, env)
 
 
 def compile_json_rows(layout: Layout) -> CompiledRows:
     """Rows as JSON objects, one per line, keys in member order."""
-    env: dict[str, Any] = {"SIZE": layout.size, "UNPACK": layout.struct.unpack_from,
-                           "enc": encode_basestring_ascii, "run_struct": _cached_run_struct(layout)}
-    head, slot = _loop_head(layout)
-    parts, args = [], []
+    env: dict[str, Any] = {"enc": encode_basestring_ascii, "json_text": json_text}
+    parts, cells = [], []
     for n, f in enumerate(layout.fields):
         key = encode_basestring_ascii(f.name).replace("%", "%%")
-        ref = _member_ref(f, slot, env, n)
+        ref = f"{{_{n}}}"
         if f.kind == FieldKind.INT and f.index is not None and f.convert is None:
             parts.append(f"{key}:%d")
-            args.append(ref)
+            cells.append(ref)
             continue
         parts.append(f"{key}:%s")
         if f.kind == FieldKind.CHARS and f.index is not None:
-            args.append(f"enc({ref}.partition(b'\\0')[0].decode('utf-8', 'backslashreplace'))")
+            cells.append(f"enc({ref}.partition(b'\\0')[0].decode('utf-8', 'backslashreplace'))")
         elif f.kind == FieldKind.BOOL:
-            args.append(f"('true' if {ref} else 'false')")
+            cells.append(f"('true' if {ref} else 'false')")
         elif f.kind == FieldKind.ENUM and f.index is not None and f.enum_names:
             env[f"E{n}"] = {v: encode_basestring_ascii(k) for v, k in f.enum_names.items()}
             env[f"C{n}"] = f.convert
-            args.append(f"(E{n}.get({ref}) or json_text(C{n}({ref})))")
+            cells.append(f"(E{n}.get({ref}) or json_text(C{n}({ref})))")
         else:
             # a raw member's ref is already converted (R{n}(rec)): do not convert it twice
             env[f"J{n}"] = _json_of(f.convert if f.index is not None else None)
-            args.append(f"J{n}({ref})")
-    env["json_text"] = json_text
-    env["FMT"] = "{" + ",".join(parts) + "}\n"
-    body = f"        append(FMT % ({', '.join(args)},))\n"
-    return _build(head, body, env)
+            cells.append(f"J{n}({ref})")
+    return compile_rows(layout, "{" + ",".join(parts) + "}\n", cells, env)
 
 
 def _json_of(convert: Callable[[Any], Any] | None) -> Callable[[Any], str]:
@@ -164,16 +179,6 @@ def _json_of(convert: Callable[[Any], Any] | None) -> Callable[[Any], str]:
         if isinstance(v, str):
             return encode_basestring_ascii(v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
         return json_text(v)
-    return text
-
-
-def _raw_text(f: Field) -> Callable[[Any], bytes]:
-    convert = f.convert
-    assert convert is not None
-
-    def text(record: Any) -> bytes:
-        v = convert(record)
-        return escape_bytes(v.encode("utf-8", "surrogateescape")) if isinstance(v, str) else json_text(v).encode()
     return text
 
 

@@ -11,7 +11,7 @@ import struct
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..btf import INT_BOOL, INT_SIGNED, Kind
+from ..btf import INT_BOOL, INT_SIGNED, Kind, byte_order
 from ..objspec import GlobalVar
 from ..package import DUMMY_PREFIX, Package, VariableMeta
 
@@ -67,6 +67,7 @@ class GlobalOption:
                 if low in ("0", "false", "no", "off"):
                     return False
                 raise ValueError
+            value: Any
             if self.kind == "float":
                 value = float(t)
             elif self.kind == "str":
@@ -120,15 +121,16 @@ class GlobalOption:
         value = self.check(value)
         e = self.endian
         if self.kind == "bool":
-            return int(value).to_bytes(self.size, "little" if e == "<" else "big")
+            return int(value).to_bytes(self.size, byte_order(e))
         if self.kind == "float":
             return struct.pack(e + ("f" if self.size == 4 else "d"), value)
         if self.kind == "str":
-            return value.encode("utf-8", "surrogateescape").ljust(self.size, b"\0")
-        return int(value).to_bytes(self.size, "little" if e == "<" else "big", signed=self.signed)
+            raw: bytes = value.encode("utf-8", "surrogateescape")
+            return raw.ljust(self.size, b"\0")
+        return int(value).to_bytes(self.size, byte_order(e), signed=self.signed)
 
     def decode(self, raw: bytes) -> Any:
-        order = "little" if self.endian == "<" else "big"
+        order = byte_order(self.endian)
         if self.kind == "bool":
             return raw != bytes(len(raw))
         if self.kind == "float":
@@ -173,7 +175,8 @@ def _option(package: Package, g: GlobalVar, meta: VariableMeta | None) -> Global
     btf = package.spec.btf
     t = btf.resolve(g.type_id)
     size = g.size
-    signed, enum_values = False, ()
+    signed = False
+    enum_values: tuple[tuple[str, int], ...] = ()
     if t.kind == Kind.INT and t.encoding & INT_BOOL:
         kind = "bool"
     elif t.kind == Kind.INT and size in (1, 2, 4, 8):
