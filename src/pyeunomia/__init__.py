@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .runner.program import Program
     from .source import open_package
 
-__all__ = ["Package", "Program", "open_package", "__version__"]
+__all__ = ["Package", "Program", "__version__", "open_package"]
 
 _LAZY = {
     "Package": ("pyeunomia.package", "Package"),

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -71,6 +72,11 @@ def run_command(prog: str, main: Callable[[list[str]], int], argv: list[str] | N
         status = EXIT_INTERRUPTED
     except BrokenPipeError:
         status = EXIT_OK
+    except Exception as e:  # noqa: BLE001 - a bug still gets one line, and the trace on request
+        if os.environ.get("PYEUNOMIA_DEBUG"):
+            traceback.print_exc()
+        _say(f"{prog}: internal error: {type(e).__name__}: {e} (set PYEUNOMIA_DEBUG=1 for the traceback)")
+        status = EXIT_ERROR
     _quiet_stdout_close()
     sys.exit(status)
 

@@ -8,13 +8,15 @@ within one poll interval.
 
 from __future__ import annotations
 
+import struct
 import sys
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 from ..layout import Layout
 from .escape import is_safe_batch
-from .rows import column_width, compile_json_rows, compile_table_rows, json_text, table_header
+from .rows import CompiledRows, column_width, compile_json_rows, compile_table_rows, json_text, table_header
 
 
 class EventWriter:
@@ -71,52 +73,70 @@ class _FormattingWriter(EventWriter):
             self.stream.flush()
 
 
-class TableWriter(_FormattingWriter):
-    """One aligned line per event, the wall-clock time first."""
+class RowsWriter(_FormattingWriter):
+    """Formats each run with compiled rows (see rows.compile_rows).
 
-    def __init__(self, layout: Layout, stream: IO[bytes], header: bool = True):
+    Table rows are bytes: `safe`, the variant that escapes kernel text, is used
+    for a batch only when the fast output holds an unsafe byte. JSON rows are
+    str and ASCII by construction; in JSON mode lost records are also reported
+    as JSON on `lost_stream` when they happen.
+    """
+
+    def __init__(self, layout: Layout, stream: IO[bytes], fast: CompiledRows, *, safe: CompiledRows | None = None,
+                 json: bool = False, header: bytes = b"", prefix: Callable[[], Any] | None = None,
+                 lost_stream: IO[str] | None = None):
         super().__init__(layout, stream)
-        widths = [column_width(f) for f in layout.fields]
-        self._fast = compile_table_rows(layout, widths, escape=False)
-        self._safe = compile_table_rows(layout, widths, escape=True)
+        self._fast = fast
+        self._safe = safe
+        self._json = json
+        self._prefix_of = prefix
+        self._lost_stream = lost_stream if lost_stream is not None else sys.stderr
         if header:
-            self.pending.append(table_header(layout, widths))
+            self.pending.append(header)
 
     def _format(self, view: memoryview, header: int, stride: int, count: int) -> None:
-        lines: list[bytes] = []
-        prefix = self._time_prefix()
+        lines: list[Any] = []
+        prefix = self._prefix_of() if self._prefix_of else None
         self._fast.write(view, header, stride, count, lines.append, prefix)
+        if self._json:
+            self.pending.append("".join(lines).encode("ascii"))
+            return
         data = b"".join(lines)
-        if not is_safe_batch(data, count):
+        if self._safe is not None and not is_safe_batch(data, count):
             lines.clear()
             self._safe.write(view, header, stride, count, lines.append, prefix)
             data = b"".join(lines)
         self.pending.append(data)
 
+    def report_lost(self, count: int, where: str) -> None:
+        if self._json:
+            self._lost_stream.write(json_text({"lost": count, "where": where, "time": time.time()}) + "\n")
+            self._lost_stream.flush()
 
-class JsonWriter(_FormattingWriter):
+
+class TableWriter(RowsWriter):
+    """One aligned line per event, the wall-clock time first."""
+
+    def __init__(self, layout: Layout, stream: IO[bytes], header: bool = True):
+        widths = [column_width(f) for f in layout.fields]
+        super().__init__(layout, stream, compile_table_rows(layout, widths, escape=False),
+                         safe=compile_table_rows(layout, widths, escape=True),
+                         header=table_header(layout, widths) if header else b"")
+        self._prefix_of = self._time_prefix
+
+
+class JsonWriter(RowsWriter):
     """One JSON object per line, keyed by member name; always ASCII."""
 
     def __init__(self, layout: Layout, stream: IO[bytes], lost_stream: IO[str] | None = None):
-        super().__init__(layout, stream)
-        self._rows = compile_json_rows(layout)
-        self._lost_stream = lost_stream if lost_stream is not None else sys.stderr
-
-    def _format(self, view: memoryview, header: int, stride: int, count: int) -> None:
-        lines: list[str] = []
-        self._rows.write(view, header, stride, count, lines.append, None)
-        self.pending.append("".join(lines).encode("ascii"))
-
-    def report_lost(self, count: int, where: str) -> None:
-        self._lost_stream.write(json_text({"lost": count, "where": where, "time": time.time()}) + "\n")
-        self._lost_stream.flush()
+        super().__init__(layout, stream, compile_json_rows(layout), json=True, lost_stream=lost_stream)
 
 
 class HexWriter(_FormattingWriter):
     """For records without an export type: the size and the bytes in hex."""
 
     def __init__(self, stream: IO[bytes], as_json: bool = False):
-        super().__init__(Layout("raw", 0, (), __import__("struct").Struct("")), stream)
+        super().__init__(Layout("raw", 0, (), struct.Struct("")), stream)
         self.as_json = as_json
 
     def write_run(self, view: memoryview, header: int, stride: int, count: int, length: int) -> None:

@@ -81,7 +81,7 @@ class LoadedObject:
 
     def __init__(self, package: Package, values: dict[str, Any] | None = None, *,
                  verbose: bool = False, attach: bool = True, ifname: str | None = None,
-                 autoload: Iterable[str] | None = None):
+                 autoload: Iterable[str] | None = None, map_sizes: dict[str, int] | None = None):
         self.package = package
         self._obj = 0
         self._links: list[int] = []
@@ -102,6 +102,7 @@ class LoadedObject:
         libbpf.set_log_handler(self._log)
         try:
             self._open(autoload)
+            self._resize_maps(map_sizes or {})
             self._load()
             if attach:
                 self.attach(ifname)
@@ -123,6 +124,16 @@ class LoadedObject:
         if any(p.section.startswith(_TRACEFS_PREFIXES) for p in self.programs):
             ensure_tracefs()
         self._write_globals(name[:8])
+
+    def _resize_maps(self, sizes: dict[str, int]) -> None:
+        """Set max_entries (a ring buffer's size in bytes) before load."""
+        if not sizes:
+            return
+        found = {libbpf.map_name(m): m for m in libbpf.object_maps(self._obj)}
+        for name, size in sizes.items():
+            if name not in found:
+                raise UsageError(f"no map named '{name}' to resize (maps: {', '.join(found)})")
+            libbpf.map_set_max_entries(found[name], size)
 
     def _write_globals(self, prefix: str) -> None:
         by_section: dict[str, list[GlobalOption]] = {}
@@ -173,9 +184,12 @@ class LoadedObject:
         suffix = f" ({detail})" if detail else ""
         return KernelError(f"loading {where} failed: {os.strerror(e.errno)}{suffix}", e.errno)
 
+    def program_loaded(self, name: str) -> bool:
+        return any(p.name == name and libbpf.program_fd(p.handle) >= 0 for p in self.programs)
+
     def attach(self, ifname: str | None = None) -> None:
         for p in self.programs:
-            if not libbpf.program_fd(p.handle) >= 0:
+            if libbpf.program_fd(p.handle) < 0:
                 continue  # not loaded (autoload off)
             self._attach_one(p, ifname)
 

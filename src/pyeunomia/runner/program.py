@@ -38,7 +38,8 @@ class Program:
 
     def __init__(self, package: Package, values: dict[str, Any] | None = None, *,
                  verbose: bool = False, ifname: str | None = None, poll_ms: int | None = None,
-                 perf_pages: int | None = None):
+                 perf_pages: int | None = None, map_sizes: dict[str, int] | None = None,
+                 autoload: list[str] | None = None):
         self.package = package
         self.layout = package.export_layout()
         self.poll_ms = poll_ms if poll_ms is not None else min(package.meta.poll_timeout_ms, 100)
@@ -47,7 +48,8 @@ class Program:
         self._readers: list[tuple[Reader, list[int]]] = []
         # Readers exist before the programs attach: a perf array drops records
         # while no perf event is in it, and no event should be missed.
-        self.loaded = LoadedObject(package, values, verbose=verbose, attach=False)
+        self.loaded = LoadedObject(package, values, verbose=verbose, attach=False, map_sizes=map_sizes,
+                                   autoload=autoload)
         try:
             self._readers = self._open_readers()
             self.loaded.attach(ifname)

@@ -1,0 +1,167 @@
+"""Doc comments (`///`, `/** */`) as package metadata.
+
+clang parses the comments (Doxygen syntax) and attaches them to declarations;
+this module turns clang's comment tree into the keys upstream ecc writes:
+
+    /// Process ID to trace                    -> "description": "Process ID to trace"
+    /// @cmdarg {"short": "p", "long": "pid"}  -> "cmdarg": {"short": "p", "long": "pid"}
+    /// @sample {"interval": 1000}             -> "sample": {"interval": 1000}
+    /// @brief / @details / @version text      -> "brief" / "details" / "version": "text"
+
+Text after an unknown @command belongs to that command up to the end of the
+paragraph and is read as JSON when it parses as JSON. Unlike upstream (where
+each line overwrites the previous one), lines of one key are joined.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import CompileError
+from ..package import SAMPLE_TYPES
+from .clangast import Decl, Node
+
+DESCRIPTION = "description"
+STRING_KEYS = (DESCRIPTION, "brief", "details", "version")
+CMDARG_KEYS = {"short": str, "long": str, "help": str}
+
+
+def _text_of(node: Node) -> list[str]:
+    """The text pieces under a comment node, in order."""
+    out = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.get("kind") == "TextComment":
+            out.append(n.get("text", ""))
+        stack.extend(reversed(n.get("inner", [])))
+    return out
+
+
+def _joined(pieces: list[str]) -> str:
+    return " ".join(p.strip() for p in pieces if p.strip())
+
+
+def _value(text: str) -> Any:
+    if not text:
+        return True  # a bare "@flag"
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def comment_keys(full: Node) -> dict[str, Any]:
+    """The keys one FullComment gives, in the order they appear."""
+    out: dict[str, Any] = {}
+
+    def put(key: str, pieces: list[str]) -> None:
+        text = _joined(pieces)
+        if key in STRING_KEYS:
+            if text:
+                out[key] = f"{out[key]} {text}" if isinstance(out.get(key), str) else text
+        else:
+            out[key] = _value(text)
+
+    for child in full.get("inner", []):
+        kind = child.get("kind")
+        if kind == "ParagraphComment":
+            key, pieces = DESCRIPTION, list[str]()
+            for part in child.get("inner", []):
+                if part.get("kind") == "InlineCommandComment":
+                    if key != DESCRIPTION or _joined(pieces):
+                        put(key, pieces)
+                    key, pieces = part.get("name", ""), list[str]()
+                else:
+                    pieces.extend(_text_of(part))
+            if key != DESCRIPTION or _joined(pieces):
+                put(key, pieces)
+        elif kind in ("BlockCommandComment", "ParamCommandComment", "TParamCommandComment"):
+            out[child.get("name", "")] = _joined(_text_of(child))
+        elif kind in ("VerbatimLineComment", "VerbatimBlockComment"):
+            out[child.get("name", "")] = child.get("text", "").strip()
+    return out
+
+
+@dataclass
+class SourceDocs:
+    """Doc comments of one source file, by declaration name."""
+
+    file: str
+    variables: dict[str, tuple[dict[str, Any], int]] = field(default_factory=dict)  # name -> (keys, line)
+    program: dict[str, Any] = field(default_factory=dict)
+    program_line: int = 0
+
+
+def collect(decls: list[Decl], in_source: Any, file_doc: Node | None, file_label: str) -> SourceDocs:
+    """Doc comments on the source file's top-level variables.
+
+    A map's comment sits above `struct { ... } name SEC(".maps")`, so clang
+    attaches it to the anonymous struct that starts where the variable does;
+    it is taken for the variable. The program's description comes from the
+    comment at the top of the file, overridden key by key by the one above
+    `LICENSE`.
+    """
+    docs = SourceDocs(file_label)
+    if file_doc is not None:
+        docs.program.update(comment_keys(file_doc))
+    previous: Decl | None = None
+    for d in decls:
+        if not in_source(d.file):
+            previous = d
+            continue
+        if d.kind == "VarDecl" and d.name:
+            comment = d.comment
+            if comment is None and previous is not None and previous.kind == "RecordDecl" \
+                    and not previous.name and previous.begin == d.begin and previous.file == d.file:
+                comment = previous.comment
+            if comment is not None:
+                keys = comment_keys(comment)
+                if d.name == "LICENSE":
+                    docs.program.update(keys)
+                    docs.program_line = d.line
+                elif keys:
+                    old, _ = docs.variables.get(d.name, ({}, 0))
+                    docs.variables[d.name] = ({**old, **keys}, d.line)
+        previous = d
+    return docs
+
+
+def check_cmdarg(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise CompileError(f'{where}: @cmdarg needs a JSON object such as {{"short": "p", "long": "pid"}}')
+    for key, kind in CMDARG_KEYS.items():
+        if key in value and not isinstance(value[key], kind):
+            raise CompileError(f"{where}: @cmdarg '{key}' must be a string")
+    short = value.get("short")
+    if short is not None and len(short) != 1:
+        raise CompileError(f"{where}: @cmdarg 'short' must be a single character, not {short!r}")
+    long = value.get("long")
+    if long is not None and (not long or long.startswith("-") or any(c.isspace() for c in long)):
+        raise CompileError(f"{where}: @cmdarg 'long' must be an option name without dashes or spaces")
+    return value
+
+
+def check_sample(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise CompileError(f'{where}: @sample needs a JSON object such as {{"interval": 1000, "type": "log2_hist"}}')
+    interval = value.get("interval")
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval <= 0:
+        raise CompileError(f"{where}: @sample needs \"interval\", a positive number of milliseconds")
+    kind = value.get("type", "default_kv")
+    if kind not in SAMPLE_TYPES:
+        raise CompileError(f"{where}: @sample type {kind!r} is not one of {', '.join(SAMPLE_TYPES)}")
+    return value
+
+
+def check_program_doc(keys: dict[str, Any], where: str) -> dict[str, Any]:
+    """The program's doc keys; the runner reads the known ones as strings."""
+    out = dict(keys)
+    for key in STRING_KEYS:
+        if key in out and not isinstance(out[key], str):
+            out[key] = json.dumps(out[key]) if not isinstance(out[key], bool) else ""
+        if out.get(key) == "":
+            del out[key]
+    return out

@@ -1,0 +1,133 @@
+"""From a compiled object plus its doc comments to the package's meta object,
+in upstream's field names and (sorted) key order."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from ..btf import INT_BOOL, INT_SIGNED, Btf, Kind
+from ..objspec import GlobalVar, ObjectSpec
+from ..package import build_meta
+from .docs import SourceDocs, check_cmdarg, check_program_doc, check_sample
+
+
+def plain_type_name(btf: Btf, type_id: int) -> str:
+    """The C type without const/volatile, also on array elements:
+    `const volatile char x[16]` is "char[16]", the spelling upstream's ecli
+    parses command-line values by."""
+    dims = []
+    t = btf[btf.strip_qualifiers(type_id)]
+    while t.kind == Kind.ARRAY:
+        dims.append(f"[{t.count}]")
+        t = btf[btf.strip_qualifiers(t.elem_id)]
+    return btf.c_name(t.id) + "".join(dims)
+
+
+# The type names upstream's ecli turns a "value" (or a command-line string)
+# into bytes for; any other name makes it refuse the package on every run.
+UPSTREAM_VALUE_TYPES = {"bool", "pid_t", "int", "short", "long", "long long", "unsigned int", "unsigned short",
+                        "unsigned long long"}
+
+
+def initial_value(btf: Btf, g: GlobalVar, type_name: str) -> Any:
+    """The variable's initial value as upstream's loader takes it ("value"),
+    or None when it is zero or upstream could not use it.
+
+    Upstream's ecli starts data sections from zeros, not from the object's
+    bytes, so a non-zero initial value must be in the metadata to survive
+    there. Our runner starts from the object's bytes and does not need it.
+    Floats are left out on purpose: upstream writes them byte-swapped.
+    """
+    raw = g.initial
+    if not any(raw):
+        return None
+    t = btf.resolve(g.type_id)
+    order: Literal["little", "big"] = "little" if btf.endian == "<" else "big"
+    if type_name in UPSTREAM_VALUE_TYPES and t.kind == Kind.INT and len(raw) in (1, 2, 4, 8):
+        if t.encoding & INT_BOOL:
+            return True  # non-zero, checked above
+        return int.from_bytes(raw, order, signed=bool(t.encoding & INT_SIGNED))
+    if type_name.startswith("char[") and t.kind == Kind.ARRAY:
+        text, nul, rest = raw.partition(b"\0")
+        if any(rest) or not nul:
+            return None  # bytes after the string, or no terminator: not a C string
+        try:
+            return text.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return None
+
+
+def order_exports(btf: Btf, names: list[str]) -> list[str]:
+    """Header structs in declaration order, except that a struct used inside
+    another exported struct goes after it: the runner decodes events by the
+    first export type, and an event struct contains its parts, not the reverse."""
+    inside: set[str] = set()
+    for name in names:
+        t = btf.find(name, Kind.STRUCT)
+        for m in t.members if t else []:
+            r = btf.resolve(m.type_id)
+            while r.kind == Kind.ARRAY:
+                r = btf.resolve(r.elem_id)
+            if r.kind == Kind.STRUCT and r.name in names and r.name != name:
+                inside.add(r.name)
+    return [n for n in names if n not in inside] + [n for n in names if n in inside]
+
+
+def sorted_keys(value: Any) -> Any:
+    """Dicts with their keys in sorted order, all the way down: upstream's
+    files are written that way (serde_json's default map)."""
+    if isinstance(value, dict):
+        return {k: sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [sorted_keys(v) for v in value]
+    return value
+
+
+def package_meta(spec: ObjectSpec, obj_name: str, exports: list[str], docs: SourceDocs) -> dict[str, Any]:
+    btf = spec.btf
+    extra: dict[str, dict[str, Any]] = {}
+    for g in spec.globals:
+        keys: dict[str, Any] = {"type": plain_type_name(btf, g.type_id)}
+        value = initial_value(btf, g, keys["type"])
+        if value is not None:
+            keys["value"] = value
+        found = docs.variables.get(g.name)
+        if found is not None:
+            comment, line = found
+            if "cmdarg" in comment:
+                check_cmdarg(comment["cmdarg"], f"{docs.file}:{line}")
+            keys.update(comment)
+        extra[g.name] = keys
+    for m in spec.maps:
+        found = docs.variables.get(m.name)
+        if found is not None and "sample" in found[0]:
+            extra[m.name] = {"sample": check_sample(found[0]["sample"], f"{docs.file}:{found[1]}")}
+    if docs.program:
+        program = check_program_doc(docs.program, f"{docs.file}:{docs.program_line}")
+        if program:
+            extra[""] = program
+    meta = build_meta(spec, obj_name, order_exports(btf, exports), extra)
+    _in_section_order(spec, meta["bpf_skel"])
+    for entry in meta["bpf_skel"]["maps"]:
+        # Not an upstream key (its loader ignores unknown ones): the kind of
+        # map, for readers of the package. Data sections become array maps.
+        map_spec = spec.map(entry["name"])
+        entry["type"] = map_spec.type_name if map_spec else "array"
+    return dict(sorted_keys(meta))
+
+
+def _in_section_order(spec: ObjectSpec, skel: dict[str, Any]) -> None:
+    """Data sections (and their maps) in the object's section order, as
+    upstream's skeleton lists them (.rodata before .data before .bss)."""
+    index = {s.name: s.index for s in spec.elf.sections}
+    skel["data_sections"].sort(key=lambda d: index.get(d["name"], 1 << 30))
+    rank = {"." + d["name"].lstrip("."): i for i, d in enumerate(skel["data_sections"])}
+    plain = [m for m in skel["maps"] if not m.get("mmaped")]
+    mmaped = sorted((m for m in skel["maps"] if m.get("mmaped")), key=lambda m: rank.get("." + m["ident"], 1 << 30))
+    skel["maps"] = plain + mmaped
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))

@@ -1,0 +1,222 @@
+"""The outside tools ecc needs, and the vmlinux.h it compiles against.
+
+clang compiles, llvm-strip drops DWARF, bpftool turns the kernel's BTF into
+vmlinux.h, and libbpf-dev provides <bpf/bpf_helpers.h> and friends. vmlinux.h
+(and a precompiled form of it, for fast AST dumps) is cached by the SHA-256
+of the BTF it came from, so a kernel upgrade gets a fresh header by itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import CompileError, ToolMissingError, UsageError
+
+KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
+LIBBPF_HEADER = "bpf/bpf_helpers.h"
+SYSTEM_INCLUDE_DIRS = ("/usr/local/include", "/usr/include")
+BTF_MAGIC_LE, BTF_MAGIC_BE = b"\x9f\xeb", b"\xeb\x9f"
+TOOL_TIMEOUT_S = 300
+KEEP_PCH = 6
+
+# `uname -m` spellings to the names libbpf's bpf_tracing.h expects in
+# -D__TARGET_ARCH_<arch>.
+ARCHES = {
+    "x86_64": "x86", "i386": "x86", "i686": "x86", "amd64": "x86",
+    "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm", "armv6l": "arm", "arm": "arm",
+    "ppc64le": "powerpc", "ppc64": "powerpc", "s390x": "s390", "riscv64": "riscv",
+    "mips": "mips", "mips64": "mips", "loongarch64": "loongarch", "sparc64": "sparc",
+}
+
+
+def target_arch(requested: str | None = None) -> str:
+    """The __TARGET_ARCH_ name for `requested` (either spelling), else this machine's."""
+    name = (requested or platform.machine()).strip().lower()
+    if name in ARCHES:
+        return ARCHES[name]
+    if name in ARCHES.values():
+        return name
+    if requested is None:
+        raise CompileError(f"unknown machine architecture '{name}': pass --arch (one of "
+                           f"{', '.join(sorted(set(ARCHES.values())))})")
+    raise UsageError(f"unknown architecture '{requested}': use one of {', '.join(sorted(set(ARCHES.values())))}")
+
+
+def _find(names: list[str], debian_package: str, env_var: str) -> str:
+    override = os.environ.get(env_var)
+    if override:
+        path = shutil.which(override)
+        if path is None:
+            raise ToolMissingError(f"{override} (from ${env_var})", debian_package)
+        return path
+    for name in names:
+        path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/local/sbin")
+        if path:
+            return path
+    raise ToolMissingError(names[0], debian_package)
+
+
+def _versioned(name: str) -> list[str]:
+    return [name] + [f"{name}-{v}" for v in range(20, 10, -1)]
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    clang: str
+    llvm_strip: str
+
+    @classmethod
+    def find(cls) -> Toolchain:
+        clang = _find(_versioned("clang"), "clang", "PYEUNOMIA_CLANG")
+        strip_names = _versioned("llvm-strip")
+        # Prefer the llvm-strip of clang's own version when clang is versioned.
+        suffix = os.path.basename(clang).removeprefix("clang")
+        if suffix.startswith("-"):
+            strip_names.insert(0, "llvm-strip" + suffix)
+        return cls(clang, _find(strip_names, "llvm", "PYEUNOMIA_LLVM_STRIP"))
+
+
+def find_bpftool() -> str:
+    return _find(["bpftool"], "bpftool", "PYEUNOMIA_BPFTOOL")
+
+
+def check_libbpf_headers(include_dirs: list[str]) -> None:
+    """libbpf's BPF-side headers must be somewhere clang looks."""
+    for d in [*include_dirs, *SYSTEM_INCLUDE_DIRS]:
+        if os.path.isfile(os.path.join(d, LIBBPF_HEADER)):
+            return
+    raise ToolMissingError(f"<{LIBBPF_HEADER}> (libbpf's headers)", "libbpf-dev")
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pyeunomia"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Concurrent builds may race to fill the cache: each writes a private
+    temporary file and renames it, so readers never see half a header."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise CompileError(f"cannot write the cache at {path.parent}: {e.strerror}: "
+                           "set XDG_CACHE_HOME to a writable directory") from None
+
+
+def _dump_btf_as_c(btf_path: str) -> bytes:
+    bpftool = find_bpftool()
+    try:
+        done = subprocess.run([bpftool, "btf", "dump", "file", btf_path, "format", "c"],
+                              capture_output=True, timeout=TOOL_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise CompileError(f"bpftool could not run: {e}") from None
+    if done.returncode != 0 or not done.stdout:
+        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise CompileError(f"bpftool cannot turn {btf_path} into vmlinux.h: "
+                           f"{detail[-1] if detail else 'no output'}")
+    return done.stdout
+
+
+def _cached_by_content(data: bytes, generate_from: str | None = None) -> Path:
+    digest = hashlib.sha256(data).hexdigest()[:24]
+    header = cache_root() / "vmlinux" / digest / "vmlinux.h"
+    if not header.is_file():
+        _write_atomically(header, _dump_btf_as_c(generate_from) if generate_from else data)
+    return header
+
+
+def vmlinux_header(override: str | None = None) -> Path:
+    """A directory's vmlinux.h for `#include <vmlinux.h>`: from `override`
+    (a vmlinux.h, or a BTF or ELF file to generate it from), else from the
+    running kernel's BTF. Cached by content hash."""
+    if override is not None:
+        try:
+            with open(override, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise UsageError(f"--vmlinux {override}: cannot read: {e.strerror}") from None
+        generate = data[:2] in (BTF_MAGIC_LE, BTF_MAGIC_BE) or data[:4] == b"\x7fELF"
+        return _cached_by_content(data, override if generate else None)
+    try:
+        with open(KERNEL_BTF, "rb") as f:
+            btf = f.read()
+    except OSError:
+        raise CompileError(f"this kernel exposes no BTF at {KERNEL_BTF}: pass --vmlinux PATH to a vmlinux.h "
+                           "made for the target kernel") from None
+    return _cached_by_content(btf, str(KERNEL_BTF))
+
+
+def cached_header(path: Path) -> Path:
+    """`path` itself if it is in the cache, else a copy there, by content:
+    precompiled headers record their input's path and time, and a copy that
+    never changes keeps one PCH per distinct vmlinux.h instead of one per
+    directory it was found in."""
+    try:
+        path.resolve().relative_to(cache_root().resolve())
+        return path
+    except ValueError:
+        pass
+    try:
+        return _cached_by_content(path.read_bytes())
+    except OSError:
+        return path
+
+
+def precompiled_header(clang: str, header: Path, flags: list[str]) -> Path | None:
+    """`header` (a vmlinux.h) precompiled with `flags`, cached; None when
+    clang cannot make one.
+
+    Only the AST dump for doc comments uses it: clang does not dump what it
+    reads lazily from a PCH, which cuts that dump from ~180 MB to ~1 MB.
+    A PCH records its header's path, size and time, so all three are in the key.
+    """
+    try:
+        tool, source = os.stat(clang), os.stat(header)
+    except OSError:
+        return None
+    identity = "\0".join([os.path.realpath(clang), str(tool.st_size), str(tool.st_mtime_ns),
+                          os.path.realpath(header), str(source.st_size), str(source.st_mtime_ns), *flags])
+    pch = cache_root() / "pch" / f"vmlinux-{hashlib.sha256(identity.encode()).hexdigest()[:24]}.pch"
+    if pch.is_file():
+        return pch
+    try:
+        pch.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    tmp = pch.with_name(f".tmp-{os.getpid()}-{pch.name}")
+    try:
+        done = subprocess.run([clang, *flags, "-x", "c-header", str(header), "-o", str(tmp)],
+                              capture_output=True, timeout=TOOL_TIMEOUT_S, check=False)
+        if done.returncode != 0:
+            return None
+        os.replace(tmp, pch)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _prune(pch.parent, keep=KEEP_PCH)
+    return pch
+
+
+def _prune(directory: Path, keep: int) -> None:
+    """Each PCH is ~15 MB and a new one comes with each new set of cflags or
+    clang: keep the most recently made ones. A build that loses its PCH to
+    another's pruning falls back to the slow AST dump, so this cannot break one."""
+    try:
+        found = sorted(directory.glob("vmlinux-*.pch"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in found[keep:]:
+            old.unlink()
+    except OSError:
+        pass

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0
+/// Trace every file open on the machine: open, openat, openat2 and creat.
+///
+/// Traced at syscall exit only: the arguments are still in the task's saved
+/// registers there, so no enter program and no hash map round trip is needed.
+/// Events are reserved in a ring buffer and written in place; the reader is
+/// woken once a batch has built up, not per event.
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "opensnoop.bpf.h"
+
+#define INVALID_UID ((uid_t)-1)
+#define AT_FDCWD -100
+#define O_ACCMODE 3
+#define O_CREAT_WRONLY_TRUNC (01000 | 01 | 0100) /* what creat() means */
+#define PATH_DEPTH 64 /* directories and mounts walked for a full path */
+#define PART_MASK (FNAME_LEN - 1)
+
+/// Trace only this process id (0: all)
+const volatile pid_t targ_pid = 0;
+/// Trace only this thread id (0: all)
+const volatile pid_t targ_tid = 0;
+/// Trace only this user id (-1: all users)
+const volatile uid_t targ_uid = INVALID_UID;
+/// Show only failed opens
+const volatile bool targ_failed = false;
+/// Show only processes whose name contains this text
+const volatile char targ_comm[TASK_COMM_LEN] = "";
+/// Match the process name exactly rather than as a substring
+const volatile bool targ_comm_exact = false;
+/// Show only opens with any of these flag bits set (O_CREAT is 0100)
+const volatile __u32 targ_flags = 0;
+/// Show only opens with these access modes: bit 0 O_RDONLY, 1 O_WRONLY, 2 O_RDWR
+const volatile __u32 targ_accmodes = 0;
+/// Show only processes in this cgroup v2 id or below it (0: all)
+const volatile __u64 targ_cgroup = 0;
+/// The depth of targ_cgroup below the cgroup v2 root
+const volatile __u32 targ_cgroup_level = 0;
+/// Resolve relative names against the working directory or dirfd
+const volatile bool full_path = false;
+/// Wake the reader once this many bytes wait in the ring (0: every event)
+const volatile __u64 wakeup_bytes = 1 << 20;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+/* Events the ring had no room for, counted per CPU: never dropped silently. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+/* Room to build a full path right to left. Offsets and sizes are masked to
+ * FNAME_LEN - 1, so the verifier can see every write stays inside. */
+struct path_scratch {
+	char buf[FNAME_LEN * 2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_scratch);
+} scratch SEC(".maps");
+
+static __always_inline bool comm_matches(const char *comm)
+{
+	if (!targ_comm[0])
+		return true;
+	for (int start = 0; start < TASK_COMM_LEN; start++) {
+		for (int i = 0; start + i < TASK_COMM_LEN; i++) {
+			char want = targ_comm[i];
+
+			if (!want) /* all of targ_comm matched here */
+				return !targ_comm_exact || !comm[start + i];
+			if (comm[start + i] != want)
+				break;
+		}
+		if (targ_comm_exact || !comm[start])
+			return false;
+	}
+	return false;
+}
+
+static __always_inline bool flags_match(__u32 flags)
+{
+	if (!targ_flags && !targ_accmodes)
+		return true;
+	if (flags & targ_flags)
+		return true;
+	return targ_accmodes & (1u << (flags & O_ACCMODE));
+}
+
+static __always_inline void count_lost(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&lost, &zero);
+
+	if (n)
+		*n += 1;
+}
+
+/* The directory a relative name is resolved against: the cwd, or dirfd's file. */
+static __always_inline bool base_dir(struct task_struct *task, int dfd, struct path *out)
+{
+	if (dfd == AT_FDCWD)
+		return !bpf_core_read(out, sizeof(*out), &task->fs->pwd);
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || (unsigned int)dfd >= BPF_CORE_READ(fdt, max_fds))
+		return false;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+	bpf_core_read(&file, sizeof(file), &fds[dfd]);
+	return file && !bpf_core_read(out, sizeof(*out), &file->f_path);
+}
+
+/* One step of the walk from a directory up to the root. */
+struct walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	char *buf;
+	int pos; /* where the path built so far starts in buf */
+	bool complete;
+};
+
+static long walk_up(__u32 index, struct walk *w)
+{
+	/* locals, not w->field, inside BPF_CORE_READ: struct walk is ours, not the kernel's */
+	struct dentry *dentry = w->dentry;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+
+	if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+		struct mount *parent_mnt = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (parent_mnt == mnt) {
+			w->complete = true;
+			return 1;
+		}
+		/* cross to the mount this one sits on */
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = parent_mnt;
+		w->vfsmnt = (void *)parent_mnt + bpf_core_field_offset(struct mount, mnt);
+		return 0;
+	}
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	if (parent == dentry) {
+		w->complete = true;
+		return 1;
+	}
+	struct qstr name = BPF_CORE_READ(dentry, d_name);
+	int start = w->pos - (int)name.len - 1;
+	if (start < 0)
+		return 1; /* no room: what is built is the tail of the path */
+	w->buf[start & PART_MASK] = '/';
+	bpf_probe_read_kernel(&w->buf[(start + 1) & PART_MASK], name.len & PART_MASK, name.name);
+	w->pos = start;
+	w->dentry = parent;
+	return 0;
+}
+
+/* Rewrite e->fname, a relative name, as an absolute path: walk from the base
+ * directory up to the root, crossing mounts, prepending each name. When the
+ * path does not fit, its tail is kept and the event is marked truncated. */
+static __always_inline void resolve_full_path(struct event *e, struct task_struct *task, int dfd)
+{
+	__u32 zero = 0;
+	struct path_scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct path base;
+
+	if (!s || !base_dir(task, dfd, &base))
+		return;
+	__u32 name_len = e->fname_len & PART_MASK;
+	struct walk w = {
+		.dentry = base.dentry,
+		.vfsmnt = base.mnt,
+		.mnt = (void *)base.mnt - bpf_core_field_offset(struct mount, mnt),
+		.buf = s->buf,
+		.pos = FNAME_LEN - 2 - name_len,
+	};
+	if (w.pos < 0)
+		return; /* the name alone fills the event */
+	s->buf[w.pos & PART_MASK] = '/';
+	bpf_probe_read_kernel(&s->buf[(w.pos + 1) & PART_MASK], name_len, e->fname);
+	s->buf[FNAME_LEN - 1] = 0;
+	bpf_loop(PATH_DEPTH, walk_up, &w, 0);
+	bpf_probe_read_kernel(e->fname, sizeof(e->fname), &s->buf[w.pos & PART_MASK]);
+	e->fname_len = FNAME_LEN - 1 - w.pos;
+	e->truncated |= !w.complete;
+	e->full = 1;
+}
+
+static __always_inline int trace_exit(struct trace_event_raw_sys_exit *ctx, enum open_syscall syscall)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	long ret = ctx->ret;
+
+	if (targ_pid && targ_pid != tgid)
+		return 0;
+	if (targ_tid && targ_tid != tid)
+		return 0;
+	if (targ_failed && ret >= 0)
+		return 0;
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	if (targ_uid != INVALID_UID && targ_uid != uid)
+		return 0;
+	if (targ_cgroup && bpf_get_current_ancestor_cgroup_id(targ_cgroup_level) != targ_cgroup)
+		return 0;
+
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	const char *path;
+	__u64 flags, mode = 0;
+	int dfd = AT_FDCWD;
+	if (syscall == SYS_OPENAT || syscall == SYS_OPENAT2) {
+		dfd = PT_REGS_PARM1_SYSCALL(regs);
+		path = (const char *)PT_REGS_PARM2_SYSCALL(regs);
+		if (syscall == SYS_OPENAT) {
+			flags = PT_REGS_PARM3_SYSCALL(regs);
+			mode = PT_REGS_PARM4_SYSCALL(regs);
+		} else {
+			struct open_how how = {};
+			bpf_probe_read_user(&how, sizeof(how), (void *)PT_REGS_PARM3_SYSCALL(regs));
+			flags = how.flags;
+			mode = how.mode;
+		}
+	} else {
+		path = (const char *)PT_REGS_PARM1_SYSCALL(regs);
+		if (syscall == SYS_OPEN) {
+			flags = PT_REGS_PARM2_SYSCALL(regs);
+			mode = PT_REGS_PARM3_SYSCALL(regs);
+		} else {
+			flags = O_CREAT_WRONLY_TRUNC;
+			mode = PT_REGS_PARM2_SYSCALL(regs);
+		}
+	}
+	if (!flags_match(flags))
+		return 0;
+
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_lost();
+		return 0;
+	}
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	if (!comm_matches(e->comm)) {
+		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+		return 0;
+	}
+	e->ts = bpf_ktime_get_boot_ns();
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->pid = tgid;
+	e->tid = tid;
+	e->uid = uid;
+	e->ret = ret;
+	e->flags = flags;
+	e->mode = mode;
+	e->syscall = syscall;
+	e->full = 0;
+	long n = bpf_probe_read_user_str(e->fname, sizeof(e->fname), path);
+	e->fname_len = n > 0 ? n - 1 : 0;
+	e->truncated = n == sizeof(e->fname);
+	if (full_path && n > 1 && e->fname[0] != '/')
+		resolve_full_path(e, task, dfd);
+
+	__u64 wake = BPF_RB_NO_WAKEUP;
+	if (!wakeup_bytes || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		wake = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(e, wake);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int trace_exit_open(struct trace_event_raw_sys_exit *ctx)
+{
+	return trace_exit(ctx, SYS_OPEN);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int trace_exit_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	return trace_exit(ctx, SYS_OPENAT);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int trace_exit_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	return trace_exit(ctx, SYS_OPENAT2);
+}
+
+SEC("tracepoint/syscalls/sys_exit_creat")
+int trace_exit_creat(struct trace_event_raw_sys_exit *ctx)
+{
+	return trace_exit(ctx, SYS_CREAT);
+}
+
+char LICENSE[] SEC("license") = "GPL";

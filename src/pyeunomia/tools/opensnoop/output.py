@@ -1,0 +1,119 @@
+"""opensnoop's own output: libbpf-tools' columns (PID COMM FD ERR PATH, plus
+TIME(s), UID and the extended fields when asked), or JSON lines.
+
+Rows are compiled once for the chosen columns (see output.rows.compile_rows),
+so each event costs one tuple unpack and one %-format.
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
+from typing import IO, Any
+
+from ...decoders.open_flags import open_flags_text
+from ...layout import Layout
+from ...output.escape import escape_bytes
+from ...output.events import RowsWriter
+from ...output.rows import compile_rows
+
+SYSCALL_NAMES = {0: "open", 1: "openat", 2: "openat2", 3: "creat"}
+
+
+@dataclass(frozen=True)
+class Columns:
+    timestamp: bool = False  # -T
+    uid: bool = False  # -U
+    extended: bool = False  # -e
+    errno_names: bool = False  # -E
+
+
+class _FlagsText(dict[int, bytes]):
+    """open flags -> 'O_RDONLY|O_CLOEXEC', remembered per value seen."""
+
+    def __missing__(self, flags: int) -> bytes:
+        text = self[flags] = open_flags_text(flags & 0xFFFFFFFF).encode()
+        return text
+
+
+class _ErrnoText(dict[int, bytes]):
+    def __missing__(self, err: int) -> bytes:
+        text = self[err] = errno.errorcode.get(err, str(err)).encode()
+        return text
+
+
+# Cells in the engine's expression language: {member} is that member's value.
+COMM = "{comm}.partition(b'\\0')[0]"
+PATH = "(b'...' + {fname}[:{fname_len}] if {truncated} else {fname}[:{fname_len}])"
+
+
+@dataclass(frozen=True)
+class Cell:
+    title: str
+    width: int  # negative: left-aligned, as in printf
+    fmt: bytes  # d, s or .3f
+    expr: str
+    kernel_text: bool = False  # escape it when the batch holds unsafe bytes
+
+    def spec(self, last: bool) -> bytes:
+        return b"%" + (b"" if last else b"%d" % self.width) + self.fmt
+
+
+def table(layout: Layout, stream: IO[bytes], columns: Columns, boot_ns_at_start: int,
+          header: bool = True) -> RowsWriter:
+    env: dict[str, Any] = {"escape": escape_bytes, "T0": boot_ns_at_start, "FLAGS": _FlagsText(),
+                           "ERRNO": _ErrnoText(), "SYSCALLS": {k: v.encode() for k, v in SYSCALL_NAMES.items()}}
+    cells = []
+    if columns.timestamp:
+        cells.append(Cell("TIME(s)", -9, b".3f", "({ts} - T0) / 1e9"))
+    if columns.uid:
+        cells.append(Cell("UID", -6, b"d", "{uid}"))
+    cells.append(Cell("PID", -7, b"d", "{pid}"))
+    if columns.extended:
+        cells.append(Cell("TID", -7, b"d", "{tid}"))
+    cells.append(Cell("COMM", -16, b"s", COMM, kernel_text=True))
+    cells.append(Cell("FD", 3, b"d", "({ret} if {ret} >= 0 else -1)"))
+    if columns.errno_names:
+        cells.append(Cell("ERR", -7, b"s", "(ERRNO[-{ret}] if {ret} < 0 else b'0')"))
+    else:
+        cells.append(Cell("ERR", 3, b"d", "(-{ret} if {ret} < 0 else 0)"))
+    if columns.extended:
+        cells.append(Cell("FLAGS", -28, b"s", "FLAGS[{flags}]"))
+        cells.append(Cell("MODE", -5, b"s", "b'%04o' % {mode}"))
+        cells.append(Cell("SYSCALL", -8, b"s", "SYSCALLS.get({syscall}, b'?')"))
+    cells.append(Cell("PATH", 0, b"s", PATH, kernel_text=True))
+    fmt = b" ".join(c.spec(c is cells[-1]) for c in cells) + b"\n"
+    fast = compile_rows(layout, fmt, [c.expr for c in cells], env)
+    safe = compile_rows(layout, fmt, [f"escape({c.expr})" if c.kernel_text else c.expr for c in cells], env)
+    titles = [c.title.ljust(-c.width) if c.width < 0 else c.title.rjust(c.width) for c in cells]
+    head = " ".join(titles).rstrip().encode() + b"\n" if header else b""
+    return RowsWriter(layout, stream, fast, safe=safe, header=head)
+
+
+def json_lines(layout: Layout, stream: IO[bytes], columns: Columns) -> RowsWriter:
+    """One object per open: the tutorial's fields and the rest, flat."""
+    env: dict[str, Any] = {"enc": encode_basestring_ascii, "SYSCALLS": {k: f'"{v}"' for k, v in SYSCALL_NAMES.items()},
+                           "flags_text": lambda f: encode_basestring_ascii(open_flags_text(f & 0xFFFFFFFF)),
+                           "errno_text": lambda r: encode_basestring_ascii(errno.errorcode.get(-r, str(-r)))}
+    decode = ".decode('utf-8', 'backslashreplace')"
+    fields = [
+        ("ts", "%d", "{ts}"), ("pid", "%d", "{pid}"), ("tid", "%d", "{tid}"), ("uid", "%d", "{uid}"),
+        ("ret", "%d", "{ret}"), ("flags", "%d", "{flags}"), ("mode", "%d", "{mode}"),
+        ("comm", "%s", f"enc({COMM}{decode})"),
+        ("fname", "%s", f"enc({{fname}}[:{{fname_len}}]{decode})"),
+        ("cgroup_id", "%d", "{cgroup_id}"), ("syscall", "%s", "SYSCALLS.get({syscall}, 'null')"),
+        ("truncated", "%s", "('true' if {truncated} else 'false')"),
+    ]
+    if columns.extended or columns.errno_names:
+        fields += [("flags_text", "%s", "flags_text({flags})"),
+                   ("errno", "%s", "(errno_text({ret}) if {ret} < 0 else 'null')")]
+    fmt = "{" + ",".join(f'"{k}":{f}' for k, f, _c in fields) + "}\n"
+    rows = compile_rows(layout, fmt, [c for _k, _f, c in fields], env)
+    return RowsWriter(layout, stream, rows, json=True)
+
+
+def boot_time_ns() -> int:
+    """Now on the clock bpf_ktime_get_boot_ns() reads."""
+    return time.clock_gettime_ns(time.CLOCK_BOOTTIME)

@@ -1,0 +1,133 @@
+"""Finding tools, the vmlinux.h cache, and the small helpers of the build."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pyeunomia.compiler import toolchain
+from pyeunomia.compiler.build import absolute_paths, include_dirs_in, package_name
+from pyeunomia.compiler.clangrun import parse_depfile
+from pyeunomia.errors import CompileError, ToolMissingError, UsageError
+
+
+def test_arch_names(monkeypatch):
+    assert toolchain.target_arch("x86_64") == "x86"
+    assert toolchain.target_arch("aarch64") == "arm64"
+    assert toolchain.target_arch("arm64") == "arm64"
+    assert toolchain.target_arch("riscv") == "riscv"
+    with pytest.raises(UsageError, match="unknown architecture 'vax'"):
+        toolchain.target_arch("vax")
+    monkeypatch.setattr(toolchain.platform, "machine", lambda: "pdp11")
+    with pytest.raises(CompileError, match="pass --arch"):
+        toolchain.target_arch()
+
+
+def test_missing_tools_name_their_debian_package(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(toolchain.shutil, "which", lambda name, path=None: None)
+    with pytest.raises(ToolMissingError, match=r"clang not found: install it with 'apt-get install clang'"):
+        toolchain.Toolchain.find()
+    with pytest.raises(ToolMissingError, match="apt-get install bpftool"):
+        toolchain.find_bpftool()
+
+
+def test_missing_llvm_strip_names_llvm(monkeypatch):
+    real_which = toolchain.shutil.which
+    monkeypatch.setattr(toolchain.shutil, "which",
+                        lambda name, path=None: None if "strip" in name else real_which("sh"))
+    with pytest.raises(ToolMissingError, match="llvm-strip not found: install it with 'apt-get install llvm'"):
+        toolchain.Toolchain.find()
+
+
+def test_tool_override_must_exist(monkeypatch):
+    monkeypatch.setenv("PYEUNOMIA_BPFTOOL", "/no/such/bpftool")
+    with pytest.raises(ToolMissingError, match=r"PYEUNOMIA_BPFTOOL.*apt-get install bpftool"):
+        toolchain.find_bpftool()
+
+
+def test_libbpf_headers(monkeypatch, tmp_path):
+    monkeypatch.setattr(toolchain, "SYSTEM_INCLUDE_DIRS", (str(tmp_path / "none"),))
+    with pytest.raises(ToolMissingError, match="libbpf-dev"):
+        toolchain.check_libbpf_headers([])
+    (tmp_path / "inc" / "bpf").mkdir(parents=True)
+    (tmp_path / "inc" / "bpf" / "bpf_helpers.h").write_text("")
+    toolchain.check_libbpf_headers([str(tmp_path / "inc")])
+
+
+def test_vmlinux_override_header_is_cached_by_content(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    given = tmp_path / "my-vmlinux.h"
+    given.write_text("#ifndef __VMLINUX_H__\n#define __VMLINUX_H__\ntypedef int s32;\n#endif\n")
+    header = toolchain.vmlinux_header(str(given))
+    assert header.name == "vmlinux.h"
+    assert header.read_text() == given.read_text()
+    assert str(header).startswith(str(tmp_path / "cache" / "pyeunomia" / "vmlinux"))
+    assert toolchain.vmlinux_header(str(given)) == header
+    with pytest.raises(UsageError, match="cannot read"):
+        toolchain.vmlinux_header(str(tmp_path / "missing.h"))
+
+
+def test_vmlinux_from_a_btf_file_uses_bpftool(monkeypatch, tmp_path, tool, kernel):
+    tool("bpftool")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    header = toolchain.vmlinux_header(str(toolchain.KERNEL_BTF))
+    assert b"struct task_struct {" in header.read_bytes()
+    # the same BTF as the running kernel's: the same cache entry
+    assert toolchain.vmlinux_header() == header
+
+
+def test_unwritable_cache_is_a_clear_error(monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    given = tmp_path / "v.h"
+    given.write_text("int x;\n")
+    with pytest.raises(CompileError, match="XDG_CACHE_HOME"):
+        toolchain.vmlinux_header(str(given))
+
+
+def test_relative_include_flags_become_absolute(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    flags = absolute_paths(["-Iinc", "-I", "other", "-DX=1", "-include", "pre.h", "-isystem/abs", "-Wall",
+                            "-include-pch", "v.pch"])
+    assert flags == [f"-I{tmp_path}/inc", "-I", f"{tmp_path}/other", "-DX=1", "-include", f"{tmp_path}/pre.h",
+                     "-isystem/abs", "-Wall", "-include-pch", f"{tmp_path}/v.pch"]
+
+
+def test_include_dirs_in_cflags():
+    assert include_dirs_in(["-I/a", "-I", "/b", "-isystem/c", "-idirafter", "/d", "-DI=1", "-include", "x.h"]) == [
+        "/a", "/b", "/c", "/d"]
+
+
+def test_package_names():
+    assert package_name("dir/opensnoop.bpf.c") == "opensnoop"
+    assert package_name("plain.c") == "plain"
+    assert package_name("my-tool.bpf.c") == "my_tool"
+
+
+def test_depfile():
+    text = "prog.o: /src/prog.bpf.c /cache/vmlinux.h \\\n  /usr/include/bpf/bpf_helpers.h /my\\ dir/x.h\n"
+    assert parse_depfile(text) == ["/src/prog.bpf.c", "/cache/vmlinux.h", "/usr/include/bpf/bpf_helpers.h",
+                                   "/my dir/x.h"]
+
+
+def test_headers_outside_the_cache_are_copied_in_by_content(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for place in ("a", "b"):
+        write_to = tmp_path / place / "vmlinux.h"
+        write_to.parent.mkdir()
+        write_to.write_text("int same;\n")
+    first = toolchain.cached_header(tmp_path / "a" / "vmlinux.h")
+    assert first == toolchain.cached_header(tmp_path / "b" / "vmlinux.h")  # one copy, one PCH
+    assert first.is_relative_to(tmp_path / "cache") and toolchain.cached_header(first) == first
+
+
+def test_old_precompiled_headers_are_pruned(tmp_path):
+    for i in range(9):
+        pch = tmp_path / f"vmlinux-{i}.pch"
+        pch.write_bytes(b"")
+        os.utime(pch, (i, i))
+    toolchain._prune(tmp_path, keep=3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vmlinux-6.pch", "vmlinux-7.pch", "vmlinux-8.pch"]
