@@ -463,14 +463,14 @@ def test_package_from_a_plain_object():
     pkg = Package.from_object(event_object(), "mytool", "mytool.bpf.o")
     assert pkg.meta.raw == {
         "bpf_skel": {
-            "data_sections": [
-                {"name": ".bss", "variables": [{"name": "enabled", "type": "_Bool", "size": 1, "offset": 8}]},
+            "data_sections": [  # in the ELF's section order, as upstream writes them
                 {"name": ".rodata", "variables": [{"name": "min_ns", "type": "unsigned long long", "size": 8,
                                                    "offset": 0}]},
+                {"name": ".bss", "variables": [{"name": "enabled", "type": "_Bool", "size": 1, "offset": 8}]},
             ],
             "maps": [{"ident": "events", "name": "events"},
-                     {"ident": "bss", "mmaped": True, "name": "mytool.bss"},
-                     {"ident": "rodata", "mmaped": True, "name": "mytool.rodata"}],
+                     {"ident": "rodata", "mmaped": True, "name": "mytool.rodata"},
+                     {"ident": "bss", "mmaped": True, "name": "mytool.bss"}],
             "obj_name": "mytool",
             "progs": [{"attach": "tp/sched/sched_process_exec", "link": True, "name": "trace_exec"}],
         },
@@ -492,7 +492,7 @@ def test_package_from_a_plain_object():
 
 def test_long_object_names_are_cut_to_eight_characters_in_map_names():
     pkg = Package.from_object(event_object(), "averylongname_bpf")
-    assert [m.name for m in pkg.meta.maps][1:] == ["averylon.bss", "averylon.rodata"]
+    assert [m.name for m in pkg.meta.maps][1:] == ["averylon.rodata", "averylon.bss"]
     assert pkg.name == "averylongname"
 
 
@@ -511,7 +511,7 @@ def test_build_meta_with_docs_and_an_explicit_export():
         "events": {"sample": {"interval": 5}, "ignored": 1},
     })
     assert raw["bpf_skel"]["doc"] == {"description": "traces execs"}
-    assert raw["bpf_skel"]["data_sections"][1]["variables"][0] == {
+    assert raw["bpf_skel"]["data_sections"][0]["variables"][0] == {
         "name": "min_ns", "type": "unsigned long long", "size": 8, "offset": 0, "description": "minimum",
         "cmdarg": {"long": "min"}}
     assert raw["bpf_skel"]["maps"][0] == {"ident": "events", "name": "events", "sample": {"interval": 5}}

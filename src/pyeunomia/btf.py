@@ -289,6 +289,17 @@ class Btf:
             return "void (*)(...)"
         return t.name or k.name.lower()
 
+    def plain_c_name(self, type_id: int) -> str:
+        """The C type without const/volatile, also on array elements:
+        `const volatile char x[16]` is "char[16]", the spelling upstream's
+        ecli parses command-line values by."""
+        dims = []
+        t = self[self.strip_qualifiers(type_id)]
+        while t.kind == Kind.ARRAY:
+            dims.append(f"[{t.count}]")
+            t = self[self.strip_qualifiers(t.elem_id)]
+        return self.c_name(t.id) + "".join(dims)
+
     # -- data sections -----------------------------------------------------
 
     def place_section_vars(self, section_sizes: dict[str, int], symbols: dict[tuple[str, str], int]) -> None:

@@ -143,7 +143,7 @@ class ObjectSpec:
                     raise ELFError(f"global '{var.name}' lies outside section {t.name}")
                 out.append(GlobalVar(
                     var.name, t.name, v.offset, v.size, var.type_id,
-                    self.btf.c_name(self.btf.strip_qualifiers(var.type_id)),
+                    self.btf.plain_c_name(var.type_id),
                     content[v.offset : v.offset + v.size],
                 ))
         return out

@@ -185,7 +185,7 @@ class Package:
         """The package as JSON; the same package always gives the same text."""
         blob = base64.b64encode(zlib.compress(self.object, 9)).decode("ascii")
         doc = {"bpf_object": blob, "bpf_object_size": len(self.object), "meta": self.meta.raw}
-        return json.dumps(doc, separators=(",", ":"))
+        return json.dumps(doc, separators=(",", ":"), sort_keys=True)
 
 
 def _short(e: Exception) -> str:
@@ -308,7 +308,8 @@ def build_meta(spec: ObjectSpec, obj_name: str, export: list[str],
     docs = docs or {}
     btf = spec.btf
     sections: dict[str, list[dict[str, Any]]] = {}
-    for g in sorted(spec.globals, key=lambda g: (g.section, g.offset)):
+    section_index = {s.name: s.index for s in spec.elf.sections}
+    for g in sorted(spec.globals, key=lambda g: (section_index.get(g.section, 0), g.offset)):
         if g.name.startswith(DUMMY_PREFIX):
             continue
         var: dict[str, Any] = {"name": g.name, "type": g.type_name, "size": g.size, "offset": g.offset}

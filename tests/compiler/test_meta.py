@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyeunomia.btf import Btf, BtfType, Kind, Member
 from pyeunomia.compiler.btfwrite import encode_btf
-from pyeunomia.compiler.meta import initial_value, order_exports, plain_type_name, sorted_keys
+from pyeunomia.compiler.meta import initial_value, order_exports, sorted_keys
 from pyeunomia.objspec import GlobalVar
 
 
@@ -39,9 +39,9 @@ def var(type_id: int, initial: bytes) -> GlobalVar:
 
 def test_type_names_drop_qualifiers_also_inside_arrays():
     btf = sample_btf()
-    assert plain_type_name(btf, 4) == "char[16]"
-    assert plain_type_name(btf, 7) == "pid_t"
-    assert plain_type_name(btf, 14) == "const volatile char *"  # a pointer's target keeps its qualifiers
+    assert btf.plain_c_name(4) == "char[16]"
+    assert btf.plain_c_name(7) == "pid_t"
+    assert btf.plain_c_name(14) == "const volatile char *"  # a pointer's target keeps its qualifiers
 
 
 def test_initial_values_upstream_can_take():

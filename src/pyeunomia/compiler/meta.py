@@ -11,19 +11,6 @@ from ..objspec import GlobalVar, ObjectSpec
 from ..package import build_meta
 from .docs import SourceDocs, check_cmdarg, check_program_doc, check_sample
 
-
-def plain_type_name(btf: Btf, type_id: int) -> str:
-    """The C type without const/volatile, also on array elements:
-    `const volatile char x[16]` is "char[16]", the spelling upstream's ecli
-    parses command-line values by."""
-    dims = []
-    t = btf[btf.strip_qualifiers(type_id)]
-    while t.kind == Kind.ARRAY:
-        dims.append(f"[{t.count}]")
-        t = btf[btf.strip_qualifiers(t.elem_id)]
-    return btf.c_name(t.id) + "".join(dims)
-
-
 # The type names upstream's ecli turns a "value" (or a command-line string)
 # into bytes for; any other name makes it refuse the package on every run.
 UPSTREAM_VALUE_TYPES = {"bool", "pid_t", "int", "short", "long", "long long", "unsigned int", "unsigned short",
@@ -89,7 +76,7 @@ def package_meta(spec: ObjectSpec, obj_name: str, exports: list[str], docs: Sour
     btf = spec.btf
     extra: dict[str, dict[str, Any]] = {}
     for g in spec.globals:
-        keys: dict[str, Any] = {"type": plain_type_name(btf, g.type_id)}
+        keys: dict[str, Any] = {"type": btf.plain_c_name(g.type_id)}
         value = initial_value(btf, g, keys["type"])
         if value is not None:
             keys["value"] = value
