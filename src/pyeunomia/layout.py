@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -48,6 +48,7 @@ class Field:
     enum_names: dict[int, str] | None = None
     bit_offset: int = 0
     bit_size: int = 0
+    code: str = ""  # its struct-module format code, when it has an index
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,10 @@ def struct_layout(btf: Btf, type_id: int) -> Layout:
         codes.append(f"{t.size - pos}x")
     fields = []
     for i, (name, bit_off, bit_size, mtype) in enumerate(members):
-        fields.append(_field(btf, name, mtype, bit_off, bit_size, index_of.get(i), e))
+        f = _field(btf, name, mtype, bit_off, bit_size, index_of.get(i), e)
+        if f.index is not None:
+            f = replace(f, code=_code(btf, mtype, f.size))
+        fields.append(f)
     return Layout(t.name, t.size, tuple(fields), struct.Struct(e + "".join(codes)))
 
 

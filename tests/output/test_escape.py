@@ -133,3 +133,21 @@ def test_every_two_byte_sequence_round_trips():
 ])
 def test_is_safe_batch(data, lines, safe):
     assert is_safe_batch(data, lines) is safe
+
+
+def test_json_batch_check_counts_quotes_not_just_bytes():
+    good = b'{"a":"x","b":1}\n' * 3
+    assert is_safe_batch(good, 3, quotes=6)
+    # a line with two quotes fewer (a number where a string was) and two
+    # unsafe bytes more leaves as many bytes after the cut: still refused
+    bad = good[:-16] + b'{"a":5,"b":\x1b\x07}\n'
+    assert bad.count(b"\n") == 3
+    assert not is_safe_batch(bad, 3, quotes=6)
+    assert not is_safe_batch(good.replace(b'"x"', b'"x\\"'), 3, quotes=6)  # a backslash
+
+
+def test_table_batch_check_refuses_a_forged_line():
+    assert is_safe_batch(b"a b\nc d\n", 2)
+    assert not is_safe_batch(b"a b\nc\nd\n", 2)  # a newline from a name
+    assert not is_safe_batch(b"a \\ b\nc d\n", 2)  # a backslash needs escaping too
+    assert not is_safe_batch(b"a \x1b[2J\nc d\n", 2)

@@ -16,7 +16,15 @@ from typing import IO, Any
 
 from ..layout import Layout
 from .escape import is_safe_batch
-from .rows import CompiledRows, column_width, compile_json_rows, compile_table_rows, json_text, table_header
+from .rows import (
+    CompiledRows,
+    column_width,
+    compile_json_fast_rows,
+    compile_json_rows,
+    compile_table_rows,
+    json_text,
+    table_header,
+)
 
 
 class EventWriter:
@@ -83,12 +91,13 @@ class RowsWriter(_FormattingWriter):
     """
 
     def __init__(self, layout: Layout, stream: IO[bytes], fast: CompiledRows, *, safe: CompiledRows | None = None,
-                 json: bool = False, header: bytes = b"", prefix: Callable[[], Any] | None = None,
-                 lost_stream: IO[str] | None = None):
+                 json: bool = False, quotes: int | None = None, header: bytes = b"",
+                 prefix: Callable[[], Any] | None = None, lost_stream: IO[str] | None = None):
         super().__init__(layout, stream)
         self._fast = fast
         self._safe = safe
         self._json = json
+        self._quotes = quotes
         self._prefix_of = prefix
         self._lost_stream = lost_stream if lost_stream is not None else sys.stderr
         if header:
@@ -98,14 +107,14 @@ class RowsWriter(_FormattingWriter):
         lines: list[Any] = []
         prefix = self._prefix_of() if self._prefix_of else None
         self._fast.write(view, header, stride, count, lines.append, prefix)
-        if self._json:
+        if self._json and self._safe is None:  # str rows, escaped as they are made
             self.pending.append("".join(lines).encode("ascii"))
             return
         data = b"".join(lines)
-        if self._safe is not None and not is_safe_batch(data, count):
+        if self._safe is not None and not is_safe_batch(data, count, self._quotes):
             lines.clear()
             self._safe.write(view, header, stride, count, lines.append, prefix)
-            data = b"".join(lines)
+            data = "".join(lines).encode("ascii") if self._json else b"".join(lines)
         self.pending.append(data)
 
     def report_lost(self, count: int, where: str) -> None:
@@ -129,7 +138,13 @@ class JsonWriter(RowsWriter):
     """One JSON object per line, keyed by member name; always ASCII."""
 
     def __init__(self, layout: Layout, stream: IO[bytes], lost_stream: IO[str] | None = None):
-        super().__init__(layout, stream, compile_json_rows(layout), json=True, lost_stream=lost_stream)
+        careful = compile_json_rows(layout)
+        fast = compile_json_fast_rows(layout)
+        if fast is None:
+            super().__init__(layout, stream, careful, json=True, lost_stream=lost_stream)
+        else:
+            super().__init__(layout, stream, fast[0], safe=careful, json=True, quotes=fast[1],
+                             lost_stream=lost_stream)
 
 
 class HexWriter(_FormattingWriter):

@@ -15,6 +15,7 @@ writers and tools with their own columns (opensnoop) all build on it.
 from __future__ import annotations
 
 import json
+import string
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -36,9 +37,10 @@ class CompiledRows:
     source: str
 
 
-def run_struct(layout: Layout, header: int, stride: int) -> struct.Struct:
-    """A Struct covering one record slot of a run: header, record, padding."""
-    fmt = layout.struct.format
+def run_struct(layout: Layout, header: int, stride: int, fmt: str | None = None) -> struct.Struct:
+    """A Struct covering one record slot of a run: header, record (`fmt`, by
+    default the layout's), padding."""
+    fmt = fmt or layout.struct.format
     order, body = fmt[0], fmt[1:]
     pad = stride - header - layout.size
     if pad < 0:
@@ -77,27 +79,53 @@ def _text_of(convert: Callable[[Any], Any] | None) -> Callable[[Any], bytes]:
     return text
 
 
-def _loop_head(layout: Layout, env: dict[str, Any]) -> tuple[str, dict[str, str]]:
+def _loop_head(layout: Layout, env: dict[str, Any], used: set[str]) -> tuple[str, dict[str, str]]:
     """The loop header, and how each member's value is written inside it:
-    by name and by position (`_0`, `_1`, ...)."""
+    by name and by position (`_0`, `_1`, ...). Members no cell uses are
+    skipped in the unpack: fewer objects per record."""
     refs: dict[str, str] = {}
+    wanted: list[Field] = []
     for n, f in enumerate(layout.fields):
+        keys = {f"_{n}", f.name} - {""}
+        if not keys & used:
+            continue
         if f.index is None:
             env[f"R{n}"] = f.convert
             ref = f"R{n}(rec)"
+        elif layout.needs_raw:
+            ref = f"v[{f.index}]"
         else:
-            ref = f"v[{f.index}]" if layout.needs_raw else f"v{f.index}"
-        refs[f"_{n}"] = ref
-        if f.name:
-            refs[f.name] = ref
+            ref = f"v{len(wanted)}"
+            wanted.append(f)
+        for key in keys:
+            refs[key] = ref
     if layout.needs_raw:
         head = ("    for k in range(count):\n"
                 "        rec = view[k * stride + header : k * stride + header + SIZE]\n"
                 "        v = UNPACK(rec)\n")
         return head, refs
-    names = ", ".join(f"v{i}" for i in range(len(layout.struct.unpack(bytes(layout.size)))))
-    head = f"    for ({names},) in run_struct(header, stride).iter_unpack(view[: count * stride]):\n"
+    env["run_struct"] = _cached_run_struct(layout, _pruned_format(layout, wanted))
+    names = "".join(f"v{i}, " for i in range(len(wanted))) or "_, "
+    head = f"    for ({names}) in run_struct(header, stride).iter_unpack(view[: count * stride]):\n"
+    if not wanted:  # nothing unpacked: one padding-only value per record
+        head = "    for _ in range(count):\n"
     return head, refs
+
+
+def _pruned_format(layout: Layout, wanted: list[Field]) -> str:
+    """The layout's struct format with only the `wanted` members unpacked."""
+    keep = {id(f) for f in wanted}
+    parts, pos = [], 0
+    for f in sorted((f for f in layout.fields if f.index is not None), key=lambda f: f.offset):
+        if f.offset < pos:
+            continue
+        if f.offset > pos:
+            parts.append(f"{f.offset - pos}x")
+        parts.append(f.code if id(f) in keep else f"{f.size}x")
+        pos = f.offset + f.size
+    if layout.size > pos:
+        parts.append(f"{layout.size - pos}x")
+    return layout.struct.format[0] + "".join(parts)
 
 
 def compile_rows(layout: Layout, fmt: bytes | str, cells: list[str], env: dict[str, Any] | None = None) -> CompiledRows:
@@ -107,10 +135,10 @@ def compile_rows(layout: Layout, fmt: bytes | str, cells: list[str], env: dict[s
     member) is that member's value and `prefix` is the caller's argument.
     Names the expressions use come from `env`.
     """
-    namespace: dict[str, Any] = {"SIZE": layout.size, "UNPACK": layout.struct.unpack_from,
-                                 "run_struct": _cached_run_struct(layout), "FMT": fmt}
+    namespace: dict[str, Any] = {"SIZE": layout.size, "UNPACK": layout.struct.unpack_from, "FMT": fmt}
     namespace.update(env or {})
-    head, refs = _loop_head(layout, namespace)
+    used = {name for cell in cells for _text, name, _spec, _conv in string.Formatter().parse(cell) if name}
+    head, refs = _loop_head(layout, namespace, used)
     args = [cell.format_map(refs) for cell in cells]
     body = f"        append(FMT % ({', '.join(args)},))\n"
     return _build(head, body, namespace)
@@ -173,6 +201,42 @@ def compile_json_rows(layout: Layout) -> CompiledRows:
     return compile_rows(layout, "{" + ",".join(parts) + "}\n", cells, env)
 
 
+def compile_json_fast_rows(layout: Layout) -> tuple[CompiledRows, int] | None:
+    """JSON rows as bytes with strings copied raw between quotes, and how many
+    double quotes each line then has; valid for a batch only when the batch
+    passes escape.is_safe_batch with that count (else use compile_json_rows).
+    None when a member's text cannot be predicted that way."""
+    env: dict[str, Any] = {"TF": (b"false", b"true")}
+    parts, cells = [], []
+    quotes = 0
+    for n, f in enumerate(layout.fields):
+        key = encode_basestring_ascii(f.name).replace("%", "%%").encode()
+        ref = f"{{_{n}}}"
+        quotes += key.count(b'"')
+        if f.index is None:
+            return None
+        if f.kind == FieldKind.INT and f.convert is None:
+            parts.append(key + b":%d")
+            cells.append(ref)
+        elif f.kind == FieldKind.CHARS:
+            parts.append(key + b':"%s"')
+            cells.append(f"{ref}.partition(b'\\0')[0]")
+            quotes += 2
+        elif f.kind == FieldKind.BOOL and f.convert is None:
+            parts.append(key + b":%s")
+            cells.append(f"TF[{ref}]")
+        elif f.kind == FieldKind.ENUM and f.enum_names and f.convert is not None:
+            # an unknown value prints as a number: its line then has two quotes
+            # fewer and the batch takes the careful path, which does the same
+            env[f"E{n}"] = {v: encode_basestring_ascii(k).encode() for v, k in f.enum_names.items()}
+            parts.append(key + b":%s")
+            cells.append(f"(E{n}.get({ref}) or b'%d' % {ref})")
+            quotes += 2
+        else:
+            return None
+    return compile_rows(layout, b"{" + b",".join(parts) + b"}\n", cells, env), quotes
+
+
 def _json_of(convert: Callable[[Any], Any] | None) -> Callable[[Any], str]:
     def text(value: Any) -> str:
         v = convert(value) if convert else value
@@ -182,13 +246,13 @@ def _json_of(convert: Callable[[Any], Any] | None) -> Callable[[Any], str]:
     return text
 
 
-def _cached_run_struct(layout: Layout) -> Callable[[int, int], struct.Struct]:
+def _cached_run_struct(layout: Layout, fmt: str) -> Callable[[int, int], struct.Struct]:
     cache: dict[tuple[int, int], struct.Struct] = {}
 
     def get(header: int, stride: int) -> struct.Struct:
         s = cache.get((header, stride))
         if s is None:
-            s = cache[(header, stride)] = run_struct(layout, header, stride)
+            s = cache[(header, stride)] = run_struct(layout, header, stride, fmt)
         return s
     return get
 

@@ -13,11 +13,12 @@ import struct
 
 from .. import libbpf
 from ..output.events import EventWriter
+from .ringbuf import RUN_MAX
 
 PERF_RECORD_LOST = 2
 PERF_RECORD_SAMPLE = 9
-DATA_HEAD = 1024
-DATA_TAIL = 1032
+HEAD_WORD = 1024 // 8  # perf_event_mmap_page.data_head
+TAIL_WORD = 1032 // 8  # perf_event_mmap_page.data_tail
 SAMPLE_HEADER = 12  # perf_event_header, then the u32 size of the raw data
 _U64 = struct.Struct("<Q")
 _HEADER = struct.Struct("<IHH")
@@ -28,6 +29,9 @@ class _Ring:
     def __init__(self, fd: int, memory: memoryview, page: int):
         self.fd = fd
         self.control = memory[:page]
+        # data_head and data_tail as native 64-bit words: one aligned load or
+        # store each, never torn (see ringbuf.py)
+        self.positions = self.control.cast("Q")
         self.data = memory[page:]
         self.size = len(self.data)
         self.words = self.data.cast("Q")
@@ -52,8 +56,9 @@ class PerfBufferReader:
         return done
 
     def _read_ring(self, ring: _Ring) -> int:
-        head = _U64.unpack_from(ring.control, DATA_HEAD)[0]
-        tail = _U64.unpack_from(ring.control, DATA_TAIL)[0]
+        positions = ring.positions
+        head = positions[HEAD_WORD]
+        tail = positions[TAIL_WORD]
         size, data, words = ring.size, ring.data, ring.words
         done = 0
         while tail < head:
@@ -73,7 +78,7 @@ class PerfBufferReader:
                 tail += rec_size
                 continue
             length = _U32.unpack_from(data, off + 8)[0]
-            n = min(head - tail, size - off) // rec_size
+            n = min(min(head - tail, size - off) // rec_size, RUN_MAX)
             first = words[off >> 3]
             step = rec_size >> 3
             heads = words[off >> 3 : (off >> 3) + n * step : step]
@@ -82,7 +87,8 @@ class PerfBufferReader:
             self.writer.write_run(data[off : off + n * rec_size], SAMPLE_HEADER, rec_size, n, length)
             tail += n * rec_size
             done += n
-        _U64.pack_into(ring.control, DATA_TAIL, tail)
+            positions[TAIL_WORD] = tail
+        positions[TAIL_WORD] = tail
         return done
 
     def _one(self, record: memoryview, typ: int) -> int:
@@ -98,7 +104,7 @@ class PerfBufferReader:
 
     def close(self) -> None:
         for ring in self._rings:
-            for view in (ring.words, ring.data, ring.control):
+            for view in (ring.words, ring.positions, ring.data, ring.control):
                 view.release()
         self._rings = []
         libbpf.perf_buffer_close(self._handle)

@@ -4,21 +4,28 @@ The kernel maps the consumer position page read-write, and the producer page
 followed by the data area (mapped twice in a row, so a record that wraps is
 still contiguous) read-only. We walk record headers between the two positions
 and hand runs of same-sized records to the writer: no syscall and no callback
-per record, and one consumer-position store per batch.
+per record, and one consumer-position store per run.
+
+The positions are 64-bit words shared with the kernel, read and written
+through memoryviews cast to native "Q": one aligned 8-byte load or store. The
+struct module would copy byte by byte, and the kernel could see a torn
+consumer position (seen: reservations failing with 300 MB "in use" in a 16 MB
+ring).
 """
 
 from __future__ import annotations
 
 import mmap
 import os
-import struct
 
 from ..output.events import EventWriter
 
+# Records per run: the consumer position is published after each run, so the
+# kernel gets room back while a large backlog is still being formatted.
+RUN_MAX = 2048
 BUSY_BIT = 1 << 31
 DISCARD_BIT = 1 << 30
 HEADER_SIZE = 8
-_U64 = struct.Struct("<Q")
 
 
 class RingBufferReader:
@@ -35,13 +42,14 @@ class RingBufferReader:
         self._page = page
         self._data = memoryview(self._producer)[page:]
         self._words = self._data.cast("I")
-        self._consumer_view = memoryview(self._consumer)
+        self._consumer_view = memoryview(self._consumer).cast("Q")
+        self._producer_view = memoryview(self._producer)[:8].cast("Q")
 
     def _consumer_pos(self) -> int:
-        return int(_U64.unpack_from(self._consumer_view, 0)[0])
+        return int(self._consumer_view[0])
 
     def _producer_pos(self) -> int:
-        return int(_U64.unpack_from(self._producer, 0)[0])
+        return int(self._producer_view[0])
 
     def read(self, limit: int = 1 << 62) -> int:
         """Hand every complete record to the writer; returns how many."""
@@ -61,7 +69,7 @@ class RingBufferReader:
                 continue
             # Guess that every record up to the producer has this header, then
             # check all the headers at once; stop the run at the first that differs.
-            n = min((prod - cons) // stride, limit - done)
+            n = min((prod - cons) // stride, limit - done, RUN_MAX)
             step = stride >> 2
             heads = words[off >> 2 : (off >> 2) + n * step : step]
             if n > 1 and bytes(heads) != bytes(heads[:1]) * n:
@@ -69,11 +77,12 @@ class RingBufferReader:
             self.writer.write_run(data[off : off + n * stride], HEADER_SIZE, stride, n, length)
             cons += n * stride
             done += n
-        _U64.pack_into(self._consumer_view, 0, cons)
+            self._consumer_view[0] = cons
+        self._consumer_view[0] = cons
         return done
 
     def close(self) -> None:
-        for view in (self._words, self._data, self._consumer_view):
+        for view in (self._words, self._data, self._consumer_view, self._producer_view):
             view.release()
         self._producer.close()
         self._consumer.close()

@@ -42,11 +42,24 @@ const volatile __u32 targ_cgroup_level = 0;
 const volatile bool full_path = false;
 /// Wake the reader once this many bytes wait in the ring (0: every event)
 const volatile __u64 wakeup_bytes = 1 << 20;
+/// Send each open to userspace through the ring buffer
+const volatile bool emit_events = true;
+/// Count opens per (comm, errno) in the opens map, for exporters
+const volatile bool count_opens = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20);
 } events SEC(".maps");
+
+/* Opens per process name and result, counted in the kernel: an exporter
+ * reads it at scrape time, so a high open rate costs userspace nothing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, struct open_key);
+	__type(value, __u64);
+} opens SEC(".maps");
 
 /* Events the ring had no room for, counted per CPU: never dropped silently. */
 struct {
@@ -95,6 +108,24 @@ static __always_inline bool flags_match(__u32 flags)
 	if (flags & targ_flags)
 		return true;
 	return targ_accmodes & (1u << (flags & O_ACCMODE));
+}
+
+static __always_inline void count_open(long ret)
+{
+	struct open_key key = {.err = ret < 0 ? -ret : 0};
+	__u64 one = 1, *n;
+
+	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	if (!comm_matches(key.comm))
+		return;
+	n = bpf_map_lookup_elem(&opens, &key);
+	if (!n) {
+		if (!bpf_map_update_elem(&opens, &key, &one, BPF_NOEXIST))
+			return;
+		n = bpf_map_lookup_elem(&opens, &key); /* another CPU added it first */
+	}
+	if (n)
+		__sync_fetch_and_add(n, 1);
 }
 
 static __always_inline void count_lost(void)
@@ -243,6 +274,10 @@ static __always_inline int trace_exit(struct trace_event_raw_sys_exit *ctx, enum
 		}
 	}
 	if (!flags_match(flags))
+		return 0;
+	if (count_opens)
+		count_open(ret);
+	if (!emit_events)
 		return 0;
 
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);

@@ -31,4 +31,10 @@ struct event {
 	char fname[FNAME_LEN];
 };
 
+/* Key of the in-kernel count of opens: who, and how it ended. */
+struct open_key {
+	char comm[TASK_COMM_LEN];
+	int err; /* 0 for success, else the errno */
+};
+
 #endif /* __OPENSNOOP_H */

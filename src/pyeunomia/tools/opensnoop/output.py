@@ -45,7 +45,7 @@ class _ErrnoText(dict[int, bytes]):
 
 
 # Cells in the engine's expression language: {member} is that member's value.
-COMM = "{comm}.partition(b'\\0')[0]"
+COMM = "{comm}.rstrip(NUL)"  # bpf_get_current_comm pads with NULs
 PATH = "(b'...' + {fname}[:{fname_len}] if {truncated} else {fname}[:{fname_len}])"
 
 
@@ -63,7 +63,7 @@ class Cell:
 
 def table(layout: Layout, stream: IO[bytes], columns: Columns, boot_ns_at_start: int,
           header: bool = True) -> RowsWriter:
-    env: dict[str, Any] = {"escape": escape_bytes, "T0": boot_ns_at_start, "FLAGS": _FlagsText(),
+    env: dict[str, Any] = {"escape": escape_bytes, "T0": boot_ns_at_start, "FLAGS": _FlagsText(), "NUL": b"\0",
                            "ERRNO": _ErrnoText(), "SYSCALLS": {k: v.encode() for k, v in SYSCALL_NAMES.items()}}
     cells = []
     if columns.timestamp:
@@ -92,26 +92,61 @@ def table(layout: Layout, stream: IO[bytes], columns: Columns, boot_ns_at_start:
     return RowsWriter(layout, stream, fast, safe=safe, header=head)
 
 
+class _Quoted(dict[int, bytes]):
+    """A syscall number as a JSON string, unknown ones too: every line keeps
+    the same number of quotes (see RowsWriter)."""
+
+    def __missing__(self, number: int) -> bytes:
+        return b'"%d"' % number
+
+
 def json_lines(layout: Layout, stream: IO[bytes], columns: Columns) -> RowsWriter:
-    """One object per open: the tutorial's fields and the rest, flat."""
-    env: dict[str, Any] = {"enc": encode_basestring_ascii, "SYSCALLS": {k: f'"{v}"' for k, v in SYSCALL_NAMES.items()},
-                           "flags_text": lambda f: encode_basestring_ascii(open_flags_text(f & 0xFFFFFFFF)),
-                           "errno_text": lambda r: encode_basestring_ascii(errno.errorcode.get(-r, str(-r)))}
-    decode = ".decode('utf-8', 'backslashreplace')"
+    """One object per open: the tutorial's fields and the rest, flat.
+
+    Two compiled variants: a fast one copying names raw between quotes, used
+    for a batch when it holds only printable ASCII and the expected number of
+    quotes, and a careful one escaping every name."""
+    syscalls = _Quoted({k: f'"{v}"'.encode() for k, v in SYSCALL_NAMES.items()})
+    env: dict[str, Any] = {"enc": encode_basestring_ascii, "SYSCALLS": syscalls, "TF": (b"false", b"true"),
+                           "NUL": b"\0", "FLAGS_TEXT": _JsonText(open_flags_text),
+                           "ERRNO_TEXT": _JsonText(lambda err: errno.errorcode.get(err, str(err)))}
     fields = [
         ("ts", "%d", "{ts}"), ("pid", "%d", "{pid}"), ("tid", "%d", "{tid}"), ("uid", "%d", "{uid}"),
         ("ret", "%d", "{ret}"), ("flags", "%d", "{flags}"), ("mode", "%d", "{mode}"),
-        ("comm", "%s", f"enc({COMM}{decode})"),
-        ("fname", "%s", f"enc({{fname}}[:{{fname_len}}]{decode})"),
-        ("cgroup_id", "%d", "{cgroup_id}"), ("syscall", "%s", "SYSCALLS.get({syscall}, 'null')"),
-        ("truncated", "%s", "('true' if {truncated} else 'false')"),
+        ("comm", '"%s"', "{comm}.rstrip(NUL)"),  # bpf_get_current_comm pads with NULs
+        ("fname", '"%s"', "{fname}[:{fname_len}]"),
+        ("cgroup_id", "%d", "{cgroup_id}"), ("syscall", "%s", "SYSCALLS[{syscall}]"),
+        ("truncated", "%s", "TF[{truncated}]"),
     ]
     if columns.extended or columns.errno_names:
-        fields += [("flags_text", "%s", "flags_text({flags})"),
-                   ("errno", "%s", "(errno_text({ret}) if {ret} < 0 else 'null')")]
+        fields += [("flags_text", "%s", "FLAGS_TEXT[{flags} & 0xFFFFFFFF]"),
+                   ("errno", "%s", "(ERRNO_TEXT[-{ret}] if {ret} < 0 else b'null')")]
     fmt = "{" + ",".join(f'"{k}":{f}' for k, f, _c in fields) + "}\n"
-    rows = compile_rows(layout, fmt, [c for _k, _f, c in fields], env)
-    return RowsWriter(layout, stream, rows, json=True)
+    fast = compile_rows(layout, fmt.encode(), [c for _k, _f, c in fields], env)
+    careful_cells = []
+    for _k, f, cell in fields:
+        if f == '"%s"':
+            careful_cells.append(f"enc(({cell}).decode('utf-8', 'backslashreplace'))")
+        elif f == "%s":
+            careful_cells.append(f"({cell}).decode()")
+        else:
+            careful_cells.append(cell)
+    careful_fmt = fmt.replace('"%s"', "%s")
+    careful = compile_rows(layout, careful_fmt, careful_cells, env)
+    quotes = fmt.count('"') + 2 * sum(1 for _k, _f, c in fields if "SYSCALLS" in c or "_TEXT[" in c)
+    return RowsWriter(layout, stream, fast, safe=careful, json=True, quotes=quotes)
+
+
+class _JsonText(dict[int, bytes]):
+    """A number's name as a JSON string, remembered per value seen."""
+
+    def __init__(self, name_of: Any):
+        super().__init__()
+        self.name_of = name_of
+
+    def __missing__(self, value: int) -> bytes:
+        text = self[value] = encode_basestring_ascii(self.name_of(value)).encode()
+        return text
 
 
 def boot_time_ns() -> int:
