@@ -3,12 +3,8 @@ name of a package built into pyeunomia (such as "opensnoop")."""
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import os
 import sys
-import urllib.parse
-from importlib import resources
 from typing import IO, BinaryIO
 
 from .errors import FetchError, PackageError
@@ -22,12 +18,11 @@ URL_TIMEOUT_S = 15
 def builtin_packages() -> dict[str, str]:
     """Name -> resource path of every package shipped inside pyeunomia."""
     out = {}
-    tools = resources.files("pyeunomia") / "tools"
-    if tools.is_dir():
-        for tool in tools.iterdir():
-            candidate = tool / "package.json"
-            if tool.is_dir() and candidate.is_file():
-                out[tool.name] = str(candidate)
+    tools = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools")
+    for name in sorted(os.listdir(tools)) if os.path.isdir(tools) else []:
+        candidate = os.path.join(tools, name, "package.json")
+        if os.path.isfile(candidate):
+            out[name] = candidate
     return out
 
 
@@ -47,6 +42,8 @@ def open_package(source: str | bytes | os.PathLike[str], *, sha256: str | None =
             raise FetchError(f"<stdin>: more than {MAX_DOWNLOAD >> 20} MiB: not a package")
         return _parse(data, "<stdin>", "package", sha256)
     if text.startswith(("http://", "https://")):
+        import urllib.parse
+
         return _parse(fetch_url(text, insecure=insecure), text, _stem(urllib.parse.urlparse(text).path), sha256)
     if os.path.exists(text):
         try:
@@ -72,6 +69,8 @@ def _stem(path: str) -> str:
 
 def _parse(data: bytes, origin: str, name: str, sha256: str | None) -> Package:
     if sha256 is not None:
+        import hashlib
+
         digest = hashlib.sha256(data).hexdigest()
         if digest != sha256.lower():
             raise FetchError(f"{origin}: sha256 is {digest}, not the pinned {sha256}: refusing to run it")
@@ -83,6 +82,8 @@ def _parse(data: bytes, origin: str, name: str, sha256: str | None) -> Package:
 
 
 def _is_loopback(host: str) -> bool:
+    import ipaddress
+
     if host == "localhost":
         return True
     try:
@@ -92,6 +93,8 @@ def _is_loopback(host: str) -> bool:
 
 
 def _check_url(url: str, insecure: bool) -> None:
+    import urllib.parse
+
     parts = urllib.parse.urlparse(url)
     if parts.scheme not in ("http", "https"):
         raise FetchError(f"{url}: not an http or https URL")

@@ -4,11 +4,9 @@ stops on signals and closed pipes."""
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -56,8 +54,12 @@ class StopSignals:
 
 
 def setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
-                        stream=sys.stderr)
+    """Show debug logs with -v; otherwise Python's default (warnings to stderr)
+    applies and logging is not even imported."""
+    if verbose:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, format="%(message)s", stream=sys.stderr)
 
 
 def run_command(prog: str, main: Callable[[list[str]], int], argv: list[str] | None = None) -> NoReturn:
@@ -74,6 +76,8 @@ def run_command(prog: str, main: Callable[[list[str]], int], argv: list[str] | N
         status = EXIT_OK
     except Exception as e:  # noqa: BLE001 - a bug still gets one line, and the trace on request
         if os.environ.get("PYEUNOMIA_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         _say(f"{prog}: internal error: {type(e).__name__}: {e} (set PYEUNOMIA_DEBUG=1 for the traceback)")
         status = EXIT_ERROR

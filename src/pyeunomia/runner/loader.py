@@ -5,10 +5,8 @@ LoadedObject, whose close() is idempotent and runs on every way out.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +25,6 @@ from . import features
 from .options import GlobalOption, global_options
 from .tracefs import ensure_tracefs
 
-log = logging.getLogger("pyeunomia.libbpf")
-
 _TRACEFS_PREFIXES = ("tp/", "tracepoint/")
 _XDP_PREFIXES = ("xdp",)
 _TC_PREFIXES = ("tc", "classifier")
@@ -46,7 +42,9 @@ class LibbpfLog:
 
     def __call__(self, level: int, text: str) -> None:
         if self.verbose:
-            log.warning("%s", text.rstrip("\n"))
+            import logging  # only when asked for: logging costs start-up time
+
+            logging.getLogger("pyeunomia.libbpf").warning("%s", text.rstrip("\n"))
         if level <= libbpf.LOG_INFO or "PROG LOAD LOG" in text:
             self.lines.append(text)
             del self.lines[:-200]
@@ -198,6 +196,8 @@ class LoadedObject:
         if sec.startswith(_XDP_PREFIXES) or sec.startswith(_TC_PREFIXES):
             if not ifname:
                 raise AttachError(p.name, sec, "needs a network interface: pass --ifname IFACE (e.g. --ifname lo)")
+            import socket
+
             try:
                 ifindex = socket.if_nametoindex(ifname)
             except OSError:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import select
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..output.events import EventWriter
-from .sampler import MapSampler
+
+if TYPE_CHECKING:
+    from .sampler import MapSampler
 
 
 class Reader(Protocol):

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
 from ..output.events import DISCARD, CallbackWriter, EventWriter, HexWriter, JsonWriter, TableWriter
@@ -22,9 +22,10 @@ from ..package import Package
 from .loader import LoadedObject, MapInfo
 from .loop import EventLoop, Reader
 from .lostmap import LostCounter, is_lost_counter
-from .perfbuf import PerfBufferReader
 from .ringbuf import RingBufferReader
-from .sampler import MapSampler
+
+if TYPE_CHECKING:
+    from .sampler import MapSampler
 
 
 @dataclass
@@ -85,6 +86,8 @@ class Program:
                     rb = RingBufferReader(m.name, m.fd, m.max_entries, DISCARD)
                     readers.append((rb, [m.fd]))
                 else:
+                    from .perfbuf import PerfBufferReader  # most packages have none: load on demand
+
                     pb = PerfBufferReader(m.name, m.fd, self.perf_pages, DISCARD)
                     readers.append((pb, pb.fds))
             for m in self.loaded.maps():
@@ -106,8 +109,10 @@ class Program:
         for reader, _fds in self._readers:
             reader.writer = writer
         spec = self.package.spec
-        samplers = []
+        samplers: list[MapSampler] = []
         for info, sample in self.sampled_maps():
+            from .sampler import MapSampler  # most packages have none: load on demand
+
             mspec = spec.map(info.name)
             samplers.append(MapSampler(info, sample, spec.btf, mspec.key_type_id if mspec else 0,
                                        mspec.value_type_id if mspec else 0, stream or sys.stdout.buffer,

@@ -25,7 +25,8 @@ EXAMPLES = """examples:
   opensnoop -j | jq .fname  # JSON lines
 """
 COMM_LEN = 16
-RING_BYTES = 16 << 20
+RING_BYTES = 8 << 20  # mapped twice by the kernel: 16 MiB of RSS
+POLL_MS = 1000  # the BPF program wakes the reader within 10 ms of an event
 
 
 def parser() -> ArgumentParser:
@@ -49,7 +50,7 @@ def parser() -> ArgumentParser:
     p.add_argument("-d", "--duration", type=_seconds, metavar="SECONDS", help="stop after this many seconds")
     p.add_argument("-j", "--json", action="store_true", help="one JSON object per open")
     p.add_argument("-b", "--buffer-mb", type=_buffer_mb, default=RING_BYTES >> 20, metavar="MB",
-                   help="ring buffer size in MiB, a power of two (default: 16)")
+                   help=f"ring buffer size in MiB, a power of two (default: {RING_BYTES >> 20})")
     p.add_argument("-v", "--verbose", action="store_true", help="show libbpf's own log")
     return p
 
@@ -153,7 +154,7 @@ def main(argv: list[str]) -> int:
     stops = StopSignals()
     try:
         with Program(package, values, verbose=args.verbose, map_sizes={"events": args.buffer_mb << 20},
-                     autoload=available_programs(programs)) as prog:
+                     autoload=available_programs(programs), poll_ms=POLL_MS) as prog:
             attached = ", ".join(sorted(s.split("sys_exit_")[-1] for n, s in programs.items()
                                         if prog.loaded.program_loaded(n)))
             sys.stderr.write(f"opensnoop: attached to {attached}; Ctrl-C to stop\n")

@@ -42,6 +42,8 @@ const volatile __u32 targ_cgroup_level = 0;
 const volatile bool full_path = false;
 /// Wake the reader once this many bytes wait in the ring (0: every event)
 const volatile __u64 wakeup_bytes = 1 << 20;
+/// Wake the reader at least this often while events arrive, in ns
+const volatile __u64 wakeup_interval_ns = 10 * 1000 * 1000;
 /// Send each open to userspace through the ring buffer
 const volatile bool emit_events = true;
 /// Count opens per (comm, errno) in the opens map, for exporters
@@ -49,7 +51,7 @@ const volatile bool count_opens = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);
+	__uint(max_entries, 8 << 20);
 } events SEC(".maps");
 
 /* Opens per process name and result, counted in the kernel: an exporter
@@ -60,6 +62,11 @@ struct {
 	__type(key, struct open_key);
 	__type(value, __u64);
 } opens SEC(".maps");
+
+/* When the reader was last woken: events wait at most wakeup_interval_ns,
+ * and a busy machine costs one wakeup per interval, not one per event.
+ * Static, so it is no option; a race between CPUs costs one extra wakeup. */
+static __u64 last_wakeup_ns;
 
 /* Events the ring had no room for, counted per CPU: never dropped silently. */
 struct {
@@ -290,7 +297,8 @@ static __always_inline int trace_exit(struct trace_event_raw_sys_exit *ctx, enum
 		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
 		return 0;
 	}
-	e->ts = bpf_ktime_get_boot_ns();
+	__u64 now = bpf_ktime_get_boot_ns();
+	e->ts = now;
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->pid = tgid;
 	e->tid = tid;
@@ -307,8 +315,11 @@ static __always_inline int trace_exit(struct trace_event_raw_sys_exit *ctx, enum
 		resolve_full_path(e, task, dfd);
 
 	__u64 wake = BPF_RB_NO_WAKEUP;
-	if (!wakeup_bytes || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	if (!wakeup_bytes || now - last_wakeup_ns >= wakeup_interval_ns ||
+	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes) {
 		wake = BPF_RB_FORCE_WAKEUP;
+		last_wakeup_ns = now;
+	}
 	bpf_ringbuf_submit(e, wake);
 	return 0;
 }

@@ -1,0 +1,160 @@
+"""Shared pieces of the benchmarks: the machine's description, statistics,
+the C producer, and starting tracers the same way for every tool."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+OUT = ROOT / "bench" / "out"
+BPFTRACE_OPENSNOOP = "/usr/sbin/opensnoop.bt"
+TRACER_CPU = 0
+PRODUCER_CPU = 1
+
+
+def machine() -> dict[str, str]:
+    from pyeunomia import libbpf
+
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "CPU": model,
+        "cores": str(os.cpu_count()),
+        "kernel": platform.release(),
+        "libbpf": libbpf.version_text(),
+        "Python": platform.python_version(),
+        "bpftrace": _version(["bpftrace", "--version"]),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def _version(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip() or "?"
+    except OSError:
+        return "not installed"
+
+
+@dataclass
+class Stat:
+    """The median of repetitions, with min and max."""
+
+    values: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    def text(self, fmt: str = "{:,.0f}") -> str:
+        return f"{fmt.format(self.median)} ({fmt.format(min(self.values))}–{fmt.format(max(self.values))})"
+
+
+def build_producer() -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    exe = OUT / "producer"
+    src = ROOT / "bench" / "producer.c"
+    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
+        subprocess.run(["gcc", "-O2", "-o", str(exe), str(src)], check=True)
+    return exe
+
+
+def produce(exe: Path, n: int, path: str, cpu: int = PRODUCER_CPU) -> float:
+    """ns per open of one producer run."""
+    out = subprocess.run([str(exe), str(n), path, str(cpu)], check=True, capture_output=True, text=True).stdout
+    return float(out.strip())
+
+
+@dataclass
+class Tracer:
+    """A tracing command whose output goes to a file."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] | None = None
+
+    def start(self, out: Path) -> Running:
+        f = open(out, "wb")
+        proc = subprocess.Popen(["taskset", "-c", str(TRACER_CPU), *self.argv], stdout=f,
+                                stderr=subprocess.PIPE, env=self.env, start_new_session=True)
+        return Running(self, proc, f, out)
+
+
+@dataclass
+class Running:
+    tracer: Tracer
+    proc: subprocess.Popen[bytes]
+    file: object
+    out: Path
+
+    def wait_ready(self, marker_dir: Path, timeout: float = 30) -> float:
+        """Open a marker file until the tracer reports it; seconds it took."""
+        start = time.monotonic()
+        marker = marker_dir / f"ready-{os.getpid()}-{int(start * 1000)}"
+        marker.write_text("x")
+        needle = marker.name.encode()
+        while time.monotonic() - start < timeout:
+            with open(marker):
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.tracer.name} exited: {self.stderr()}")
+            if needle in self.out.read_bytes():
+                return time.monotonic() - start
+            time.sleep(0.005)
+        raise RuntimeError(f"{self.tracer.name} never reported an open: {self.stderr()}")
+
+    def stderr(self) -> str:
+        return "" if self.proc.stderr is None else "(see its stderr)"
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            _, err = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            _, err = self.proc.communicate()
+        self.file.close()  # type: ignore[attr-defined]
+        return err.decode("utf-8", "replace")
+
+
+def tracers() -> dict[str, Tracer]:
+    out: dict[str, Tracer] = {
+        "opensnoop (table)": Tracer("opensnoop (table)", [str(BIN / "opensnoop")]),
+        "opensnoop --json": Tracer("opensnoop --json", [str(BIN / "opensnoop"), "--json"]),
+        "ecli run opensnoop": Tracer("ecli run opensnoop", [str(BIN / "ecli"), "run", "opensnoop"]),
+    }
+    if shutil.which("bpftrace") and os.path.exists(BPFTRACE_OPENSNOOP):
+        out["bpftrace opensnoop.bt"] = Tracer("bpftrace opensnoop.bt", ["bpftrace", BPFTRACE_OPENSNOOP])
+    return out
+
+
+def temp_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="pyeu-bench-"))
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def repeat(times: int, fn: Callable[[], float]) -> Stat:
+    return Stat([fn() for _ in range(times)])

@@ -1,0 +1,127 @@
+"""make bench: run every benchmark and write BENCHMARKS.md.
+
+Benchmarks, not tests: they assert nothing. Figures are medians of several
+repetitions with (min–max); ratios are taken within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import decode
+import overhead
+import startup
+from common import ROOT, machine, tracers
+
+BPFTRACE = "bpftrace opensnoop.bt"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def section_overhead(n: int, reps: int) -> tuple[str, dict[str, float]]:
+    base, traced = overhead.per_open_overhead(n, reps)
+    added = {name: s.median - base.median for name, s in traced.items()}
+    bt = added.get(BPFTRACE)
+    rows = [["untraced", base.text(), "–", "–"]]
+    for name, s in traced.items():
+        ratio = f"{added[name] / bt:.3f}" if bt else "–"
+        rows.append([name, s.text(), f"{added[name]:+,.0f}", ratio])
+    text = (f"{n:,} opens of /etc/hostname per repetition, {reps} repetitions each; the producer on CPU 1, "
+            "the tracer on CPU 0 writing to a file.\n\n"
+            + table(["tracer", "ns per open", "added ns", "added / bpftrace's"], rows))
+    return text, added
+
+
+def section_loss(n: int) -> str:
+    rows = []
+    for name in ("opensnoop (table)", BPFTRACE):
+        tracer = tracers().get(name)
+        if tracer is None:
+            continue
+        for producers in (1, 2):
+            made, got, report = overhead.loss(n, producers, tracer)
+            rows.append([name, str(producers), f"{made:,}", f"{got:,}", f"{made - got:,}",
+                         f"{100 * got / made:.3f}%", report or "–"])
+    return (f"Each producer opens its own file {n:,} times at full speed (one per CPU with 2); "
+            "delivered = lines the tracer printed for those files.\n\n"
+            + table(["tracer", "producers", "opens", "delivered", "lost", "delivered %", "tracer's loss report"],
+                    rows))
+
+
+def section_decode() -> str:
+    rates = decode.rates(200_000)
+    rows = [[mode, f"{rate:,.0f}"] for mode, rate in rates.items()]
+    return ("opensnoop's reader formatting records from simulated ring memory into memory, one core, "
+            "best of 5.\n\n" + table(["output", "records per second"], rows))
+
+
+def section_floor(n: int, added: dict[str, float]) -> str:
+    rows = []
+    for name in ("opensnoop (table)", BPFTRACE):
+        tracer = tracers().get(name)
+        if tracer is None:
+            continue
+        progs = overhead.bpf_floor(n, tracer)
+        floor = sum(progs.values())
+        detail = ", ".join(f"{p} {ns:,.0f}" for p, ns in sorted(progs.items()))
+        meas = added.get(name)
+        rows.append([name, f"{floor:,.0f}", detail, f"{meas:,.0f}" if meas is not None else "–",
+                     f"{meas - floor:,.0f}" if meas is not None else "–"])
+    return ("BPF programs' own run time per open (kernel.bpf_stats_enabled, run_time_ns / run_cnt, "
+            "programs that ran for the producer's opens), next to the measured added cost.\n\n"
+            + table(["tracer", "BPF ns per open", "per program", "measured added ns", "gap"], rows))
+
+
+def section_startup(reps: int, rss_seconds: float) -> str:
+    rows = []
+    for name, tracer in tracers().items():
+        if name == "opensnoop --json":
+            continue
+        first = startup.first_open(tracer, reps)
+        rss = startup.rss_after(tracer, rss_seconds)
+        rows.append([name, first.text("{:.3f}"), f"{rss / 1024:.1f}"])
+    return (f"Launch to the first open printed ({reps} repetitions), and RSS after {rss_seconds:.0f} s "
+            "of tracing.\n\n" + table(["tracer", "seconds to first open", "RSS MiB"], rows))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--opens", type=int, default=500_000)
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--quick", action="store_true", help="fewer opens and repetitions")
+    p.add_argument("-o", "--output", default=str(ROOT / "BENCHMARKS.md"))
+    args = p.parse_args()
+    n, reps, rss_s = (100_000, 2, 2.0) if args.quick else (args.opens, args.reps, 10.0)
+    parts = ["# Benchmarks\n", "Written by `make bench` (bench/run.py) from one run on this machine:\n"]
+    parts.append(table(["", ""], [[k, v] for k, v in machine().items()]))
+    print("per-open overhead...", file=sys.stderr)
+    text, added = section_overhead(n, reps)
+    parts += ["\n## 1. Per-open overhead\n", text]
+    print("loss...", file=sys.stderr)
+    parts += ["\n## 2. Loss at full speed\n", section_loss(n * 2)]
+    print("decode...", file=sys.stderr)
+    parts += ["\n## 3. Decode throughput\n", section_decode()]
+    print("floor...", file=sys.stderr)
+    parts += ["\n## 4. The floor\n", section_floor(n, added)]
+    print("start-up...", file=sys.stderr)
+    parts += ["\n## 5. Start-up and memory\n", section_startup(reps, rss_s)]
+    try:
+        import exporter_bench
+        print("exporter...", file=sys.stderr)
+        parts += ["\n## 6. Exporter\n", exporter_bench.markdown(quick=args.quick)]
+    except ImportError:
+        parts += ["\n## 6. Exporter\n", "Not measured: the exporter benchmark is missing.\n"]
+    Path(args.output).write_text("\n".join(parts))
+    print(f"wrote {args.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
