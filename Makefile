@@ -8,12 +8,16 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 APT_RUN := libbpf1
 APT_BUILD := clang llvm bpftool libbpf-dev
 APT_TEST := $(APT_RUN) $(APT_BUILD) prometheus
-APT_BENCH := $(APT_BUILD) bpftrace gcc
+APT_BENCH := $(APT_RUN) $(APT_BUILD) bpftrace gcc util-linux
 
 .PHONY: run test lint unit e2e bench deps deps-test clean
 
 run: deps
-	$(BIN)/ecli run tests/fixtures/upstream/bootstrap.json
+	$(BIN)/opensnoop
+
+bench: $(STAMP)
+	@scripts/apt-ensure $(APT_BENCH)
+	$(BIN)/python bench/run.py
 
 test: deps-test lint
 	$(BIN)/pytest -q

@@ -57,3 +57,20 @@ def test_closed_pipe_is_a_quiet_exit():
     assert out.startswith("time ") and len(out.splitlines()) == 2
     assert "Traceback" not in err and "Broken pipe" not in err
     assert_nothing_new_loaded(before)
+
+
+def test_error_inside_the_event_loop_is_one_line_and_cleans_up():
+    # /dev/full makes the first flush of output fail with ENOSPC, from inside
+    # the poll loop, while programs are attached.
+    before = loaded_prog_ids()
+    with open("/dev/full", "wb") as full:
+        ecli = subprocess.Popen([*command("ecli"), "run", BOOTSTRAP], stdout=full, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 20
+        while ecli.poll() is None and time.monotonic() < deadline:
+            subprocess.run(["true"])  # events, so there is output to flush
+            time.sleep(0.05)
+        _, err = ecli.communicate(timeout=10)
+    assert ecli.returncode == 1
+    lines = [line for line in err.splitlines() if "attached" not in line]
+    assert lines == ["ecli: error: No space left on device: cannot go on"]
+    assert_nothing_new_loaded(before)

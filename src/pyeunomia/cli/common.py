@@ -23,6 +23,17 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a positive number of seconds (-d/--duration)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
 class StopSignals:
     """Turns SIGINT, SIGTERM and SIGHUP into a flag plus a wake-up of the poll
     loop, so the loop ends between batches and cleans up."""
@@ -74,6 +85,10 @@ def run_command(prog: str, main: Callable[[list[str]], int], argv: list[str] | N
         status = EXIT_INTERRUPTED
     except BrokenPipeError:
         status = EXIT_OK
+    except OSError as e:  # writing output failed: a full disk, a closed terminal
+        where = f" ({e.filename})" if e.filename else ""
+        _say(f"{prog}: error: {e.strerror or e}{where}: cannot go on")
+        status = EXIT_ERROR
     except Exception as e:  # noqa: BLE001 - a bug still gets one line, and the trace on request
         if os.environ.get("PYEUNOMIA_DEBUG"):
             import traceback

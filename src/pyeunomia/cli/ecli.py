@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import UsageError
-from .common import ArgumentParser, StopSignals, run_command, setup_logging
+from .common import ArgumentParser, StopSignals, run_command, seconds, setup_logging
 
 if TYPE_CHECKING:
     from ..package import Package
@@ -32,7 +32,7 @@ def runner_parser() -> ArgumentParser:
                                      "its events until Ctrl-C. Options after PACKAGE set the program's globals: "
                                      "see 'ecli run PACKAGE --help'.")
     run.add_argument("-j", "--json", action="store_true", help="print one JSON object per event")
-    run.add_argument("-d", "--duration", type=_seconds, metavar="SECONDS", help="stop after this many seconds")
+    run.add_argument("-d", "--duration", type=seconds, metavar="SECONDS", help="stop after this many seconds")
     run.add_argument("-v", "--verbose", action="store_true", help="show libbpf's own log")
     run.add_argument("--ifname", metavar="IFACE", help="network interface for xdp and tc programs")
     run.add_argument("--sha256", metavar="HEX", help="refuse the package unless its bytes have this SHA-256")
@@ -42,16 +42,6 @@ def runner_parser() -> ArgumentParser:
     run.add_argument("program_args", nargs=argparse.REMAINDER, metavar="...")
     sub.add_parser("list", help="list the built-in packages")
     return p
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
 
 
 def program_parser(package: Package, options: list[GlobalOption]) -> ArgumentParser:

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-from ...cli.common import ArgumentParser, StopSignals, run_command, setup_logging
+from ...cli.common import ArgumentParser, StopSignals, run_command, seconds, setup_logging
 from ...errors import UsageError
 
 EXAMPLES = """examples:
@@ -47,7 +47,7 @@ def parser() -> ArgumentParser:
                    help="only opens with this flag (O_CREAT, O_WRONLY, ...); repeat for any of several")
     p.add_argument("-F", "--full-path", action="store_true", help="resolve relative names to full paths")
     p.add_argument("--cgroup", metavar="PATH", help="only processes in this cgroup v2 (or below it)")
-    p.add_argument("-d", "--duration", type=_seconds, metavar="SECONDS", help="stop after this many seconds")
+    p.add_argument("-d", "--duration", type=seconds, metavar="SECONDS", help="stop after this many seconds")
     p.add_argument("-j", "--json", action="store_true", help="one JSON object per open")
     p.add_argument("-b", "--buffer-mb", type=_buffer_mb, default=RING_BYTES >> 20, metavar="MB",
                    help=f"ring buffer size in MiB, a power of two (default: {RING_BYTES >> 20})")
@@ -65,16 +65,6 @@ def _id(what: str, zero_ok: bool = False) -> Any:
             raise argparse.ArgumentTypeError(f"{what} {value} is out of range")
         return value
     return parse
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
 
 
 def _buffer_mb(text: str) -> int:
