@@ -215,11 +215,15 @@ def _errno(ret: int | None = None) -> int:
     return err or errno_mod.EINVAL
 
 
+# EOPNOTSUPP, ENOSYS, and the kernel-internal ENOTSUPP (524) some BPF calls leak.
+UNSUPPORTED_ERRNOS = {errno_mod.EOPNOTSUPP, errno_mod.ENOSYS, 524}
+
+
 def error_for(err: int, action: str, *, capability: str = "CAP_BPF") -> KernelError:
     """The exception for a failed kernel operation, from its errno."""
     if err == errno_mod.EPERM and not has_privilege(capability):
         return MissingPrivilegeError(capability, action, err)
-    if err in (errno_mod.EOPNOTSUPP, errno_mod.ENOTSUP if hasattr(errno_mod, "ENOTSUP") else 95, errno_mod.ENOSYS):
+    if err in UNSUPPORTED_ERRNOS:
         return UnsupportedFeatureError(action, os.strerror(err), err)
     return KernelError(f"{action} failed: {os.strerror(err)} ({errno_mod.errorcode.get(err, err)})", err)
 
