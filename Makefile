@@ -10,7 +10,7 @@ APT_BUILD := clang llvm bpftool libbpf-dev
 APT_TEST := $(APT_RUN) $(APT_BUILD) prometheus
 APT_BENCH := $(APT_RUN) $(APT_BUILD) bpftrace gcc util-linux
 
-.PHONY: run test lint unit e2e bench deps deps-test clean
+.PHONY: run test lint unit e2e bench soak deps deps-test clean
 
 run: deps
 	$(BIN)/opensnoop
@@ -18,6 +18,10 @@ run: deps
 bench: $(STAMP)
 	@scripts/apt-ensure $(APT_BENCH)
 	$(BIN)/python bench/run.py
+
+soak: $(STAMP)
+	@scripts/apt-ensure $(APT_BENCH)
+	$(BIN)/python bench/soak.py --seconds 600 --write
 
 test: deps-test lint
 	$(BIN)/pytest -q

@@ -119,7 +119,11 @@ def main() -> None:
         parts += ["\n## 6. Exporter\n", exporter_bench.markdown(quick=args.quick)]
     except ImportError:
         parts += ["\n## 6. Exporter\n", "Not measured: the exporter benchmark is missing.\n"]
-    Path(args.output).write_text("\n".join(parts))
+    out = Path(args.output)
+    soak = "\n## Soak\n"  # written by `make soak` (bench/soak.py): kept across `make bench`
+    if out.exists() and soak in out.read_text():
+        parts.append(soak + out.read_text().split(soak, 1)[1])
+    out.write_text("\n".join(parts))
     print(f"wrote {args.output}", file=sys.stderr)
 
 

@@ -97,8 +97,9 @@ def _loop_head(layout: Layout, env: dict[str, Any], used: set[str]) -> tuple[str
         else:
             ref = f"v{len(wanted)}"
             wanted.append(f)
-        for key in keys:
-            refs[key] = ref
+        refs[f"_{n}"] = ref  # a position always means that member, even one named "_1"
+        if f.name:
+            refs.setdefault(f.name, ref)
     if layout.needs_raw:
         head = ("    for k in range(count):\n"
                 "        rec = view[k * stride + header : k * stride + header + SIZE]\n"
@@ -128,8 +129,11 @@ def _pruned_format(layout: Layout, wanted: list[Field]) -> str:
     return layout.struct.format[0] + "".join(parts)
 
 
-def compile_rows(layout: Layout, fmt: bytes | str, cells: list[str], env: dict[str, Any] | None = None) -> CompiledRows:
-    """A function appending `fmt % (cell, ...)` for every record of a run.
+def compile_rows(layout: Layout, fmt: bytes | str | None, cells: list[str],
+                 env: dict[str, Any] | None = None) -> CompiledRows:
+    """A function appending `fmt % (cell, ...)` for every record of a run;
+    with `fmt` None it appends the tuple `(cell, ...)` itself (for callers
+    that count or aggregate records rather than print them).
 
     Each cell is a Python expression in which `{member}` (or `{_n}`, the n-th
     member) is that member's value and `prefix` is the caller's argument.
@@ -140,7 +144,10 @@ def compile_rows(layout: Layout, fmt: bytes | str, cells: list[str], env: dict[s
     used = {name for cell in cells for _text, name, _spec, _conv in string.Formatter().parse(cell) if name}
     head, refs = _loop_head(layout, namespace, used)
     args = [cell.format_map(refs) for cell in cells]
-    body = f"        append(FMT % ({', '.join(args)},))\n"
+    if fmt is None:
+        body = f"        append(({', '.join(args)},))\n"
+    else:
+        body = f"        append(FMT % ({''.join(a + ', ' for a in args)}))\n"  # no cells: FMT % ()
     return _build(head, body, namespace)
 
 
@@ -160,9 +167,10 @@ def compile_table_rows(layout: Layout, widths: list[int], escape: bool) -> Compi
         if f.kind == FieldKind.CHARS and f.index is not None:
             expr = f"{ref}.partition(b'\\0')[0]"
             cells.append(f"escape({expr})" if escape else expr)
-        elif f.kind == FieldKind.BOOL:
+        elif f.kind == FieldKind.BOOL and f.size in (1, 2, 4, 8):  # else raw bytes: convert them below
             cells.append(f"(b'true' if {ref} else b'false')")
-        elif f.kind == FieldKind.ENUM and f.index is not None and f.convert is not None and f.enum_names:
+        elif (f.kind == FieldKind.ENUM and f.index is not None and f.convert is not None and f.enum_names
+              and f.size in (1, 2, 4, 8)):
             env[f"E{n}"] = {v: escape_bytes(k.encode()) for v, k in f.enum_names.items()}
             cells.append(f"(E{n}.get({ref}) or b'%d' % {ref})")
         elif f.kind == FieldKind.FLOAT and f.index is not None:
@@ -188,7 +196,7 @@ def compile_json_rows(layout: Layout) -> CompiledRows:
         parts.append(f"{key}:%s")
         if f.kind == FieldKind.CHARS and f.index is not None:
             cells.append(f"enc({ref}.partition(b'\\0')[0].decode('utf-8', 'backslashreplace'))")
-        elif f.kind == FieldKind.BOOL:
+        elif f.kind == FieldKind.BOOL and f.size in (1, 2, 4, 8):
             cells.append(f"('true' if {ref} else 'false')")
         elif f.kind == FieldKind.ENUM and f.index is not None and f.enum_names:
             env[f"E{n}"] = {v: encode_basestring_ascii(k) for v, k in f.enum_names.items()}
@@ -225,7 +233,7 @@ def compile_json_fast_rows(layout: Layout) -> tuple[CompiledRows, int] | None:
         elif f.kind == FieldKind.BOOL and f.convert is None:
             parts.append(key + b":%s")
             cells.append(f"TF[{ref}]")
-        elif f.kind == FieldKind.ENUM and f.enum_names and f.convert is not None:
+        elif f.kind == FieldKind.ENUM and f.enum_names and f.convert is not None and f.size in (1, 2, 4, 8):
             # an unknown value prints as a number: its line then has two quotes
             # fewer and the batch takes the careful path, which does the same
             env[f"E{n}"] = {v: encode_basestring_ascii(k).encode() for v, k in f.enum_names.items()}

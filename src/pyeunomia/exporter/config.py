@@ -1,0 +1,416 @@
+"""The exporter's configuration: upstream eunomia-exporter's YAML (or JSON),
+plus options for the programs' globals, histograms, gauges, label decoders,
+series limits and metrics read from BPF maps.
+
+    programs:
+      - name: opensnoop                 # the built-in package of that name, unless
+        compiled_ebpf_filename:         # a package path (relative to this file) or
+        ebpf_data:                      # the package's JSON text inline is given
+        options: {targ_failed: true}    # the program's globals
+        metrics:
+          counters:
+            - name: eunomia_file_open_counter
+              description: test
+              labels:
+                - name: pid
+                - name: filename
+                  from: fname
+                  decoders: [errno]     # or {name: static_map, map: {...}}
+              max_series: 10000         # distinct label sets kept; the rest overflow
+              expire_after: 5m          # drop a series not seen for this long
+              map: opens                # read a BPF hash map at scrape time instead
+          histograms: [{name, value: field, buckets: {type: exp2, min: 0, max: 20}}]
+          gauges: [{name, value: field}]
+
+Pure: parses and checks the structure; whether fields, globals and maps exist
+is checked against the package by `plan`. Every error names the file, the
+line and the key.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+from .document import Node, parse_text
+
+DEFAULT_MAX_SERIES = 10_000
+MAX_BUCKETS = 1000
+SELF_PREFIX = "eunomia_exporter_"
+METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+RESERVED_LABELS = {"overflow": "the overflow series", "le": "histogram buckets", "quantile": "summaries"}
+KINDS = {"counters": "counter", "histograms": "histogram", "gauges": "gauge"}
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*\Z")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a config object and each of its keys are, for later errors."""
+
+    node: Node
+
+    def error(self, message: str, key: str | None = None) -> ConfigError:
+        """An error at `key` of this object (its line, or the object's when absent)."""
+        if key is None:
+            return self.node.error(message)
+        child: Node | None = self.node.value.get(key) if isinstance(self.node.value, dict) else None
+        if child is not None:
+            return child.error(message)
+        return self.node.error(message, self.node.child_path(key))
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    name: str
+    params: dict[str, Any]
+    at: Located
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    name: str
+    source: str  # the field (or map key member) the value comes from: `from`, else `name`
+    decoders: tuple[DecoderConfig, ...]
+    at: Located
+
+
+@dataclass(frozen=True)
+class BucketsConfig:
+    type: str  # exp2, linear, explicit
+    bounds: tuple[float, ...]  # upper bounds in the value's own unit; empty for a map's exp2
+    multiplier: float  # exported bounds and sums are value * multiplier
+    at: Located
+
+
+@dataclass(frozen=True)
+class MetricConfig:
+    kind: str  # counter, histogram, gauge
+    name: str
+    description: str
+    labels: tuple[LabelConfig, ...]
+    map: str | None  # read from this BPF map at scrape time; None: from events
+    value: str | None  # the field (or map value member) with the value
+    buckets: BucketsConfig | None
+    max_series: int
+    expire_after: float | None  # seconds
+    at: Located
+
+    @property
+    def exposed_name(self) -> str:
+        """The family name prometheus_client uses: a counter loses `_total`."""
+        return self.name.removesuffix("_total") if self.kind == "counter" else self.name
+
+
+@dataclass(frozen=True)
+class ProgramConfig:
+    name: str
+    compiled_ebpf_filename: str | None
+    ebpf_data: str | None
+    options: dict[str, tuple[Any, Located]]
+    metrics: tuple[MetricConfig, ...]
+    at: Located
+    base_dir: str = "."  # relative package paths are resolved here
+
+    @property
+    def needs_events(self) -> bool:
+        return any(m.map is None for m in self.metrics)
+
+
+@dataclass(frozen=True)
+class ExporterConfig:
+    file: str
+    programs: tuple[ProgramConfig, ...] = field(default_factory=tuple)
+
+
+def load_config(path: str) -> ExporterConfig:
+    """Read and check the config file at `path` (JSON when it ends in .json)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(16 << 20)
+    except FileNotFoundError:
+        raise ConfigError("no such file: pass the config with -c FILE", file=path) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory: pass the config file with -c FILE", file=path) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read: {e.strerror}", file=path) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"not UTF-8 text (byte {e.start}): save the file as UTF-8", file=path) from None
+    return parse_config(text, path, as_json=path.lower().endswith(".json"))
+
+
+def parse_config(text: str, file: str, as_json: bool = False) -> ExporterConfig:
+    root = parse_text(text, file, as_json)
+    top = _mapping(root, "the config", ("programs",))
+    programs_node = top.get("programs")
+    if programs_node is None:
+        raise root.error("missing 'programs': list the programs to run (see the tutorial's config)", "programs")
+    if not isinstance(programs_node.value, list):
+        raise programs_node.error("expected a list of programs")
+    base_dir = os.path.dirname(os.path.abspath(file)) if not file.startswith("<") else os.getcwd()
+    programs = tuple(parse_program(p, base_dir) for p in programs_node.value)
+    check_unique_names(programs)
+    return ExporterConfig(file, programs)
+
+
+def parse_program(node: Node, base_dir: str = ".") -> ProgramConfig:
+    """One entry of `programs` (also the body of the API's POST /start)."""
+    keys = _mapping(node, "a program", ("name", "metrics", "compiled_ebpf_filename", "ebpf_data", "options"))
+    name = _text(node, keys, "name", required=True)
+    assert name is not None
+    if not name.strip():
+        raise keys["name"].error("expected the program's name, e.g. opensnoop")
+    filename = _text(node, keys, "compiled_ebpf_filename") or None
+    data = _text(node, keys, "ebpf_data") or None
+    if filename and data:
+        raise keys["ebpf_data"].error("give either ebpf_data or compiled_ebpf_filename, not both")
+    options: dict[str, tuple[Any, Located]] = {}
+    if "options" in keys and keys["options"].value is not None:
+        opts = keys["options"]
+        if not isinstance(opts.value, dict):
+            raise opts.error("expected a mapping of the program's globals to values, e.g. {targ_pid: 1234}")
+        for key, value in opts.value.items():
+            if isinstance(value.value, dict | list):
+                raise value.error("expected a number, true/false or a string")
+            options[key] = (value.value, Located(value))
+    metrics_node = keys.get("metrics")
+    if metrics_node is None:
+        raise node.error("missing 'metrics': list counters, histograms or gauges", node.child_path("metrics"))
+    metric_keys = _mapping(metrics_node, "metrics", tuple(KINDS))
+    metrics: list[MetricConfig] = []
+    for key, kind in KINDS.items():
+        group = metric_keys.get(key)
+        if group is None or group.value is None:
+            continue
+        if not isinstance(group.value, list):
+            raise group.error(f"expected a list of {key}")
+        metrics += [parse_metric(m, kind) for m in group.value]
+    if not metrics:
+        raise metrics_node.error("no metrics: add at least one counter, histogram or gauge")
+    return ProgramConfig(name, filename, data, options, tuple(metrics), Located(node), base_dir)
+
+
+def parse_metric(node: Node, kind: str) -> MetricConfig:
+    allowed: tuple[str, ...] = ("name", "description", "help", "labels", "map", "max_series", "expire_after",
+                                "value")
+    if kind == "histogram":
+        allowed += ("buckets",)
+    keys = _mapping(node, f"a {kind}", allowed)
+    name = _text(node, keys, "name", required=True)
+    assert name is not None
+    if not METRIC_NAME.match(name):
+        raise keys["name"].error(f"{name!r} is not a Prometheus metric name: use letters, digits, _ and :")
+    if name.startswith(SELF_PREFIX):
+        raise keys["name"].error(f"names starting {SELF_PREFIX} are the exporter's own metrics: pick another")
+    if "description" in keys and "help" in keys:
+        raise keys["help"].error("give either description or help, not both")
+    description = _text(node, keys, "description") or _text(node, keys, "help") or ""
+    labels = _labels(keys.get("labels"))
+    map_name = _text(node, keys, "map") or None
+    value = _text(node, keys, "value") or None
+    max_series = DEFAULT_MAX_SERIES
+    if "max_series" in keys:
+        n = keys["max_series"].value
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise keys["max_series"].error(f"expected a whole number of series, 1 or more, got {n!r}")
+        max_series = n
+    expire = None
+    if "expire_after" in keys and keys["expire_after"].value is not None:
+        expire = _duration(keys["expire_after"])
+        if map_name is not None:
+            raise keys["expire_after"].error("a map metric shows what the map holds: expire_after is for event "
+                                             "metrics")
+    buckets = None
+    if kind == "histogram":
+        buckets = _buckets(node, keys.get("buckets"), map_name is not None)
+    if kind in ("histogram", "gauge") and map_name is None and value is None:
+        raise node.error(f"an event {kind} needs 'value': the event field it measures", node.child_path("value"))
+    return MetricConfig(kind, name, description, labels, map_name, value, buckets, max_series, expire,
+                        Located(node))
+
+
+def _labels(node: Node | None) -> tuple[LabelConfig, ...]:
+    if node is None or node.value is None:
+        return ()
+    if not isinstance(node.value, list):
+        raise node.error("expected a list of labels, each {name: ..., from: ...}")
+    out: list[LabelConfig] = []
+    seen: set[str] = set()
+    for item in node.value:
+        keys = _mapping(item, "a label", ("name", "from", "decoders"))
+        name = _text(item, keys, "name", required=True)
+        assert name is not None
+        if not LABEL_NAME.match(name) or name.startswith("__"):
+            raise keys["name"].error(f"{name!r} is not a Prometheus label name: use letters, digits and _, "
+                                     "not starting with __")
+        if name in RESERVED_LABELS:
+            raise keys["name"].error(f"label name {name!r} is taken by {RESERVED_LABELS[name]}: rename it "
+                                     f"(and keep the field with from: {name})")
+        if name in seen:
+            raise keys["name"].error(f"label {name!r} given twice in this metric")
+        seen.add(name)
+        source = _text(item, keys, "from") or name
+        out.append(LabelConfig(name, source, _decoders(keys.get("decoders")), Located(item)))
+    return tuple(out)
+
+
+def _decoders(node: Node | None) -> tuple[DecoderConfig, ...]:
+    from .decoders import decoder_types
+
+    if node is None or node.value is None:
+        return ()
+    items = node.value if isinstance(node.value, list) else [node]
+    types = decoder_types()
+    out = []
+    for item in items:
+        if isinstance(item.value, str):
+            name, params, param_nodes = item.value, {}, {}
+        elif isinstance(item.value, dict):
+            param_nodes = dict(item.value)
+            name_node = param_nodes.pop("name", None)
+            if name_node is None or not isinstance(name_node.value, str):
+                raise item.error("a decoder needs a 'name'", item.child_path("name"))
+            name = name_node.value
+            params = {k: v.plain for k, v in param_nodes.items()}
+        else:
+            raise item.error("expected a decoder name, or a mapping with 'name' and its parameters")
+        kind = types.get(name)
+        if kind is None:
+            raise item.error(f"unknown label decoder {name!r}: use one of {', '.join(sorted(types))}")
+        for key, param in param_nodes.items():
+            if key not in kind.params:
+                known = ", ".join(kind.params) or "none"
+                raise param.error(f"decoder {name} has no parameter {key!r} (parameters: {known})")
+        try:
+            kind.make(params)
+        except ValueError as e:
+            raise item.error(f"decoder {name}: {e}") from None
+        out.append(DecoderConfig(name, params, Located(item)))
+    return tuple(out)
+
+
+def _buckets(metric: Node, node: Node | None, from_map: bool) -> BucketsConfig | None:
+    if node is None or node.value is None:
+        if from_map:
+            return None  # a log2 slot array: exp2 buckets from its length
+        raise metric.error("an event histogram needs 'buckets', e.g. {type: exp2, min: 0, max: 20}",
+                           metric.child_path("buckets"))
+    keys = _mapping(node, "buckets", ("type", "min", "max", "start", "width", "count", "bounds", "multiplier"))
+    kind = _text(node, keys, "type", required=True)
+    wanted = {"exp2": ("min", "max"), "linear": ("start", "width", "count"), "explicit": ("bounds",)}
+    if kind not in wanted:
+        raise keys["type"].error(f"unknown bucket type {kind!r}: use exp2, linear or explicit")
+    if from_map and kind != "exp2":
+        raise keys["type"].error("a map histogram is a log2 slot array: its buckets are exp2")
+    for key in keys:
+        if key not in (*wanted[kind], "type", "multiplier"):
+            raise keys[key].error(f"{kind} buckets take {', '.join(wanted[kind])} (and multiplier), not {key!r}")
+    multiplier = _number(keys["multiplier"], positive=True) if "multiplier" in keys else 1.0
+    bounds: tuple[float, ...] = ()
+    if kind == "exp2" and not from_map:
+        low = _whole(keys, node, "min", 0, 0, 62)
+        high = _whole(keys, node, "max", None, low, 63)
+        bounds = tuple(float(1 << k) for k in range(low, high + 1))
+    elif kind == "exp2":
+        for key in ("min", "max"):
+            if key in keys:
+                raise keys[key].error("a map histogram's slots set its buckets: leave out min and max")
+    elif kind == "linear":
+        start = _number(_need(keys, node, "start"))
+        width = _number(_need(keys, node, "width"), positive=True)
+        count = _whole(keys, node, "count", None, 1, MAX_BUCKETS)
+        bounds = tuple(start + i * width for i in range(count))
+    else:
+        raw = _need(keys, node, "bounds")
+        if not isinstance(raw.value, list) or not raw.value:
+            raise raw.error("expected a list of increasing upper bounds, e.g. [0.001, 0.01, 0.1]")
+        if len(raw.value) > MAX_BUCKETS:
+            raise raw.error(f"more than {MAX_BUCKETS} buckets: use fewer")
+        bounds = tuple(_number(b) for b in raw.value)
+        for i in range(1, len(bounds)):
+            if bounds[i] <= bounds[i - 1]:
+                raise raw.value[i].error("bounds must increase")
+    return BucketsConfig(kind, bounds, multiplier, Located(node))
+
+
+def check_unique_names(programs: tuple[ProgramConfig, ...] | list[ProgramConfig],
+                       taken: dict[str, str] | None = None) -> None:
+    """Metric names must be unique across the programs (after a counter's
+    `_total` is dropped); `taken` maps names already in use to their owner."""
+    seen = dict(taken or {})
+    for p in programs:
+        for m in p.metrics:
+            owner = seen.get(m.exposed_name)
+            if owner is not None:
+                raise m.at.error(f"metric {m.exposed_name!r} is already defined by {owner}: metric names must be "
+                                 "unique", "name")
+            seen[m.exposed_name] = f"program {p.name!r}"
+
+
+def _mapping(node: Node, what: str, allowed: tuple[str, ...]) -> dict[str, Node]:
+    if not isinstance(node.value, dict):
+        found = "nothing" if node.value is None else type(node.value).__name__
+        raise node.error(f"expected {what} as a mapping, got {found}")
+    for key, child in node.value.items():
+        if key not in allowed:
+            raise ConfigError(f"unknown key {key!r} in {what} (known: {', '.join(allowed)})", file=child.file,
+                              line=child.key_line or child.line, key=child.path)
+    return dict(node.value)
+
+
+def _text(node: Node, keys: dict[str, Node], key: str, required: bool = False) -> str | None:
+    child = keys.get(key)
+    if child is None or child.value is None:
+        if required:
+            raise node.error(f"missing '{key}'", node.child_path(key))
+        return None
+    if isinstance(child.value, bool) or not isinstance(child.value, str | int | float):
+        raise child.error(f"expected text, got {type(child.value).__name__}")
+    return str(child.value)
+
+
+def _need(keys: dict[str, Node], node: Node, key: str) -> Node:
+    if key not in keys:
+        raise node.error(f"missing '{key}'", node.child_path(key))
+    return keys[key]
+
+
+def _number(node: Node, positive: bool = False) -> float:
+    v = node.value
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise node.error(f"expected a number, got {v!r}")
+    if positive and v <= 0:
+        raise node.error(f"expected a number above 0, got {v!r}")
+    return float(v)
+
+
+def _whole(keys: dict[str, Node], node: Node, key: str, default: int | None, low: int, high: int) -> int:
+    if key not in keys:
+        if default is None:
+            raise node.error(f"missing '{key}'", node.child_path(key))
+        return default
+    v = keys[key].value
+    if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+        raise keys[key].error(f"expected a whole number from {low} to {high}, got {v!r}")
+    return v
+
+
+def _duration(node: Node) -> float:
+    v = node.value
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        seconds = float(v)
+    else:
+        m = _DURATION.match(str(v))
+        if m is None:
+            raise node.error(f"expected a duration such as 300, 90s, 5m or 1h, got {v!r}")
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if not seconds > 0 or not math.isfinite(seconds):
+        raise node.error(f"expected a duration above 0, got {v!r}")
+    return seconds

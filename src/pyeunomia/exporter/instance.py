@@ -1,0 +1,152 @@
+"""One configured program running in the kernel, its event loop on a thread
+of its own, and a consistent snapshot of its metrics for a scrape.
+
+The event thread and the scrape thread share `lock`: the thread holds it while
+it merges a run into the series, a scrape while it copies the series and
+reads the maps (so a map's fd cannot be closed under a read by /stop).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .events import EventMetric, EventSeries, MetricsWriter
+from .maps import MapMetric, MapReading
+from .plan import ProgramPlan
+
+if TYPE_CHECKING:
+    from ..package import Package
+
+STOP_TIMEOUT_S = 10.0
+
+
+@dataclass
+class Snapshot:
+    id: int
+    name: str
+    up: bool
+    received: int
+    lost: int
+    run_stats: list[tuple[str, int, int]] = field(default_factory=list)  # (bpf program, ns, runs)
+    events: list[EventSeries] = field(default_factory=list)
+    maps: list[tuple[MapMetric, MapReading]] = field(default_factory=list)
+
+
+class ProgramInstance:
+    def __init__(self, id: int, plan: ProgramPlan, verbose: bool = False):
+        from ..runner.program import Program
+
+        self.id = id
+        self.plan = plan
+        self.name = plan.name
+        self.lock = threading.Lock()
+        self.started_at = time.time()
+        self.error: str | None = None
+        self.closed = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        layout = plan.layout
+        self.event_metrics = [EventMetric(m, layout) for m in plan.metrics if m.map is None and layout is not None]
+        self.writer = MetricsWriter(layout, self.event_metrics, self.lock)
+        self.program = Program(plan.package, plan.values, verbose=verbose, autoload=available_programs(plan.package))
+        try:
+            self.map_metrics = [self._map_metric(m) for m in plan.metrics if m.map is not None]
+            self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        except BaseException:
+            self.program.close()
+            raise
+
+    def _map_metric(self, plan: Any) -> MapMetric:
+        from ..runner.maps import percpu_value_size, read_entries
+
+        info = self.program.loaded.map(plan.map.map_name)
+
+        def entries() -> list[tuple[bytes, bytes]]:
+            return read_entries(info.fd, info.type, info.key_size, info.value_size, info.max_entries)
+        return MapMetric(plan, entries, percpu_value_size(info.value_size))
+
+    @property
+    def attached(self) -> int:
+        return sum(1 for p in self.program.loaded.programs if self.program.loaded.program_loaded(p.name))
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"events-{self.id}-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            loop = self.program.open_loop(self.writer, wakeup_fd=self._wake_r)
+            loop.run(None, lambda: self._stopping)
+        except Exception as e:  # noqa: BLE001 - reported on the landing page and as program_up 0
+            self.error = f"{type(e).__name__}: {e}"
+            import sys
+
+            sys.stderr.write(f"eunomia-exporter: program {self.id} ({self.name}) stopped reading events: "
+                             f"{self.error}\n")
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and self.error is None
+
+    def stop(self) -> None:
+        """Stop the event thread, then detach and unload. Idempotent."""
+        self._stopping = True
+        if self._thread is not None:
+            try:
+                os.write(self._wake_w, b"x")
+            except OSError:
+                pass
+            self._thread.join(STOP_TIMEOUT_S)
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            self.program.close()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+    def snapshot(self, now: float | None = None, run_stats: bool = False) -> Snapshot:
+        now = time.monotonic() if now is None else now
+        with self.lock:
+            snap = Snapshot(self.id, self.name, self.running and not self.closed, self.writer.received,
+                            self.writer.lost)
+            if self.closed:
+                return snap
+            snap.events = [m.snapshot(now) for m in self.event_metrics]
+            snap.maps = [(m, m.read()) for m in self.map_metrics]
+            if run_stats:
+                snap.run_stats = self._run_stats()
+        return snap
+
+    def _run_stats(self) -> list[tuple[str, int, int]]:
+        from .. import libbpf
+
+        out = []
+        for p in self.program.loaded.programs:
+            fd = libbpf.program_fd(p.handle)
+            if fd >= 0:
+                ns, runs = libbpf.prog_run_stats(fd)
+                out.append((p.name, ns, runs))
+        return out
+
+
+def available_programs(package: Package) -> list[str] | None:
+    """The programs to load: every one, except tracepoint programs whose
+    tracepoint this kernel lacks (arm64 has no open(2) or creat(2)), as long
+    as one is left. None: load them all."""
+    from ..runner.tracefs import TRACEFS, ensure_tracefs
+
+    programs = package.spec.programs
+    tracepoints = {p.name: p.section.split("/", 1)[1] for p in programs
+                   if p.section.startswith(("tracepoint/", "tp/")) and "/" in p.section}
+    if not tracepoints:
+        return None
+    ensure_tracefs()
+    missing = {name for name, event in tracepoints.items() if not os.path.isdir(os.path.join(TRACEFS, "events", event))}
+    if not missing or len(missing) == len(programs):
+        return None
+    return [p.name for p in programs if p.name not in missing]

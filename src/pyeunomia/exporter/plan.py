@@ -1,0 +1,293 @@
+"""A program's config checked against its package: the package is found,
+its globals take the options, every label and value names a real field of the
+event or of the map, and each metric knows how to read it.
+
+Pure: parses the package (ELF and BTF) but never imports the libbpf binding.
+Errors are ConfigErrors at the config line that is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..btf import INT_BOOL, Btf, Kind
+from ..errors import EunomiaError
+from ..layout import Field, FieldKind, Layout, struct_layout, value_decoder
+from ..objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
+from ..package import Package
+from .config import MetricConfig, ProgramConfig
+from .labels import LabelPlan, plan_label
+
+HASH_LIKE_MAPS = {1: "hash", 2: "array", 5: "percpu_hash", 6: "percpu_array", 9: "lru_hash", 10: "lru_percpu_hash"}
+PERCPU_MAPS = {5, 6, 10}
+NUMERIC = (FieldKind.INT, FieldKind.FLOAT, FieldKind.BOOL)
+
+
+@dataclass(frozen=True)
+class MapSource:
+    """How a map metric reads its map: key bytes to label values, one CPU's
+    value bytes to a number (or a list of slot counts)."""
+
+    map_name: str
+    percpu: bool
+    key_values: Callable[[bytes], tuple[Any, ...]]  # raw label values, in label order
+    value: Callable[[bytes], Any]
+
+
+@dataclass(frozen=True)
+class MetricPlan:
+    config: MetricConfig
+    labels: tuple[LabelPlan, ...]
+    value_field: Field | None  # events: the field with the value (None: count events)
+    value_cell: str  # events: its compile_rows expression
+    map: MapSource | None
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
+
+    @property
+    def name(self) -> str:
+        return self.config.exposed_name
+
+
+@dataclass(frozen=True)
+class ProgramPlan:
+    config: ProgramConfig
+    package: Package
+    values: dict[str, Any]  # the globals to set
+    layout: Layout | None  # the event struct, when a metric reads events
+    metrics: tuple[MetricPlan, ...]
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+def plan_program(cfg: ProgramConfig) -> ProgramPlan:
+    package = open_program_package(cfg)
+    values = option_values(cfg, package)
+    layout = None
+    if cfg.needs_events:
+        first = next(m for m in cfg.metrics if m.map is None)
+        has_buffer = any(m.type in (MAP_RINGBUF, MAP_PERF_EVENT_ARRAY) for m in package.spec.maps)
+        try:
+            layout = package.export_layout() if has_buffer else None
+        except EunomiaError as e:
+            raise first.at.error(f"cannot decode {cfg.name}'s events: {e}") from None
+        if layout is None:
+            raise first.at.error(f"{cfg.name} sends no events (no ring or perf buffer with an export type): "
+                                 "read one of its maps with 'map:'")
+    metrics = []
+    for m in cfg.metrics:
+        if m.map is None:
+            assert layout is not None
+            metrics.append(_event_metric(m, layout, cfg.name))
+        else:
+            metrics.append(_map_metric(m, package))
+    return ProgramPlan(cfg, package, values, layout, tuple(metrics))
+
+
+def open_program_package(cfg: ProgramConfig) -> Package:
+    from ..source import builtin_packages, open_package
+
+    source: str | bytes
+    if cfg.ebpf_data:
+        where, source, origin = "ebpf_data", cfg.ebpf_data.encode(), "ebpf_data"
+    elif cfg.compiled_ebpf_filename:
+        where, origin = "compiled_ebpf_filename", cfg.compiled_ebpf_filename
+        path = os.path.expanduser(origin)
+        is_url = path.startswith(("http://", "https://"))
+        source = path if is_url or os.path.isabs(path) else os.path.join(cfg.base_dir, path)
+        if not is_url and not os.path.exists(source):
+            raise cfg.at.error(f"no such package file {source}: check the path (relative paths start at the "
+                               "config's directory)", where)
+    else:
+        builtin = builtin_packages()
+        if cfg.name not in builtin:
+            raise cfg.at.error(f"no built-in package named {cfg.name!r} (built-in: {', '.join(sorted(builtin))}): "
+                               "set compiled_ebpf_filename or ebpf_data", "name")
+        where, source, origin = "name", cfg.name, cfg.name
+    try:
+        return open_package(source)
+    except EunomiaError as e:
+        raise cfg.at.error(f"cannot open the package: {e}", where) from None
+
+
+def option_values(cfg: ProgramConfig, package: Package) -> dict[str, Any]:
+    """The globals the options set, checked and typed. An option may be named
+    as the global, as its long flag, or without libbpf-tools' `targ_` prefix
+    (`pid` for `targ_pid`). A program with only map metrics has its
+    `emit_events` global (when it has one) turned off unless set."""
+    from ..runner.options import global_options
+
+    options = global_options(package)
+    by_name = {o.name: o for o in options}
+    aliases = dict(by_name)
+    for o in options:
+        aliases.setdefault(o.long, o)
+    for o in options:
+        short = o.name.removeprefix("targ_")
+        if short != o.name and short not in by_name:
+            aliases.setdefault(short, o)
+    values: dict[str, Any] = {}
+    for key, (value, at) in cfg.options.items():
+        opt = aliases.get(key)
+        if opt is None:
+            known = ", ".join(by_name) or "none"
+            raise at.error(f"{cfg.name} has no global {key!r} (globals: {known})")
+        if opt.name in values:
+            raise at.error(f"{key!r} sets {opt.name}, which another option already set")
+        try:
+            values[opt.name] = opt.parse(value) if isinstance(value, str) and opt.kind != "str" else opt.check(value)
+        except ValueError as e:
+            raise at.error(f"{opt.name}: {e}") from None
+    emit = by_name.get("emit_events")
+    if emit is not None and emit.kind == "bool" and not cfg.needs_events and "emit_events" not in values:
+        values["emit_events"] = False
+    return values
+
+
+def _event_metric(m: MetricConfig, layout: Layout, program: str) -> MetricPlan:
+    index = {f.name: n for n, f in enumerate(layout.fields)}
+
+    def field_of(name: str, key: str, at: Any) -> tuple[Field, int]:
+        if name not in index:
+            raise at.error(f"{program}'s events have no field {name!r} (fields: {', '.join(index)})", key)
+        return layout.fields[index[name]], index[name]
+
+    labels = []
+    for label in m.labels:
+        f, n = field_of(label.source, "from" if label.source != label.name else "name", label.at)
+        labels.append(plan_label(label, f, n, "field"))
+    value_field, value_cell = None, ""
+    if m.value is not None:
+        f, n = field_of(m.value, "value", m.at)
+        if f.kind not in NUMERIC:
+            raise m.at.error(f"field {f.name!r} is {f.type_name}: a metric's value must be a number", "value")
+        value_field, value_cell = f, f"{{_{n}}}"
+    return MetricPlan(m, tuple(labels), value_field, value_cell, None)
+
+
+def _map_metric(m: MetricConfig, package: Package) -> MetricPlan:
+    assert m.map is not None
+    spec = package.spec.map(m.map)
+    if spec is None:
+        names = ", ".join(s.name for s in package.spec.maps if s.type in HASH_LIKE_MAPS) or "none"
+        raise m.at.error(f"{package.name} has no map {m.map!r} (hash and array maps: {names})", "map")
+    if spec.type not in HASH_LIKE_MAPS:
+        raise m.at.error(f"map {m.map!r} is a {spec.type_name} map: metrics read hash and array maps", "map")
+    if not spec.key_type_id or not spec.value_type_id:
+        raise m.at.error(f"map {m.map!r} has no BTF key and value types: declare it with __type(key, ...) and "
+                         "__type(value, ...)", "map")
+    btf = package.spec.btf
+    key_fields, key_values = _key_reader(btf, spec.key_type_id)
+    by_name = {f.name: f for f in key_fields}
+    labels = []
+    for label in m.labels:
+        f = by_name.get(label.source)
+        if f is None:
+            raise label.at.error(f"the key of map {m.map!r} has no member {label.source!r} (members: "
+                                 f"{', '.join(by_name)})", "from" if label.source != label.name else "name")
+        labels.append(plan_label(label, f, 0, "key member"))
+    positions = [key_fields.index(by_name[label.source]) for label in m.labels]
+
+    def label_values(raw: bytes, read: Callable[[bytes], tuple[Any, ...]] = key_values) -> tuple[Any, ...]:
+        every = read(raw)
+        return tuple(every[p] for p in positions)
+    value = _value_reader(m, btf, spec.value_type_id)
+    source = MapSource(m.map, spec.type in PERCPU_MAPS, label_values, value)
+    return MetricPlan(m, tuple(labels), None, "", source)
+
+
+def _key_reader(btf: Btf, type_id: int) -> tuple[list[Field], Callable[[bytes], tuple[Any, ...]]]:
+    """The key's members as fields (a scalar key is one member named `key`),
+    and a function giving their raw values from the key's bytes."""
+    t = btf.resolve(type_id)
+    if t.kind in (Kind.STRUCT, Kind.UNION):
+        layout = struct_layout(btf, type_id)
+        unpack = layout.struct.unpack_from
+        getters = [_member_getter(f) for f in layout.fields]
+
+        def read(raw: bytes) -> tuple[Any, ...]:
+            vals = unpack(raw)
+            return tuple(g(raw, vals) for g in getters)
+        return list(layout.fields), read
+    kind = {Kind.INT: FieldKind.INT, Kind.ENUM: FieldKind.ENUM, Kind.ENUM64: FieldKind.ENUM}.get(t.kind)
+    if kind is None:
+        return [], lambda raw: ()
+    if t.kind == Kind.INT and t.encoding & INT_BOOL:
+        kind = FieldKind.BOOL
+    decode = value_decoder(btf, type_id)
+    f = Field("key", btf.c_name(type_id), kind, 0, btf.size_of(type_id), index=None, convert=decode)
+    return [f], lambda raw: (decode(raw),)
+
+
+def _member_getter(f: Field) -> Callable[[bytes, tuple[Any, ...]], Any]:
+    """A key member's raw value from the key's bytes and their unpacked tuple."""
+    index, convert = f.index, f.convert
+    if index is not None:
+        def unpacked(raw: bytes, vals: tuple[Any, ...]) -> Any:
+            return vals[index]
+        return unpacked
+
+    def from_raw(raw: bytes, vals: tuple[Any, ...]) -> Any:
+        return convert(raw) if convert else None
+    return from_raw
+
+
+def _value_reader(m: MetricConfig, btf: Btf, type_id: int) -> Callable[[bytes], Any]:
+    """One CPU's value bytes to the number (or slot list) the metric reads."""
+    t = btf.resolve(type_id)
+    want_slots = m.kind == "histogram"
+    decode = value_decoder(btf, type_id)
+    if t.kind in (Kind.STRUCT, Kind.UNION):
+        members = {mem.name: mem.type_id for mem in t.members if mem.name}
+        fits = [name for name, tid in members.items() if _fits(btf, tid, want_slots)]
+        if m.value is not None:
+            if m.value not in members:
+                raise m.at.error(f"the value of map {m.map!r} has no member {m.value!r} (members: "
+                                 f"{', '.join(members)})", "value")
+            if m.value not in fits:
+                raise m.at.error(f"member {m.value!r} is {btf.c_name(members[m.value])}: " + _wanted(want_slots),
+                                 "value")
+            member = m.value
+        elif want_slots and "slots" in fits:
+            member = "slots"
+        elif len(fits) == 1:
+            member = fits[0]
+        else:
+            raise m.at.error(f"the value of map {m.map!r} has {len(fits)} members that fit: name one with 'value'",
+                             "map")
+        return lambda raw: decode(raw)[member]
+    if m.value is not None:
+        raise m.at.error(f"the value of map {m.map!r} is {btf.c_name(type_id)}, not a struct: leave out 'value'",
+                         "value")
+    if not _fits(btf, type_id, want_slots):
+        raise m.at.error(f"the value of map {m.map!r} is {btf.c_name(type_id)}: " + _wanted(want_slots), "map")
+    return decode
+
+
+def _wanted(slots: bool) -> str:
+    return ("a histogram reads an array of integer slot counts (log2 buckets)" if slots
+            else "a counter or gauge reads an integer")
+
+
+def _fits(btf: Btf, type_id: int, slots: bool) -> bool:
+    t = btf.resolve(type_id)
+    if slots:
+        return t.kind == Kind.ARRAY and t.count > 0 and _int_type(btf, t.elem_id)
+    return _int_type(btf, type_id)
+
+
+def _int_type(btf: Btf, type_id: int) -> bool:
+    t = btf.resolve(type_id)
+    return t.kind == Kind.INT and not t.encoding & INT_BOOL and t.name != "char"
+
+
+def plan_all(programs: tuple[ProgramConfig, ...]) -> list[ProgramPlan]:
+    """Plans for every program; the first error stops."""
+    return [plan_program(p) for p in programs]

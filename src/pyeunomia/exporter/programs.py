@@ -1,0 +1,76 @@
+"""The running programs, by id: started from the config at launch and by the
+management API later, stopped by the API and at shutdown.
+
+Ids count up from 0 and are never reused, as upstream's are. Metric names
+must stay unique across everything running: a program whose metric name is
+taken is refused before anything is loaded.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..errors import ConfigError
+from .config import check_unique_names
+from .instance import ProgramInstance, Snapshot
+from .plan import ProgramPlan
+
+
+class NameConflict(ConfigError):
+    """A metric name another running program already has."""
+
+
+class ProgramSet:
+    def __init__(self, verbose: bool = False, run_stats: bool = False):
+        self.verbose = verbose
+        self.run_stats = run_stats  # the kernel keeps BPF run-time statistics
+        self._lock = threading.Lock()  # guards _running and _next_id
+        # One load or unload at a time: names are checked, then loaded; and
+        # libbpf's log handler, which a load sets and an unload clears, is global.
+        self._starting = threading.Lock()
+        self._running: dict[int, ProgramInstance] = {}
+        self._next_id = 0
+
+    def start(self, plan: ProgramPlan) -> int:
+        """Load, attach and start reading `plan`; its id."""
+        with self._starting:
+            taken = {m.exposed_name: f"running program {i.id} ({i.name})"
+                     for i in self.instances() for m in i.plan.config.metrics}
+            try:
+                check_unique_names([plan.config], taken)
+            except ConfigError as e:
+                raise NameConflict(str(e)) from None
+            with self._lock:
+                new_id = self._next_id
+            instance = ProgramInstance(new_id, plan, self.verbose)
+            with self._lock:
+                self._next_id += 1
+                self._running[new_id] = instance
+            instance.start()
+            return new_id
+
+    def stop(self, program_id: int) -> bool:
+        """Stop and unload a program; False when no program has that id."""
+        with self._starting:
+            with self._lock:
+                instance = self._running.pop(program_id, None)
+            if instance is None:
+                return False
+            instance.stop()
+            return True
+
+    def instances(self) -> list[ProgramInstance]:
+        with self._lock:
+            return [self._running[k] for k in sorted(self._running)]
+
+    def listing(self) -> list[dict[str, object]]:
+        return [{"id": i.id, "name": i.name} for i in self.instances()]
+
+    def snapshots(self) -> list[Snapshot]:
+        return [i.snapshot(run_stats=self.run_stats) for i in self.instances()]
+
+    def stop_all(self) -> None:
+        with self._lock:
+            ids = sorted(self._running)
+        for program_id in ids:
+            self.stop(program_id)

@@ -1,0 +1,196 @@
+"""The exporter config: the tutorial's YAML as written, the additions, and
+errors that name the file, the line and the key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pyeunomia.errors import ConfigError
+from pyeunomia.exporter.config import DEFAULT_MAX_SERIES, load_config, parse_config
+
+TUTORIAL = """programs:
+  - name: opensnoop
+    metrics:
+      counters:
+        - name: eunomia_file_open_counter
+          description: test
+          labels:
+            - name: pid
+            - name: comm
+            - name: filename
+              from: fname
+    compiled_ebpf_filename:
+"""
+
+
+def test_the_tutorial_config_as_written():
+    cfg = parse_config(TUTORIAL, "config.yaml")
+    [prog] = cfg.programs
+    assert prog.name == "opensnoop" and prog.compiled_ebpf_filename is None and prog.ebpf_data is None
+    [counter] = prog.metrics
+    assert (counter.kind, counter.name, counter.description) == ("counter", "eunomia_file_open_counter", "test")
+    assert [(label.name, label.source) for label in counter.labels] == [
+        ("pid", "pid"), ("comm", "comm"), ("filename", "fname")]
+    assert counter.map is None and counter.max_series == DEFAULT_MAX_SERIES and counter.expire_after is None
+    assert prog.needs_events
+
+
+def test_json_config_from_a_file(tmp_path: Path):
+    doc = {"programs": [{"name": "opensnoop", "metrics": {"counters": [{"name": "opens", "labels": [
+        {"name": "comm"}]}]}}]}
+    path = tmp_path / "exporter.json"
+    path.write_text(json.dumps(doc, indent=2))
+    [prog] = load_config(str(path)).programs
+    assert prog.metrics[0].labels[0].name == "comm"
+    assert prog.base_dir == str(tmp_path)
+
+
+def test_everything_beyond_the_tutorial():
+    text = """programs:
+  - name: opensnoop
+    options: {pid: 1234, targ_failed: true}
+    metrics:
+      counters:
+        - name: opens_by_result_total
+          map: opens
+          labels:
+            - name: comm
+            - name: result
+              from: err
+              decoders: [errno]
+      histograms:
+        - name: fname_length
+          value: fname_len
+          buckets: {type: exp2, min: 0, max: 8, multiplier: 2}
+          expire_after: 5m
+          max_series: 50
+        - name: mode_bits
+          value: mode
+          buckets: {type: linear, start: 0, width: 100, count: 5}
+        - name: explicit
+          value: ret
+          buckets: {type: explicit, bounds: [-1, 0, 10]}
+      gauges:
+        - name: last_uid
+          value: uid
+          labels:
+            - name: flags
+              decoders:
+                - open_flags
+                - {name: static_map, map: {O_RDONLY: ro}}
+"""
+    [prog] = parse_config(text, "c.yaml").programs
+    assert {k: v for k, (v, _at) in prog.options.items()} == {"pid": 1234, "targ_failed": True}
+    by_name = {m.name: m for m in prog.metrics}
+    opens = by_name["opens_by_result_total"]
+    assert opens.map == "opens" and opens.exposed_name == "opens_by_result"
+    assert [d.name for d in opens.labels[1].decoders] == ["errno"]
+    exp2 = by_name["fname_length"].buckets
+    assert exp2 is not None and exp2.bounds == tuple(float(2 ** k) for k in range(9)) and exp2.multiplier == 2
+    assert by_name["fname_length"].expire_after == 300 and by_name["fname_length"].max_series == 50
+    linear = by_name["mode_bits"].buckets
+    assert linear is not None and linear.bounds == (0, 100, 200, 300, 400)
+    assert by_name["explicit"].buckets.bounds == (-1, 0, 10)
+    gauge = by_name["last_uid"]
+    assert gauge.kind == "gauge" and [d.name for d in gauge.labels[0].decoders] == ["open_flags", "static_map"]
+    assert gauge.labels[0].decoders[1].params == {"map": {"O_RDONLY": "ro"}}
+    assert prog.needs_events
+
+
+def _metric(body: str) -> str:
+    return "programs:\n  - name: opensnoop\n    metrics:\n      counters:\n" + body
+
+
+@pytest.mark.parametrize(("text", "line", "key", "words"), [
+    ("program:\n  - name: x\n", 1, "program", "unknown key 'program'"),
+    ("programs: {}\n", 1, "programs", "expected a list"),
+    ("- a\n", 1, "", "expected the config as a mapping"),
+    ("", 1, "", "expected the config as a mapping, got nothing"),
+    ("programs:\n  - metrics: {counters: [{name: a}]}\n", 2, "programs[0].name", "missing 'name'"),
+    ("programs:\n  - name: x\n", 2, "programs[0].metrics", "missing 'metrics'"),
+    ("programs:\n  - name: x\n    metrics: {}\n", 3, "programs[0].metrics", "no metrics"),
+    (_metric("        - name: 9bad\n"), 5, "programs[0].metrics.counters[0].name", "not a Prometheus metric name"),
+    (_metric("        - name: eunomia_exporter_x\n"), 5, "programs[0].metrics.counters[0].name", "own metrics"),
+    (_metric("        - name: a\n          labels:\n            - name: le\n"), 7,
+     "programs[0].metrics.counters[0].labels[0].name", "taken by histogram buckets"),
+    (_metric("        - name: a\n          labels:\n            - name: x\n            - name: x\n"), 8,
+     "programs[0].metrics.counters[0].labels[1].name", "given twice"),
+    (_metric("        - name: a\n          labels:\n            - name: x\n              decoders: [nope]\n"), 8,
+     "programs[0].metrics.counters[0].labels[0].decoders[0]", "unknown label decoder 'nope'"),
+    (_metric("        - name: a\n          labels:\n            - name: x\n              decoders:\n"
+             "                - {name: static_map}\n"), 9,
+     "programs[0].metrics.counters[0].labels[0].decoders[0]", "map: expected a mapping"),
+    (_metric("        - name: a\n          labels:\n            - name: x\n              decoders:\n"
+             "                - {name: errno, base: 8}\n"), 9,
+     "programs[0].metrics.counters[0].labels[0].decoders[0].base", "no parameter 'base'"),
+    (_metric("        - name: a\n          max_series: 0\n"), 6, "programs[0].metrics.counters[0].max_series",
+     "1 or more"),
+    (_metric("        - name: a\n          expire_after: soon\n"), 6,
+     "programs[0].metrics.counters[0].expire_after", "duration"),
+    (_metric("        - name: a\n          map: opens\n          expire_after: 5m\n"), 7,
+     "programs[0].metrics.counters[0].expire_after", "map metric"),
+    (_metric("        - name: a\n        - name: a_total\n"), 6, "programs[0].metrics.counters[1].name",
+     "already defined"),
+    ("programs:\n  - name: x\n    ebpf_data: '{}'\n    compiled_ebpf_filename: p.json\n"
+     "    metrics: {counters: [{name: a}]}\n", 3, "programs[0].ebpf_data", "not both"),
+    ("programs:\n  - name: x\n    options: [1]\n    metrics: {counters: [{name: a}]}\n", 3,
+     "programs[0].options", "mapping of the program's globals"),
+    ("programs:\n  - name: x\n    metrics:\n      histograms:\n        - name: h\n          value: v\n", 5,
+     "programs[0].metrics.histograms[0].buckets", "needs 'buckets'"),
+    ("programs:\n  - name: x\n    metrics:\n      histograms:\n        - name: h\n          buckets: {type: exp2, "
+     "max: 3}\n", 5, "programs[0].metrics.histograms[0].value", "needs 'value'"),
+    ("programs:\n  - name: x\n    metrics:\n      histograms:\n        - name: h\n          value: v\n"
+     "          buckets:\n            type: exp2\n            max: 99\n", 9,
+     "programs[0].metrics.histograms[0].buckets.max", "from 0 to 63"),
+    ("programs:\n  - name: x\n    metrics:\n      histograms:\n        - name: h\n          value: v\n"
+     "          buckets: {type: explicit, bounds: [1, 1]}\n", 7,
+     "programs[0].metrics.histograms[0].buckets.bounds[1]", "must increase"),
+    ("programs:\n  - name: x\n    metrics:\n      histograms:\n        - name: h\n          value: v\n"
+     "          buckets: {type: linear, start: 0, width: 1}\n", 7,
+     "programs[0].metrics.histograms[0].buckets.count", "missing 'count'"),
+    ("programs:\n  - name: x\n    metrics:\n      histograms:\n        - name: h\n          map: m\n"
+     "          buckets: {type: linear, start: 0, width: 1, count: 2}\n", 7,
+     "programs[0].metrics.histograms[0].buckets.type", "log2 slot array"),
+    ("programs:\n  - name: x\n    metrics:\n      histograms:\n        - name: h\n          value: v\n"
+     "          buckets: {type: exp2, max: 3, step: 2}\n", 7,
+     "programs[0].metrics.histograms[0].buckets.step", "unknown key 'step'"),
+])
+def test_errors_name_file_line_and_key(text, line, key, words):
+    with pytest.raises(ConfigError, match=words) as e:
+        parse_config(text, "my.yaml")
+    assert (e.value.file, e.value.line, e.value.key) == ("my.yaml", line, key)
+    assert str(e.value).startswith(f"my.yaml:{line}")
+    assert "\n" not in str(e.value)
+
+
+def test_names_clash_across_programs():
+    text = TUTORIAL + TUTORIAL.replace("programs:\n", "")
+    with pytest.raises(ConfigError, match="already defined by program 'opensnoop'") as e:
+        parse_config(text, "c.yaml")
+    assert e.value.line == 16
+
+
+def test_missing_file_and_bad_bytes(tmp_path: Path):
+    with pytest.raises(ConfigError, match="no such file: pass the config with -c FILE") as e:
+        load_config(str(tmp_path / "absent.yaml"))
+    assert e.value.file.endswith("absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"programs: \xff\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(str(bad))
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(str(tmp_path))
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("90s", 90), ("1.5m", 90), ("2h", 7200),
+                                               ("250ms", 0.25), ("1d", 86400)])
+def test_durations(text, seconds):
+    cfg = parse_config(_metric(f"        - name: a\n          expire_after: {text}\n"), "c.yaml")
+    assert cfg.programs[0].metrics[0].expire_after == seconds
+
+
+def test_empty_program_list_is_allowed():
+    assert parse_config("programs: []\n", "c.yaml").programs == ()
