@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Literal
 
+from .elf import NameTable
 from .errors import PackageError
 
 BTF_MAGIC = 0xEB9F
@@ -325,13 +326,12 @@ class Btf:
 
 
 def _parse_types(blob: bytes, strings: bytes, e: str) -> list[BtfType]:
+    names = NameTable(strings, BTFError, "BTF")
+
     def name_at(off: int) -> str:
         if off >= len(strings) and off != 0:
             raise BTFError("BTF string offset is out of range")
-        end = strings.find(b"\0", off)
-        if end < 0:
-            raise BTFError("BTF string is not terminated")
-        return strings[off:end].decode("utf-8", "replace")
+        return names(off)
 
     types: list[BtfType] = [_VOID]
     pos, end = 0, len(blob)

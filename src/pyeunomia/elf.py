@@ -25,10 +25,40 @@ EM_BPF = 247
 # A .bss-like section has no bytes in the file, only a size; reading it
 # allocates that many zeros, so cap it (the kernel refuses far smaller maps).
 MAX_NOBITS_SIZE = 64 << 20
+# The longest name read from a string table: SEC() names hold paths (PATH_MAX).
+MAX_NAME_LEN = 4096
 
 
 class ELFError(PackageError):
     """The object is not a well-formed ELF64 file."""
+
+
+class NameTable:
+    """The NUL-terminated names of one string table (ELF or BTF), each decoded
+    once. A name runs at most MAX_NAME_LEN bytes and the names read add up to
+    at most twice the table (names may share tails) plus one name, so names
+    that all overlap cannot make time or memory grow faster than the input."""
+
+    def __init__(self, table: bytes, error: type[PackageError], what: str):
+        self.table = table
+        self.error = error
+        self.what = what
+        self.names: dict[int, str] = {}
+        self.left = 2 * len(table) + MAX_NAME_LEN
+
+    def __call__(self, offset: int) -> str:
+        name = self.names.get(offset)
+        if name is None:
+            end = self.table.find(b"\0", offset, offset + MAX_NAME_LEN)
+            if end < 0:
+                if offset + MAX_NAME_LEN < len(self.table):
+                    raise self.error(f"{self.what} string is longer than {MAX_NAME_LEN - 1} bytes")
+                raise self.error(f"{self.what} string is not terminated")
+            self.left -= end - offset
+            if self.left < 0:
+                raise self.error(f"{self.what} names overlap in their string table more than a compiler writes them")
+            name = self.names[offset] = self.table[offset:end].decode("utf-8", "replace")
+        return name
 
 
 @dataclass(frozen=True)
@@ -77,7 +107,7 @@ class ElfFile:
             raw.append(struct.unpack_from(e + "IIQQQQIIQQ", data, shoff + i * shentsize))
         if shstrndx >= shnum:
             raise ELFError("ELF section name table index is out of range")
-        names = self._bounded(raw[shstrndx][4], raw[shstrndx][5], "section names")
+        names = NameTable(self._bounded(raw[shstrndx][4], raw[shstrndx][5], "section names"), ELFError, "ELF")
         self.sections: list[Section] = []
         for i, (name_off, typ, flags, _addr, off, size, link, info, _align, entsize) in enumerate(raw):
             if typ != SHT_NOBITS:
@@ -110,7 +140,7 @@ class ElfFile:
             return []
         if symtab.link >= len(self.sections) or symtab.entsize < 24:
             raise ELFError("ELF symbol table is malformed")
-        strings = self.section_bytes(self.sections[symtab.link])
+        strings = NameTable(self.section_bytes(self.sections[symtab.link]), ELFError, "ELF")
         table = self.section_bytes(symtab)
         out = []
         for off in range(0, len(table) - 23, symtab.entsize):
@@ -121,10 +151,7 @@ class ElfFile:
         return out
 
 
-def _cstring(table: bytes, offset: int) -> str:
-    if offset >= len(table):
+def _cstring(names: NameTable, offset: int) -> str:
+    if offset >= len(names.table):
         raise ELFError("ELF string offset is out of range")
-    end = table.find(b"\0", offset)
-    if end < 0:
-        raise ELFError("ELF string is not terminated")
-    return table[offset:end].decode("utf-8", "replace")
+    return names(offset)

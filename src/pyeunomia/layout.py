@@ -12,11 +12,21 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
+from itertools import islice
 from typing import Any
 
 from .btf import INT_BOOL, INT_SIGNED, Btf, BTFError, BtfType, Kind, byte_order
 
 Converter = Callable[[Any], Any]
+
+# The most members (nested and anonymous ones included) the layouts sharing one
+# LayoutCache may hold: a few hundred bytes of BTF can nest unions of two
+# unions sixty deep, 2**60 members.
+MAX_MEMBERS = 1 << 16
+# The most values one record may decode into, members of nested structs and
+# array elements counted (a quarter of a second of decoding): a union of two
+# unions ... of 4 bytes decodes into 2**60 values unless refused.
+MAX_VALUES = 1 << 18
 
 
 class FieldKind(Enum):
@@ -98,12 +108,32 @@ def cut_string(raw: bytes) -> str:
     return raw.partition(b"\0")[0].decode("utf-8", "surrogateescape")
 
 
-def struct_layout(btf: Btf, type_id: int) -> Layout:
+class LayoutCache:
+    """Layouts made so far, by type id, and the members they hold in all: a
+    struct used many times (nested, or by several export types) is laid out
+    once, and no BTF makes layouts take more than MAX_MEMBERS members."""
+
+    def __init__(self) -> None:
+        self.layouts: dict[int, Layout] = {}
+        self.members = 0
+        self.values: dict[int, int] = {}  # struct id -> values one record of it decodes into
+
+
+def struct_layout(btf: Btf, type_id: int, cache: LayoutCache | None = None) -> Layout:
     """The layout of a struct (or union) type for decoding records."""
+    cache = cache if cache is not None else LayoutCache()
     t = btf.resolve(type_id)
+    if t.id in cache.layouts:
+        return cache.layouts[t.id]
     if t.kind not in (Kind.STRUCT, Kind.UNION):
         raise BTFError(f"BTF type {type_id} is {t.kind.name.lower()}, not a struct")
-    members = list(_flatten(btf, t, 0))
+    members = list(islice(_flatten(btf, t, 0), max(0, MAX_MEMBERS - cache.members) + 1))
+    cache.members += len(members)
+    if cache.members > MAX_MEMBERS:
+        raise BTFError(f"BTF type {type_id} has more than {MAX_MEMBERS} members, nested ones included")
+    for _name, bit_off, bit_size, mtype in members:  # the kernel refuses such BTF too
+        if bit_off + (bit_size or 8 * btf.size_of(mtype)) > 8 * t.size:
+            raise BTFError(f"BTF type {type_id} has a member beyond its {t.size} bytes")
     order = sorted(range(len(members)), key=lambda i: members[i][1])
     codes: list[str] = []
     index_of: dict[int, int] = {}
@@ -124,11 +154,27 @@ def struct_layout(btf: Btf, type_id: int) -> Layout:
         codes.append(f"{t.size - pos}x")
     fields = []
     for i, (name, bit_off, bit_size, mtype) in enumerate(members):
-        f = _field(btf, name, mtype, bit_off, bit_size, index_of.get(i), e)
+        f = _field(btf, name, mtype, bit_off, bit_size, index_of.get(i), e, cache)
         if f.index is not None:
             f = replace(f, code=_code(btf, mtype, f.size))
         fields.append(f)
-    return Layout(t.name, t.size, tuple(fields), struct.Struct(e + "".join(codes)))
+    values = sum(_values(btf, mtype, cache) for _name, _off, _bits, mtype in members)
+    if values > MAX_VALUES:
+        raise BTFError(f"BTF type {type_id} decodes into more than {MAX_VALUES} values")
+    cache.values[t.id] = values
+    layout = cache.layouts[t.id] = Layout(t.name, t.size, tuple(fields), struct.Struct(e + "".join(codes)))
+    return layout
+
+
+def _values(btf: Btf, type_id: int, cache: LayoutCache) -> int:
+    """How many values decoding one member of this type makes."""
+    t = btf.resolve(type_id)
+    if t.kind == Kind.ARRAY:
+        return 1 if _is_char(btf, t.elem_id) else t.count * _values(btf, t.elem_id, cache)
+    if t.kind in (Kind.STRUCT, Kind.UNION):
+        struct_layout(btf, t.id, cache)
+        return 1 + cache.values[t.id]
+    return 1
 
 
 def _flatten(btf: Btf, t: BtfType, base_bits: int):  # type: ignore[no-untyped-def]
@@ -166,23 +212,24 @@ def _is_char(btf: Btf, type_id: int) -> bool:
 
 
 def _field(btf: Btf, name: str, type_id: int, bit_off: int, bit_size: int,
-           index: int | None, e: str) -> Field:
+           index: int | None, e: str, cache: LayoutCache) -> Field:
     size = btf.size_of(type_id)
     type_name = btf.c_name(btf.strip_qualifiers(type_id))
     off = bit_off // 8
-    kind, signed, convert, names = _classify(btf, type_id, size, e)
+    kind, signed, convert, names = _classify(btf, type_id, size, e, cache)
     if index is None:
         convert = _raw_converter(btf, type_id, off, size, bit_off, bit_size, convert, e)
     return Field(name, type_name, kind, off, size, signed, index, convert, names, bit_off, bit_size)
 
 
-def _classify(btf: Btf, type_id: int, size: int, e: str
+def _classify(btf: Btf, type_id: int, size: int, e: str, cache: LayoutCache
               ) -> tuple[FieldKind, bool, Converter | None, dict[int, str] | None]:
     t = btf.resolve(type_id)
     if t.kind == Kind.INT:
         signed = bool(t.encoding & INT_SIGNED)
-        if t.encoding & INT_BOOL:
-            return FieldKind.BOOL, False, (None if size == 1 else bool), None
+        if t.encoding & INT_BOOL:  # "?" for one byte, an int for 2, 4, 8; else raw bytes
+            convert = None if size == 1 else bool if size in (2, 4, 8) else _nonzero
+            return FieldKind.BOOL, False, convert, None
         if size in (1, 2, 4, 8):
             return FieldKind.INT, signed, None, None
         return FieldKind.INT, signed, _big_int(signed, e), None
@@ -197,11 +244,15 @@ def _classify(btf: Btf, type_id: int, size: int, e: str
     if t.kind == Kind.ARRAY:
         if _is_char(btf, t.elem_id):
             return FieldKind.CHARS, False, cut_string, None
-        return FieldKind.ARRAY, False, _array_converter(btf, t, e), None
+        return FieldKind.ARRAY, False, _array_converter(btf, t, e, cache), None
     if t.kind in (Kind.STRUCT, Kind.UNION):
-        inner = struct_layout(btf, t.id)
+        inner = struct_layout(btf, t.id, cache)
         return FieldKind.STRUCT, False, inner.decode, None
     return FieldKind.OPAQUE, False, bytes, None
+
+
+def _nonzero(raw: bytes) -> bool:
+    return raw != bytes(len(raw))
 
 
 def _big_int(signed: bool, e: str) -> Converter:
@@ -217,17 +268,17 @@ def _enum_converter(names: dict[int, str], pre: Converter | None) -> Converter:
     return convert
 
 
-def _array_converter(btf: Btf, t: BtfType, e: str) -> Converter:
+def _array_converter(btf: Btf, t: BtfType, e: str, cache: LayoutCache) -> Converter:
     elem_size = btf.size_of(t.elem_id)
     count = t.count
     elem = btf.resolve(t.elem_id)
     if elem.kind in (Kind.INT, Kind.ENUM, Kind.ENUM64, Kind.FLOAT, Kind.PTR) and elem_size in (1, 2, 4, 8):
         many = struct.Struct(e + str(count) + _code(btf, t.elem_id, elem_size))
-        _kind, _s, elem_conv, _n = _classify(btf, t.elem_id, elem_size, e)
+        _kind, _s, elem_conv, _n = _classify(btf, t.elem_id, elem_size, e, cache)
         if elem_conv is None:
             return lambda raw: list(many.unpack(raw))
         return lambda raw: [elem_conv(v) for v in many.unpack(raw)]
-    _kind, _s, conv, _n = _classify(btf, t.elem_id, elem_size, e)
+    _kind, _s, conv, _n = _classify(btf, t.elem_id, elem_size, e, cache)
     one = conv or bytes
 
     def convert(raw: bytes) -> list[Any]:
@@ -273,8 +324,14 @@ def value_decoder(btf: Btf, type_id: int) -> Callable[[bytes], Any]:
     if t.kind in (Kind.STRUCT, Kind.UNION):
         return struct_layout(btf, type_id).decode
     size = btf.size_of(type_id)
-    _kind, _signed, convert, _names = _classify(btf, type_id, size, btf.endian)
-    one = struct.Struct(btf.endian + _code(btf, type_id, size))
+    cache = LayoutCache()
+    if _values(btf, type_id, cache) > MAX_VALUES:
+        raise BTFError(f"BTF type {type_id} decodes into more than {MAX_VALUES} values")
+    _kind, _signed, convert, _names = _classify(btf, type_id, size, btf.endian, cache)
+    try:
+        one = struct.Struct(btf.endian + _code(btf, type_id, size))
+    except struct.error:  # larger than any map value the kernel allows
+        raise BTFError(f"BTF type {type_id} is too large to decode") from None
 
     def decode(raw: bytes) -> Any:
         (v,) = one.unpack_from(raw)

@@ -10,6 +10,7 @@ from functools import cached_property
 
 from .btf import Btf, BTFError, Kind
 from .elf import SHF_EXECINSTR, STB_LOCAL, STT_FUNC, ELFError, ElfFile
+from .output.escape import escape_text
 
 DATA_SECTION_PREFIXES = (".rodata", ".data", ".bss")
 
@@ -129,24 +130,32 @@ class ObjectSpec:
 
     @cached_property
     def globals(self) -> list[GlobalVar]:
-        out = []
+        contents: dict[str, bytes] = {}  # each section read once, however many DATASECs name it
+        placed = []
         for t in self.btf.types:
             if t.kind != Kind.DATASEC or not t.name.startswith(DATA_SECTION_PREFIXES):
                 continue
-            section = self.elf.section(t.name)
-            content = self.elf.section_bytes(section) if section else b""
+            if t.name not in contents:
+                section = self.elf.section(t.name)
+                contents[t.name] = self.elf.section_bytes(section) if section else b""
             for v in t.vars:
                 var = self.btf[v.type_id]
                 if var.kind != Kind.VAR or var.linkage != VAR_GLOBAL:
                     continue
-                if v.offset + v.size > len(content):
-                    raise ELFError(f"global '{var.name}' lies outside section {t.name}")
-                out.append(GlobalVar(
-                    var.name, t.name, v.offset, v.size, var.type_id,
-                    self.btf.plain_c_name(var.type_id),
-                    content[v.offset : v.offset + v.size],
-                ))
-        return out
+                if v.offset + v.size > len(contents[t.name]):
+                    raise ELFError(f"global '{escape_text(var.name)}' lies outside section {escape_text(t.name)}")
+                placed.append((t.name, v.offset, v.size, var))
+        # The kernel refuses overlapping variables; copying each one's bytes
+        # would make memory grow with the square of the input.
+        end: dict[str, tuple[int, str]] = {}
+        for name, offset, size, var in sorted(placed, key=lambda p: p[:3]):
+            last, other = end.get(name, (0, ""))
+            if offset < last:
+                raise ELFError(f"globals '{escape_text(other)}' and '{escape_text(var.name)}' overlap "
+                               f"in section {escape_text(name)}")
+            end[name] = (offset + size, var.name)
+        return [GlobalVar(var.name, name, offset, size, var.type_id, self.btf.plain_c_name(var.type_id),
+                          contents[name][offset : offset + size]) for name, offset, size, var in placed]
 
 
 def _size_or_zero(btf: Btf, type_id: int) -> int:

@@ -18,8 +18,9 @@ from typing import Any
 
 from .btf import BTFError, Kind
 from .errors import PackageError
-from .layout import Layout, struct_layout
+from .layout import Layout, LayoutCache, struct_layout
 from .objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF, ObjectSpec
+from .output.escape import escape_text
 
 EUNOMIA_VERSION = "0.3.4"
 DUMMY_PREFIX = "__eunomia_dummy"
@@ -149,10 +150,20 @@ class Package:
         return self.meta.obj_name.removesuffix("_bpf")
 
     def check_export_types(self) -> None:
+        cache = LayoutCache()  # one layout per struct, however many export types name it
         for t in self.meta.export_types:
-            self.export_layout(t)
+            self.export_layout(t, cache)
 
-    def export_layout(self, export: ExportType | None = None) -> Layout | None:
+    @cached_property
+    def _structs(self) -> dict[str, int]:
+        """Struct name -> id of the first struct so named (what Btf.find gives), for export types."""
+        out: dict[str, int] = {}
+        for t in self.spec.btf.types:
+            if t.kind == Kind.STRUCT:
+                out.setdefault(t.name, t.id)
+        return out
+
+    def export_layout(self, export: ExportType | None = None, cache: LayoutCache | None = None) -> Layout | None:
         """The layout of the event struct (the first export type), from BTF."""
         if export is None:
             if not self.meta.export_types:
@@ -162,14 +173,15 @@ class Package:
         type_id = export.type_id
         t = btf[type_id] if 0 < type_id < len(btf) else None
         if t is None or t.kind not in (Kind.STRUCT, Kind.UNION) or t.name != export.name:
-            found = btf.find(export.name, Kind.STRUCT)
+            found = self._structs.get(export.name)
             if found is None:
-                raise PackageError(f"{self.origin}: export type 'struct {export.name}' is not in the object's BTF")
-            type_id = found.id
+                raise PackageError(f"{self.origin}: export type 'struct {escape_text(export.name)}' "
+                                   "is not in the object's BTF")
+            type_id = found
         try:
-            return struct_layout(btf, type_id)
+            return struct_layout(btf, type_id, cache)
         except BTFError as e:
-            raise PackageError(f"{self.origin}: export type '{export.name}': {e}") from None
+            raise PackageError(f"{self.origin}: export type '{escape_text(export.name)}': {e}") from None
 
     def map_layout(self, map_name: str, which: str) -> Layout | None:
         """Layout of a map's key or value struct, when it is a struct."""

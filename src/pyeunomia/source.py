@@ -8,6 +8,7 @@ import sys
 from typing import IO, BinaryIO
 
 from .errors import FetchError, PackageError
+from .output.escape import escape_text
 from .package import Package
 
 MAX_DOWNLOAD = 16 << 20
@@ -36,6 +37,7 @@ def open_package(source: str | bytes | os.PathLike[str], *, sha256: str | None =
     if isinstance(source, bytes):
         return _parse(source, "<bytes>", "package", sha256)
     text = os.fspath(source)
+    shown = escape_text(text)  # how messages name it: a path may hold a newline
     if text == "-":
         data = (stdin or sys.stdin.buffer).read(MAX_DOWNLOAD + 1)
         if len(data) > MAX_DOWNLOAD:
@@ -44,22 +46,22 @@ def open_package(source: str | bytes | os.PathLike[str], *, sha256: str | None =
     if text.startswith(("http://", "https://")):
         import urllib.parse
 
-        return _parse(fetch_url(text, insecure=insecure), text, _stem(urllib.parse.urlparse(text).path), sha256)
+        return _parse(fetch_url(text, insecure=insecure), shown, _stem(urllib.parse.urlparse(text).path), sha256)
     if os.path.exists(text):
         try:
             with open(text, "rb") as f:
                 data = f.read(MAX_FILE + 1)
         except OSError as e:
-            raise FetchError(f"{text}: cannot read: {e.strerror}") from None
+            raise FetchError(f"{shown}: cannot read: {e.strerror}") from None
         if len(data) > MAX_FILE:
-            raise FetchError(f"{text}: more than {MAX_FILE >> 20} MiB: not a package")
-        return _parse(data, text, _stem(text), sha256)
+            raise FetchError(f"{shown}: more than {MAX_FILE >> 20} MiB: not a package")
+        return _parse(data, shown, _stem(text), sha256)
     builtin = builtin_packages()
     if text in builtin:
         with open(builtin[text], "rb") as f:
             return _parse(f.read(), text, text, sha256)
     names = ", ".join(sorted(builtin)) or "none"
-    raise FetchError(f"{text}: no such file, URL or built-in package (built-in: {names})")
+    raise FetchError(f"{shown}: no such file, URL or built-in package (built-in: {names})")
 
 
 def _stem(path: str) -> str:
@@ -97,9 +99,10 @@ def _check_url(url: str, insecure: bool) -> None:
 
     parts = urllib.parse.urlparse(url)
     if parts.scheme not in ("http", "https"):
-        raise FetchError(f"{url}: not an http or https URL")
+        raise FetchError(f"{escape_text(url)}: not an http or https URL")
     if parts.scheme == "http" and not insecure and not _is_loopback(parts.hostname or ""):
-        raise FetchError(f"{url}: plain http can be tampered with on the way: use https, or pass --insecure")
+        raise FetchError(f"{escape_text(url)}: plain http can be tampered with on the way: "
+                         "use https, or pass --insecure")
 
 
 def fetch_url(url: str, *, insecure: bool = False, limit: int = MAX_DOWNLOAD) -> bytes:
@@ -120,19 +123,20 @@ def fetch_url(url: str, *, insecure: bool = False, limit: int = MAX_DOWNLOAD) ->
             return super().redirect_request(req, fp, code, msg, headers, newurl)
 
     _check_url(url, insecure)
+    shown = escape_text(url)  # how messages name it
     opener = urllib.request.build_opener(CheckedRedirects())
     try:
         with opener.open(url, timeout=URL_TIMEOUT_S) as resp:
             data: bytes = resp.read(limit + 1)
             missing = resp.length or 0  # what a Content-Length promised and never came
     except urllib.error.HTTPError as e:
-        raise FetchError(f"{url}: the server answered {e.code} {e.reason}: check the address") from None
+        raise FetchError(f"{shown}: the server answered {e.code} {e.reason}: check the address") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
         reason = getattr(e, "reason", e)
-        raise FetchError(f"{url}: cannot fetch ({reason}): check the address and the network") from None
+        raise FetchError(f"{shown}: cannot fetch ({reason}): check the address and the network") from None
     if len(data) > limit:
-        raise FetchError(f"{url}: larger than {limit >> 20} MiB: not a package")
+        raise FetchError(f"{shown}: larger than {limit >> 20} MiB: not a package")
     if missing:
-        raise FetchError(f"{url}: the connection closed after {len(data)} of {len(data) + missing} bytes: "
+        raise FetchError(f"{shown}: the connection closed after {len(data)} of {len(data) + missing} bytes: "
                          "check the address and the network")
     return data

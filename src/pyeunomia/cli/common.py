@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from ..errors import EunomiaError, UsageError
+from ..output.escape import escape_text
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -20,7 +21,8 @@ class ArgumentParser(argparse.ArgumentParser):
     printing the usage block."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
+        # argparse quotes the arguments it refuses as they are: escape their control characters
+        raise UsageError(f"{escape_text(message)} (see '{self.prog} --help')")
 
 
 def seconds(text: str) -> float:

@@ -47,8 +47,8 @@ def runner_parser() -> ArgumentParser:
 def program_parser(package: Package, options: list[GlobalOption]) -> ArgumentParser:
     doc = package.meta.doc
     p = ArgumentParser(prog=f"ecli run {package.origin}",
-                       description=doc.brief or doc.description or f"eBPF program {package.name}",
-                       epilog=doc.details)
+                       description=(doc.brief or doc.description or f"eBPF program {package.name}").replace("%", "%%"),
+                       epilog=doc.details.replace("%", "%%") if doc.details else None)  # argparse %-formats both
     for o in options:
         flags = [f"-{o.short}"] if o.short else []
         flags.append(o.flag)

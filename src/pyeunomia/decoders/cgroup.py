@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 
 def cgroup2_root(mounts: str = "/proc/self/mounts") -> str | None:
@@ -37,12 +38,16 @@ def cgroup_id_and_level(path: str, root: str | None = None) -> tuple[int, int]:
 
 
 class CgroupNames:
-    """cgroup id -> path below the cgroup v2 root. A miss rescans the tree
-    once; an id still unknown (a removed cgroup) is remembered as its number."""
+    """cgroup id -> path below the cgroup v2 root. A miss rescans the tree, at
+    most once a second; an id still unknown (a removed cgroup) is remembered
+    as its number until the next scan, which starts the table afresh."""
+
+    RESCAN_AFTER_S = 1.0
 
     def __init__(self, root: str | None = None):
         self.root = root or cgroup2_root() or "/sys/fs/cgroup"
         self._names: dict[int, str] = {}
+        self._scanned_at = -self.RESCAN_AFTER_S
 
     def _scan(self) -> None:
         names = {}
@@ -54,12 +59,16 @@ class CgroupNames:
             rel = os.path.relpath(dirpath, self.root)
             names[ino] = "/" if rel == "." else "/" + rel
         self._names = names
+        self._scanned_at = time.monotonic()
 
     def name(self, cgroup_id: int) -> str:
         found = self._names.get(cgroup_id)
-        if found is None:
-            self._scan()
-            found = self._names.get(cgroup_id)
-            if found is None:
-                self._names[cgroup_id] = found = str(cgroup_id)
+        if found is not None:
+            return found
+        if time.monotonic() - self._scanned_at < self.RESCAN_AFTER_S:
+            return str(cgroup_id)  # looked for again after the next scan
+        self._scan()
+        found = self._names.get(cgroup_id)
+        if found is None:  # not in the tree now: a removed cgroup
+            self._names[cgroup_id] = found = str(cgroup_id)
         return found

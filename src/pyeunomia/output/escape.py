@@ -63,4 +63,6 @@ def is_safe_batch(data: bytes, lines: int, quotes: int | None = None) -> bool:
     if quotes is None:
         return len(data.translate(None, _TABLE_SAFE)) == lines  # the line ends, nothing else
     rest = data.translate(None, _JSON_SAFE)  # line ends, quotes, and anything unsafe
-    return len(rest) == lines * (1 + quotes) and rest.count(b'"') == lines * quotes
+    # per line, not in total: a line with two quotes too many must not pass
+    # because another has two too few (an enum value without a name)
+    return rest == (b'"' * quotes + b"\n") * lines

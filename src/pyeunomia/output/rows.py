@@ -95,7 +95,7 @@ def _loop_head(layout: Layout, env: dict[str, Any], used: set[str]) -> tuple[str
         elif layout.needs_raw:
             ref = f"v[{f.index}]"
         else:
-            ref = f"v{len(wanted)}"
+            ref = f"v{f.index}"  # named by unpack position: members need not be in offset order
             wanted.append(f)
         refs[f"_{n}"] = ref  # a position always means that member, even one named "_1"
         if f.name:
@@ -106,7 +106,7 @@ def _loop_head(layout: Layout, env: dict[str, Any], used: set[str]) -> tuple[str
                 "        v = UNPACK(rec)\n")
         return head, refs
     env["run_struct"] = _cached_run_struct(layout, _pruned_format(layout, wanted))
-    names = "".join(f"v{i}, " for i in range(len(wanted))) or "_, "
+    names = "".join(f"v{f.index}, " for f in sorted(wanted, key=lambda f: f.index or 0)) or "_, "
     head = f"    for ({names}) in run_struct(header, stride).iter_unpack(view[: count * stride]):\n"
     if not wanted:  # nothing unpacked: one padding-only value per record
         head = "    for _ in range(count):\n"
@@ -117,7 +117,7 @@ def _pruned_format(layout: Layout, wanted: list[Field]) -> str:
     """The layout's struct format with only the `wanted` members unpacked."""
     keep = {id(f) for f in wanted}
     parts, pos = [], 0
-    for f in sorted((f for f in layout.fields if f.index is not None), key=lambda f: f.offset):
+    for f in sorted((f for f in layout.fields if f.index is not None), key=lambda f: f.index or 0):
         if f.offset < pos:
             continue
         if f.offset > pos:

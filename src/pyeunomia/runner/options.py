@@ -12,7 +12,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..btf import INT_BOOL, INT_SIGNED, Kind, byte_order
+from ..errors import PackageError
 from ..objspec import GlobalVar
+from ..output.escape import escape_text
 from ..package import DUMMY_PREFIX, Package, VariableMeta
 
 FLT_MAX = 3.4028234663852886e38
@@ -50,7 +52,7 @@ class GlobalOption:
             return f"a number from {-FLT_MAX!r} to {FLT_MAX!r}" if self.size == 4 else "a number"
         if self.kind == "str":
             return f"a string of at most {self.size - 1} bytes"
-        return "one of " + ", ".join(n for n, _ in self.enum_values) + " or an integer"
+        return "one of " + ", ".join(escape_text(n) for n, _ in self.enum_values) + " or an integer"
 
     def int_range(self) -> tuple[int, int]:
         bits = self.size * 8
@@ -78,12 +80,12 @@ class GlobalOption:
             else:
                 value = int(t, 0)
         except (ValueError, KeyError):
-            raise ValueError(f"expected {self.accepts()}, got {text!r}") from None
+            raise ValueError(f"expected {self.accepts()}, got {_brief(text)}") from None
         return self.check(value)
 
     def check(self, value: Any) -> Any:
         """Validate a Python value for this option; returns it normalised."""
-        bad = ValueError(f"expected {self.accepts()}, got {value!r}")
+        bad = ValueError(f"expected {self.accepts()}, got {_brief(value)}")
         if self.kind == "bool":
             if not isinstance(value, bool | int) or value not in (0, 1):
                 raise bad
@@ -101,8 +103,12 @@ class GlobalOption:
         if self.kind == "str":
             if not isinstance(value, str):
                 raise bad
-            raw = value.encode("utf-8", "surrogateescape")
-            if len(raw) > self.size - 1 or b"\0" in raw:
+            try:
+                raw = value.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:  # a lone surrogate that stands for no byte
+                raise bad from None
+            # the object's own value may fill the array without a NUL (char s[4] = "abcd")
+            if (len(raw) > self.size - 1 or b"\0" in raw) and value != self.initial:
                 raise ValueError(f"expected {self.accepts()} without NUL, got {len(raw)} bytes")
             return value
         if self.kind == "enum" and isinstance(value, str):
@@ -114,7 +120,7 @@ class GlobalOption:
             raise bad
         lo, hi = self.int_range()
         if not lo <= value <= hi:
-            raise ValueError(f"{value} is out of range: expected {self.accepts()}")
+            raise ValueError(f"{_brief(value)} is out of range: expected {self.accepts()}")
         return value
 
     def encode(self, value: Any) -> bytes:
@@ -138,8 +144,9 @@ class GlobalOption:
         if self.kind == "str":
             return raw.partition(b"\0")[0].decode("utf-8", "surrogateescape")
         value = int.from_bytes(raw, order, signed=self.signed)
-        if self.kind == "enum":
-            return next((n for n, v in self.enum_values if v == value), value)
+        if self.kind == "enum":  # a name only when parse gives this value back for it (names may repeat)
+            names = dict(self.enum_values)
+            return next((n for n, v in self.enum_values if v == value and names[n] == value), value)
         return value
 
     def show(self, value: Any) -> str:
@@ -148,6 +155,15 @@ class GlobalOption:
         if self.kind == "str":
             return repr(value)
         return str(value)
+
+
+def _brief(value: Any) -> str:
+    """repr(value) for a message, cut short: a number too long for str() or a
+    megabyte of text does not fill the terminal."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"a {value.bit_length()}-bit integer"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def global_options(package: Package) -> list[GlobalOption]:
@@ -161,7 +177,28 @@ def global_options(package: Package) -> list[GlobalOption]:
         opt = _option(package, g, metas.get(g.name))
         if opt is not None:
             out.append(opt)
+    _check_flags(package, out)
     return out
+
+
+def _check_flags(package: Package, options: list[GlobalOption]) -> None:
+    """Two options with one flag (or one taking -h/--help) cannot both be set, and a
+    flag with a space, a control character or nothing but dashes cannot be given."""
+    owner: dict[str, GlobalOption | None] = {"-h": None, "--help": None}
+    for o in options:
+        flags = [o.flag, "--" + o.name] + ([f"-{o.short}"] if o.short else [])
+        if o.kind == "bool":  # argparse adds --no-FLAG
+            flags += ["--no-" + f[2:] for f in flags if f.startswith("--")]
+        for flag in flags:
+            if not flag.strip("-") or not flag.isprintable() or any(c.isspace() for c in flag):
+                raise PackageError(f"{package.origin}: global '{escape_text(o.name)}' would need the option "
+                                   f"'{escape_text(flag)}', which no command line can give: "
+                                   "change a cmdarg in the package's metadata")
+            other = owner.setdefault(flag, o)
+            if other is not o:
+                taken = f"global '{escape_text(other.name)}'" if other else "help"
+                raise PackageError(f"{package.origin}: global '{escape_text(o.name)}' and {taken} both use the "
+                                   f"option {escape_text(flag)}: change a cmdarg in the package's metadata")
 
 
 def _section_rank(section: str) -> tuple[int, str]:
@@ -177,7 +214,7 @@ def _option(package: Package, g: GlobalVar, meta: VariableMeta | None) -> Global
     size = g.size
     signed = False
     enum_values: tuple[tuple[str, int], ...] = ()
-    if t.kind == Kind.INT and t.encoding & INT_BOOL:
+    if t.kind == Kind.INT and t.encoding & INT_BOOL and size > 0:
         kind = "bool"
     elif t.kind == Kind.INT and size in (1, 2, 4, 8):
         kind, signed = "int", bool(t.encoding & INT_SIGNED)

@@ -68,6 +68,15 @@ struct {
  * Static, so it is no option; a race between CPUs costs one extra wakeup. */
 static __u64 last_wakeup_ns;
 
+/* Opens the opens map had no room for (a new comm and result while it holds
+ * max_entries keys): counted, not dropped silently. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} opens_overflow SEC(".maps");
+
 /* Events the ring had no room for, counted per CPU: never dropped silently. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -131,8 +140,14 @@ static __always_inline void count_open(long ret)
 			return;
 		n = bpf_map_lookup_elem(&opens, &key); /* another CPU added it first */
 	}
-	if (n)
+	if (n) {
 		__sync_fetch_and_add(n, 1);
+		return;
+	}
+	__u32 zero = 0;
+	n = bpf_map_lookup_elem(&opens_overflow, &zero);
+	if (n)
+		*n += 1;
 }
 
 static __always_inline void count_lost(void)
