@@ -532,3 +532,12 @@ def test_export_type_whose_member_has_no_size():
     doc = {"bpf_object": packed(obj), "bpf_object_size": len(obj),
            "meta": {"bpf_skel": {"obj_name": "x"}, "export_types": [{"name": "event", "type_id": 2}]}}
     assert refused(doc) == "pkg.json: export type 'event': BTF type 1 (FUNC_PROTO) has no size"
+
+
+def test_export_type_larger_than_any_event_is_refused():
+    b = BtfBuilder()
+    char = b.int("char", 1)
+    b.struct("event", 2 << 20, [("blob", b.array(char, 2 << 20), 0)])
+    pkg = Package.from_object(bpf_object(b.build()), "big", export=["event"])
+    with pytest.raises(PackageError, match=r"export type 'event' is 2097152 bytes: no event buffer carries records over 1024 KiB"):
+        pkg.export_layout()

@@ -25,6 +25,7 @@ from .output.escape import escape_text
 EUNOMIA_VERSION = "0.3.4"
 DUMMY_PREFIX = "__eunomia_dummy"
 SAMPLE_TYPES = ("log2_hist", "linear_hist", "default_kv")
+MAX_EVENT_SIZE = 1 << 20  # a perf sample's size is 16 bits; ring buffers hold far less in practice
 MAX_OBJECT_SIZE = 64 << 20  # a BPF object is KBs; refuse to inflate a zip bomb
 
 
@@ -179,9 +180,13 @@ class Package:
                                    "is not in the object's BTF")
             type_id = found
         try:
-            return struct_layout(btf, type_id, cache)
+            layout = struct_layout(btf, type_id, cache)
         except BTFError as e:
             raise PackageError(f"{self.origin}: export type '{escape_text(export.name)}': {e}") from None
+        if layout.size > MAX_EVENT_SIZE:  # writers pad short records to this size
+            raise PackageError(f"{self.origin}: export type '{escape_text(export.name)}' is {layout.size} bytes: "
+                               f"no event buffer carries records over {MAX_EVENT_SIZE >> 10} KiB")
+        return layout
 
     def map_layout(self, map_name: str, which: str) -> Layout | None:
         """Layout of a map's key or value struct, when it is a struct."""
