@@ -539,5 +539,6 @@ def test_export_type_larger_than_any_event_is_refused():
     char = b.int("char", 1)
     b.struct("event", 2 << 20, [("blob", b.array(char, 2 << 20), 0)])
     pkg = Package.from_object(bpf_object(b.build()), "big", export=["event"])
-    with pytest.raises(PackageError, match=r"export type 'event' is 2097152 bytes: no event buffer carries records over 1024 KiB"):
+    refused = r"export type 'event' is 2097152 bytes: no event buffer carries records over 1024 KiB"
+    with pytest.raises(PackageError, match=refused):
         pkg.export_layout()
