@@ -150,6 +150,12 @@ def _load() -> ctypes.CDLL:
         _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         _libc.vsnprintf.restype = c_int
         _libc.vsnprintf.argtypes = [c_char_p, c_size_t, c_char_p, c_void_p]
+        _libc.prctl.restype = c_int
+        _libc.prctl.argtypes = [c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+        _libc.capget.restype = c_int
+        _libc.capget.argtypes = [c_void_p, c_void_p]
+        _libc.capset.restype = c_int
+        _libc.capset.argtypes = [c_void_p, c_void_p]
         lib.libbpf_set_print(_PRINT_CALLBACK)
         _lib = lib
         if version() < (1, 0):
@@ -228,9 +234,88 @@ def error_for(err: int, action: str, *, capability: str = "CAP_BPF") -> KernelEr
     return KernelError(f"{action} failed: {os.strerror(err)} ({errno_mod.errorcode.get(err, err)})", err)
 
 
+CAPABILITIES = {name: n for n, name in enumerate((
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"))}
+_CAP_VERSION_3 = 0x20080522
+_PR_CAPBSET_DROP = 24
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", c_u32), ("pid", c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", c_u32), ("permitted", c_u32), ("inheritable", c_u32)]
+
+
+def drop_capabilities(keep: set[str]) -> None:
+    """Keep only `keep` (names such as CAP_BPF) in this process's effective
+    and permitted sets, nothing inheritable, and take every other capability
+    out of the bounding set (when allowed) so no later exec regains it.
+    Applies to every thread: call it before starting threads, or know that
+    Linux keeps capabilities per thread (this one is changed)."""
+    lib()
+    assert _libc is not None
+    unknown = keep - CAPABILITIES.keys()
+    if unknown:
+        raise ValueError(f"unknown capabilities: {', '.join(sorted(unknown))}")
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last = int(f.read())
+    except (OSError, ValueError):
+        last = max(CAPABILITIES.values())
+    mask = 0
+    for name in keep:
+        mask |= 1 << CAPABILITIES[name]
+    for cap in range(last + 1):
+        if not mask >> cap & 1 and _libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            err = ctypes.get_errno()
+            if err != errno_mod.EPERM:  # no CAP_SETPCAP: the bounding set stays, the sets below still shrink
+                raise KernelError(f"dropping capability {cap} from the bounding set failed: {os.strerror(err)}",
+                                  err)
+            break
+    header = _CapHeader(_CAP_VERSION_3, 0)
+    data = (_CapData * 2)()
+    if _libc.capget(ctypes.byref(header), data) != 0:
+        err = ctypes.get_errno()
+        raise KernelError(f"reading this process's capabilities failed: {os.strerror(err)}", err)
+    for i in range(2):
+        word = mask >> (32 * i) & 0xFFFFFFFF
+        data[i].effective &= word
+        data[i].permitted &= word
+        data[i].inheritable = 0
+    if _libc.capset(ctypes.byref(header), data) != 0:
+        err = ctypes.get_errno()
+        raise KernelError(f"dropping capabilities failed: {os.strerror(err)}", err)
+
+
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
+
+
+def tune_malloc(arenas: int, mmap_threshold: int) -> bool:
+    """For a long-running server with a thread per request: glibc malloc
+    with at most `arenas` arenas (not one per thread, each keeping what its
+    thread freed), and blocks from `mmap_threshold` bytes up always mapped
+    on their own, so freeing them gives the memory back. Call before
+    threads start. False where the C library has no mallopt (musl)."""
+    lib()
+    assert _libc is not None
+    mallopt = getattr(_libc, "mallopt", None)
+    if mallopt is None:
+        return False
+    mallopt.restype, mallopt.argtypes = c_int, [c_int, c_int]
+    return bool(mallopt(_M_ARENA_MAX, arenas)) and bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold))
+
+
 def has_privilege(capability: str) -> bool:
     """Whether the effective capability set holds `capability` (or CAP_SYS_ADMIN)."""
-    numbers = {"CAP_NET_ADMIN": 12, "CAP_SYS_ADMIN": 21, "CAP_PERFMON": 38, "CAP_BPF": 39}
+    numbers = CAPABILITIES
     try:
         with open("/proc/self/status") as f:
             for line in f:

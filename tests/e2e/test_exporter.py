@@ -90,7 +90,7 @@ def test_tutorial_config_on_the_default_address():
     try:
         assert "http://127.0.0.1:8526/metrics" in "".join(running.stderr_lines)
         exp = Exporter.__new__(Exporter)
-        exp.port, exp.running = 8526, running
+        exp.port, exp.running, exp.tls, exp.headers = 8526, running, None, {}
         child.do("open", target, 5)
         labels = {"pid": str(child.pid), "comm": child.name, "filename": str(target)}
         exp.wait_for(lambda: exp.value(COUNTER, **labels) == 5, what="5 opens on port 8526")

@@ -62,7 +62,9 @@ class Prometheus:
 
 
 @contextmanager
-def prometheus(tmp: Path, target: str) -> Iterator[Prometheus]:
+def prometheus(tmp: Path, target: str, job_settings: dict[str, Any] | None = None) -> Iterator[Prometheus]:
+    """Debian's Prometheus scraping `target` every second with the shipped
+    prometheus.yml, plus `job_settings` for the job (scheme, tls_config, ...)."""
     binary = shutil.which("prometheus")
     require(binary is not None, "prometheus is not installed (make test installs Debian's)")
     assert binary is not None
@@ -71,6 +73,7 @@ def prometheus(tmp: Path, target: str) -> Iterator[Prometheus]:
     job = cfg["scrape_configs"][0]
     job["scrape_interval"] = "1s"
     job["static_configs"] = [{"targets": [target]}]
+    job.update(job_settings or {})
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(cfg))
     port = free_port()
     proc = subprocess.Popen([binary, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'tsdb'}",

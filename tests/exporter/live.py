@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -84,7 +85,10 @@ class Opener:
 class Exporter:
     """eunomia-exporter running with `config` (YAML text) in `tmp`."""
 
-    def __init__(self, tmp: Path, config: str, *extra: str, port: int | None = None, name: str = "config.yaml"):
+    def __init__(self, tmp: Path, config: str, *extra: str, port: int | None = None, name: str = "config.yaml",
+                 tls: ssl.SSLContext | None = None, headers: dict[str, str] | None = None):
+        self.tls = tls  # scrape over HTTPS with this client context
+        self.headers = headers or {}  # sent with every request (basic auth)
         self.port = port or free_port()
         self.config = tmp / name
         self.config.write_text(config)
@@ -97,8 +101,12 @@ class Exporter:
 
     def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET",
             body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        conn.request(method, path, body=body, headers=headers or {})
+        conn: http.client.HTTPConnection
+        if self.tls is not None:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=self.tls)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn.request(method, path, body=body, headers={**self.headers, **(headers or {})})
         resp = conn.getresponse()
         data = resp.read()
         conn.close()

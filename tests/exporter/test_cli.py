@@ -80,3 +80,24 @@ def test_help_lists_the_options():
     assert result.returncode == 0
     for flag in ("-c CONFIG", "--listen HOST:PORT", "--check", "--enable-api", "--api-token-file FILE"):
         assert flag in result.stdout
+
+
+def test_capabilities_are_dropped_unless_told_otherwise():
+    from pyeunomia.exporter.cli import parser
+
+    assert parser().parse_args([]).drop_caps is True
+    assert parser().parse_args(["--no-drop-caps"]).drop_caps is False
+    args = parser().parse_args(["--web.config.file", "web.yml"])
+    assert args.web_config_file == "web.yml"
+
+
+def test_a_bad_web_config_is_one_line_before_anything_loads(tmp_path: Path):
+    """The web config is read first: no root needed to see the error."""
+    (tmp_path / "web.yml").write_text("basic_auth_users:\n  alice: plain-text\n")
+    result = subprocess.run([sys.executable, "-m", "pyeunomia.exporter.cli", "-c", str(tmp_path / "missing.yaml"),
+                             "--web.config.file", str(tmp_path / "web.yml")], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"eunomia-exporter: error: {tmp_path / 'web.yml'}:2: basic_auth_users.alice: "
+                                    "expected a bcrypt hash")
+    assert result.stderr.count("\n") == 1

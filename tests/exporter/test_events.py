@@ -145,3 +145,27 @@ def test_run_sizes_do_not_change_the_counts(batch):
     for start in range(0, len(records), batch):
         feed(w, layout, records[start : start + batch])
     assert values(w) == {(str(p), "c", "/f"): 1000 for p in range(3)}
+
+
+def test_label_cache_keeps_what_recurs_not_every_name():
+    """A stream of names seen once stays out of the label cache (only a small
+    young generation holds them); a label set seen in two runs is kept, and
+    equal label texts are shared between series."""
+    from pyeunomia.exporter import events
+
+    plan = plan_of(config("""      counters:
+        - name: c
+          max_series: 100
+          labels: [{name: comm}, {name: filename, from: fname}]
+"""))
+    m = EventMetric(plan.metrics[0], plan.layout)
+    for i in range(3 * events.YOUNG_MAX):
+        m.merge({(b"once", f"/tmp/name-{i}".encode()): 1}, 0.0)
+    assert len(m._cache) == 0 and len(m._young) <= events.YOUNG_MAX
+    assert len(m.store) == 100 and m.store.overflow.value == 3 * events.YOUNG_MAX - 100
+    hot = (b"hot", b"/etc/hostname")
+    m.merge({hot: 1}, 0.0)
+    m.merge({hot: 1}, 0.0)
+    assert hot in m._cache and m.store.overflow.value == 3 * events.YOUNG_MAX - 98
+    texts = [labels[0] for labels in m.store.cells]
+    assert all(t is texts[0] for t in texts)  # one "once" string for 100 series

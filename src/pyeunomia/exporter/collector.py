@@ -6,7 +6,8 @@ or registration time (describe() is empty).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.samples import Sample
@@ -158,9 +159,38 @@ def _add_samples(family: Metric, sample_name: str, names: list[str],
                  items: Iterable[tuple[tuple[str, ...], float]]) -> None:
     """One sample per series, as add_metric makes them, without its per-call
     overhead (a third of the collect time at 100k series)."""
-    keys = tuple(names)
-    family.samples.extend([Sample(sample_name, dict(zip(keys, labels, strict=True)), value)
-                           for labels, value in items])
+    family.samples.extend(_sample_builder(tuple(names))(sample_name, items))
+
+
+SampleBuilder = Callable[[str, Iterable[tuple[tuple[str, ...], float]]], list[Sample]]
+_builders: dict[tuple[str, ...], SampleBuilder] = {}
+
+
+def _sample_builder(names: tuple[str, ...]) -> SampleBuilder:
+    """A function making the samples of one family: the labels dict as a
+    literal and the Sample tuple made directly, with its optional fields at
+    their defaults (8 ms down to 3 ms for 10,000 series). Falls back to
+    calling Sample when its fields are not the ones this was written for."""
+    build = _builders.get(names)
+    if build is not None:
+        return build
+    fields = Sample._fields
+    defaults = Sample._field_defaults
+    if fields[:3] != ("name", "labels", "value") or any(f not in defaults for f in fields[3:]):
+        def build(name: str, items: Iterable[tuple[tuple[str, ...], float]]) -> list[Sample]:
+            return [Sample(name, dict(zip(names, labels, strict=True)), value) for labels, value in items]
+    else:
+        env: dict[str, Any] = {"NEW": tuple.__new__, "SAMPLE": Sample}
+        tail = ""
+        for i, f in enumerate(fields[3:]):
+            env[f"D{i}"] = defaults[f]
+            tail += f", D{i}"
+        labels = "{" + ", ".join(f"{n!r}: l[{i}]" for i, n in enumerate(names)) + "}"
+        source = f"def build(name, items):\n    return [NEW(SAMPLE, (name, {labels}, v{tail})) for l, v in items]\n"
+        exec(compile(source, "<pyeunomia samples>", "exec"), env)  # noqa: S102 - names are quoted with repr
+        build = env["build"]
+    _builders[names] = build
+    return build
 
 
 def _cumulative(les: list[str], counts: list[int]) -> list[tuple[str, float]]:

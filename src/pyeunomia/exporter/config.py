@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
-from .document import Node, parse_text
+from .document import Node, config_error, parse_text, shown
 
 DEFAULT_MAX_SERIES = 10_000
 MAX_BUCKETS = 1000
@@ -134,15 +134,15 @@ def load_config(path: str) -> ExporterConfig:
         with open(path, "rb") as f:
             data = f.read(16 << 20)
     except FileNotFoundError:
-        raise ConfigError("no such file: pass the config with -c FILE", file=path) from None
+        raise config_error("no such file: pass the config with -c FILE", file=path) from None
     except IsADirectoryError:
-        raise ConfigError("is a directory: pass the config file with -c FILE", file=path) from None
+        raise config_error("is a directory: pass the config file with -c FILE", file=path) from None
     except OSError as e:
-        raise ConfigError(f"cannot read: {e.strerror}", file=path) from None
+        raise config_error(f"cannot read: {e.strerror}", file=path) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError(f"not UTF-8 text (byte {e.start}): save the file as UTF-8", file=path) from None
+        raise config_error(f"not UTF-8 text (byte {e.start}): save the file as UTF-8", file=path) from None
     return parse_config(text, path, as_json=path.lower().endswith(".json"))
 
 
@@ -158,6 +158,15 @@ def parse_config(text: str, file: str, as_json: bool = False) -> ExporterConfig:
     programs = tuple(parse_program(p, base_dir) for p in programs_node.value)
     check_unique_names(programs)
     return ExporterConfig(file, programs)
+
+
+def program_from_request(body: bytes, base_dir: str) -> ProgramConfig:
+    """The body of the API's POST /start: one entry of `programs`, as JSON."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise config_error("the body is not UTF-8 JSON", file="<request>") from None
+    return parse_program(parse_text(text, "<request>", as_json=True), base_dir)
 
 
 def parse_program(node: Node, base_dir: str = ".") -> ProgramConfig:
@@ -206,7 +215,7 @@ def parse_metric(node: Node, kind: str) -> MetricConfig:
     name = _text(node, keys, "name", required=True)
     assert name is not None
     if not METRIC_NAME.match(name):
-        raise keys["name"].error(f"{name!r} is not a Prometheus metric name: use letters, digits, _ and :")
+        raise keys["name"].error(f"{shown(name)} is not a Prometheus metric name: use letters, digits, _ and :")
     if name.startswith(SELF_PREFIX):
         raise keys["name"].error(f"names starting {SELF_PREFIX} are the exporter's own metrics: pick another")
     if "description" in keys and "help" in keys:
@@ -219,7 +228,7 @@ def parse_metric(node: Node, kind: str) -> MetricConfig:
     if "max_series" in keys:
         n = keys["max_series"].value
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise keys["max_series"].error(f"expected a whole number of series, 1 or more, got {n!r}")
+            raise keys["max_series"].error(f"expected a whole number of series, 1 or more, got {shown(n)}")
         max_series = n
     expire = None
     if "expire_after" in keys and keys["expire_after"].value is not None:
@@ -248,13 +257,13 @@ def _labels(node: Node | None) -> tuple[LabelConfig, ...]:
         name = _text(item, keys, "name", required=True)
         assert name is not None
         if not LABEL_NAME.match(name) or name.startswith("__"):
-            raise keys["name"].error(f"{name!r} is not a Prometheus label name: use letters, digits and _, "
+            raise keys["name"].error(f"{shown(name)} is not a Prometheus label name: use letters, digits and _, "
                                      "not starting with __")
         if name in RESERVED_LABELS:
-            raise keys["name"].error(f"label name {name!r} is taken by {RESERVED_LABELS[name]}: rename it "
+            raise keys["name"].error(f"label name {shown(name)} is taken by {RESERVED_LABELS[name]}: rename it "
                                      f"(and keep the field with from: {name})")
         if name in seen:
-            raise keys["name"].error(f"label {name!r} given twice in this metric")
+            raise keys["name"].error(f"label {shown(name)} given twice in this metric")
         seen.add(name)
         source = _text(item, keys, "from") or name
         out.append(LabelConfig(name, source, _decoders(keys.get("decoders")), Located(item)))
@@ -283,11 +292,11 @@ def _decoders(node: Node | None) -> tuple[DecoderConfig, ...]:
             raise item.error("expected a decoder name, or a mapping with 'name' and its parameters")
         kind = types.get(name)
         if kind is None:
-            raise item.error(f"unknown label decoder {name!r}: use one of {', '.join(sorted(types))}")
+            raise item.error(f"unknown label decoder {shown(name)}: use one of {', '.join(sorted(types))}")
         for key, param in param_nodes.items():
             if key not in kind.params:
                 known = ", ".join(kind.params) or "none"
-                raise param.error(f"decoder {name} has no parameter {key!r} (parameters: {known})")
+                raise param.error(f"decoder {name} has no parameter {shown(key)} (parameters: {known})")
         try:
             kind.make(params)
         except ValueError as e:
@@ -306,12 +315,12 @@ def _buckets(metric: Node, node: Node | None, from_map: bool) -> BucketsConfig |
     kind = _text(node, keys, "type", required=True)
     wanted = {"exp2": ("min", "max"), "linear": ("start", "width", "count"), "explicit": ("bounds",)}
     if kind not in wanted:
-        raise keys["type"].error(f"unknown bucket type {kind!r}: use exp2, linear or explicit")
+        raise keys["type"].error(f"unknown bucket type {shown(kind)}: use exp2, linear or explicit")
     if from_map and kind != "exp2":
         raise keys["type"].error("a map histogram is a log2 slot array: its buckets are exp2")
     for key in keys:
         if key not in (*wanted[kind], "type", "multiplier"):
-            raise keys[key].error(f"{kind} buckets take {', '.join(wanted[kind])} (and multiplier), not {key!r}")
+            raise keys[key].error(f"{kind} buckets take {', '.join(wanted[kind])} (and multiplier), not {shown(key)}")
     multiplier = _number(keys["multiplier"], positive=True) if "multiplier" in keys else 1.0
     bounds: tuple[float, ...] = ()
     if kind == "exp2" and not from_map:
@@ -349,9 +358,9 @@ def check_unique_names(programs: tuple[ProgramConfig, ...] | list[ProgramConfig]
         for m in p.metrics:
             owner = seen.get(m.exposed_name)
             if owner is not None:
-                raise m.at.error(f"metric {m.exposed_name!r} is already defined by {owner}: metric names must be "
+                raise m.at.error(f"metric {shown(m.exposed_name)} is already defined by {owner}: metric names must be "
                                  "unique", "name")
-            seen[m.exposed_name] = f"program {p.name!r}"
+            seen[m.exposed_name] = f"program {shown(p.name)}"
 
 
 def _mapping(node: Node, what: str, allowed: tuple[str, ...]) -> dict[str, Node]:
@@ -360,7 +369,7 @@ def _mapping(node: Node, what: str, allowed: tuple[str, ...]) -> dict[str, Node]
         raise node.error(f"expected {what} as a mapping, got {found}")
     for key, child in node.value.items():
         if key not in allowed:
-            raise ConfigError(f"unknown key {key!r} in {what} (known: {', '.join(allowed)})", file=child.file,
+            raise config_error(f"unknown key {shown(key)} in {what} (known: {', '.join(allowed)})", file=child.file,
                               line=child.key_line or child.line, key=child.path)
     return dict(node.value)
 
@@ -385,9 +394,9 @@ def _need(keys: dict[str, Node], node: Node, key: str) -> Node:
 def _number(node: Node, positive: bool = False) -> float:
     v = node.value
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise node.error(f"expected a number, got {v!r}")
+        raise node.error(f"expected a number, got {shown(v)}")
     if positive and v <= 0:
-        raise node.error(f"expected a number above 0, got {v!r}")
+        raise node.error(f"expected a number above 0, got {shown(v)}")
     return float(v)
 
 
@@ -398,7 +407,7 @@ def _whole(keys: dict[str, Node], node: Node, key: str, default: int | None, low
         return default
     v = keys[key].value
     if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
-        raise keys[key].error(f"expected a whole number from {low} to {high}, got {v!r}")
+        raise keys[key].error(f"expected a whole number from {low} to {high}, got {shown(v)}")
     return v
 
 
@@ -409,8 +418,8 @@ def _duration(node: Node) -> float:
     else:
         m = _DURATION.match(str(v))
         if m is None:
-            raise node.error(f"expected a duration such as 300, 90s, 5m or 1h, got {v!r}")
+            raise node.error(f"expected a duration such as 300, 90s, 5m or 1h, got {shown(v)}")
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
     if not seconds > 0 or not math.isfinite(seconds):
-        raise node.error(f"expected a duration above 0, got {v!r}")
+        raise node.error(f"expected a duration above 0, got {shown(v)}")
     return seconds

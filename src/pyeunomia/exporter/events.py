@@ -16,6 +16,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from sys import intern
 from typing import Any
 
 from ..layout import Layout
@@ -36,6 +37,7 @@ _count_elements: Callable[[dict[Any, int], Iterable[Any]], None] = getattr(
     collections, "_count_elements", _count_in_python)
 
 CACHE_MIN = 4096
+YOUNG_MAX = 2048  # raw label sets seen once, kept until seen again or pushed out
 
 
 @dataclass
@@ -63,7 +65,8 @@ class EventMetric:
         new_cell: Callable[[], Any] = (lambda: HistogramCell(n_buckets)) if kind == "histogram" else Cell
         self.store = SeriesStore(plan.config.max_series, plan.config.expire_after, new_cell)
         self._cache: dict[tuple[Any, ...], tuple[str, ...]] = {}
-        self._cache_max = max(CACHE_MIN, 2 * plan.config.max_series)
+        self._young: dict[tuple[Any, ...], tuple[str, ...]] = {}
+        self._cache_max = max(CACHE_MIN, plan.config.max_series)
         key = "(" + "".join(f"{label.cell}, " for label in plan.labels) + ")"
         self.counts_only = kind == "counter" and plan.value_field is None
         if self.counts_only:
@@ -95,12 +98,24 @@ class EventMetric:
         return totals
 
     def labels_of(self, raw: tuple[Any, ...]) -> tuple[str, ...]:
+        """The label texts of raw values. Raw values seen in two runs are
+        remembered; a value seen once (a stream of new file names, say) only
+        passes through a small young generation, so the cache holds what
+        recurs, not every label set ever made."""
         labels = self._cache.get(raw)
-        if labels is None:
-            labels = tuple(text(v) for text, v in zip(self._texts, raw, strict=True))
+        if labels is not None:
+            return labels
+        labels = self._young.pop(raw, None)
+        if labels is not None:
             if len(self._cache) >= self._cache_max:
                 self._cache.clear()
             self._cache[raw] = labels
+            return labels
+        # interned: series share equal texts (one "bash" for all of bash's files)
+        labels = tuple(intern(text(v)) for text, v in zip(self._texts, raw, strict=True))
+        if len(self._young) >= YOUNG_MAX:
+            self._young.clear()
+        self._young[raw] = labels
         return labels
 
     # -- under the program's lock ----------------------------------------------
@@ -151,8 +166,11 @@ class MetricsWriter(EventWriter):
         self.clock = clock
         self.received = 0
         self.lost = 0
+        self.hold: Callable[[], None] | None = None  # called before each run: lets a scrape go first
 
     def write_run(self, view: memoryview, header: int, stride: int, count: int, length: int) -> None:
+        if self.hold is not None:
+            self.hold()
         layout = self.layout
         if layout is not None and self.metrics and length < layout.size:
             view, header, stride = _padded(view, header, stride, count, length, layout.size)

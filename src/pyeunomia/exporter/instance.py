@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .events import EventMetric, EventSeries, MetricsWriter
 from .maps import MapMetric, MapReading
 from .plan import ProgramPlan
+from .priority import RingFill, ScrapeGate
 
 if TYPE_CHECKING:
     from ..package import Package
@@ -37,7 +38,8 @@ class Snapshot:
 
 
 class ProgramInstance:
-    def __init__(self, id: int, plan: ProgramPlan, verbose: bool = False):
+    def __init__(self, id: int, plan: ProgramPlan, verbose: bool = False, gate: ScrapeGate | None = None):
+        from ..objspec import MAP_RINGBUF
         from ..runner.program import Program
 
         self.id = id
@@ -53,10 +55,17 @@ class ProgramInstance:
         self.event_metrics = [EventMetric(m, layout) for m in plan.metrics if m.map is None and layout is not None]
         self.writer = MetricsWriter(layout, self.event_metrics, self.lock)
         self.program = Program(plan.package, plan.values, verbose=verbose, autoload=available_programs(plan.package))
+        self._fill: RingFill | None = None
         try:
             self.map_metrics = [self._map_metric(m) for m in plan.metrics if m.map is not None]
+            if gate is not None and self.event_metrics:
+                rings = [(m.fd, m.max_entries) for m in self.program.loaded.maps() if m.type == MAP_RINGBUF]
+                fill = self._fill = RingFill(rings)
+                self.writer.hold = lambda: gate.hold(fill)
             self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         except BaseException:
+            if self._fill is not None:
+                self._fill.close()
             self.program.close()
             raise
 
@@ -72,6 +81,10 @@ class ProgramInstance:
     @property
     def attached(self) -> int:
         return sum(1 for p in self.program.loaded.programs if self.program.loaded.program_loaded(p.name))
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"events-{self.id}-{self.name}", daemon=True)
@@ -105,6 +118,8 @@ class ProgramInstance:
             if self.closed:
                 return
             self.closed = True
+            if self._fill is not None:
+                self._fill.close()
             self.program.close()
             os.close(self._wake_r)
             os.close(self._wake_w)

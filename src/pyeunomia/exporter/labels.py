@@ -15,6 +15,7 @@ from typing import Any
 from ..layout import Field, FieldKind
 from ..output.escape import escape_text
 from .config import LabelConfig
+from .document import shown
 
 LABEL_KINDS = {FieldKind.INT: "int", FieldKind.ENUM: "int", FieldKind.BOOL: "bool", FieldKind.FLOAT: "float",
                FieldKind.CHARS: "str"}
@@ -62,7 +63,7 @@ def plan_label(label: LabelConfig, f: Field, position: int, what: str) -> LabelP
     from .decoders import decoder_types
 
     if f.kind not in LABEL_KINDS:
-        raise label.at.error(f"{what} {f.name!r} is {f.type_name}: only numbers, enums, bools and char arrays "
+        raise label.at.error(f"{what} {shown(f.name)} is {f.type_name}: only numbers, enums, bools and char arrays "
                              "can be labels", "from")
     kind = value_kind(f)
     types = decoder_types()

@@ -19,6 +19,7 @@ from ..layout import Field, FieldKind, Layout, struct_layout, value_decoder
 from ..objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
 from ..package import Package
 from .config import MetricConfig, ProgramConfig
+from .document import shown
 from .labels import LabelPlan, plan_label
 
 HASH_LIKE_MAPS = {1: "hash", 2: "array", 5: "percpu_hash", 6: "percpu_array", 9: "lru_hash", 10: "lru_percpu_hash"}
@@ -108,7 +109,7 @@ def open_program_package(cfg: ProgramConfig) -> Package:
     else:
         builtin = builtin_packages()
         if cfg.name not in builtin:
-            raise cfg.at.error(f"no built-in package named {cfg.name!r} (built-in: {', '.join(sorted(builtin))}): "
+            raise cfg.at.error(f"no built-in package named {shown(cfg.name)} (built-in: {', '.join(sorted(builtin))}): "
                                "set compiled_ebpf_filename or ebpf_data", "name")
         where, source, origin = "name", cfg.name, cfg.name
     try:
@@ -138,9 +139,9 @@ def option_values(cfg: ProgramConfig, package: Package) -> dict[str, Any]:
         opt = aliases.get(key)
         if opt is None:
             known = ", ".join(by_name) or "none"
-            raise at.error(f"{cfg.name} has no global {key!r} (globals: {known})")
+            raise at.error(f"{cfg.name} has no global {shown(key)} (globals: {known})")
         if opt.name in values:
-            raise at.error(f"{key!r} sets {opt.name}, which another option already set")
+            raise at.error(f"{shown(key)} sets {opt.name}, which another option already set")
         try:
             values[opt.name] = opt.parse(value) if isinstance(value, str) and opt.kind != "str" else opt.check(value)
         except ValueError as e:
@@ -156,7 +157,7 @@ def _event_metric(m: MetricConfig, layout: Layout, program: str) -> MetricPlan:
 
     def field_of(name: str, key: str, at: Any) -> tuple[Field, int]:
         if name not in index:
-            raise at.error(f"{program}'s events have no field {name!r} (fields: {', '.join(index)})", key)
+            raise at.error(f"{program}'s events have no field {shown(name)} (fields: {', '.join(index)})", key)
         return layout.fields[index[name]], index[name]
 
     labels = []
@@ -167,7 +168,7 @@ def _event_metric(m: MetricConfig, layout: Layout, program: str) -> MetricPlan:
     if m.value is not None:
         f, n = field_of(m.value, "value", m.at)
         if f.kind not in NUMERIC:
-            raise m.at.error(f"field {f.name!r} is {f.type_name}: a metric's value must be a number", "value")
+            raise m.at.error(f"field {shown(f.name)} is {f.type_name}: a metric's value must be a number", "value")
         value_field, value_cell = f, f"{{_{n}}}"
     return MetricPlan(m, tuple(labels), value_field, value_cell, None)
 
@@ -177,11 +178,11 @@ def _map_metric(m: MetricConfig, package: Package) -> MetricPlan:
     spec = package.spec.map(m.map)
     if spec is None:
         names = ", ".join(s.name for s in package.spec.maps if s.type in HASH_LIKE_MAPS) or "none"
-        raise m.at.error(f"{package.name} has no map {m.map!r} (hash and array maps: {names})", "map")
+        raise m.at.error(f"{package.name} has no map {shown(m.map)} (hash and array maps: {names})", "map")
     if spec.type not in HASH_LIKE_MAPS:
-        raise m.at.error(f"map {m.map!r} is a {spec.type_name} map: metrics read hash and array maps", "map")
+        raise m.at.error(f"map {shown(m.map)} is a {spec.type_name} map: metrics read hash and array maps", "map")
     if not spec.key_type_id or not spec.value_type_id:
-        raise m.at.error(f"map {m.map!r} has no BTF key and value types: declare it with __type(key, ...) and "
+        raise m.at.error(f"map {shown(m.map)} has no BTF key and value types: declare it with __type(key, ...) and "
                          "__type(value, ...)", "map")
     btf = package.spec.btf
     key_fields, key_values = _key_reader(btf, spec.key_type_id)
@@ -190,7 +191,7 @@ def _map_metric(m: MetricConfig, package: Package) -> MetricPlan:
     for label in m.labels:
         f = by_name.get(label.source)
         if f is None:
-            raise label.at.error(f"the key of map {m.map!r} has no member {label.source!r} (members: "
+            raise label.at.error(f"the key of map {shown(m.map)} has no member {shown(label.source)} (members: "
                                  f"{', '.join(by_name)})", "from" if label.source != label.name else "name")
         labels.append(plan_label(label, f, 0, "key member"))
     positions = [key_fields.index(by_name[label.source]) for label in m.labels]
@@ -249,10 +250,10 @@ def _value_reader(m: MetricConfig, btf: Btf, type_id: int) -> Callable[[bytes], 
         fits = [name for name, tid in members.items() if _fits(btf, tid, want_slots)]
         if m.value is not None:
             if m.value not in members:
-                raise m.at.error(f"the value of map {m.map!r} has no member {m.value!r} (members: "
+                raise m.at.error(f"the value of map {shown(m.map)} has no member {shown(m.value)} (members: "
                                  f"{', '.join(members)})", "value")
             if m.value not in fits:
-                raise m.at.error(f"member {m.value!r} is {btf.c_name(members[m.value])}: " + _wanted(want_slots),
+                raise m.at.error(f"member {shown(m.value)} is {btf.c_name(members[m.value])}: " + _wanted(want_slots),
                                  "value")
             member = m.value
         elif want_slots and "slots" in fits:
@@ -260,14 +261,14 @@ def _value_reader(m: MetricConfig, btf: Btf, type_id: int) -> Callable[[bytes], 
         elif len(fits) == 1:
             member = fits[0]
         else:
-            raise m.at.error(f"the value of map {m.map!r} has {len(fits)} members that fit: name one with 'value'",
+            raise m.at.error(f"the value of map {shown(m.map)} has {len(fits)} members that fit: name one with 'value'",
                              "map")
         return lambda raw: decode(raw)[member]
     if m.value is not None:
-        raise m.at.error(f"the value of map {m.map!r} is {btf.c_name(type_id)}, not a struct: leave out 'value'",
+        raise m.at.error(f"the value of map {shown(m.map)} is {btf.c_name(type_id)}, not a struct: leave out 'value'",
                          "value")
     if not _fits(btf, type_id, want_slots):
-        raise m.at.error(f"the value of map {m.map!r} is {btf.c_name(type_id)}: " + _wanted(want_slots), "map")
+        raise m.at.error(f"the value of map {shown(m.map)} is {btf.c_name(type_id)}: " + _wanted(want_slots), "map")
     return decode
 
 

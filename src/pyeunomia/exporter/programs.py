@@ -14,6 +14,7 @@ from ..errors import ConfigError
 from .config import check_unique_names
 from .instance import ProgramInstance, Snapshot
 from .plan import ProgramPlan
+from .priority import ScrapeGate
 
 
 class NameConflict(ConfigError):
@@ -21,8 +22,9 @@ class NameConflict(ConfigError):
 
 
 class ProgramSet:
-    def __init__(self, verbose: bool = False, run_stats: bool = False):
+    def __init__(self, verbose: bool = False, run_stats: bool = False, gate: ScrapeGate | None = None):
         self.verbose = verbose
+        self.gate = gate  # scrapes go first: event threads wait on it between runs
         self.run_stats = run_stats  # the kernel keeps BPF run-time statistics
         self._lock = threading.Lock()  # guards _running and _next_id
         # One load or unload at a time: names are checked, then loaded; and
@@ -31,8 +33,9 @@ class ProgramSet:
         self._running: dict[int, ProgramInstance] = {}
         self._next_id = 0
 
-    def start(self, plan: ProgramPlan) -> int:
-        """Load, attach and start reading `plan`; its id."""
+    def start(self, plan: ProgramPlan, run: bool = True) -> int:
+        """Load, attach and (unless `run` is false: see run_all) start
+        reading `plan`; its id."""
         with self._starting:
             taken = {m.exposed_name: f"running program {i.id} ({i.name})"
                      for i in self.instances() for m in i.plan.config.metrics}
@@ -42,12 +45,19 @@ class ProgramSet:
                 raise NameConflict(str(e)) from None
             with self._lock:
                 new_id = self._next_id
-            instance = ProgramInstance(new_id, plan, self.verbose)
+            instance = ProgramInstance(new_id, plan, self.verbose, self.gate)
             with self._lock:
                 self._next_id += 1
                 self._running[new_id] = instance
-            instance.start()
+            if run:
+                instance.start()
             return new_id
+
+    def run_all(self) -> None:
+        """Start the event threads of programs started with run=False."""
+        for instance in self.instances():
+            if not instance.started:
+                instance.start()
 
     def stop(self, program_id: int) -> bool:
         """Stop and unload a program; False when no program has that id."""

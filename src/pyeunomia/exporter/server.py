@@ -13,6 +13,7 @@ answer with {"error": "..."}; nothing a client sends stops the exporter.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import html
 import json
@@ -20,13 +21,19 @@ import socket
 import sys
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import EunomiaError
 from .programs import NameConflict, ProgramSet
 
+if TYPE_CHECKING:
+    import ssl
+
+    from .webconfig import BasicAuth
+
 MAX_BODY = 16 << 20
+HANDSHAKE_TIMEOUT_S = 10.0
 API_PATHS = {"/list": "GET", "/start": "POST", "/stop": "POST"}
 PAGES = {"/": "GET", "/metrics": "GET", **API_PATHS}
 
@@ -55,9 +62,12 @@ class ExporterServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
 
-    def __init__(self, address: tuple[str, int], exporter: Exporter):
+    def __init__(self, address: tuple[str, int], exporter: Exporter, tls: ssl.SSLContext | None = None,
+                 auth: BasicAuth | None = None):
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.exporter = exporter
+        self.tls = tls
+        self.auth = auth
         super().__init__(address, Handler)
 
     @property
@@ -65,7 +75,26 @@ class ExporterServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         text = host.decode() if isinstance(host, bytes) else str(host)
         shown = f"[{text}]" if ":" in text else text
-        return f"http://{shown}:{port}"
+        return f"{'https' if self.tls else 'http'}://{shown}:{port}"
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """With TLS, the handshake happens here, on the connection's own
+        thread: a client that never finishes it holds only that thread."""
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(HANDSHAKE_TIMEOUT_S)
+        try:
+            conn = self.tls.wrap_socket(request, server_side=True)
+        except OSError as e:  # ssl.SSLError included: a plain-HTTP client, a bad certificate, a timeout
+            log = self.exporter.log
+            if log is not None:
+                log(f"{client_address[0]} TLS handshake failed: {e}")
+            return
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            conn.close()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -109,6 +138,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(404, f"no page {path}: see / for what this exporter serves")
             if path in API_PATHS:
                 self._check_api()
+            elif self.server.auth is not None:
+                self._check_basic_auth(self.server.auth)
             if method != wanted:
                 raise ApiError(405, f"{path} takes {wanted}, not {method}", {"Allow": wanted})
             if path == "/metrics":
@@ -134,7 +165,13 @@ class Handler(BaseHTTPRequestHandler):
         from prometheus_client.exposition import gzip_accepted
 
         encoder, content_type = metrics_encoder(self.headers.get("Accept", ""))
-        body = encoder(self.server.exporter.registry)
+        exporter = self.server.exporter
+        gate = exporter.programs.gate
+        if gate is None:
+            body = encoder(exporter.registry)
+        else:
+            with gate.scrape():
+                body = encoder(exporter.registry)
         headers = {}
         if gzip_accepted(self.headers.get("Accept-Encoding", "")):
             import gzip
@@ -152,13 +189,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(400, str(e)) from None
 
     def _stop(self, body: bytes) -> None:
-        try:
-            doc = json.loads(body)
-        except (ValueError, RecursionError):
-            raise ApiError(400, 'invalid JSON: send {"id": N}') from None
-        program_id = doc.get("id") if isinstance(doc, dict) else None
-        if isinstance(program_id, bool) or not isinstance(program_id, int):
-            raise ApiError(400, 'expected {"id": N} with the id /start returned')
+        program_id = parse_stop_body(body)
         if not self.server.exporter.programs.stop(program_id):
             raise ApiError(404, f"no running program has id {program_id}: see GET /list")
         self._json(200, {})
@@ -175,6 +206,20 @@ class Handler(BaseHTTPRequestHandler):
         if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token):
             raise ApiError(401, "missing or wrong token: send 'Authorization: Bearer <token>'",
                            {"WWW-Authenticate": 'Bearer realm="eunomia-exporter"'})
+
+    def _check_basic_auth(self, auth: BasicAuth) -> None:
+        scheme, _, value = self.headers.get("Authorization", "").partition(" ")
+        user = password = None
+        if scheme.lower() == "basic":
+            try:
+                user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                sep = ""
+            if not sep:
+                user = None
+        if user is None or password is None or not auth.check(user, password):
+            raise ApiError(401, "unauthorized: send the user and password of basic_auth_users",
+                           {"WWW-Authenticate": 'Basic realm="eunomia-exporter"'})
 
     def _body(self) -> bytes:
         length_text = self.headers.get("Content-Length")
@@ -210,6 +255,18 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+def parse_stop_body(body: bytes) -> int:
+    """The program id in a /stop body ({"id": N}); ApiError 400 for anything else."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise ApiError(400, 'invalid JSON: send {"id": N}') from None
+    program_id = doc.get("id") if isinstance(doc, dict) else None
+    if isinstance(program_id, bool) or not isinstance(program_id, int):
+        raise ApiError(400, 'expected {"id": N} with the id /start returned')
+    return program_id
 
 
 def metrics_encoder(accept: str) -> tuple[Callable[[Any], bytes], str]:
