@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # What running needs, what compiling packages needs, and what tests add.
 APT_RUN := libbpf1
 APT_BUILD := clang llvm bpftool libbpf-dev
-APT_TEST := $(APT_RUN) $(APT_BUILD) prometheus
+APT_TEST := $(APT_RUN) $(APT_BUILD) prometheus gcc openssl util-linux
 APT_BENCH := $(APT_RUN) $(APT_BUILD) bpftrace gcc util-linux
 
 .PHONY: run test lint unit e2e bench soak deps deps-test clean
