@@ -17,6 +17,7 @@ run: deps
 
 bench: $(STAMP)
 	@scripts/apt-ensure $(APT_BENCH)
+	@$(BIN)/python -m compileall -q src >/dev/null
 	$(BIN)/python bench/run.py
 
 soak: $(STAMP)
@@ -38,9 +39,12 @@ e2e: deps-test
 
 deps: $(STAMP)
 	@scripts/apt-ensure $(APT_RUN)
+	@$(BIN)/python -m compileall -q src >/dev/null  # start-up reads bytecode even where writing it is off
+
 
 deps-test: $(STAMP)
 	@scripts/apt-ensure $(APT_TEST)
+	@$(BIN)/python -m compileall -q src >/dev/null
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
