@@ -87,6 +87,7 @@ class Tracer:
     name: str
     argv: list[str]
     env: dict[str, str] | None = None
+    metrics_url: str | None = None  # an exporter reports opens here, not in its output
 
     def start(self, out: Path) -> Running:
         f = open(out, "wb")
@@ -113,10 +114,21 @@ class Running:
                 pass
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.tracer.name} exited: {self.stderr()}")
-            if needle in self.out.read_bytes():
+            if needle in self._reported():
                 return time.monotonic() - start
             time.sleep(0.005)
         raise RuntimeError(f"{self.tracer.name} never reported an open: {self.stderr()}")
+
+    def _reported(self) -> bytes:
+        if self.tracer.metrics_url is None:
+            return self.out.read_bytes()
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(self.tracer.metrics_url, timeout=2) as resp:
+                return bytes(resp.read())
+        except OSError:
+            return b""  # not listening yet
 
     def stderr(self) -> str:
         return "" if self.proc.stderr is None else "(see its stderr)"
@@ -142,6 +154,30 @@ def tracers() -> dict[str, Tracer]:
     if shutil.which("bpftrace") and os.path.exists(BPFTRACE_OPENSNOOP):
         out["bpftrace opensnoop.bt"] = Tracer("bpftrace opensnoop.bt", ["bpftrace", BPFTRACE_OPENSNOOP])
     return out
+
+
+EXPORTER_CONFIG = """programs:
+  - name: opensnoop
+    metrics:
+      counters:
+        - name: eunomia_file_open_counter
+          description: opens
+          labels:
+            - name: pid
+            - name: comm
+            - name: filename
+              from: fname
+    compiled_ebpf_filename:
+"""
+
+
+def exporter_tracer(port: int = 18526) -> Tracer:
+    """The exporter with the tutorial's config: an open is reported once its
+    counter shows in /metrics."""
+    config = temp_dir() / "config.yaml"
+    config.write_text(EXPORTER_CONFIG)
+    return Tracer("eunomia-exporter", [str(BIN / "eunomia-exporter"), "-c", str(config), "--listen",
+                                       f"127.0.0.1:{port}"], metrics_url=f"http://127.0.0.1:{port}/metrics")
 
 
 def temp_dir() -> Path:

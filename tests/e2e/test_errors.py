@@ -195,3 +195,26 @@ char LICENSE[] SEC("license") = "GPL";
     assert done.returncode == 0, done.stderr
     assert_nothing_new_loaded(before)
     assert os.path.exists("/sys/class/net/lo")
+
+
+def test_program_type_the_kernel_refuses(tool):
+    """fentry needs BTF-typed attach support the kernel may refuse (EPERM
+    here): one line naming the program type, nothing loaded."""
+    tool("clang")
+    obj = compile_bpf("""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("fentry/do_sys_openat2")
+int on_open(void *ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";
+""", temp_dir())
+    before = loaded_prog_ids()
+    done = run("ecli", "run", "-d", "0.5", str(obj))
+    assert "Traceback" not in done.stderr
+    if done.returncode == 0:
+        pytest.skip("this kernel loads fentry programs")
+    lines = [line for line in done.stderr.splitlines() if "attached" not in line]
+    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("ecli: error: this kernel does not support fentry programs: "
+                               "the kernel refused to load 'on_open'"), lines[0]
+    assert_nothing_new_loaded(before)
