@@ -116,7 +116,7 @@ class Running:
                 raise RuntimeError(f"{self.tracer.name} exited: {self.stderr()}")
             if needle in self._reported():
                 return time.monotonic() - start
-            time.sleep(0.005)
+            time.sleep(0.001)  # the resolution of the start-up figures
         raise RuntimeError(f"{self.tracer.name} never reported an open: {self.stderr()}")
 
     def _reported(self) -> bytes:

@@ -8,12 +8,12 @@ answered here; turning a layout into a record decoder lives in `layout.py`.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from .elf import NameTable
 from .errors import PackageError
+from .record import Record
 
 BTF_MAGIC = 0xEB9F
 
@@ -62,46 +62,60 @@ _TRANSPARENT = {Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYP
 _QUALIFIERS = {Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG}
 
 
-@dataclass
-class Member:
+class Member(NamedTuple):
     name: str
     type_id: int
     bit_offset: int
     bit_size: int = 0  # non-zero for a bitfield
 
 
-@dataclass
-class SectionVar:
-    type_id: int
-    offset: int
-    size: int
+class SectionVar(Record):
+    __slots__ = ("offset", "size", "type_id")
+
+    def __init__(self, type_id: int, offset: int, size: int):
+        self.type_id, self.offset, self.size = type_id, offset, size
 
 
-@dataclass
-class BtfType:
-    id: int
-    kind: Kind
-    name: str
-    size: int = 0  # INT, STRUCT, UNION, ENUM, DATASEC, FLOAT
-    type_id: int = 0  # PTR, TYPEDEF, qualifiers, FUNC, VAR, DECL_TAG
-    # INT
-    encoding: int = 0
-    bits: int = 0
-    bit_offset: int = 0
-    # ARRAY
-    elem_id: int = 0
-    count: int = 0
-    # STRUCT, UNION
-    members: list[Member] = field(default_factory=list)
-    # ENUM, ENUM64
-    enumerators: list[tuple[str, int]] = field(default_factory=list)
-    signed: bool = False
-    # DATASEC
-    vars: list[SectionVar] = field(default_factory=list)
-    # FUNC_PROTO parameters
-    params: list[tuple[str, int]] = field(default_factory=list)
-    fwd_union: bool = False
-    linkage: int = 0  # VAR: 0 static, 1 global, 2 extern
+class BtfType(Record):
+    """One type. Which attributes mean something depends on the kind."""
+
+    __slots__ = (
+        "bit_offset",
+        "bits",
+        "count",
+        "elem_id",
+        "encoding",
+        "enumerators",
+        "fwd_union",
+        "id",
+        "kind",
+        "linkage",
+        "members",
+        "name",
+        "params",
+        "signed",
+        "size",
+        "type_id",
+        "vars",
+    )
+
+    def __init__(self, id: int, kind: Kind, name: str, size: int = 0, type_id: int = 0, *,
+                 encoding: int = 0, bits: int = 0, bit_offset: int = 0, elem_id: int = 0, count: int = 0,
+                 members: list[Member] | None = None, enumerators: list[tuple[str, int]] | None = None,
+                 signed: bool = False, vars: list[SectionVar] | None = None,
+                 params: list[tuple[str, int]] | None = None, fwd_union: bool = False, linkage: int = 0):
+        self.id, self.kind, self.name = id, kind, name
+        self.size = size  # INT, STRUCT, UNION, ENUM, DATASEC, FLOAT
+        self.type_id = type_id  # PTR, TYPEDEF, qualifiers, FUNC, VAR, DECL_TAG
+        self.encoding, self.bits, self.bit_offset = encoding, bits, bit_offset  # INT
+        self.elem_id, self.count = elem_id, count  # ARRAY
+        self.members: list[Member] = members if members is not None else []  # STRUCT, UNION
+        self.enumerators: list[tuple[str, int]] = enumerators if enumerators is not None else []  # ENUM, ENUM64
+        self.signed = signed
+        self.vars: list[SectionVar] = vars if vars is not None else []  # DATASEC
+        self.params: list[tuple[str, int]] = params if params is not None else []  # FUNC_PROTO
+        self.fwd_union = fwd_union
+        self.linkage = linkage  # VAR: 0 static, 1 global, 2 extern
 
 
 _VOID = BtfType(0, Kind.VOID, "void")
@@ -164,25 +178,29 @@ class Btf:
         walk over the types (resolve, size_of, c_name, layouts) ends, and
         ends within bounded recursion."""
         for by_value in (False, True):  # the chains c_name follows, then the ones layouts follow
+            refs = [self._refs(i, by_value) for i in range(len(self.types))]
             depth = [0] * len(self.types)  # 0 unvisited, -1 being visited, else nesting depth
-            for root in range(len(self.types)):
+            for root, root_refs in enumerate(refs):
                 if depth[root]:
                     continue
+                if not root_refs:  # most types: nothing to walk
+                    depth[root] = 1
+                    continue
                 depth[root] = -1
-                stack = [(root, iter(self._refs(root, by_value)))]
+                stack = [(root, iter(root_refs))]
                 while stack:
                     node, children = stack[-1]
                     child = next(children, None)
                     if child is None:
                         stack.pop()
-                        depth[node] = 1 + max((depth[c] for c in self._refs(node, by_value)), default=0)
+                        depth[node] = 1 + max(depth[c] for c in refs[node]) if refs[node] else 1
                         if depth[node] > MAX_NESTING:
                             raise BTFError(f"BTF type {node} nests too deeply")
                     elif depth[child] == -1:
                         raise BTFError(f"BTF type {child} has a reference loop")
                     elif depth[child] == 0:
                         depth[child] = -1
-                        stack.append((child, iter(self._refs(child, by_value))))
+                        stack.append((child, iter(refs[child])))
 
     def _refs(self, type_id: int, by_value: bool) -> list[int]:
         t = self.types[type_id]
@@ -325,14 +343,25 @@ class Btf:
                     pass
 
 
+# Bytes that follow a type's 12-byte header: per kind, or per item for kinds with items.
+_EXTRA_BYTES = {Kind.INT: 4, Kind.ARRAY: 12, Kind.STRUCT: 12, Kind.UNION: 12, Kind.ENUM: 8, Kind.ENUM64: 12,
+                Kind.FUNC_PROTO: 8, Kind.VAR: 4, Kind.DATASEC: 12, Kind.DECL_TAG: 4}
+_PER_ITEM = {Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.FUNC_PROTO, Kind.DATASEC}
+
+
 def _parse_types(blob: bytes, strings: bytes, e: str) -> list[BtfType]:
     names = NameTable(strings, BTFError, "BTF")
+    seen = names.names  # most lookups hit: skip a call
 
     def name_at(off: int) -> str:
-        if off >= len(strings) and off != 0:
-            raise BTFError("BTF string offset is out of range")
-        return names(off)
+        name = seen.get(off)
+        if name is None:
+            if off >= len(strings) and off != 0:
+                raise BTFError("BTF string offset is out of range")
+            name = names(off)
+        return name
 
+    kinds = {k.value: k for k in Kind}  # a dict lookup: Kind(n) costs a microsecond per type
     types: list[BtfType] = [_VOID]
     pos, end = 0, len(blob)
     u32x3 = struct.Struct(e + "III")
@@ -342,44 +371,37 @@ def _parse_types(blob: bytes, strings: bytes, e: str) -> list[BtfType]:
         name_off, info, size_or_type = u32x3.unpack_from(blob, pos)
         pos += 12
         vlen, kind_no, kflag = info & 0xFFFF, (info >> 24) & 0x1F, bool(info >> 31)
-        try:
-            kind = Kind(kind_no)
-        except ValueError:
-            raise BTFError(f"unknown BTF kind {kind_no}") from None
+        kind = kinds.get(kind_no)
+        if kind is None:
+            raise BTFError(f"unknown BTF kind {kind_no}")
         t = BtfType(len(types), kind, name_at(name_off))
-
-        def need(n: int) -> None:  # called at once, so it sees this iteration's pos and t
-            if pos + n > end:  # noqa: B023
-                raise BTFError(f"BTF type {t.id} is truncated")  # noqa: B023
-
+        need = _EXTRA_BYTES.get(kind, 0) * (vlen if kind in _PER_ITEM else 1)
+        if pos + need > end:
+            raise BTFError(f"BTF type {t.id} is truncated")
         if kind == Kind.INT:
-            need(4)
             (word,) = struct.unpack_from(e + "I", blob, pos)
             pos += 4
             t.size, t.encoding = size_or_type, (word >> 24) & 0xF
             t.bit_offset, t.bits = (word >> 16) & 0xFF, word & 0xFF
         elif kind == Kind.ARRAY:
-            need(12)
             t.elem_id, _index, t.count = u32x3.unpack_from(blob, pos)
             pos += 12
         elif kind in (Kind.STRUCT, Kind.UNION):
-            need(12 * vlen)
             t.size = size_or_type
-            for i in range(vlen):
-                m_name, m_type, m_off = u32x3.unpack_from(blob, pos + 12 * i)
-                bit_size = (m_off >> 24) if kflag else 0
-                bit_off = (m_off & 0xFFFFFF) if kflag else m_off
-                t.members.append(Member(name_at(m_name), m_type, bit_off, bit_size))
+            if kflag:
+                t.members = [Member(name_at(m_name), m_type, m_off & 0xFFFFFF, m_off >> 24)
+                             for m_name, m_type, m_off in u32x3.iter_unpack(blob[pos : pos + 12 * vlen])]
+            else:
+                t.members = [Member(name_at(m_name), m_type, m_off, 0)
+                             for m_name, m_type, m_off in u32x3.iter_unpack(blob[pos : pos + 12 * vlen])]
             pos += 12 * vlen
         elif kind == Kind.ENUM:
-            need(8 * vlen)
             t.size, t.signed = size_or_type, kflag
             for i in range(vlen):
                 v_name, v_val = struct.unpack_from(e + "Ii" if kflag else e + "II", blob, pos + 8 * i)
                 t.enumerators.append((name_at(v_name), v_val))
             pos += 8 * vlen
         elif kind == Kind.ENUM64:
-            need(12 * vlen)
             t.size, t.signed = size_or_type, kflag
             for i in range(vlen):
                 v_name, lo, hi = u32x3.unpack_from(blob, pos + 12 * i)
@@ -389,26 +411,22 @@ def _parse_types(blob: bytes, strings: bytes, e: str) -> list[BtfType]:
                 t.enumerators.append((name_at(v_name), val))
             pos += 12 * vlen
         elif kind == Kind.FUNC_PROTO:
-            need(8 * vlen)
             t.type_id = size_or_type
             for i in range(vlen):
                 p_name, p_type = struct.unpack_from(e + "II", blob, pos + 8 * i)
                 t.params.append((name_at(p_name), p_type))
             pos += 8 * vlen
         elif kind == Kind.VAR:
-            need(4)
             t.type_id = size_or_type
             (t.linkage,) = struct.unpack_from(e + "I", blob, pos)
             pos += 4
         elif kind == Kind.DATASEC:
-            need(12 * vlen)
             t.size = size_or_type
             for i in range(vlen):
                 v_type, v_off, v_size = u32x3.unpack_from(blob, pos + 12 * i)
                 t.vars.append(SectionVar(v_type, v_off, v_size))
             pos += 12 * vlen
         elif kind == Kind.DECL_TAG:
-            need(4)
             t.type_id = size_or_type
             pos += 4
         elif kind == Kind.FLOAT:

@@ -8,9 +8,10 @@ instead of an IndexError or a huge allocation.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import PackageError
+from .record import Record
 
 SHT_PROGBITS = 1
 SHT_SYMTAB = 2
@@ -61,21 +62,16 @@ class NameTable:
         return name
 
 
-@dataclass(frozen=True)
-class Section:
-    index: int
-    name: str
-    type: int
-    flags: int
-    offset: int
-    size: int
-    link: int
-    info: int
-    entsize: int
+class Section(Record):
+    __slots__ = ("entsize", "flags", "index", "info", "link", "name", "offset", "size", "type")
+
+    def __init__(self, index: int, name: str, type: int, flags: int, offset: int,
+                 size: int, link: int, info: int, entsize: int):
+        self.index, self.name, self.type, self.flags = index, name, type, flags
+        self.offset, self.size, self.link, self.info, self.entsize = offset, size, link, info, entsize
 
 
-@dataclass(frozen=True)
-class Symbol:
+class Symbol(NamedTuple):
     name: str
     value: int
     size: int

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from enum import Enum
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from .btf import INT_BOOL, INT_SIGNED, Btf, BTFError, BtfType, Kind, byte_order
+from .record import FrozenRecord
 
 Converter = Callable[[Any], Any]
 
@@ -40,29 +40,53 @@ class FieldKind(Enum):
     OPAQUE = "opaque"  # raw bytes we cannot interpret (e.g. long double)
 
 
-@dataclass(frozen=True)
-class Field:
-    """One member of a record, as seen by decoders and writers."""
+class Field(FrozenRecord):
+    """One member of a record, as seen by decoders and writers.
+
+    `index` is where the member's value sits in the record's unpacked tuple,
+    or None when it must be computed from the raw bytes (bitfields,
+    overlapping members). `convert` turns the unpacked value (or, with index
+    None, the raw record) into Python. `code` is its struct-module format
+    code, when it has an index."""
+
+    __slots__ = (
+        "bit_offset",
+        "bit_size",
+        "code",
+        "convert",
+        "enum_names",
+        "index",
+        "kind",
+        "name",
+        "offset",
+        "signed",
+        "size",
+        "type_name",
+    )
 
     name: str
     type_name: str
     kind: FieldKind
     offset: int
     size: int
-    signed: bool = False
-    # Where the member's value sits in the record's unpacked tuple, or None when
-    # it must be computed from the raw bytes (bitfields, overlapping members).
-    index: int | None = None
-    # Turns the unpacked value (or, with index None, the raw record) into Python.
-    convert: Converter | None = None
-    enum_names: dict[int, str] | None = None
-    bit_offset: int = 0
-    bit_size: int = 0
-    code: str = ""  # its struct-module format code, when it has an index
+    signed: bool
+    index: int | None
+    convert: Converter | None
+    enum_names: dict[int, str] | None
+    bit_offset: int
+    bit_size: int
+    code: str
+
+    def __init__(self, name: str, type_name: str, kind: FieldKind, offset: int, size: int,
+                 signed: bool = False, index: int | None = None, convert: Converter | None = None,
+                 enum_names: dict[int, str] | None = None, bit_offset: int = 0, bit_size: int = 0,
+                 code: str = ""):
+        self._set(name=name, type_name=type_name, kind=kind, offset=offset, size=size, signed=signed,
+                  index=index, convert=convert, enum_names=enum_names, bit_offset=bit_offset,
+                  bit_size=bit_size, code=code)
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(NamedTuple):
     name: str
     size: int
     fields: tuple[Field, ...]
@@ -154,10 +178,7 @@ def struct_layout(btf: Btf, type_id: int, cache: LayoutCache | None = None) -> L
         codes.append(f"{t.size - pos}x")
     fields = []
     for i, (name, bit_off, bit_size, mtype) in enumerate(members):
-        f = _field(btf, name, mtype, bit_off, bit_size, index_of.get(i), e, cache)
-        if f.index is not None:
-            f = replace(f, code=_code(btf, mtype, f.size))
-        fields.append(f)
+        fields.append(_field(btf, name, mtype, bit_off, bit_size, index_of.get(i), e, cache))
     values = sum(_values(btf, mtype, cache) for _name, _off, _bits, mtype in members)
     if values > MAX_VALUES:
         raise BTFError(f"BTF type {type_id} decodes into more than {MAX_VALUES} values")
@@ -219,7 +240,8 @@ def _field(btf: Btf, name: str, type_id: int, bit_off: int, bit_size: int,
     kind, signed, convert, names = _classify(btf, type_id, size, e, cache)
     if index is None:
         convert = _raw_converter(btf, type_id, off, size, bit_off, bit_size, convert, e)
-    return Field(name, type_name, kind, off, size, signed, index, convert, names, bit_off, bit_size)
+    code = "" if index is None else _code(btf, type_id, size)
+    return Field(name, type_name, kind, off, size, signed, index, convert, names, bit_off, bit_size, code)
 
 
 def _classify(btf: Btf, type_id: int, size: int, e: str, cache: LayoutCache

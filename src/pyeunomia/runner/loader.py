@@ -8,8 +8,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import libbpf
 from ..errors import (
@@ -21,7 +20,7 @@ from ..errors import (
     VerifierError,
 )
 from ..package import Package
-from . import features
+from . import corebtf, features
 from .options import GlobalOption, global_options
 from .tracefs import ensure_tracefs
 
@@ -53,8 +52,7 @@ class LibbpfLog:
         return "".join(self.lines)
 
 
-@dataclass
-class ProgramInfo:
+class ProgramInfo(NamedTuple):
     name: str
     section: str
     handle: int
@@ -64,8 +62,7 @@ class ProgramInfo:
         return libbpf.program_fd(self.handle)
 
 
-@dataclass
-class MapInfo:
+class MapInfo(NamedTuple):
     name: str
     type: int
     fd: int
@@ -85,6 +82,8 @@ class LoadedObject:
         self._links: list[int] = []
         self._link_fds: list[int] = []
         self._log = LibbpfLog(verbose)
+        self._btf_to_cache: str | None = None
+        self.core_btf: str | None = None  # the cached minimal kernel BTF this load used
         self.options = {o.name: o for o in global_options(package)}
         self.values = {name: o.default for name, o in self.options.items()}
         for name, value in (values or {}).items():
@@ -99,9 +98,7 @@ class LoadedObject:
         features.require_kernel_btf()
         libbpf.set_log_handler(self._log)
         try:
-            self._open(autoload)
-            self._resize_maps(map_sizes or {})
-            self._load()
+            self._open_and_load(autoload, map_sizes or {})
             if attach:
                 self.attach(ifname)
         except BaseException:
@@ -110,9 +107,28 @@ class LoadedObject:
 
     # -- set-up ------------------------------------------------------------
 
-    def _open(self, autoload: Iterable[str] | None) -> None:
+    def _open_and_load(self, autoload: Iterable[str] | None, map_sizes: dict[str, int]) -> None:
+        cached = corebtf.cache_path(self.package.object)
+        core_btf = cached if cached is not None and corebtf.trusted(cached) else None
+        try:
+            self._open(autoload, core_btf)
+            self._resize_maps(map_sizes)
+            self._load()
+        except KernelError:
+            if core_btf is None:
+                raise
+            # A damaged cache file must never cost a run: go again with the kernel's own BTF.
+            corebtf.discard(core_btf)
+            self._close_object()
+            self._open_and_load(autoload, map_sizes)
+            return
+        self.core_btf = core_btf
+        if core_btf is None:
+            self._btf_to_cache = cached
+
+    def _open(self, autoload: Iterable[str] | None, core_btf: str | None) -> None:
         name = self.package.meta.obj_name
-        self._obj = libbpf.object_open(self.package.object, name)
+        self._obj = libbpf.object_open(self.package.object, name, core_btf)
         self.programs = [ProgramInfo(libbpf.program_name(p), libbpf.program_section(p), p)
                          for p in libbpf.object_programs(self._obj)]
         if autoload is not None:
@@ -251,10 +267,16 @@ class LoadedObject:
         fds, self._link_fds = self._link_fds, []
         for fd in fds:
             os.close(fd)
+        self._close_object()
+        libbpf.set_log_handler(None)
+        path, self._btf_to_cache = self._btf_to_cache, None
+        if path is not None:
+            corebtf.generate(self.package.object, path)
+
+    def _close_object(self) -> None:
         obj, self._obj = self._obj, 0
         if obj:
             libbpf.object_close(obj)
-        libbpf.set_log_handler(None)
 
     def __enter__(self) -> LoadedObject:
         return self

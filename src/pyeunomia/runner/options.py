@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..btf import INT_BOOL, INT_SIGNED, Kind, byte_order
 from ..errors import PackageError
@@ -20,8 +19,7 @@ from ..package import DUMMY_PREFIX, Package, VariableMeta
 FLT_MAX = 3.4028234663852886e38
 
 
-@dataclass(frozen=True)
-class GlobalOption:
+class GlobalOption(NamedTuple):
     name: str
     kind: str  # "int", "bool", "float", "str", "enum"
     type_name: str
@@ -247,4 +245,4 @@ def _option(package: Package, g: GlobalVar, meta: VariableMeta | None) -> Global
             except ValueError:
                 continue
             break
-    return replace(opt, initial=initial, default=default)
+    return opt._replace(initial=initial, default=default)

@@ -13,8 +13,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from ..objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
 from ..output.events import DISCARD, CallbackWriter, EventWriter, HexWriter, JsonWriter, TableWriter
@@ -28,8 +27,7 @@ if TYPE_CHECKING:
     from .sampler import MapSampler
 
 
-@dataclass
-class RunStats:
+class RunStats(NamedTuple):
     received: int
     lost: int
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 from ..errors import UnsupportedFeatureError
 
@@ -19,6 +18,8 @@ def ensure_tracefs() -> None:
     """Mount tracefs at /sys/kernel/tracing if it is not mounted yet."""
     if tracefs_ready():
         return
+    import subprocess  # only on a fresh machine: keeps it out of every start-up
+
     hint = f"mount it with 'mount -t tracefs tracefs {TRACEFS}'"
     try:
         subprocess.run(["mount", "-t", "tracefs", "tracefs", TRACEFS],

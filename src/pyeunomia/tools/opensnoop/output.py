@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import errno
 import time
-from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from ...decoders.open_flags import open_flags_text
 from ...layout import Layout
@@ -22,8 +21,7 @@ from ...output.rows import compile_rows
 SYSCALL_NAMES = {0: "open", 1: "openat", 2: "openat2", 3: "creat"}
 
 
-@dataclass(frozen=True)
-class Columns:
+class Columns(NamedTuple):
     timestamp: bool = False  # -T
     uid: bool = False  # -U
     extended: bool = False  # -e
@@ -49,8 +47,7 @@ COMM = "{comm}.rstrip(NUL)"  # bpf_get_current_comm pads with NULs
 PATH = "(b'...' + {fname}[:{fname_len}] if {truncated} else {fname}[:{fname_len}])"
 
 
-@dataclass(frozen=True)
-class Cell:
+class Cell(NamedTuple):
     title: str
     width: int  # negative: left-aligned, as in printf
     fmt: bytes  # d, s or .3f
