@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import EunomiaError
+from .exposition import Encoders
 from .programs import NameConflict, ProgramSet
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class Exporter:
         self.token = token  # None: the API is off
         self.start_program = start_program
         self.log = log
+        self.encoders = Encoders()  # the library's encoders, each series' line start kept between scrapes
 
 
 class ExporterServer(ThreadingHTTPServer):
@@ -164,8 +166,9 @@ class Handler(BaseHTTPRequestHandler):
     def _metrics(self) -> None:
         from prometheus_client.exposition import gzip_accepted
 
-        encoder, content_type = metrics_encoder(self.headers.get("Accept", ""))
+        library, content_type = metrics_encoder(self.headers.get("Accept", ""))
         exporter = self.server.exporter
+        encoder = exporter.encoders.get(library)
         gate = exporter.programs.gate
         if gate is None:
             body = encoder(exporter.registry)
