@@ -7,6 +7,7 @@ repetitions with (min–max); ratios are taken within one run.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import decode
 import overhead
 import startup
-from common import ROOT, exporter_tracer, machine, tracers
+from common import ROOT, Tracer, exporter_tracer, machine, tracers
 
 BPFTRACE = "bpftrace opensnoop.bt"
 
@@ -83,6 +84,10 @@ def section_floor(n: int, added: dict[str, float]) -> str:
 def section_startup(reps: int, rss_seconds: float) -> str:
     rows = []
     every = {**tracers(), "eunomia-exporter": exporter_tracer()}
+    # Later runs of an object load against a cached minimal kernel BTF; this row shows a run without it.
+    cold = Tracer("opensnoop (table), no BTF cache", every["opensnoop (table)"].argv,
+                  env={**os.environ, "PYEUNOMIA_NO_BTF_CACHE": "1"})
+    every = {"opensnoop (table)": every.pop("opensnoop (table)"), cold.name: cold, **every}
     for name, tracer in every.items():
         if name == "opensnoop --json":
             continue
