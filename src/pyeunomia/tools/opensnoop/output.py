@@ -107,30 +107,35 @@ def json_lines(layout: Layout, stream: IO[bytes], columns: Columns) -> RowsWrite
     env: dict[str, Any] = {"enc": encode_basestring_ascii, "SYSCALLS": syscalls, "TF": (b"false", b"true"),
                            "NUL": b"\0", "FLAGS_TEXT": _JsonText(open_flags_text),
                            "ERRNO_TEXT": _JsonText(lambda err: errno.errorcode.get(err, str(err)))}
-    fields = [
-        ("ts", "%d", "{ts}"), ("pid", "%d", "{pid}"), ("tid", "%d", "{tid}"), ("uid", "%d", "{uid}"),
-        ("ret", "%d", "{ret}"), ("flags", "%d", "{flags}"), ("mode", "%d", "{mode}"),
-        ("comm", '"%s"', "{comm}.rstrip(NUL)"),  # bpf_get_current_comm pads with NULs
-        ("fname", '"%s"', "{fname}[:{fname_len}]"),
-        ("cgroup_id", "%d", "{cgroup_id}"), ("syscall", "%s", "SYSCALLS[{syscall}]"),
-        ("truncated", "%s", "TF[{truncated}]"),
+    # (key, format, cells): "%.*s" takes the length then the bytes, and copies
+    # the name without first slicing it into a bytes object of its own
+    fields: list[tuple[str, str, list[str]]] = [
+        ("ts", "%d", ["{ts}"]), ("pid", "%d", ["{pid}"]), ("tid", "%d", ["{tid}"]), ("uid", "%d", ["{uid}"]),
+        ("ret", "%d", ["{ret}"]), ("flags", "%d", ["{flags}"]), ("mode", "%d", ["{mode}"]),
+        ("comm", '"%s"', ["{comm}.rstrip(NUL)"]),  # bpf_get_current_comm pads with NULs
+        ("fname", '"%.*s"', ["{fname_len}", "{fname}"]),
+        ("cgroup_id", "%d", ["{cgroup_id}"]), ("syscall", "%s", ["SYSCALLS[{syscall}]"]),
+        ("truncated", "%s", ["TF[{truncated}]"]),
     ]
     if columns.extended or columns.errno_names:
-        fields += [("flags_text", "%s", "FLAGS_TEXT[{flags} & 0xFFFFFFFF]"),
-                   ("errno", "%s", "(ERRNO_TEXT[-{ret}] if {ret} < 0 else b'null')")]
+        fields += [("flags_text", "%s", ["FLAGS_TEXT[{flags} & 0xFFFFFFFF]"]),
+                   ("errno", "%s", ["(ERRNO_TEXT[-{ret}] if {ret} < 0 else b'null')"])]
     fmt = "{" + ",".join(f'"{k}":{f}' for k, f, _c in fields) + "}\n"
-    fast = compile_rows(layout, fmt.encode(), [c for _k, _f, c in fields], env)
+    fast = compile_rows(layout, fmt.encode(), [c for _k, _f, cells in fields for c in cells], env)
     careful_cells = []
-    for _k, f, cell in fields:
-        if f == '"%s"':
-            careful_cells.append(f"enc(({cell}).decode('utf-8', 'backslashreplace'))")
+    for _k, f, cells in fields:
+        if f == '"%.*s"':
+            length, text = cells
+            careful_cells.append(f"enc(({text})[:{length}].decode('utf-8', 'backslashreplace'))")
+        elif f == '"%s"':
+            careful_cells.append(f"enc(({cells[0]}).decode('utf-8', 'backslashreplace'))")
         elif f == "%s":
-            careful_cells.append(f"({cell}).decode()")
+            careful_cells.append(f"({cells[0]}).decode()")
         else:
-            careful_cells.append(cell)
-    careful_fmt = fmt.replace('"%s"', "%s")
+            careful_cells.append(cells[0])
+    careful_fmt = fmt.replace('"%s"', "%s").replace('"%.*s"', "%s")
     careful = compile_rows(layout, careful_fmt, careful_cells, env)
-    quotes = fmt.count('"') + 2 * sum(1 for _k, _f, c in fields if "SYSCALLS" in c or "_TEXT[" in c)
+    quotes = fmt.count('"') + 2 * sum(1 for _k, _f, cells in fields if "SYSCALLS" in cells[0] or "_TEXT[" in cells[0])
     return RowsWriter(layout, stream, fast, safe=careful, json=True, quotes=quotes)
 
 
