@@ -88,6 +88,9 @@ class Tracer:
     argv: list[str]
     env: dict[str, str] | None = None
     metrics_url: str | None = None  # an exporter reports opens here, not in its output
+    # what shows the marker's open was seen, when not its file name (an in-kernel
+    # count keyed by process name: this process's name)
+    ready_text: str | None = None
 
     def start(self, out: Path) -> Running:
         f = open(out, "wb")
@@ -108,7 +111,7 @@ class Running:
         start = time.monotonic()
         marker = marker_dir / f"ready-{os.getpid()}-{int(start * 1000)}"
         marker.write_text("x")
-        needle = marker.name.encode()
+        needle = (self.tracer.ready_text or marker.name).encode()
         while time.monotonic() - start < timeout:
             with open(marker):
                 pass
@@ -171,13 +174,33 @@ EXPORTER_CONFIG = """programs:
 """
 
 
-def exporter_tracer(port: int = 18526) -> Tracer:
-    """The exporter with the tutorial's config: an open is reported once its
-    counter shows in /metrics."""
+# opensnoop's in-kernel `opens` map (comm, errno) read at scrape time; no events
+EXPORTER_IN_KERNEL_CONFIG = """programs:
+  - name: opensnoop
+    options: {count_opens: true, emit_events: false}
+    metrics:
+      counters:
+        - name: eunomia_opens_total
+          map: opens
+          labels:
+            - name: comm
+            - name: result
+              from: err
+              decoders: [errno]
+"""
+
+
+def exporter_tracer(port: int = 18526, in_kernel: bool = False, name: str = "eunomia-exporter") -> Tracer:
+    """The exporter with the tutorial's config (an open is reported once its
+    counter shows in /metrics), or counting in the kernel (once this
+    process's name shows in the `opens` map)."""
     config = temp_dir() / "config.yaml"
-    config.write_text(EXPORTER_CONFIG)
-    return Tracer("eunomia-exporter", [str(BIN / "eunomia-exporter"), "-c", str(config), "--listen",
-                                       f"127.0.0.1:{port}"], metrics_url=f"http://127.0.0.1:{port}/metrics")
+    config.write_text(EXPORTER_IN_KERNEL_CONFIG if in_kernel else EXPORTER_CONFIG)
+    with open("/proc/self/comm") as f:
+        comm = f.read().strip()
+    return Tracer(name, [str(BIN / "eunomia-exporter"), "-c", str(config), "--listen", f"127.0.0.1:{port}"],
+                  metrics_url=f"http://127.0.0.1:{port}/metrics",
+                  ready_text=f'comm="{comm}"' if in_kernel else None)
 
 
 def temp_dir() -> Path:

@@ -28,7 +28,9 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def section_overhead(n: int, reps: int) -> tuple[str, dict[str, float]]:
-    base, traced = overhead.per_open_overhead(n, reps)
+    exporters = [exporter_tracer(18527, name="eunomia-exporter, userspace counter"),
+                 exporter_tracer(18528, in_kernel=True, name="eunomia-exporter, in-kernel map")]
+    base, traced = overhead.per_open_overhead(n, reps, {t.name: t for t in exporters})
     added = {name: s.median - base.median for name, s in traced.items()}
     bt = added.get(BPFTRACE)
     rows = [["untraced", base.text(), "–", "–"]]
