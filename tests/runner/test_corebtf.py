@@ -60,3 +60,23 @@ def test_a_file_someone_else_owns_is_not_trusted(cache_home: Path) -> None:
 def test_a_missing_file_is_not_trusted(cache_home: Path) -> None:
     path = corebtf.cache_path(b"never written")
     assert path is not None and not corebtf.trusted(path)
+
+
+def test_prune_keeps_the_newest_files_and_kernels(cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(corebtf, "KEEP_PER_KERNEL", 3)
+    monkeypatch.setattr(corebtf, "KEEP_KERNELS", 3)
+    root = cache_home / "pyeunomia" / "core-btf"
+    kernels = [root / f"kernel{k}" for k in range(4)]
+    current = kernels[3]
+    for i in range(5):
+        f = current / f"obj{i}.btf"
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"btf")
+        os.utime(f, (2000 + i, 2000 + i))
+    for age, kernel in enumerate(reversed(kernels)):  # kernel3 oldest ... kernel0 newest
+        kernel.mkdir(parents=True, exist_ok=True)
+        os.utime(kernel, (1000 + age, 1000 + age))
+    # kernel3 is the running kernel's directory: kept although it is the oldest
+    corebtf.prune(str(current))
+    assert sorted(p.name for p in current.iterdir()) == ["obj2.btf", "obj3.btf", "obj4.btf"]
+    assert sorted(p.name for p in root.iterdir()) == ["kernel0", "kernel1", "kernel3"]

@@ -30,6 +30,8 @@ KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 DISABLE_ENV = "PYEUNOMIA_NO_BTF_CACHE"
 _SAMPLE = 64 << 10
 _GENERATE_TIMEOUT_S = 30
+KEEP_PER_KERNEL = 256  # files of ~1 KiB; an ecc edit-and-run loop makes a new object each time
+KEEP_KERNELS = 4
 
 
 def _debug(fmt: str, *args: object) -> None:
@@ -114,4 +116,31 @@ def generate(obj: bytes, path: str) -> bool:
     except (OSError, subprocess.SubprocessError) as e:
         _debug("cannot cache the kernel BTF at %s: %s", path, e)
         return False
+    prune(os.path.dirname(path))
     return True
+
+
+def prune(kernel_dir: str) -> None:
+    """Keep the newest KEEP_PER_KERNEL files for this kernel, and besides its
+    directory the newest KEEP_KERNELS - 1 others: the cache never grows
+    without bound."""
+    import shutil
+
+    def newest_first(paths: list[str]) -> list[str]:
+        def mtime(p: str) -> float:
+            try:
+                return os.stat(p).st_mtime
+            except OSError:
+                return 0.0
+        return sorted(paths, key=mtime, reverse=True)
+
+    try:
+        files = [e.path for e in os.scandir(kernel_dir) if e.name.endswith(".btf") and e.is_file()]
+        for old in newest_first(files)[KEEP_PER_KERNEL:]:
+            discard(old)
+        root = os.path.dirname(kernel_dir)
+        others = [e.path for e in os.scandir(root) if e.is_dir(follow_symlinks=False) and e.path != kernel_dir]
+        for old in newest_first(others)[KEEP_KERNELS - 1:]:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as e:
+        _debug("cannot prune the kernel BTF cache at %s: %s", kernel_dir, e)
