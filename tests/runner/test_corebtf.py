@@ -80,3 +80,38 @@ def test_prune_keeps_the_newest_files_and_kernels(cache_home: Path, monkeypatch:
     corebtf.prune(str(current))
     assert sorted(p.name for p in current.iterdir()) == ["obj2.btf", "obj3.btf", "obj4.btf"]
     assert sorted(p.name for p in root.iterdir()) == ["kernel0", "kernel1", "kernel3"]
+
+
+def test_a_directory_above_that_others_can_write_is_not_trusted(cache_home: Path) -> None:
+    path = _cached_file(cache_home)
+    above = cache_home / "pyeunomia"
+    os.chmod(above, 0o777)
+    try:
+        assert corebtf.trusted(path) is None
+        os.chmod(above, 0o1777)  # sticky, like /tmp: others cannot replace what is ours
+        assert corebtf.trusted(path) == os.path.realpath(path)
+    finally:
+        os.chmod(above, 0o700)
+
+
+def test_a_relative_xdg_cache_home_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyeunomia.cache import cache_root
+
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/dir")
+    assert cache_root() == os.path.join(os.path.expanduser("~"), ".cache", "pyeunomia")
+
+
+def test_nothing_is_written_where_others_can_write(cache_home: Path) -> None:
+    from pyeunomia.source import open_package
+
+    obj = open_package("opensnoop").object
+    path = corebtf.cache_path(obj)
+    assert path is not None
+    os.chmod(cache_home, 0o777)
+    try:
+        assert not corebtf.generate(obj, path)
+    finally:
+        os.chmod(cache_home, 0o700)
+    assert not os.path.exists(path)
+    assert corebtf.generate(obj, path)  # and once the directory is ours alone, it is
+    assert corebtf.trusted(path)

@@ -8,10 +8,18 @@ relocations need, and libbpf relocates against that file just the same
 (`btf_custom_path`). The first run of an object on a kernel writes it, when
 the run ends; later runs start from it.
 
-The cache is trusted input to the loader, so a file is used only if this
-user owns it and nobody else can write it. A file is keyed by the object's
-bytes and by the kernel (its version string, its build id and samples of
-its BTF), so a new kernel or a rebuilt object never meets a stale file.
+The minimal file must answer every relocation as the whole kernel would.
+Two kinds it cannot answer are never cached: bpf_core_type_id_kernel()
+(the id would be the small file's), and types found only in kernel modules
+(libbpf does not search modules when given a file).
+
+The cache is trusted input to the loader, so a file is used, and written,
+only where this user owns it and every directory up to / belongs to root or
+this user and nobody else can write there (sticky ones like /tmp aside):
+under `sudo` with a user's HOME, nothing is cached. A file is keyed by the
+object's bytes and by the kernel (its version string, its build id and
+samples of its BTF), so a new kernel or a rebuilt object never meets a
+stale file.
 """
 
 from __future__ import annotations
@@ -68,16 +76,33 @@ def cache_path(obj: bytes) -> str | None:
     return os.path.join(cache_root(), "core-btf", kernel, f"{blake2b(obj, digest_size=16).hexdigest()}.btf")
 
 
-def trusted(path: str) -> bool:
-    """Owned by us and writable by nobody else, the directory included."""
+def _safe_dirs(directory: str) -> bool:
+    """`directory` (a real path) and every directory above it belong to root
+    or us, and nobody else can write to them unless they are sticky."""
+    euid = os.geteuid()
+    while True:
+        st = os.lstat(directory)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (0, euid):
+            return False
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
+            return False
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return True
+        directory = parent
+
+
+def trusted(path: str) -> str | None:
+    """The real path of a cached file safe to give the loader, else None."""
     try:
-        for p in (path, os.path.dirname(path)):
-            st = os.stat(p)
-            if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-                return False
+        real = os.path.realpath(path)
+        st = os.lstat(real)
+        if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid()
+                or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
+            return None
+        return real if _safe_dirs(os.path.dirname(real)) else None
     except OSError:
-        return False
-    return True
+        return None
 
 
 def discard(path: str) -> None:
@@ -89,12 +114,14 @@ def discard(path: str) -> None:
 
 def generate(obj: bytes, path: str) -> bool:
     """Write the object's minimal BTF to `path`; False (and a debug line) when
-    bpftool is missing or cannot do it, e.g. for types that live in modules."""
+    bpftool is missing, the object's relocations are of a kind the cache
+    cannot answer, or the cache directory is not safe."""
     import subprocess
     import tempfile
 
+    from ..btf import Btf
     from ..compiler.toolchain import find_bpftool
-    from ..errors import ToolMissingError
+    from ..errors import PackageError, ToolMissingError
 
     try:
         bpftool = find_bpftool()
@@ -102,6 +129,20 @@ def generate(obj: bytes, path: str) -> bool:
         _debug("no bpftool: the kernel BTF cache stays empty")
         return False
     try:
+        names = _relocated_names(obj)
+    except PackageError as e:
+        _debug("not cached: %s", e)
+        return False
+    if names is None:
+        _debug("not cached: the object asks for kernel type ids")
+        return False
+    try:
+        kernel_dir = os.path.dirname(path)
+        os.makedirs(kernel_dir, mode=0o700, exist_ok=True)
+        kernel_dir = os.path.realpath(kernel_dir)
+        if not _safe_dirs(kernel_dir):
+            _debug("not cached: %s is writable by others", kernel_dir)
+            return False
         with tempfile.TemporaryDirectory(prefix="pyeunomia-btf-") as tmp:
             src, out = os.path.join(tmp, "obj.o"), os.path.join(tmp, "min.btf")
             with open(src, "wb") as f:
@@ -112,12 +153,47 @@ def generate(obj: bytes, path: str) -> bool:
                 _debug("bpftool gen min_core_btf failed: %s", done.stderr.decode(errors="replace").strip())
                 return False
             with open(out, "rb") as f:
-                write_atomically(path, f.read())
-    except (OSError, subprocess.SubprocessError) as e:
+                data = f.read()
+        missing = names - {t.name for t in Btf.parse(data).types}
+        if missing and _kernel_has_module_btf():
+            _debug("not cached: %s may live in kernel modules", ", ".join(sorted(missing)))
+            return False
+        write_atomically(os.path.join(kernel_dir, os.path.basename(path)), data)
+    except (OSError, subprocess.SubprocessError, PackageError) as e:
         _debug("cannot cache the kernel BTF at %s: %s", path, e)
         return False
-    prune(os.path.dirname(path))
+    prune(kernel_dir)
     return True
+
+
+def _relocated_names(obj: bytes) -> set[str] | None:
+    """The names libbpf looks up in the kernel for the object's CO-RE
+    relocations (flavour suffixes `___x` dropped); None if one of them asks
+    for a kernel type id, which only the whole kernel BTF can give."""
+    from ..btf import Btf
+    from ..btfext import TYPE_ID_LOCAL, TYPE_ID_TARGET, core_relocations
+    from ..elf import ElfFile
+
+    elf = ElfFile(obj)
+    btf_section, ext_section = elf.section(".BTF"), elf.section(".BTF.ext")
+    if btf_section is None or ext_section is None:
+        return set()
+    btf = Btf.parse(elf.section_bytes(btf_section))
+    names = set()
+    for relo in core_relocations(elf.section_bytes(ext_section), elf.endian):
+        if relo.kind == TYPE_ID_TARGET:
+            return None
+        if relo.kind != TYPE_ID_LOCAL:
+            names.add(btf[relo.type_id].name.split("___")[0])
+    names.discard("")
+    return names
+
+
+def _kernel_has_module_btf() -> bool:
+    try:
+        return any(name != "vmlinux" for name in os.listdir(os.path.dirname(KERNEL_BTF)))
+    except OSError:
+        return True
 
 
 def prune(kernel_dir: str) -> None:

@@ -30,6 +30,7 @@ _TC_PREFIXES = ("tc", "classifier")
 _KPROBE_PREFIXES = ("kprobe", "kretprobe", "ksyscall", "kretsyscall")
 _REFUSED_WITHOUT_HELP = ("fentry", "fexit", "fmod_ret", "lsm", "freplace")
 BPF_TCX_INGRESS, BPF_TCX_EGRESS = 46, 47
+_DETACH_THREADS = 8
 
 
 class LibbpfLog:
@@ -109,19 +110,23 @@ class LoadedObject:
 
     def _open_and_load(self, autoload: Iterable[str] | None, map_sizes: dict[str, int]) -> None:
         cached = corebtf.cache_path(self.package.object)
-        core_btf = cached if cached is not None and corebtf.trusted(cached) else None
+        core_btf = corebtf.trusted(cached) if cached is not None else None
         try:
             self._open(autoload, core_btf)
             self._resize_maps(map_sizes)
             self._load()
+        except (MissingPrivilegeError, UnsupportedFeatureError):
+            raise
         except KernelError:
             if core_btf is None:
                 raise
-            # A damaged cache file must never cost a run: go again with the kernel's own BTF.
+            # A damaged cache file must never cost a run: once more, with the kernel's own BTF.
             corebtf.discard(core_btf)
             self._close_object()
-            self._open_and_load(autoload, map_sizes)
-            return
+            core_btf = None
+            self._open(autoload, None)
+            self._resize_maps(map_sizes)
+            self._load()
         self.core_btf = core_btf
         if core_btf is None:
             self._btf_to_cache = cached
@@ -262,12 +267,14 @@ class LoadedObject:
     def close(self) -> None:
         """Detach every program and unload the object. Safe to call twice."""
         links, self._links = self._links, []
-        _destroy_links(links)
-        fds, self._link_fds = self._link_fds, []
-        for fd in fds:
-            os.close(fd)
-        self._close_object()
-        libbpf.set_log_handler(None)
+        try:
+            _destroy_links(links)
+        finally:
+            fds, self._link_fds = self._link_fds, []
+            for fd in fds:
+                os.close(fd)
+            self._close_object()
+            libbpf.set_log_handler(None)
         path, self._btf_to_cache = self._btf_to_cache, None
         if path is not None:
             corebtf.generate(self.package.object, path)
@@ -286,16 +293,21 @@ class LoadedObject:
 
 def _destroy_links(links: list[int]) -> None:
     """Detaching a tracepoint waits for an RCU grace period in the kernel
-    (~70 ms each here). The calls release the GIL, so detaching every link
-    in its own thread waits for those periods together, not one by one."""
-    if len(links) < 2:
-        for link in links:
-            libbpf.link_destroy(link)
-        return
+    (~70 ms each here). The calls release the GIL, so detaching each link in
+    a thread of its own (a few at a time) waits for those periods together."""
     import threading
 
-    threads = [threading.Thread(target=libbpf.link_destroy, args=(link,), name="detach") for link in links]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    for start in range(0, len(links), _DETACH_THREADS):
+        group = links[start : start + _DETACH_THREADS]
+        threads: list[threading.Thread] = []
+        for link in group[1:]:
+            t = threading.Thread(target=libbpf.link_destroy, args=(link,), name="detach")
+            try:
+                t.start()
+            except RuntimeError:  # no thread to be had: detach the rest here
+                break
+            threads.append(t)
+        for link in [group[0], *group[1 + len(threads):]]:
+            libbpf.link_destroy(link)
+        for t in threads:
+            t.join()
