@@ -18,7 +18,7 @@ from .helpers import Running, command, temp_dir
 pytestmark = pytest.mark.usefixtures("kernel")
 
 CHILD = r"""
-import ctypes, json, os, sys
+import ctypes, json, os, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
 class OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
@@ -27,6 +27,9 @@ sys.stdin.readline()  # wait until the tracer is ready
 for kind, *rest in json.loads(sys.argv[1]):
     if kind == "chdir":
         os.chdir(rest[0])
+        continue
+    if kind == "sleep":
+        time.sleep(rest[0])
         continue
     path = bytes.fromhex(rest[0])
     # raw system calls: exactly these flags (os.open would add O_CLOEXEC)
@@ -298,3 +301,26 @@ def test_table_columns_and_ecli_builtin():
     events = [json.loads(line) for line in ecli.rest()]
     mine = [e for e in events if e["pid"] == child2.pid and e["fname"] == str(tmp / "via-ecli")]
     assert len(mine) == 1 and mine[0]["ret"] == -2 and mine[0]["syscall"] == "SYS_OPENAT"
+
+
+def test_an_open_right_after_another_is_not_held_back():
+    # The program wakes the reader at most once per 10 ms, so the second of two
+    # quick opens wakes no one: the reader must look again soon after reading
+    # the first, not wait for its idle timeout (1 s). The name filter keeps
+    # every other process's opens, which would wake it, out of the ring.
+    tmp = temp_dir()
+    first, second = tmp / "first", tmp / "second"
+    first.write_text("x")
+    second.write_text("x")
+    # 3 ms apart: after the reader has read the first, within the program's 10 ms
+    ops = [op("openat", str(first), 0, 0), ["sleep", 0.003], op("openat", str(second), 0, 0)]
+    child = Child(tmp, ops, tag="l")
+    tracer = Running([*command("opensnoop"), "-j", "-n", child.name, "--exact-name"], "attached")
+    try:
+        child.go()
+        start = time.monotonic()
+        tracer.json_events(lambda e: e["fname"] == str(second), timeout=5)
+        waited = time.monotonic() - start
+    finally:
+        tracer.stop()
+    assert waited < 0.5, f"the second open took {waited:.3f} s to be printed"

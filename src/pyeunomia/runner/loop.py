@@ -26,11 +26,16 @@ class Reader(Protocol):
 
 class EventLoop:
     def __init__(self, readers: list[tuple[Reader, list[int]]], samplers: list[MapSampler],
-                 writer: EventWriter, poll_ms: int, wakeup_fd: int | None = None):
+                 writer: EventWriter, poll_ms: int, wakeup_fd: int | None = None, linger_ms: int | None = None):
         self.readers = [r for r, _ in readers]
         self.samplers = samplers
         self.writer = writer
         self.poll_s = poll_ms / 1000.0
+        # A BPF program that wakes the reader at most once per interval (opensnoop)
+        # holds back what it writes shortly after a wakeup: after reading
+        # records, look again within that interval rather than the poll timeout.
+        self.linger_s = min(self.poll_s, linger_ms / 1000.0) if linger_ms else 0.0
+        self._look_again_at = 0.0  # monotonic time; 0: nothing held back
         self.received = 0
         self._epoll = select.epoll()
         for _reader, fds in readers:
@@ -45,6 +50,8 @@ class EventLoop:
         while not should_stop():
             now = time.monotonic()
             timeout = self.poll_s
+            if self._look_again_at:
+                timeout = min(timeout, max(0.0, self._look_again_at - now))
             if self.samplers:
                 timeout = min(timeout, max(0.0, min(s.next_due for s in self.samplers) - now))
             if deadline is not None:
@@ -54,7 +61,13 @@ class EventLoop:
             for fd, _ev in self._epoll.poll(timeout):
                 if fd == self._wakeup_fd:
                     _drain(fd)
-            self.drain()
+            read = self.drain()
+            if self.linger_s:
+                now = time.monotonic()
+                if read:
+                    self._look_again_at = now + self.linger_s
+                elif now >= self._look_again_at:
+                    self._look_again_at = 0.0
             now = time.monotonic()
             for s in self.samplers:
                 if now >= s.next_due:

@@ -26,7 +26,7 @@ EXAMPLES = """examples:
 """
 COMM_LEN = 16
 RING_BYTES = 8 << 20  # mapped twice by the kernel: 16 MiB of RSS
-POLL_MS = 1000  # the BPF program wakes the reader within 10 ms of an event
+POLL_MS = 1000  # an idle reader's timeout: the BPF program wakes it when events come
 
 
 def parser() -> ArgumentParser:
@@ -154,8 +154,10 @@ def main(argv: list[str]) -> int:
                 writer = output.json_lines(layout, out, columns)
             else:
                 writer = output.table(layout, out, columns, start_ns)
+            # the program wakes the reader at most once per wakeup_interval_ns
+            linger_ms = max(1, prog.values["wakeup_interval_ns"] // 1_000_000)
             stats = prog.run(out, duration=args.duration, should_stop=stops.stop_requested,
-                             wakeup_fd=stops.wakeup_fd, writer=writer)
+                             wakeup_fd=stops.wakeup_fd, writer=writer, linger_ms=linger_ms)
     finally:
         stops.restore()
     if stats.lost:
