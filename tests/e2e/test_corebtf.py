@@ -13,6 +13,7 @@ import pytest
 from pyeunomia import libbpf, open_package
 from pyeunomia.btfext import TYPE_ID_TARGET, core_relocations
 from pyeunomia.elf import ElfFile
+from pyeunomia.package import Package
 from pyeunomia.runner import corebtf
 from pyeunomia.runner.loader import LoadedObject
 from pyeunomia.runner.program import Program
@@ -58,13 +59,19 @@ def test_first_load_writes_the_cache_and_later_loads_use_it(cache_home: Path) ->
     assert second[0]["ppid"] == os.getpid()
 
 
-def test_a_damaged_cache_file_is_replaced_and_the_load_still_works(cache_home: Path) -> None:
+def _damaged_cache_file() -> tuple[Package, str]:
+    """bootstrap, with a cache file of ours that starts like BTF and is not."""
     package = open_package((UPSTREAM / "bootstrap.json").read_bytes())
     path = corebtf.cache_path(package.object)
     assert path is not None
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     Path(path).write_bytes(b"\x9f\xeb\x01\x00 not really BTF")
     os.chmod(path, 0o600)
+    return package, path
+
+
+def test_a_damaged_cache_file_is_replaced_and_the_load_still_works(cache_home: Path) -> None:
+    package, path = _damaged_cache_file()
     with LoadedObject(package, {"min_duration_ns": 0}, attach=False) as loaded:
         assert loaded.core_btf is None  # went again with the kernel's own BTF
     assert Path(path).read_bytes()[:2] == b"\x9f\xeb" and os.path.getsize(path) > 24
@@ -112,12 +119,7 @@ def test_an_object_asking_for_kernel_type_ids_is_never_cached(cache_home: Path) 
 
 def test_a_cache_file_that_cannot_be_removed_costs_one_retry(cache_home: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    package = open_package((UPSTREAM / "bootstrap.json").read_bytes())
-    path = corebtf.cache_path(package.object)
-    assert path is not None
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    Path(path).write_bytes(b"\x9f\xeb\x01\x00 not really BTF")
-    os.chmod(path, 0o600)
+    package, path = _damaged_cache_file()
     monkeypatch.setattr(corebtf, "discard", lambda _path: None)  # as on a read-only cache
     opened: list[str | None] = []
     real_open = libbpf.object_open
