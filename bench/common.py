@@ -159,43 +159,17 @@ def tracers() -> dict[str, Tracer]:
     return out
 
 
-EXPORTER_CONFIG = """programs:
-  - name: opensnoop
-    metrics:
-      counters:
-        - name: eunomia_file_open_counter
-          description: opens
-          labels:
-            - name: pid
-            - name: comm
-            - name: filename
-              from: fname
-    compiled_ebpf_filename:
-"""
-
-
-# opensnoop's in-kernel `opens` map (comm, errno) read at scrape time; no events
-EXPORTER_IN_KERNEL_CONFIG = """programs:
-  - name: opensnoop
-    options: {count_opens: true, emit_events: false}
-    metrics:
-      counters:
-        - name: eunomia_opens_total
-          map: opens
-          labels:
-            - name: comm
-            - name: result
-              from: err
-              decoders: [errno]
-"""
+# The documented configs: the tutorial's (pid, comm and filename labels, counted
+# from events) and opensnoop's in-kernel `opens` map read at scrape time.
+TUTORIAL_CONFIG = ROOT / "examples" / "opensnoop.yaml"
+IN_KERNEL_CONFIG = ROOT / "examples" / "opensnoop-kernel.yaml"
 
 
 def exporter_tracer(port: int = 18526, in_kernel: bool = False, name: str = "eunomia-exporter") -> Tracer:
     """The exporter with the tutorial's config (an open is reported once its
     counter shows in /metrics), or counting in the kernel (once this
     process's name shows in the `opens` map)."""
-    config = temp_dir() / "config.yaml"
-    config.write_text(EXPORTER_IN_KERNEL_CONFIG if in_kernel else EXPORTER_CONFIG)
+    config = IN_KERNEL_CONFIG if in_kernel else TUTORIAL_CONFIG
     with open("/proc/self/comm") as f:
         comm = f.read().strip()
     return Tracer(name, [str(BIN / "eunomia-exporter"), "-c", str(config), "--listen", f"127.0.0.1:{port}"],

@@ -29,23 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BIN, ROOT, build_producer, rss_kib
-
-TUTORIAL_CONFIG = """\
-programs:
-  - name: opensnoop
-    metrics:
-      counters:
-        - name: eunomia_file_open_counter
-          description: opens by process and file
-          labels:
-            - name: pid
-            - name: comm
-            - name: filename
-              from: fname
-    compiled_ebpf_filename:
-"""
-
+from common import BIN, ROOT, TUTORIAL_CONFIG, build_producer, rss_kib
 
 SERIES_LIMIT = 10_000  # the tutorial's metric keeps the default max_series
 SETTLE_S = 3.0  # after the limit is reached, before the start RSS is read
@@ -111,14 +95,12 @@ def soak(seconds: float, warmup_timeout: float = 120.0) -> SoakResult:
     10,000 label sets (steady state), then SETTLE_S more."""
     work = Path(tempfile.mkdtemp(prefix="pyeu-soak-"))
     producer = build_producer()
-    config = work / "config.yaml"
-    config.write_text(TUTORIAL_CONFIG)
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
     procs = {
         "opensnoop": subprocess.Popen([str(BIN / "opensnoop")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                       text=True, start_new_session=True),
-        "eunomia-exporter": subprocess.Popen([str(BIN / "eunomia-exporter"), "-c", str(config), "--listen",
+        "eunomia-exporter": subprocess.Popen([str(BIN / "eunomia-exporter"), "-c", str(TUTORIAL_CONFIG), "--listen",
                                               f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
                                              stderr=subprocess.PIPE, text=True, start_new_session=True),
     }

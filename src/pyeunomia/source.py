@@ -83,7 +83,7 @@ def _parse(data: bytes, origin: str, name: str, sha256: str | None) -> Package:
     raise PackageError(f"{origin}: neither a package (JSON) nor a BPF object (ELF)")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     import ipaddress
 
     if host == "localhost":
@@ -100,7 +100,7 @@ def _check_url(url: str, insecure: bool) -> None:
     parts = urllib.parse.urlparse(url)
     if parts.scheme not in ("http", "https"):
         raise FetchError(f"{escape_text(url)}: not an http or https URL")
-    if parts.scheme == "http" and not insecure and not _is_loopback(parts.hostname or ""):
+    if parts.scheme == "http" and not insecure and not is_loopback(parts.hostname or ""):
         raise FetchError(f"{escape_text(url)}: plain http can be tampered with on the way: "
                          "use https, or pass --insecure")
 

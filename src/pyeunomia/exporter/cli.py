@@ -151,6 +151,7 @@ def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None
     import select
     import threading
 
+    from ..runner.loop import drain_fd
     from .priority import ScrapeGate
     from .programs import ProgramSet
 
@@ -183,7 +184,7 @@ def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None
         while not stops.stop_requested():
             ready, _, _ = select.select([stops.wakeup_fd], [], [], 1.0)
             if ready:
-                _drain(stops.wakeup_fd)
+                drain_fd(stops.wakeup_fd)
     finally:
         if server is not None:
             if thread is not None:
@@ -202,6 +203,7 @@ def _bind(listen: tuple[str, int], programs: ProgramSet, token: bytes | None, ve
     from prometheus_client import CollectorRegistry
     from prometheus_client.process_collector import ProcessCollector
 
+    from ..source import is_loopback
     from .collector import ExporterCollector
     from .server import Exporter, ExporterServer
 
@@ -223,7 +225,7 @@ def _bind(listen: tuple[str, int], programs: ProgramSet, token: bytes | None, ve
         shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         raise EunomiaError(f"cannot listen on {shown}: {e.strerror or e}: stop what uses it, or pass "
                            "--listen HOST:PORT") from None
-    if token is not None and not _is_loopback(host) and not (web is not None and web.tls is not None):
+    if token is not None and not is_loopback(host) and not (web is not None and web.tls is not None):
         sys.stderr.write(f"{PROG}: warning: the API token crosses the network in clear text on {host}: put TLS "
                          "in front or listen on 127.0.0.1\n")
     return server
@@ -280,24 +282,6 @@ def _freeze_heap() -> None:
 
     gc.collect()
     gc.freeze()
-
-
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _drain(fd: int) -> None:
-    try:
-        os.read(fd, 4096)
-    except BlockingIOError:
-        pass
 
 
 def entry() -> None:

@@ -92,10 +92,7 @@ class ProgramInstance:
 
     def _run(self) -> None:
         try:
-            # a program that batches its wakeups (opensnoop's wakeup_interval_ns) holds records back
-            interval_ns = self.program.values.get("wakeup_interval_ns")
-            linger_ms = max(1, interval_ns // 1_000_000) if isinstance(interval_ns, int) and interval_ns else None
-            loop = self.program.open_loop(self.writer, wakeup_fd=self._wake_r, linger_ms=linger_ms)
+            loop = self.program.open_loop(self.writer, wakeup_fd=self._wake_r)
             loop.run(None, lambda: self._stopping)
         except Exception as e:  # noqa: BLE001 - reported on the landing page and as program_up 0
             self.error = f"{type(e).__name__}: {e}"

@@ -112,9 +112,7 @@ class LoadedObject:
         cached = corebtf.cache_path(self.package.object)
         core_btf = corebtf.trusted(cached) if cached is not None else None
         try:
-            self._open(autoload, core_btf)
-            self._resize_maps(map_sizes)
-            self._load()
+            self._load_with(autoload, map_sizes, core_btf)
         except (MissingPrivilegeError, UnsupportedFeatureError):
             raise
         except KernelError:
@@ -124,12 +122,15 @@ class LoadedObject:
             corebtf.discard(core_btf)
             self._close_object()
             core_btf = None
-            self._open(autoload, None)
-            self._resize_maps(map_sizes)
-            self._load()
+            self._load_with(autoload, map_sizes, None)
         self.core_btf = core_btf
         if core_btf is None:
             self._btf_to_cache = cached
+
+    def _load_with(self, autoload: Iterable[str] | None, map_sizes: dict[str, int], core_btf: str | None) -> None:
+        self._open(autoload, core_btf)
+        self._resize_maps(map_sizes)
+        self._load()
 
     def _open(self, autoload: Iterable[str] | None, core_btf: str | None) -> None:
         name = self.package.meta.obj_name

@@ -3,6 +3,7 @@ flush output once per batch, and sample maps when they are due."""
 
 from __future__ import annotations
 
+import os
 import select
 import time
 from collections.abc import Callable
@@ -60,7 +61,7 @@ class EventLoop:
                 timeout = min(timeout, deadline - now)
             for fd, _ev in self._epoll.poll(timeout):
                 if fd == self._wakeup_fd:
-                    _drain(fd)
+                    drain_fd(fd)
             read = self.drain()
             if self.linger_s:
                 now = time.monotonic()
@@ -91,8 +92,8 @@ class EventLoop:
         self._epoll.close()
 
 
-def _drain(fd: int) -> None:
-    import os
+def drain_fd(fd: int) -> None:
+    """Empty a non-blocking wake-up pipe."""
     try:
         os.read(fd, 4096)
     except BlockingIOError:

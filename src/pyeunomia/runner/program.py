@@ -99,7 +99,7 @@ class Program:
 
     def open_loop(self, writer: EventWriter, stream: IO[bytes] | None = None, as_json: bool = False,
                   sample_callback: Callable[[dict[str, Any]], None] | None = None,
-                  wakeup_fd: int | None = None, linger_ms: int | None = None) -> EventLoop:
+                  wakeup_fd: int | None = None) -> EventLoop:
         """A poll loop over every event buffer, writing to `writer`, and
         samplers for every sampled map."""
         if self._loop is not None:
@@ -115,17 +115,25 @@ class Program:
             samplers.append(MapSampler(info, sample, spec.btf, mspec.key_type_id if mspec else 0,
                                        mspec.value_type_id if mspec else 0, stream or sys.stdout.buffer,
                                        as_json, sample_callback))
-        self._loop = EventLoop(self._readers, samplers, writer, self.poll_ms, wakeup_fd, linger_ms)
+        self._loop = EventLoop(self._readers, samplers, writer, self.poll_ms, wakeup_fd, self._linger_ms())
         return self._loop
+
+    def _linger_ms(self) -> int | None:
+        """A program with a `wakeup_interval_ns` global (opensnoop's) wakes the
+        reader at most once per interval: the loop must look again that soon
+        after reading (see EventLoop)."""
+        interval_ns = self.values.get("wakeup_interval_ns")
+        if isinstance(interval_ns, int) and not isinstance(interval_ns, bool) and interval_ns > 0:
+            return max(1, interval_ns // 1_000_000)
+        return None
 
     def run(self, stream: IO[bytes] | None = None, *, as_json: bool = False, duration: float | None = None,
             should_stop: Callable[[], bool] = lambda: False, wakeup_fd: int | None = None,
-            writer: EventWriter | None = None, linger_ms: int | None = None) -> RunStats:
-        """Print events (and sampled maps) to `stream` until stopped.
-        `linger_ms`: see EventLoop."""
+            writer: EventWriter | None = None) -> RunStats:
+        """Print events (and sampled maps) to `stream` until stopped."""
         out = stream or sys.stdout.buffer
         writer = writer or self.writer_for(out, as_json)
-        loop = self.open_loop(writer, out, as_json, wakeup_fd=wakeup_fd, linger_ms=linger_ms)
+        loop = self.open_loop(writer, out, as_json, wakeup_fd=wakeup_fd)
         try:
             loop.run(duration, should_stop)
         finally:

@@ -154,10 +154,8 @@ def main(argv: list[str]) -> int:
                 writer = output.json_lines(layout, out, columns)
             else:
                 writer = output.table(layout, out, columns, start_ns)
-            # the program wakes the reader at most once per wakeup_interval_ns
-            linger_ms = max(1, prog.values["wakeup_interval_ns"] // 1_000_000)
             stats = prog.run(out, duration=args.duration, should_stop=stops.stop_requested,
-                             wakeup_fd=stops.wakeup_fd, writer=writer, linger_ms=linger_ms)
+                             wakeup_fd=stops.wakeup_fd, writer=writer)
     finally:
         stops.restore()
     if stats.lost:
