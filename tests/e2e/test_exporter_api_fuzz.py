@@ -14,7 +14,7 @@ import pytest
 
 from tests.fuzz.exporter_checks import check_start_body
 from tests.fuzz.fuzz_api_bodies import seeds
-from tests.fuzz.test_exporter_corpus import CORPUS as CORPUS_ROOT
+from tests.fuzz.test_corpus import CORPUS as CORPUS_ROOT
 from tests.property.strategies import EDGE_VALUES, paths, replaced
 
 from ..conftest import loaded_prog_ids
