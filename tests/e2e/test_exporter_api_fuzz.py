@@ -104,7 +104,9 @@ def test_random_bodies_get_4xx_json_and_metrics_keep_answering():
         for request, status in ((head + "\r\n", b"411"),
                                 (head + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", b"411"),
                                 (head + "Content-Length: abc\r\n\r\n", b"400"),
-                                (head + "Content-Length: -5\r\n\r\n", b"413"),
+                                (head + "Content-Length: -5\r\n\r\n", b"400"),
+                                (head + "Content-Length: 1_0\r\n\r\n0123456789", b"400"),
+                                (head + "Content-Length: 2\r\nContent-Length: 10\r\n\r\n{}", b"400"),
                                 (head + f"Content-Length: {1 << 40}\r\n\r\n", b"413"),
                                 (head + "Content-Length: 100\r\n\r\n{}", b"400")):
             reply = raw_request(port, request.encode(), half_close=True)

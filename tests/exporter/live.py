@@ -86,13 +86,15 @@ class Exporter:
     """eunomia-exporter running with `config` (YAML text) in `tmp`."""
 
     def __init__(self, tmp: Path, config: str, *extra: str, port: int | None = None, name: str = "config.yaml",
-                 tls: ssl.SSLContext | None = None, headers: dict[str, str] | None = None):
+                 tls: ssl.SSLContext | None = None, headers: dict[str, str] | None = None,
+                 prefix: tuple[str, ...] = ()):
         self.tls = tls  # scrape over HTTPS with this client context
         self.headers = headers or {}  # sent with every request (basic auth)
         self.port = port or free_port()
         self.config = tmp / name
         self.config.write_text(config)
-        argv = [*command("eunomia-exporter"), "-c", str(self.config), "--listen", f"127.0.0.1:{self.port}", *extra]
+        argv = [*prefix, *command("eunomia-exporter"), "-c", str(self.config), "--listen", f"127.0.0.1:{self.port}",
+                *extra]
         self.running = Running(argv, READY)
 
     @property
@@ -144,6 +146,14 @@ class Exporter:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {what}; stderr: {self.running.stderr_lines}")
             time.sleep(0.1)
+
+    def threads(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/task"))
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time the exporter has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():

@@ -1,4 +1,4 @@
-"""The exporter's HTTP server.
+"""The exporter's pages and API, served by httpserver.HttpServer.
 
     GET  /          a small HTML page: the running programs, a link to /metrics
     GET  /metrics   Prometheus text format, or OpenMetrics when the scraper asks
@@ -7,8 +7,9 @@
     POST /stop      {"id": n} -> {}                               /  --enable-api
 
 The API loads kernel programs as root, so it is off by default and, when on,
-every call needs `Authorization: Bearer <token>`. A bad request gets a 4xx
-answer with {"error": "..."}; nothing a client sends stops the exporter.
+every call needs `Authorization: Bearer <token>`, checked on the request's
+head before its body is read. A bad request gets a 4xx answer with
+{"error": "..."}; nothing a client sends stops the exporter.
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ import base64
 import hmac
 import html
 import json
-import socket
 import sys
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from ..errors import EunomiaError
+from ..output.escape import escape_text
 from .exposition import Encoders
+from .httpserver import DEFAULT_LIMITS, HttpServer, Limits, Response
+from .httpwire import Request
 from .programs import NameConflict, ProgramSet
 
 if TYPE_CHECKING:
@@ -33,10 +34,11 @@ if TYPE_CHECKING:
 
     from .webconfig import BasicAuth
 
-MAX_BODY = 16 << 20
-HANDSHAKE_TIMEOUT_S = 10.0
+MAX_API_BODY = 16 << 20
+MAX_PAGE_BODY = 1 << 10  # a GET may carry a small body (some clients send one); it is read and ignored
 API_PATHS = {"/list": "GET", "/start": "POST", "/stop": "POST"}
 PAGES = {"/": "GET", "/metrics": "GET", **API_PATHS}
+SLOW_PATHS = ("/start", "/stop")  # they load and unload programs: on the API's own worker
 
 
 class ApiError(Exception):
@@ -45,9 +47,12 @@ class ApiError(Exception):
         self.status = status
         self.headers = headers or {}
 
+    def response(self) -> Response:
+        return Response(self.status, _json_bytes({"error": str(self)}), headers=tuple(self.headers.items()))
+
 
 class Exporter:
-    """What the handler serves: the programs, the registry and the API settings."""
+    """What the server serves: the programs, the registry and the API settings."""
 
     def __init__(self, programs: ProgramSet, registry: Any, token: bytes | None,
                  start_program: Callable[[bytes], int], log: Callable[[str], None] | None = None):
@@ -55,119 +60,66 @@ class Exporter:
         self.registry = registry
         self.token = token  # None: the API is off
         self.start_program = start_program
-        self.log = log
+        self.log = log  # the request log (-v); problems always go to stderr
         self.encoders = Encoders()  # the library's encoders, each series' line start kept between scrapes
 
 
-class ExporterServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
+class ExporterApp:
+    """Routes, auth and answers; httpserver calls admit() on the I/O thread
+    and handle() on a worker."""
 
-    def __init__(self, address: tuple[str, int], exporter: Exporter, tls: ssl.SSLContext | None = None,
-                 auth: BasicAuth | None = None):
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    def __init__(self, exporter: Exporter, auth: BasicAuth | None):
         self.exporter = exporter
-        self.tls = tls
         self.auth = auth
-        super().__init__(address, Handler)
 
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        text = host.decode() if isinstance(host, bytes) else str(host)
-        shown = f"[{text}]" if ":" in text else text
-        return f"{'https' if self.tls else 'http'}://{shown}:{port}"
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        """With TLS, the handshake happens here, on the connection's own
-        thread: a client that never finishes it holds only that thread."""
-        if self.tls is None:
-            super().finish_request(request, client_address)
-            return
-        request.settimeout(HANDSHAKE_TIMEOUT_S)
+    def admit(self, request: Request) -> str | Response:
         try:
-            conn = self.tls.wrap_socket(request, server_side=True)
-        except OSError as e:  # ssl.SSLError included: a plain-HTTP client, a bad certificate, a timeout
-            log = self.exporter.log
-            if log is not None:
-                log(f"{client_address[0]} TLS handshake failed: {e}")
-            return
-        try:
-            super().finish_request(conn, client_address)
-        finally:
-            conn.close()
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: ExporterServer
-    protocol_version = "HTTP/1.1"
-    server_version = "eunomia-exporter"
-    timeout = 60  # a client that stops sending loses its connection, not a thread forever
-    # Headers and body are two writes: without TCP_NODELAY the body waits for
-    # the client's delayed ACK of the headers (40 ms on Linux).
-    disable_nagle_algorithm = True
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
-
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
-
-    def do_HEAD(self) -> None:
-        self._handle("HEAD")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log = self.server.exporter.log
-        if log is not None:
-            log(f"{self.address_string()} {format % args}")
-
-    def _handle(self, method: str) -> None:
-        path = urlsplit(self.path).path
-        self._body_read = False
-        try:
+            path = request.path
             wanted = PAGES.get(path)
             if wanted is None:
-                raise ApiError(404, f"no page {path}: see / for what this exporter serves")
+                raise ApiError(404, f"no page {escape_text(path)[:200]}: see / for what this exporter serves")
             if path in API_PATHS:
-                self._check_api()
-            elif self.server.auth is not None:
-                self._check_basic_auth(self.server.auth)
-            if method != wanted:
-                raise ApiError(405, f"{path} takes {wanted}, not {method}", {"Allow": wanted})
-            if path == "/metrics":
-                self._metrics()
-            elif path == "/":
-                self._send(200, _landing_page(self.server.exporter.programs).encode(), "text/html; charset=utf-8")
-            elif path == "/list":
-                self._json(200, self.server.exporter.programs.listing())
-            elif path == "/start":
-                self._json(200, {"id": self._start(self._body())})
-            else:
-                self._stop(self._body())
+                self._check_token(request)
+            if request.method != wanted and not (request.method == "HEAD" and wanted == "GET"):
+                raise ApiError(405, f"{path} takes {wanted}, not {escape_text(request.method)[:20]}",
+                               {"Allow": wanted})
+            if wanted == "POST" and request.content_length is None:
+                raise ApiError(411, "a Content-Length is needed")
         except ApiError as e:
-            self._json(e.status, {"error": str(e)}, e.headers)
+            return e.response()
+        return "api" if path in SLOW_PATHS else "pages"
+
+    def max_body(self, request: Request) -> int:
+        return MAX_API_BODY if request.path in SLOW_PATHS else MAX_PAGE_BODY
+
+    def handle(self, request: Request, body: bytes, client: str) -> Response:
+        path = request.path
+        try:
+            if path not in API_PATHS and self.auth is not None:
+                self._check_basic_auth(request, self.auth)
+            if path == "/metrics":
+                return self._metrics(request)
+            if path == "/":
+                return Response(200, _landing_page(self.exporter.programs).encode(), "text/html; charset=utf-8")
+            if path == "/list":
+                return Response(200, _json_bytes(self.exporter.programs.listing()))
+            if path == "/start":
+                return Response(200, _json_bytes({"id": self._start(body)}))
+            return self._stop(body)
+        except ApiError as e:
+            return e.response()
         except Exception as e:  # noqa: BLE001 - a bug answers 500; the exporter keeps serving
-            sys.stderr.write(f"eunomia-exporter: internal error serving {method} {path}: {type(e).__name__}: "
-                             f"{e}\n")
-            self._json(500, {"error": f"internal error: {type(e).__name__}: {e}"})
+            sys.stderr.write(f"eunomia-exporter: internal error serving {request.method} {escape_text(path)}: "
+                             f"{type(e).__name__}: {escape_text(str(e))}\n")
+            return Response(500, _json_bytes({"error": f"internal error: {type(e).__name__}"}))
 
     # -- routes ------------------------------------------------------------------
 
-    def _metrics(self) -> None:
+    def _metrics(self, request: Request) -> Response:
         from prometheus_client.exposition import gzip_accepted
 
-        library, content_type = metrics_encoder(self.headers.get("Accept", ""))
-        exporter = self.server.exporter
+        library, content_type = metrics_encoder(request.headers.get("accept", ""))
+        exporter = self.exporter
         encoder = exporter.encoders.get(library)
         gate = exporter.programs.gate
         if gate is None:
@@ -175,43 +127,41 @@ class Handler(BaseHTTPRequestHandler):
         else:
             with gate.scrape():
                 body = encoder(exporter.registry)
-        headers = {}
-        if gzip_accepted(self.headers.get("Accept-Encoding", "")):
+        if gzip_accepted(request.headers.get("accept-encoding", "")):
             import gzip
 
-            body = gzip.compress(body, compresslevel=1)
-            headers["Content-Encoding"] = "gzip"
-        self._send(200, body, content_type, headers)
+            return Response(200, gzip.compress(body, compresslevel=1), content_type, (("Content-Encoding", "gzip"),))
+        return Response(200, body, content_type)
 
     def _start(self, body: bytes) -> int:
         try:
-            return self.server.exporter.start_program(body)
+            return self.exporter.start_program(body)
         except NameConflict as e:
             raise ApiError(409, str(e)) from None
         except EunomiaError as e:
             raise ApiError(400, str(e)) from None
 
-    def _stop(self, body: bytes) -> None:
+    def _stop(self, body: bytes) -> Response:
         program_id = parse_stop_body(body)
-        if not self.server.exporter.programs.stop(program_id):
+        if not self.exporter.programs.stop(program_id):
             raise ApiError(404, f"no running program has id {program_id}: see GET /list")
-        self._json(200, {})
+        return Response(200, _json_bytes({}))
 
-    # -- plumbing ------------------------------------------------------------------
+    # -- auth ----------------------------------------------------------------------
 
-    def _check_api(self) -> None:
-        token = self.server.exporter.token
+    def _check_token(self, request: Request) -> None:
+        token = self.exporter.token
         if token is None:
             raise ApiError(404, "the management API is off: start the exporter with --enable-api "
                                 "--api-token-file FILE")
-        given = self.headers.get("Authorization", "")
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token):
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode("latin-1"), token):
             raise ApiError(401, "missing or wrong token: send 'Authorization: Bearer <token>'",
                            {"WWW-Authenticate": 'Bearer realm="eunomia-exporter"'})
 
-    def _check_basic_auth(self, auth: BasicAuth) -> None:
-        scheme, _, value = self.headers.get("Authorization", "").partition(" ")
+    @staticmethod
+    def _check_basic_auth(request: Request, auth: BasicAuth) -> None:
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
         user = password = None
         if scheme.lower() == "basic":
             try:
@@ -224,40 +174,32 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(401, "unauthorized: send the user and password of basic_auth_users",
                            {"WWW-Authenticate": 'Basic realm="eunomia-exporter"'})
 
-    def _body(self) -> bytes:
-        length_text = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding"):
-            raise ApiError(411, "send the body with a Content-Length, not chunked")
-        if length_text is None:
-            raise ApiError(411, "a Content-Length is needed")
-        try:
-            length = int(length_text)
-        except ValueError:
-            raise ApiError(400, "Content-Length is not a number") from None
-        if length < 0 or length > MAX_BODY:
-            raise ApiError(413, f"the body is over {MAX_BODY >> 20} MiB")
-        data = self.rfile.read(length)
-        if len(data) != length:
-            raise ApiError(400, "the body ended early")
-        self._body_read = True
-        return data
 
-    def _json(self, status: int, value: Any, headers: dict[str, str] | None = None) -> None:
-        self._send(status, (json.dumps(value) + "\n").encode(), "application/json", headers)
+class ExporterServer(HttpServer):
+    """The exporter's app on an HttpServer."""
 
-    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        if status >= 400 and self.command == "POST" and not self._body_read:
-            self.close_connection = True  # the unread body would be taken for the next request
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+    def __init__(self, address: tuple[str, int], exporter: Exporter, tls: ssl.SSLContext | None = None,
+                 auth: BasicAuth | None = None, limits: Limits = DEFAULT_LIMITS,
+                 problems: Callable[[str], None] | None = None):
+        self.exporter = exporter
+        super().__init__(address, ExporterApp(exporter, auth), tls, limits,
+                         problems or _stderr_line, exporter.log)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        text = host.decode() if isinstance(host, bytes) else str(host)
+        shown = f"[{text}]" if ":" in text else text
+        return f"{'https' if self.tls else 'http'}://{shown}:{port}"
+
+
+def _stderr_line(line: str) -> None:
+    sys.stderr.write(f"eunomia-exporter: {line}\n")
+    sys.stderr.flush()
+
+
+def _json_bytes(value: Any) -> bytes:
+    return (json.dumps(value) + "\n").encode()
 
 
 def parse_stop_body(body: bytes) -> int:
