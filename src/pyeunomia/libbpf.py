@@ -255,12 +255,29 @@ class _CapData(ctypes.Structure):
     _fields_ = [("effective", c_u32), ("permitted", c_u32), ("inheritable", c_u32)]
 
 
-def drop_capabilities(keep: set[str]) -> None:
-    """Keep only `keep` (names such as CAP_BPF) in this process's effective
-    and permitted sets, nothing inheritable, and take every other capability
-    out of the bounding set (when allowed) so no later exec regains it.
-    Applies to every thread: call it before starting threads, or know that
-    Linux keeps capabilities per thread (this one is changed)."""
+_PR_SET_DUMPABLE, _PR_SET_KEEPCAPS, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT = 4, 8, 38, 47
+_PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+
+def _prctl(option: int, arg: int, what: str, ignore: tuple[int, ...] = ()) -> None:
+    assert _libc is not None
+    if _libc.prctl(option, arg, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        if err not in ignore:
+            raise KernelError(f"{what} failed: {os.strerror(err)}", err)
+
+
+def drop_privileges(keep: set[str], user: tuple[int, int] | None = None) -> None:
+    """Keep only the capabilities in `keep` (names such as CAP_BPF): in the
+    effective and permitted sets, none inheritable or ambient, every other one
+    out of the bounding set (when allowed) so no later exec regains it. With
+    `user` (uid, gid; the caller is root), become that user and group first,
+    with no supplementary groups: a uid-0 process without capabilities still
+    owns every root-owned file (it could read /etc/shadow and write
+    /etc/passwd). The process is made non-dumpable (other processes of that
+    user cannot ptrace it or read its memory) and no-new-privs (no set-uid
+    exec regains anything). Linux keeps capabilities per thread: call this
+    before starting threads (set*id calls reach every thread through glibc)."""
     lib()
     assert _libc is not None
     unknown = keep - CAPABILITIES.keys()
@@ -281,6 +298,17 @@ def drop_capabilities(keep: set[str]) -> None:
                 raise KernelError(f"dropping capability {cap} from the bounding set failed: {os.strerror(err)}",
                                   err)
             break
+    if user is not None:
+        uid, gid = user
+        _prctl(_PR_SET_KEEPCAPS, 1, "keeping capabilities across the change of user")
+        try:
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+        except OSError as e:
+            raise KernelError(f"changing to user {uid} and group {gid} failed: {e.strerror}", e.errno or 0) from None
+        _prctl(_PR_SET_KEEPCAPS, 0, "clearing keep-capabilities")
+        _prctl(_PR_SET_DUMPABLE, 0, "making the process non-dumpable")
     header = _CapHeader(_CAP_VERSION_3, 0)
     data = (_CapData * 2)()
     if _libc.capget(ctypes.byref(header), data) != 0:
@@ -288,12 +316,14 @@ def drop_capabilities(keep: set[str]) -> None:
         raise KernelError(f"reading this process's capabilities failed: {os.strerror(err)}", err)
     for i in range(2):
         word = mask >> (32 * i) & 0xFFFFFFFF
-        data[i].effective &= word
+        data[i].effective = data[i].permitted & word  # after a change of user only the permitted set survives
         data[i].permitted &= word
         data[i].inheritable = 0
     if _libc.capset(ctypes.byref(header), data) != 0:
         err = ctypes.get_errno()
         raise KernelError(f"dropping capabilities failed: {os.strerror(err)}", err)
+    _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, "clearing ambient capabilities", (errno_mod.EINVAL,))
+    _prctl(_PR_SET_NO_NEW_PRIVS, 1, "setting no-new-privs")
 
 
 _M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8

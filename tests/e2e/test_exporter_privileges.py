@@ -1,7 +1,9 @@
 """--drop-caps (the default): once its programs are attached, every thread of
-the exporter runs without capabilities (with the API on: only CAP_BPF,
-CAP_PERFMON and CAP_SYS_ADMIN, which loading programs needs), and everything a
-scrape reads still works: events, maps, run statistics, losses."""
+the exporter runs as user nobody (or --user), in its group with no
+supplementary groups, non-dumpable, with no-new-privs and without
+capabilities (with the API on: only those loading programs needs), and
+everything a scrape reads still works: events, maps, run statistics, losses.
+The API token file must be the exporter's user's alone."""
 
 from __future__ import annotations
 
@@ -14,12 +16,35 @@ import pytest
 from pyeunomia.libbpf import CAPABILITIES
 
 from ..exporter.live import Exporter, Opener
-from .helpers import ROOT, temp_dir
+from .helpers import ROOT, run, temp_dir
 from .test_exporter_api import program_doc
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
-API_CAPS = (1 << CAPABILITIES["CAP_BPF"]) | (1 << CAPABILITIES["CAP_PERFMON"]) | (1 << CAPABILITIES["CAP_SYS_ADMIN"])
+API_CAPS = sum(1 << CAPABILITIES[c] for c in ("CAP_BPF", "CAP_PERFMON", "CAP_SYS_ADMIN", "CAP_DAC_READ_SEARCH"))
+NOBODY = "65534"
+
+
+def identity(pid: int) -> dict[str, set[str]]:
+    """Uid, Gid, Groups and NoNewPrivs of each thread: {field: {values}}."""
+    out: dict[str, set[str]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for line in status.splitlines():
+            name, _, value = line.partition(":")
+            if name in ("Uid", "Gid", "Groups", "NoNewPrivs"):
+                out.setdefault(name, set()).add(" ".join(value.split()))
+    return out
+
+
+def assert_unprivileged(pid: int, user: str = NOBODY, group: str = NOBODY) -> None:
+    ids = identity(pid)
+    assert ids == {"Uid": {f"{user} {user} {user} {user}"}, "Gid": {f"{group} {group} {group} {group}"},
+                   "Groups": {""}, "NoNewPrivs": {"1"}}, ids
+    assert os.stat(f"/proc/{pid}/mem").st_uid == 0  # not dumpable: its user's other processes cannot ptrace it
 
 
 def capabilities(pid: int) -> dict[str, set[int]]:
@@ -56,10 +81,11 @@ def test_no_capabilities_and_scrapes_still_work():
     target = tmp / "without-caps.txt"
     target.write_text("x")
     with Exporter(tmp, both_configs(child.pid)) as exp:
-        assert "capabilities: all dropped" in "".join(exp.running.stderr_lines)
+        assert f"privileges: uid {NOBODY}, gid {NOBODY}, no capabilities" in "".join(exp.running.stderr_lines)
         caps = capabilities(exp.pid)
         assert len(list(Path(f"/proc/{exp.pid}/task").iterdir())) >= 3  # main, http, one event thread
         assert caps == {"CapEff": {0}, "CapPrm": {0}, "CapInh": {0}, "CapBnd": {0}}, caps
+        assert_unprivileged(exp.pid)
         child.do("open", target, 5)
         child.do("open", tmp / "absent", 2)
         exp.wait_for(lambda: exp.value("dropped_opens_total", comm=child.name, filename=str(target)) == 5,
@@ -83,6 +109,7 @@ def test_the_api_keeps_what_loading_needs():
     with Exporter(tmp, "programs: []\n", "--enable-api", "--api-token-file", str(tmp / "token")) as exp:
         caps = capabilities(exp.pid)
         assert caps["CapEff"] == caps["CapPrm"] == caps["CapBnd"] == {API_CAPS}, caps
+        assert_unprivileged(exp.pid)
         status, doc = exp.post("/start", program_doc(child.pid), token)  # loads and attaches after the drop
         assert (status, doc) == (200, {"id": 0})
         child.do("open", target, 2)
@@ -96,6 +123,36 @@ def test_no_drop_caps_keeps_them():
     tmp = temp_dir()
     mine = capabilities(os.getpid())
     with Exporter(tmp, "programs: []\n", "--no-drop-caps") as exp:
-        assert "capabilities: all kept (--no-drop-caps)" in "".join(exp.running.stderr_lines)
+        assert "privileges: all kept (--no-drop-caps)" in "".join(exp.running.stderr_lines)
         assert capabilities(exp.pid)["CapEff"] == mine["CapEff"] != {0}
         assert exp.get("/metrics")[0] == 200
+
+
+def test_another_user_and_group():
+    tmp = temp_dir()
+    with Exporter(tmp, "programs: []\n", "--user", "daemon:nogroup") as exp:
+        assert_unprivileged(exp.pid, "1", NOBODY)
+        assert capabilities(exp.pid)["CapEff"] == {0}
+        assert exp.get("/metrics")[0] == 200
+
+
+@pytest.mark.parametrize("owner", [65534, 1])
+def test_a_token_file_of_another_user_is_refused(owner):
+    """An ordinary user who owns the token file could write any token into it
+    and load programs as root through the API."""
+    tmp = temp_dir()
+    token = tmp / "token"
+    token.write_text(secrets.token_hex(24))
+    token.chmod(0o600)
+    os.chown(token, owner, owner)
+    result = run("eunomia-exporter", "-c", str(tmp / "none.yaml"), "--enable-api", "--api-token-file", str(token))
+    assert result.returncode == 2
+    assert result.stderr == (f"eunomia-exporter: error: --api-token-file: {token} belongs to uid {owner}, not to the "
+                             f"exporter's user (uid 0): chown 0 {token}\n")
+
+
+@pytest.mark.parametrize("text", ["no-such-user-here", "nobody:no-such-group"])
+def test_an_unknown_user_is_one_line(text):
+    tmp = temp_dir()
+    result = run("eunomia-exporter", "-c", str(tmp / "none.yaml"), "--user", text)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--user: no " in result.stderr

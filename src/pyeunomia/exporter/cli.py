@@ -18,8 +18,9 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from ..cli.common import ArgumentParser, StopSignals, run_command, setup_logging
+from ..cli.common import ArgumentParser, StopSignals, run_command, seconds, setup_logging
 from ..errors import EunomiaError, UsageError
+from .httpserver import DEFAULT_LIMITS, IDLE_TIMEOUT_S, MAX_CONNECTIONS, REQUEST_TIMEOUT_S, Limits
 
 if TYPE_CHECKING:
     from .config import ExporterConfig
@@ -32,7 +33,11 @@ PROG = "eunomia-exporter"
 DEFAULT_CONFIG = "config.yaml"
 DEFAULT_LISTEN = "127.0.0.1:8526"
 MIN_TOKEN = 16
-API_CAPABILITIES = {"CAP_BPF", "CAP_PERFMON", "CAP_SYS_ADMIN"}  # what loading and attaching programs needs
+# What loading and attaching programs takes once the exporter runs as an
+# ordinary user: CAP_DAC_READ_SEARCH because tracefs (/sys/kernel/tracing,
+# where libbpf finds tracepoint ids) is root's alone, mode 0700.
+API_CAPABILITIES = {"CAP_BPF", "CAP_PERFMON", "CAP_SYS_ADMIN", "CAP_DAC_READ_SEARCH"}
+DEFAULT_USER = "nobody"
 
 EXAMPLES = """examples:
   eunomia-exporter                          # config.yaml, metrics on 127.0.0.1:8526
@@ -58,14 +63,35 @@ def parser() -> ArgumentParser:
     p.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
                    help="TLS and basic auth, in the Prometheus exporter-toolkit web config format")
     p.add_argument("--drop-caps", action=argparse.BooleanOptionalAction, default=True,
-                   help="once the programs are attached, drop every capability (with --enable-api all but "
-                        "CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN); default: on")
+                   help="once the programs are attached, become --user and drop every capability (with "
+                        f"--enable-api all but {', '.join(sorted(API_CAPABILITIES))}); default: on")
+    p.add_argument("--user", default=DEFAULT_USER, metavar="USER[:GROUP]",
+                   help=f"the user (name or uid) and group the exporter becomes once its programs are attached, "
+                        f"when started as root (default: {DEFAULT_USER}, with its own group)")
     p.add_argument("--enable-api", action="store_true",
                    help="serve the management API (/list, /start, /stop): it loads kernel programs as root")
     p.add_argument("--api-token-file", metavar="FILE",
                    help="the bearer token every API call must send (a file only root can read)")
+    p.add_argument("--max-connections", type=_count, default=MAX_CONNECTIONS, metavar="N",
+                   help=f"open connections at most; at the limit the longest-waiting one without a complete "
+                        f"request is closed (default: {MAX_CONNECTIONS}, and never above what the open-file "
+                        "limit allows)")
+    p.add_argument("--request-timeout", type=seconds, default=REQUEST_TIMEOUT_S, metavar="SECONDS",
+                   help=f"time a client has to send a whole request, head and body (default: {REQUEST_TIMEOUT_S:g})")
+    p.add_argument("--idle-timeout", type=seconds, default=IDLE_TIMEOUT_S, metavar="SECONDS",
+                   help=f"an idle keep-alive connection is closed after this (default: {IDLE_TIMEOUT_S:g})")
     p.add_argument("-v", "--verbose", action="store_true", help="log requests and libbpf's own messages")
     return p
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 1000000, got {text!r}")
+    return value
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -87,6 +113,8 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def read_token(path: str) -> bytes:
+    """The API token: the file must be the exporter's user's and no one
+    else's, or whoever could write it could load programs as root."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
@@ -96,6 +124,10 @@ def read_token(path: str) -> bytes:
         data = os.read(fd, 4096)
     finally:
         os.close(fd)
+    euid = os.geteuid()
+    if st.st_uid != euid:
+        raise UsageError(f"--api-token-file: {path} belongs to uid {st.st_uid}, not to the exporter's user "
+                         f"(uid {euid}): chown {euid} {path}")
     if st.st_mode & 0o077:
         raise UsageError(f"--api-token-file: {path} can be read or written by other users: chmod 600 {path}")
     token = data.strip()
@@ -105,8 +137,33 @@ def read_token(path: str) -> bytes:
     return token
 
 
+def resolve_user(text: str) -> tuple[int, int]:
+    """USER[:GROUP], each a name or a number, as (uid, gid); without GROUP
+    the user's own group."""
+    import grp
+    import pwd
+
+    user, _, group = text.partition(":")
+    try:
+        entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+        uid, gid = entry.pw_uid, entry.pw_gid
+    except (KeyError, OverflowError):
+        if not user.isdigit():
+            raise UsageError(f"--user: no user named {user!r}: pass an existing user or a uid") from None
+        uid = gid = int(user)  # a uid without a passwd entry: its own number as the group
+    if group:
+        try:
+            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise UsageError(f"--user: no group named {group!r}: pass an existing group or a gid") from None
+    if not (0 <= uid < 0xFFFFFFFF and 0 <= gid < 0xFFFFFFFF):
+        raise UsageError(f"--user: {text!r} is out of range")
+    return uid, gid
+
+
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    user = resolve_user(args.user) if args.drop_caps else None
     if args.enable_api and not args.api_token_file:
         raise UsageError("--enable-api needs --api-token-file FILE: every API call must send that token")
     if args.api_token_file and not args.enable_api:
@@ -126,7 +183,8 @@ def main(argv: list[str]) -> int:
     plans = plan_all(config.programs)
     if args.check:
         return check(config, plans, args.verbose)
-    return serve(plans, listen, token, args.verbose, web, args.drop_caps)
+    limits = Limits(args.max_connections, args.request_timeout, args.idle_timeout)
+    return serve(plans, listen, token, args.verbose, web, user, limits)
 
 
 def check(config: ExporterConfig, plans: list[ProgramPlan], verbose: bool) -> int:
@@ -147,7 +205,10 @@ def check(config: ExporterConfig, plans: list[ProgramPlan], verbose: bool) -> in
 
 
 def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None, verbose: bool,
-          web: WebConfig | None = None, drop_caps: bool = True) -> int:
+          web: WebConfig | None = None, user: tuple[int, int] | None = (65534, 65534),
+          limits: Limits = DEFAULT_LIMITS) -> int:
+    """Serve until a stop signal. `user`: who to become once the programs
+    are attached (None: keep every privilege, --no-drop-caps)."""
     import select
     import threading
 
@@ -164,22 +225,22 @@ def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None
     try:
         stats_fd = _enable_run_stats()
         programs = ProgramSet(verbose, run_stats=stats_fd is not None, gate=ScrapeGate())
-        server = _bind(listen, programs, token, verbose, web)
+        server = _bind(listen, programs, token, verbose, web, limits)
         for plan in plans:
             if stops.stop_requested():
                 return 0
             programs.start(plan, run=False)  # threads start once the capabilities are dropped
-        caps = _drop_capabilities(token is not None) if drop_caps else "all kept (--no-drop-caps)"
+        privileges = _drop_privileges(token is not None, user) if user is not None else \
+            "all kept (--no-drop-caps)"
         programs.run_all()
         _freeze_heap()
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5}, name="http",
-                                  daemon=True)
+        thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
         thread.start()
         names = ", ".join(i.name for i in programs.instances()) or "none"
         api = "; API on (bearer token)" if token is not None else ""
         auth = "; basic auth" if web is not None and web.auth is not None else ""
         sys.stderr.write(f"{PROG}: listening on {server.url}/metrics (programs: {names}){api}{auth}; "
-                         f"capabilities: {caps}; Ctrl-C to stop\n")
+                         f"privileges: {privileges}; Ctrl-C to stop\n")
         sys.stderr.flush()
         while not stops.stop_requested():
             ready, _, _ = select.select([stops.wakeup_fd], [], [], 1.0)
@@ -199,7 +260,7 @@ def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None
 
 
 def _bind(listen: tuple[str, int], programs: ProgramSet, token: bytes | None, verbose: bool,
-          web: WebConfig | None = None) -> ExporterServer:
+          web: WebConfig | None = None, limits: Limits = DEFAULT_LIMITS) -> ExporterServer:
     from prometheus_client import CollectorRegistry
     from prometheus_client.process_collector import ProcessCollector
 
@@ -220,7 +281,7 @@ def _bind(listen: tuple[str, int], programs: ProgramSet, token: bytes | None, ve
     exporter = Exporter(programs, registry, token, start_program, log if verbose else None)
     host, port = listen
     try:
-        server = ExporterServer((host, port), exporter, web.tls if web else None, web.auth if web else None)
+        server = ExporterServer((host, port), exporter, web.tls if web else None, web.auth if web else None, limits)
     except OSError as e:
         shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         raise EunomiaError(f"cannot listen on {shown}: {e.strerror or e}: stop what uses it, or pass "
@@ -249,20 +310,23 @@ def _enable_run_stats() -> int | None:
         return None
 
 
-def _drop_capabilities(api: bool) -> str:
-    """Keep only what is still needed once the programs are attached: nothing
-    (maps, rings and run statistics are read through the fds already held),
-    or with the API what loading more programs takes. Linux keeps
-    capabilities per thread, so this runs before any thread is started."""
+def _drop_privileges(api: bool, user: tuple[int, int]) -> str:
+    """Become `user` (when root) and keep only what is still needed once the
+    programs are attached: nothing (maps, rings and run statistics are read
+    through the fds already held), or with the API what loading more
+    programs takes. Linux keeps capabilities per thread, so this runs before
+    any thread is started."""
     import threading
 
     from .. import libbpf
 
     if threading.active_count() != 1:
-        raise EunomiaError("internal error: capabilities must be dropped before any thread starts")
+        raise EunomiaError("internal error: privileges must be dropped before any thread starts")
     keep = API_CAPABILITIES if api else set()
-    libbpf.drop_capabilities(keep)
-    return f"kept {', '.join(sorted(keep))}" if keep else "all dropped"
+    change = user if os.geteuid() == 0 and user[0] != 0 else None
+    libbpf.drop_privileges(keep, change)
+    who = f"uid {os.getuid()}, gid {os.getgid()}"
+    return f"{who}, capabilities {', '.join(sorted(keep))}" if keep else f"{who}, no capabilities"
 
 
 def _tune_malloc() -> None:
