@@ -5,11 +5,16 @@
     way Prometheus scrapes (OpenMetrics, gzip);
 (b) the exporter's CPU (utime + stime from /proc/PID/stat) at a given open
     rate, counting in userspace (the tutorial's labels) versus reading
-    opensnoop's in-kernel `opens` map at scrape time.
+    opensnoop's in-kernel `opens` map at scrape time;
+(c) /metrics latency for one scraper while other clients connect: none, 50
+    well-behaved ones (each scraping once a second), and 1,000 slow ones
+    (each sends a partial request, a byte a second, and reconnects when
+    closed), with the exporter's threads and RSS.
 
     .venv/bin/python bench/exporter_bench.py            # both, as markdown tables
     .venv/bin/python bench/exporter_bench.py scrape     # only (a)
     .venv/bin/python bench/exporter_bench.py cpu        # only (b)
+    .venv/bin/python bench/exporter_bench.py clients    # only (c)
     .venv/bin/python bench/exporter_bench.py --quick    # fewer scrapes, shorter windows
 
 bench/run.py calls markdown(quick=...) for BENCHMARKS.md.
@@ -247,6 +252,123 @@ def cpu_at_rate(rate: int = 100_000, seconds: float = 10.0) -> list[dict[str, fl
     return rows
 
 
+class Crowd:
+    """Other clients of the exporter, on a thread of their own: `normal`
+    ones scrape /metrics once a second over keep-alive, `slow` ones hold a
+    partial request, send one more byte a second, and reconnect when closed."""
+
+    def __init__(self, port: int, normal: int = 0, slow: int = 0):
+        self.port, self.normal, self.slow = port, normal, slow
+        self.reconnects = 0
+        self.failed = 0
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._scrapers, daemon=True),
+                         threading.Thread(target=self._slow, daemon=True)]
+
+    def _connect_slow(self) -> socket.socket | None:
+        try:
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            return s
+        except OSError:
+            return None
+
+    def _slow(self) -> None:
+        socks = [self._connect_slow() for _ in range(self.slow)]
+        while not self._stop.wait(1.0):
+            for i, s in enumerate(socks):
+                try:
+                    if s is None:
+                        raise OSError
+                    s.sendall(b"a")
+                except OSError:
+                    if s is not None:
+                        s.close()
+                    socks[i] = self._connect_slow()
+                    self.reconnects += 1
+        for s in socks:
+            if s is not None:
+                s.close()
+
+    def _scrapers(self) -> None:
+        if not self.normal:
+            return
+        conns = [http.client.HTTPConnection("127.0.0.1", self.port, timeout=10) for _ in range(self.normal)]
+        while not self._stop.is_set():
+            start = time.monotonic()
+            for i, c in enumerate(conns):
+                try:
+                    c.request("GET", "/metrics", headers=OM_HEADERS)
+                    c.getresponse().read()
+                except (OSError, http.client.HTTPException):
+                    self.failed += 1
+                    c.close()
+                    conns[i] = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                if self._stop.is_set():
+                    break
+            self._stop.wait(max(0.0, 1.0 - (time.monotonic() - start)))
+        for c in conns:
+            c.close()
+
+    def __enter__(self) -> Crowd:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
+
+
+def client_load(series: int = 10_000, rate: int = 20_000, scrapes: int = 30) -> list[dict[str, float | str]]:
+    """(c): one scraper's /metrics latency beside other clients."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))  # 1,000 sockets of our own
+    rows: list[dict[str, float | str]] = []
+    with tempfile.TemporaryDirectory(prefix="pyeu-bench-") as tmp_text:
+        tmp = Path(tmp_text)
+        producer = build_producer(tmp)
+        filler = tmp / f"{COMM}fill"
+        filler.symlink_to(os.path.realpath(sys.executable))
+        target = tmp / "target"
+        target.write_text("x")
+        exp = Exporter(tmp, USERSPACE.replace("{limit}", str(series + 10_000)))
+        try:
+            subprocess.run([str(filler), "-c", FILLER, str(tmp / "name-"), str(series)], check=True)
+            wait_until(lambda: exp.metric("eunomia_exporter_series") >= series, 120, f"{series} series")
+            with Load(producer, rate, target):
+                for name, normal, slow in (("none", 0, 0), ("50 scraping once a second", 50, 0),
+                                           ("1,000 slow (partial requests, reconnecting)", 0, 1000)):
+                    with Crowd(exp.port, normal, slow) as crowd:
+                        time.sleep(3)
+                        times, failed = [], 0
+                        for _ in range(scrapes):
+                            start = time.perf_counter()
+                            try:
+                                fresh = http.client.HTTPConnection("127.0.0.1", exp.port, timeout=10)
+                                fresh.request("GET", "/metrics", headers=OM_HEADERS)
+                                ok = fresh.getresponse().read() != b""
+                                fresh.close()
+                            except (OSError, http.client.HTTPException):
+                                ok = False
+                            times.append(time.perf_counter() - start)
+                            failed += not ok
+                            time.sleep(0.1)
+                        threads = len(os.listdir(f"/proc/{exp.proc.pid}/task"))
+                        rss = int(next(line.split()[1] for line in Path(f"/proc/{exp.proc.pid}/status").read_text()
+                                       .splitlines() if line.startswith("VmRSS:")))
+                    rows.append({"clients": name, "p50_ms": statistics.median(times) * 1e3,
+                                 "p99_ms": percentile(times, 99) * 1e3, "max_ms": max(times) * 1e3,
+                                 "failed": failed, "scrapes": scrapes, "threads": threads, "rss_mib": rss / 1024,
+                                 "others_failed": crowd.failed, "reconnects": crowd.reconnects})
+        finally:
+            exp.stop()
+    return rows
+
+
 def markdown(quick: bool = False, which: str = "all") -> str:
     """Both measurements as markdown tables (for BENCHMARKS.md); `quick`
     takes fewer scrapes and shorter CPU windows."""
@@ -273,6 +395,16 @@ def markdown(quick: bool = False, which: str = "all") -> str:
                            f"{r['us_per_open']:.2f} | {r['received']:,.0f} | {r['lost']:,.0f} | "
                            f"{r['bpf_ns_per_run']:.0f} |")
             out.append("")
+    if which in ("all", "clients"):
+        out += ["### /metrics latency beside other clients (10k series, 20k opens/s; a new connection per scrape)\n",
+                "| other clients | p50 ms | p99 ms | max ms | failed | scrapes | exporter threads | RSS MiB "
+                "| others' failed scrapes | slow reconnects |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in client_load(scrapes=scrapes):
+            out.append(f"| {r['clients']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} | "
+                       f"{r['failed']} | {r['scrapes']} | {r['threads']} | {r['rss_mib']:.1f} | "
+                       f"{r['others_failed']} | {r['reconnects']:,} |")
+        out.append("")
     return "\n".join(out) + "\n"
 
 

@@ -9,8 +9,8 @@ import resource
 import socket
 import struct
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 

@@ -246,3 +246,42 @@ def test_the_log_is_rate_limited():
     time.sleep(0.25)
     log("later")
     assert lines[3:] == ["97 more log lines left out in the last 0.2 s", "later"]
+
+
+def test_tls_handshakes_that_stall_or_fail_hold_no_thread_and_no_scrape(tmp_path):
+    import ssl
+
+    from .webcerts import self_signed
+
+    cert, key = self_signed(tmp_path)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    lines: list[str] = []
+    server = HttpServer(("127.0.0.1", 0), App(), server_ctx, fast(request_timeout_s=2.0), problems=lines.append)
+    port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+    try:
+        stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]  # never say hello
+        half = socket.create_connection(("127.0.0.1", port))
+        half.sendall(b"\x16\x03\x01\x00\xff\x01\x00")  # the start of a ClientHello, and no more
+        with socket.create_connection(("127.0.0.1", port)) as plain:  # plain HTTP to a TLS port
+            plain.sendall(GET)
+            assert b"HTTP/1" not in read_all(plain)
+        threads = threading.active_count()
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+                    client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(GET.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+                assert read_all(tls).startswith(b"HTTP/1.1 200 ")
+        assert threading.active_count() == threads
+        time.sleep(2.6)  # the handshakes' deadline passed: all closed
+        assert server.connections == 0
+        assert any("TLS handshake failed" in line for line in lines)
+        assert not any("Traceback" in line or "\n" in line for line in lines)
+        for s in [*stalled, half]:
+            s.close()
+    finally:
+        server.shutdown()
+        server.server_close()

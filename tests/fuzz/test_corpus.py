@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuzz import fuzz_api_bodies, fuzz_btf, fuzz_elf, fuzz_exporter_config, fuzz_options, fuzz_package
+from tests.fuzz import (
+    fuzz_api_bodies,
+    fuzz_btf,
+    fuzz_elf,
+    fuzz_exporter_config,
+    fuzz_http_heads,
+    fuzz_options,
+    fuzz_package,
+)
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 TARGETS: dict[str, tuple[Callable[[bytes], None], Callable[[], list[bytes]]]] = {
@@ -19,8 +27,9 @@ TARGETS: dict[str, tuple[Callable[[bytes], None], Callable[[], list[bytes]]]] = 
     "options": (fuzz_options.TestOneInput, fuzz_options.seeds),
     "exporter_config": (fuzz_exporter_config.TestOneInput, fuzz_exporter_config.seeds),
     "api_bodies": (fuzz_api_bodies.TestOneInput, fuzz_api_bodies.seeds),
+    "http_heads": (fuzz_http_heads.TestOneInput, fuzz_http_heads.seeds),
 }
-EXPORTER_TARGETS = ("exporter_config", "api_bodies")
+EXPORTER_TARGETS = ("exporter_config", "api_bodies", "http_heads")
 CASES = sorted((target, path) for target in TARGETS for path in (CORPUS / target).glob("*") if path.is_file())
 
 
