@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import UsageError
-from .common import ArgumentParser, StopSignals, run_command, seconds, setup_logging
+from .common import ArgumentParser, StopSignals, require_stdout, run_command, seconds, setup_logging
 
 if TYPE_CHECKING:
     from ..package import Package
@@ -85,6 +85,7 @@ def main(argv: list[str]) -> int:
         for name in sorted(builtin_packages()):
             print(name)
         return 0
+    require_stdout()  # before anything is fetched or loaded
     setup_logging(args.verbose)
     from ..runner.options import global_options
     from ..source import open_package

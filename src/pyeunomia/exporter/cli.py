@@ -18,7 +18,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from ..cli.common import ArgumentParser, StopSignals, run_command, setup_logging
+from ..cli.common import ArgumentParser, StopSignals, require_stdout, run_command, setup_logging
 from ..errors import EunomiaError, UsageError
 
 if TYPE_CHECKING:
@@ -125,6 +125,7 @@ def main(argv: list[str]) -> int:
     config = load_config(args.config)
     plans = plan_all(config.programs)
     if args.check:
+        require_stdout()  # its report goes there; serving needs no stdout
         return check(config, plans, args.verbose)
     return serve(plans, listen, token, args.verbose, web, args.drop_caps)
 

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-from ...cli.common import ArgumentParser, StopSignals, run_command, seconds, setup_logging
+from ...cli.common import ArgumentParser, StopSignals, require_stdout, run_command, seconds, setup_logging
 from ...errors import UsageError
 
 EXAMPLES = """examples:
@@ -129,6 +129,7 @@ def available_programs(program_sections: dict[str, str]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    require_stdout()  # the events are the point: say so before loading anything
     setup_logging(args.verbose)
     from ...runner.program import Program
     from ...source import open_package
