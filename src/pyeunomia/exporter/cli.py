@@ -124,6 +124,10 @@ def main(argv: list[str]) -> int:
         web = load_web_config(args.web_config_file)
     config = load_config(args.config)
     plans = plan_all(config.programs)
+    if plans or args.enable_api:
+        from ..runner.features import require_bpf_privileges
+
+        require_bpf_privileges()  # before anything else fails, or warns, for the want of them
     if args.check:
         require_stdout()  # its report goes there; serving needs no stdout
         return check(config, plans, args.verbose)
@@ -133,7 +137,7 @@ def main(argv: list[str]) -> int:
 def check(config: ExporterConfig, plans: list[ProgramPlan], verbose: bool) -> int:
     """Load and attach every program, then take it all down again."""
     from ..runner.program import Program
-    from .instance import available_programs
+    from ..runner.tracefs import available_programs
 
     for plan in plans:
         with Program(plan.package, plan.values, verbose=verbose, autoload=available_programs(plan.package)) as prog:
