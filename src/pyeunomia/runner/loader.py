@@ -133,7 +133,7 @@ class LoadedObject:
         self._load()
 
     def _open(self, autoload: Iterable[str] | None, core_btf: str | None) -> None:
-        name = self.package.meta.obj_name
+        name = self.package.object_name  # what libbpf names the maps after: opening and globals agree
         self._obj = libbpf.object_open(self.package.object, name, core_btf)
         self.programs = [ProgramInfo(libbpf.program_name(p), libbpf.program_section(p), p)
                          for p in libbpf.object_programs(self._obj)]
