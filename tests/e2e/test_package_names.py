@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import assert_nothing_new_loaded, loaded_prog_ids
-from .helpers import UPSTREAM, compile_bpf, running, temp_dir
+from .helpers import UPSTREAM, compile_bpf, run, running, temp_dir
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -85,4 +85,39 @@ def test_package_obj_name_libbpf_cannot_take_as_is(obj_name):
         assert ecli.stop() == 0
     assert seen[0]["exit_event"] is True  # no exec event came first: the global took effect
     assert not any("Traceback" in line for line in ecli.stderr_lines)
+    assert_nothing_new_loaded(before)
+
+
+HOSTILE_NAME = "evil\x1b[2J\x1b]0;owned\x07_bpf"
+HOSTILE_DOC = {"brief": "brief \x1b[31mred\x1b[0m text",
+               "details": "first line\n\x1b[2Jsecond\r line\n\tindented"}
+
+
+def hostile_package(tmp: Path) -> Path:
+    doc = json.loads(BOOTSTRAP.read_text())
+    skel = doc["meta"]["bpf_skel"]
+    variables = skel["data_sections"][0]["variables"]
+    variables[0]["cmdarg"] = {"help": "help \x1b[5mblinks\x1b[0m"}
+    return bootstrap_named(tmp, HOSTILE_NAME, doc=HOSTILE_DOC, data_sections=skel["data_sections"])
+
+
+def test_program_help_escapes_a_packages_text():
+    """--help shows the package's doc and option help with ESC escaped; the
+    details keep their lines (a newline cannot rewrite the screen; \\r can,
+    and is escaped)."""
+    done = run("ecli", "run", str(hostile_package(temp_dir())), "--help", env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout + done.stderr and "\x07" not in done.stdout and "\r" not in done.stdout
+    lines = done.stdout.splitlines()
+    assert "brief \\x1b[31mred\\x1b[0m text" in lines
+    assert "help \\x1b[5mblinks\\x1b[0m" in done.stdout
+    assert lines[-3:] == ["first line", "\\x1b[2Jsecond\\r line", "        indented"]
+
+
+def test_attached_line_escapes_the_object_name():
+    before = loaded_prog_ids()
+    done = run("ecli", "run", "-d", "0.5", str(hostile_package(temp_dir())))
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout + done.stderr and "\x07" not in done.stderr
+    assert "ecli: evil\\x1b[2J\\x1b]0;owned\\x07: 2 programs attached" in done.stderr
     assert_nothing_new_loaded(before)

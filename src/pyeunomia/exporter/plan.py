@@ -17,6 +17,7 @@ from ..btf import INT_BOOL, Btf, Kind
 from ..errors import EunomiaError
 from ..layout import Field, FieldKind, Layout, struct_layout, value_decoder
 from ..objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
+from ..output.escape import escape_text
 from ..package import Package
 from .config import MetricConfig, ProgramConfig
 from .document import shown
@@ -177,8 +178,8 @@ def _map_metric(m: MetricConfig, package: Package) -> MetricPlan:
     assert m.map is not None
     spec = package.spec.map(m.map)
     if spec is None:
-        names = ", ".join(s.name for s in package.spec.maps if s.type in HASH_LIKE_MAPS) or "none"
-        raise m.at.error(f"{package.name} has no map {shown(m.map)} (hash and array maps: {names})", "map")
+        names = escape_text(", ".join(s.name for s in package.spec.maps if s.type in HASH_LIKE_MAPS)) or "none"
+        raise m.at.error(f"{escape_text(package.name)} has no map {shown(m.map)} (hash and array maps: {names})", "map")
     if spec.type not in HASH_LIKE_MAPS:
         raise m.at.error(f"map {shown(m.map)} is a {spec.type_name} map: metrics read hash and array maps", "map")
     if not spec.key_type_id or not spec.value_type_id:

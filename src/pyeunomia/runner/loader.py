@@ -19,6 +19,7 @@ from ..errors import (
     UsageError,
     VerifierError,
 )
+from ..output.escape import escape_text
 from ..package import Package
 from . import corebtf, features
 from .options import GlobalOption, global_options
@@ -89,8 +90,9 @@ class LoadedObject:
         self.values = {name: o.default for name, o in self.options.items()}
         for name, value in (values or {}).items():
             if name not in self.options:
-                known = ", ".join(self.options) or "none"
-                raise UsageError(f"'{name}' is not a settable global of {package.name} (globals: {known})")
+                known = escape_text(", ".join(self.options)) or "none"
+                raise UsageError(f"'{escape_text(name)}' is not a settable global of {escape_text(package.name)} "
+                                 f"(globals: {known})")
             try:
                 self.values[name] = self.options[name].check(value)
             except ValueError as e:
