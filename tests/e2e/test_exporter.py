@@ -74,6 +74,29 @@ def test_tutorial_config_counts_opens_of_a_file_exactly():
     assert_nothing_new_loaded(before)
 
 
+def test_escaped_label_values_keep_two_names_apart():
+    """A file named coll<ESC>X and one named with the four characters \\x1bX
+    are two series: the escape of one is not the other's name."""
+    tmp = temp_dir()
+    raw, literal = tmp / "coll\x1bX", tmp / "coll\\x1bX"
+    raw.write_text("x")
+    literal.write_text("x")
+    before = loaded_prog_ids()
+    child = Opener(tmp)
+    with Exporter(tmp, TUTORIAL) as exp:
+        def opened() -> dict[str, float]:
+            return {dict(k)["filename"]: v for k, v in exp.samples(COUNTER).items()
+                    if ("pid", str(child.pid)) in k and "coll" in dict(k)["filename"]}
+        child.do("open", raw, 1)
+        child.do("open", literal, 2)
+        exp.wait_for(lambda: sum(opened().values()) == 3, what="3 opens")
+        assert opened() == {f"{tmp}/coll\\x1bX": 1, f"{tmp}/coll\\\\x1bX": 2}
+        assert "\x1b" not in exp.scrape()
+        assert exp.stop() == 0
+    child.close()
+    assert_nothing_new_loaded(before)
+
+
 def test_tutorial_config_on_the_default_address():
     """No -c and no --listen: config.yaml in the working directory, 127.0.0.1:8526."""
     tmp = temp_dir()
