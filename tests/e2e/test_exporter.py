@@ -12,6 +12,8 @@ import subprocess
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
+from pyeunomia.source import builtin_packages
+
 from ..conftest import assert_nothing_new_loaded, loaded_prog_ids
 from ..exporter.live import READY, Exporter, Opener, free_port
 from .helpers import ROOT, Running, command, temp_dir
@@ -196,6 +198,25 @@ def test_check_loads_attaches_and_unloads():
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "opensnoop: 4 BPF programs loaded and attached; 1 metric\nconfig.yaml: OK\n"
+    assert_nothing_new_loaded(before)
+
+
+def test_a_program_name_with_escapes_is_escaped_on_the_terminal():
+    """The program's name comes from the config (or an API body): --check's
+    report and the serving line show its ESC escaped."""
+    tmp = temp_dir()
+    config = TUTORIAL.replace("  - name: opensnoop\n", '  - name: "snoop\\e[2J"\n').replace(
+        "    compiled_ebpf_filename:\n", f"    compiled_ebpf_filename: {builtin_packages()['opensnoop']}\n")
+    (tmp / "config.yaml").write_text(config)
+    before = loaded_prog_ids()
+    result = subprocess.run([*command("eunomia-exporter"), "--check"], cwd=tmp, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("snoop\\x1b[2J: 4 BPF programs loaded and attached")
+    with Exporter(tmp, config) as exp:
+        assert exp.stop() == 0
+    shown = "".join(exp.running.stderr_lines)
+    assert "(programs: snoop\\x1b[2J)" in shown and "\x1b" not in shown + result.stdout + result.stderr
     assert_nothing_new_loaded(before)
 
 

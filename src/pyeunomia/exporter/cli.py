@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..cli.common import ArgumentParser, StopSignals, require_stdout, run_command, setup_logging
 from ..errors import EunomiaError, UsageError
+from ..output.escape import escape_text
 
 if TYPE_CHECKING:
     from .config import ExporterConfig
@@ -145,9 +146,9 @@ def check(config: ExporterConfig, plans: list[ProgramPlan], verbose: bool) -> in
             for m in plan.metrics:
                 if m.map is not None:
                     prog.loaded.map(m.map.map_name)
-        print(f"{plan.name}: {n} BPF program{'s' * (n != 1)} loaded and attached; "
+        print(f"{escape_text(plan.name)}: {n} BPF program{'s' * (n != 1)} loaded and attached; "
               f"{len(plan.metrics)} metric{'s' * (len(plan.metrics) != 1)}")
-    print(f"{config.file}: OK")
+    print(f"{escape_text(config.file)}: OK")
     return 0
 
 
@@ -180,7 +181,7 @@ def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5}, name="http",
                                   daemon=True)
         thread.start()
-        names = ", ".join(i.name for i in programs.instances()) or "none"
+        names = escape_text(", ".join(i.name for i in programs.instances())) or "none"
         api = "; API on (bearer token)" if token is not None else ""
         auth = "; basic auth" if web is not None and web.auth is not None else ""
         sys.stderr.write(f"{PROG}: listening on {server.url}/metrics (programs: {names}){api}{auth}; "
