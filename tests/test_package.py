@@ -157,6 +157,25 @@ def test_no_export_types_means_no_layout():
     assert load(doc).export_layout() is None
 
 
+@pytest.mark.parametrize(("obj_name", "given"), [
+    ("client_bpf", "client_bpf"),
+    ("\ud800", "_"),                      # a lone surrogate from JSON: not encodable at all
+    ("\udcff", "_"),                      # an undecodable byte of a file name (ecli run $'\xff.bpf.o')
+    ("prög-x_bpf", "pr_g_x_bpf"),          # libbpf would make 'ö' two '_' and '-' one in its map names
+    ("a.b c\x1b", "a_b_c_"),
+    ("a" * 40, "a" * 15),                 # libbpf keeps 15 bytes
+])
+def test_object_name_is_what_libbpf_keeps(obj_name, given):
+    """The name libbpf gets, and the prefix the loader looks for its
+    `<name[:8]>.rodata` under, are one and the same, encodable and unchanged
+    by libbpf's own sanitising."""
+    doc = fixture_doc("bootstrap")
+    doc["meta"]["bpf_skel"]["obj_name"] = obj_name
+    name = Package.from_json(json.dumps(doc)).object_name
+    assert name == given
+    assert name.encode("ascii") and len(name) <= 15
+
+
 # -- writing ------------------------------------------------------------------------------------
 
 

@@ -15,15 +15,20 @@ def cache_root() -> str:
     return os.path.join(base, "pyeunomia")
 
 
+TEMP_PREFIX = ".tmp-"  # then the writer's pid and '-': what a killed writer leaves can be told apart
+
+
 def write_atomically(path: str, data: bytes) -> None:
     """Concurrent runs may race to fill the cache: each writes a private
     temporary file and renames it, so readers never see half a file.
-    Directories are created private: the cache feeds the kernel loader."""
+    Directories are created private: the cache feeds the kernel loader.
+    The temporary file's name carries the pid, so a file left by a killed
+    writer can be swept (runner/corebtf.py sweep)."""
     import tempfile
 
     parent = os.path.dirname(path)
     os.makedirs(parent, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-")
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f"{TEMP_PREFIX}{os.getpid()}-")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

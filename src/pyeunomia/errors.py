@@ -23,6 +23,16 @@ class PackageError(EunomiaError):
     """A package, object file or its embedded BTF is malformed."""
 
 
+class StreamClosedError(EunomiaError):
+    """A standard stream the command needs was closed when it started (`>&-`)."""
+
+    def __init__(self, fd: int):
+        name, hint = {0: ("input", "from a file or a pipe")}.get(fd, ("output" if fd == 1 else "error",
+                                                                      "to a file or /dev/null"))
+        super().__init__(f"standard {name} is closed: redirect it {hint}")
+        self.fd = fd
+
+
 class FetchError(EunomiaError):
     """A package could not be read from a path, standard input or URL."""
 

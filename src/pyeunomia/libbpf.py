@@ -377,8 +377,9 @@ def _check(ret: int, action: str, **kw: str) -> int:
 
 def object_open(data: bytes, name: str, btf_path: str | None = None) -> int:
     """Open an ELF object from memory; `name` sets the object name libbpf uses
-    for its internal maps (`<name[:8]>.rodata`); `btf_path`, when given, is
-    the kernel BTF that CO-RE relocations are resolved against."""
+    for its internal maps (`<name[:8]>.rodata`), ASCII (Package.object_name);
+    `btf_path`, when given, is the kernel BTF that CO-RE relocations are
+    resolved against."""
     b = lib()
     opts = ObjectOpenOpts(sz=ctypes.sizeof(ObjectOpenOpts), object_name=name.encode(),
                           btf_custom_path=None if btf_path is None else os.fsencode(btf_path))

@@ -26,6 +26,7 @@ DUMMY_PREFIX = "__eunomia_dummy"
 SAMPLE_TYPES = ("log2_hist", "linear_hist", "default_kv")
 MAX_EVENT_SIZE = 1 << 20  # a perf sample's size is 16 bits; ring buffers hold far less in practice
 MAX_OBJECT_SIZE = 64 << 20  # a BPF object is KBs; refuse to inflate a zip bomb
+OBJECT_NAME_LEN = 15  # libbpf's BPF_OBJ_NAME_LEN, less the NUL
 
 
 class CmdArg(NamedTuple):
@@ -140,6 +141,17 @@ class Package:
     @property
     def name(self) -> str:
         return self.meta.obj_name.removesuffix("_bpf")
+
+    @property
+    def object_name(self) -> str:
+        """The name libbpf is given for the object. libbpf names the internal
+        maps after its first 8 bytes (`<name>.rodata`), and the loader finds
+        the globals by that prefix, so both take it from here. libbpf keeps 15
+        bytes, and letters, digits and '_' are all a map name keeps safely;
+        anything else ('-', non-ASCII, a lone surrogate from JSON, an
+        undecodable byte of a file name) becomes '_'."""
+        return "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_"
+                       for c in self.meta.obj_name[:OBJECT_NAME_LEN])
 
     def check_export_types(self) -> None:
         cache = LayoutCache()  # one layout per struct, however many export types name it

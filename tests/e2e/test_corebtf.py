@@ -5,7 +5,9 @@ file costs nothing but its own replacement."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,8 @@ from pyeunomia.runner import corebtf
 from pyeunomia.runner.loader import LoadedObject
 from pyeunomia.runner.program import Program
 
-from .helpers import UPSTREAM, compile_bpf, temp_dir, unique_executable
+from ..conftest import assert_nothing_new_loaded, loaded_prog_ids
+from .helpers import UPSTREAM, Running, command, compile_bpf, temp_dir, unique_executable
 
 pytestmark = pytest.mark.usefixtures("kernel")
 FIELD_BYTE_OFFSET = 0
@@ -132,3 +135,37 @@ def test_a_cache_file_that_cannot_be_removed_costs_one_retry(cache_home: Path,
     with LoadedObject(package, {"min_duration_ns": 0}, attach=False) as loaded:
         assert loaded.core_btf is None
     assert opened == [os.path.realpath(path), None]
+
+
+FAKE_BPFTOOL = """#!/bin/sh
+touch "$PYEU_TEST_MARK"
+exec sleep 60
+"""
+
+
+def test_sigkill_while_the_cache_is_generated_leaves_nothing(tmp_path: Path) -> None:
+    """The cache is written when a run ends, by bpftool: a SIGKILL then (here
+    while a stand-in bpftool sleeps) leaves no temporary file, in TMPDIR or
+    in the cache."""
+    fake = tmp_path / "bpftool"
+    fake.write_text(FAKE_BPFTOOL)
+    fake.chmod(0o755)
+    mark, tmp, cache = tmp_path / "bpftool-started", tmp_path / "tmp", tmp_path / "cache"
+    tmp.mkdir(mode=0o700)
+    env = {**os.environ, "PYEUNOMIA_BPFTOOL": str(fake), "PYEU_TEST_MARK": str(mark), "TMPDIR": str(tmp),
+           "XDG_CACHE_HOME": str(cache)}
+    env.pop(corebtf.DISABLE_ENV, None)
+    before = loaded_prog_ids()
+    run = Running([*command("ecli"), "run", "-d", "0.2", str(UPSTREAM / "bootstrap.json")], "attached", env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not mark.exists():
+            assert time.monotonic() < deadline and run.proc.poll() is None, run.stderr_lines
+            time.sleep(0.05)
+    finally:
+        os.killpg(run.proc.pid, signal.SIGKILL)  # ecli and the stand-in bpftool
+        run.proc.wait(10)
+    assert run.proc.returncode == -signal.SIGKILL
+    assert list(tmp.iterdir()) == []
+    assert [p for p in cache.rglob("*") if not p.is_dir()] == []
+    assert_nothing_new_loaded(before)

@@ -12,6 +12,8 @@ import subprocess
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
+from pyeunomia.source import builtin_packages
+
 from ..conftest import assert_nothing_new_loaded, loaded_prog_ids
 from ..exporter.live import READY, Exporter, Opener, free_port
 from .helpers import ROOT, Running, command, temp_dir
@@ -69,6 +71,29 @@ def test_tutorial_config_counts_opens_of_a_file_exactly():
         assert runs and sum(runs.values()) >= 10
         status, _, page = exp.get("/")
         assert status == 200 and b"opensnoop" in page and b'href="/metrics"' in page
+        assert exp.stop() == 0
+    child.close()
+    assert_nothing_new_loaded(before)
+
+
+def test_escaped_label_values_keep_two_names_apart():
+    """A file named coll<ESC>X and one named with the four characters \\x1bX
+    are two series: the escape of one is not the other's name."""
+    tmp = temp_dir()
+    raw, literal = tmp / "coll\x1bX", tmp / "coll\\x1bX"
+    raw.write_text("x")
+    literal.write_text("x")
+    before = loaded_prog_ids()
+    child = Opener(tmp)
+    with Exporter(tmp, TUTORIAL) as exp:
+        def opened() -> dict[str, float]:
+            return {dict(k)["filename"]: v for k, v in exp.samples(COUNTER).items()
+                    if ("pid", str(child.pid)) in k and "coll" in dict(k)["filename"]}
+        child.do("open", raw, 1)
+        child.do("open", literal, 2)
+        exp.wait_for(lambda: sum(opened().values()) == 3, what="3 opens")
+        assert opened() == {f"{tmp}/coll\\x1bX": 1, f"{tmp}/coll\\\\x1bX": 2}
+        assert "\x1b" not in exp.scrape()
         assert exp.stop() == 0
     child.close()
     assert_nothing_new_loaded(before)
@@ -173,6 +198,25 @@ def test_check_loads_attaches_and_unloads():
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "opensnoop: 4 BPF programs loaded and attached; 1 metric\nconfig.yaml: OK\n"
+    assert_nothing_new_loaded(before)
+
+
+def test_a_program_name_with_escapes_is_escaped_on_the_terminal():
+    """The program's name comes from the config (or an API body): --check's
+    report and the serving line show its ESC escaped."""
+    tmp = temp_dir()
+    config = TUTORIAL.replace("  - name: opensnoop\n", '  - name: "snoop\\e[2J"\n').replace(
+        "    compiled_ebpf_filename:\n", f"    compiled_ebpf_filename: {builtin_packages()['opensnoop']}\n")
+    (tmp / "config.yaml").write_text(config)
+    before = loaded_prog_ids()
+    result = subprocess.run([*command("eunomia-exporter"), "--check"], cwd=tmp, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("snoop\\x1b[2J: 4 BPF programs loaded and attached")
+    with Exporter(tmp, config) as exp:
+        assert exp.stop() == 0
+    shown = "".join(exp.running.stderr_lines)
+    assert "(programs: snoop\\x1b[2J)" in shown and "\x1b" not in shown + result.stdout + result.stderr
     assert_nothing_new_loaded(before)
 
 

@@ -166,6 +166,56 @@ def test_errors_name_file_line_and_key(text, line, key, words):
     assert "\n" not in str(e.value)
 
 
+def _histogram(buckets: str) -> str:
+    return ("programs:\n  - name: x\n    metrics:\n      histograms:\n        - name: h\n          value: v\n"
+            f"          buckets: {buckets}\n")
+
+
+@pytest.mark.parametrize(("buckets", "key", "words"), [
+    ("{type: exp2, min: 0, max: 63, multiplier: 1.0e+308}", "multiplier",
+     "bucket bound 2 * 1e+308 is not a finite number: use a smaller multiplier"),
+    ("{type: explicit, bounds: [1, 2], multiplier: 1.0e+308}", "multiplier",
+     "bucket bound 2 * 1e+308 is not a finite number: use a smaller multiplier"),
+    ("{type: linear, start: 1, width: 1, count: 3, multiplier: 1.0e+308}", "multiplier",
+     "bucket bound 2 * 1e+308 is not a finite number"),
+    ("{type: explicit, bounds: [1.0e-10, 2.0e-10], multiplier: 1.0e-320}", "multiplier",  # underflow to 0
+     "bucket bounds 1e-10 and 2e-10 are both 0 once exported: use a multiplier nearer 1"),
+    ("{type: explicit, bounds: [1, 1.2], multiplier: 5.0e-324}", "multiplier",  # rounded together
+     "bucket bounds 1 and 1.2 are both 4.94066e-324 once exported: use a multiplier nearer 1"),
+    ("{type: linear, start: 1.0e+308, width: 1.0e+308, count: 3}", "width",
+     "bucket bound inf is not a finite number: use a smaller start or width"),
+    ("{type: linear, start: 1.0e+17, width: 1, count: 3}", "width",
+     "bucket bounds 1e+17 and 1e+17 are both 1e+17 once exported: use a larger width, or a start nearer 0"),
+])
+def test_every_exported_bucket_bound_is_finite_and_increasing(buckets, key, words):
+    """Prometheus would get +Inf buckets, or two buckets with one bound:
+    one line naming the key instead."""
+    with pytest.raises(ConfigError) as e:
+        parse_config(_histogram(buckets), "my.yaml")
+    assert e.value.key == f"programs[0].metrics.histograms[0].buckets.{key}"
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_huge_multiplier_in_a_json_config(tmp_path: Path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"programs": [{"name": "x", "metrics": {"histograms": [
+        {"name": "h", "value": "v", "buckets": {"type": "exp2", "min": 0, "max": 63, "multiplier": 1e308}}]}}]}))
+    with pytest.raises(ConfigError, match="not a finite number: use a smaller multiplier"):
+        load_config(str(path))
+
+
+@pytest.mark.parametrize(("kept", "refused"), [
+    ("{type: exp2, min: 0, max: 63, multiplier: 1.0e+289}",       # 2^63 * 1e289 is still finite
+     "{type: exp2, min: 0, max: 63, multiplier: 1.0e+290}"),
+    ("{type: linear, start: 0, width: 1, count: 3, multiplier: 1.0e-323}",    # subnormal, but distinct
+     "{type: linear, start: 0, width: 0.1, count: 3, multiplier: 1.0e-323}"),  # 0.1 * 1e-323 is 0
+])
+def test_bounds_just_inside_the_limits_are_kept(kept, refused):
+    assert parse_config(_histogram(kept), "my.yaml").programs[0].metrics[0].buckets is not None
+    with pytest.raises(ConfigError, match=r"buckets\.multiplier: "):
+        parse_config(_histogram(refused), "my.yaml")
+
+
 def test_names_clash_across_programs():
     text = TUTORIAL + TUTORIAL.replace("programs:\n", "")
     with pytest.raises(ConfigError, match="already defined by program 'opensnoop'") as e:

@@ -141,6 +141,16 @@ def test_upstream_packages_events_and_a_log2_map():
                        extra=f"    compiled_ebpf_filename: {UPSTREAM / 'runqlat.json'}\n"))
 
 
+def test_a_map_histograms_bounds_are_checked_against_its_slots():
+    """runqlat's 26 log2 slots: (2^26 - 1) * 1e302 is beyond a float."""
+    extra = f"    compiled_ebpf_filename: {UPSTREAM / 'runqlat.json'}\n"
+    hist = "      histograms:\n        - name: runq_latency\n          map: hists\n          buckets: {type: exp2%s}\n"
+    plan_of(config(hist % ", multiplier: 1.0e+300", name="runqlat", extra=extra))
+    e = _error(config(hist % ", multiplier: 1.0e+302", name="runqlat", extra=extra))
+    assert e.key == "programs[0].metrics.histograms[0].buckets.multiplier"
+    assert "is not a finite number (map 'hists' has 26 log2 slots): use a smaller multiplier" in str(e)
+
+
 def test_config_and_plan_never_import_the_libbpf_binding():
     import subprocess
     import sys

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,3 +118,31 @@ def test_nothing_is_written_where_others_can_write(cache_home: Path) -> None:
     assert not os.path.exists(path)
     assert corebtf.generate(obj, path)  # and once the directory is ours alone, it is
     assert corebtf.trusted(path)
+
+
+KILLED_WRITER = """
+import os, signal, sys
+from pyeunomia import cache
+os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)  # killed between the write and the rename
+cache.write_atomically(sys.argv[1], b"half of a cache file")
+"""
+
+
+def test_what_a_killed_writer_left_is_swept_by_the_next_run(cache_home: Path) -> None:
+    from pyeunomia.source import open_package
+
+    obj = open_package("opensnoop").object
+    path = corebtf.cache_path(obj)
+    assert path is not None
+    kernel_dir = Path(path).parent
+    killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(kernel_dir / "other.btf")])
+    assert killed.returncode == -signal.SIGKILL
+    [left] = [p for p in kernel_dir.iterdir() if p.name != "other.btf"]  # the killed run's temporary file
+    mine = kernel_dir / f".tmp-{os.getpid()}-abcdefgh"  # a live writer's: kept
+    mine.write_bytes(b"being written")
+    stale = kernel_dir / f".tmp-{os.getpid()}-stale"  # the pid is alive but reused: old is old
+    stale.write_bytes(b"x")
+    os.utime(stale, (1000, 1000))
+    assert corebtf.generate(obj, path)
+    assert sorted(p.name for p in kernel_dir.iterdir()) == sorted([os.path.basename(path), mine.name])
+    assert not left.exists()

@@ -1,5 +1,5 @@
-"""What every command shares: one-line errors with exit statuses, and clean
-stops on signals and closed pipes."""
+"""What every command shares: one-line errors with exit statuses, clean
+stops on signals and closed pipes, and closed standard streams."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
-from ..errors import EunomiaError, UsageError
+from ..errors import EunomiaError, StreamClosedError, UsageError
 from ..output.escape import escape_text
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -30,6 +33,19 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # argparse quotes the arguments it refuses as they are: escape their control characters
         raise UsageError(f"{escape_text(message)} (see '{self.prog} --help')")
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        """--help, --version and usage: argparse's own version swallows a
+        failed write (and a closed stdout sends help to stderr), and the
+        interpreter's last flush then fails after exit status 0. Written and
+        flushed here, a full disk is one error line and status 1, as for any
+        other output, and a closed stdout says so."""
+        if message:
+            stream = file or sys.stderr
+            stream.write(message)
+            flush = getattr(stream, "flush", None)
+            if flush is not None:
+                flush()
 
 
 def _terminal_width() -> int:
@@ -97,10 +113,75 @@ def setup_logging(verbose: bool) -> None:
         logging.basicConfig(level=logging.DEBUG, format="%(message)s", stream=sys.stderr)
 
 
+class ClosedStream:
+    """Stands in for sys.stdin or sys.stdout when that descriptor was closed
+    at start (Python leaves None there, so the first use was an
+    AttributeError): reading or writing raises StreamClosedError, one line
+    saying what to do; flushing, as the interpreter does at exit, does nothing."""
+
+    closed = False
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def _refuse(self, *_args: object) -> NoReturn:
+        raise StreamClosedError(self.fd)
+
+    write = writelines = read = readline = readlines = fileno = __iter__ = _refuse
+    buffer = property(_refuse)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def guard_standard_streams() -> None:
+    """Started with fd 0, 1 or 2 closed, the process would hand those numbers
+    to the next files it opens (BPF maps, a package), and a message or an
+    event would be written into them. Each closed one is reopened on
+    /dev/null to hold its number; stdin and stdout become a ClosedStream, so a
+    command that needs one says so, and stderr writes to /dev/null, so
+    messages go nowhere and the command runs as usual. Python's own None in
+    sys.stdin/stdout/stderr tells which were closed: no system call at all
+    when none was."""
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        if getattr(sys, name) is not None:
+            continue
+        _hold_descriptor(fd)
+        if fd == 2:
+            sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+        else:
+            setattr(sys, name, cast(TextIO, ClosedStream(fd)))
+
+
+def _hold_descriptor(fd: int) -> None:
+    try:
+        os.fstat(fd)
+        return  # already taken again: leave it be
+    except OSError:
+        pass
+    null = os.open(os.devnull, os.O_RDWR)
+    if null == fd:
+        os.set_inheritable(fd, True)  # a standard descriptor, as children expect
+    else:
+        os.dup2(null, fd)
+        os.close(null)
+
+
+def require_stdout() -> None:
+    """For a command whose output is its point: fail before loading
+    anything when standard output was closed."""
+    if isinstance(sys.stdout, ClosedStream):
+        raise StreamClosedError(1)
+
+
 def run_command(prog: str, main: Callable[[list[str]], int], argv: list[str] | None = None) -> NoReturn:
     """Run `main`, turning our errors into one line on stderr and an exit status."""
     args = sys.argv[1:] if argv is None else argv
     try:
+        guard_standard_streams()
         status = main(args)
     except EunomiaError as e:
         _say(f"{prog}: error: {e}")
@@ -118,7 +199,8 @@ def run_command(prog: str, main: Callable[[list[str]], int], argv: list[str] | N
             import traceback
 
             traceback.print_exc()
-        _say(f"{prog}: internal error: {type(e).__name__}: {e} (set PYEUNOMIA_DEBUG=1 for the traceback)")
+        _say(f"{prog}: internal error: {type(e).__name__}: {escape_text(str(e))} "
+             "(set PYEUNOMIA_DEBUG=1 for the traceback)")
         status = EXIT_ERROR
     _quiet_stdout_close()
     sys.exit(status)
@@ -128,7 +210,7 @@ def _say(line: str) -> None:
     try:
         sys.stderr.write(line.rstrip("\n") + "\n")
         sys.stderr.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):  # AttributeError: stderr closed, and it failed before the guard
         pass
 
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import UsageError
-from .common import ArgumentParser, StopSignals, run_command, seconds, setup_logging
+from ..output.escape import escape_text
+from .common import ArgumentParser, StopSignals, require_stdout, run_command, seconds, setup_logging
 
 if TYPE_CHECKING:
     from ..package import Package
@@ -44,17 +45,50 @@ def runner_parser() -> ArgumentParser:
     return p
 
 
+class _DocFormatter(argparse.HelpFormatter):
+    """Wraps the description and the options' help as usual, but keeps the
+    lines of a program's `details` (the epilog), which its author laid out:
+    examples, lists. Only the epilog can hold a newline (see _doc_lines)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" not in text:
+            return super()._fill_text(text, width, indent)
+        return "\n".join(indent + line if line else "" for line in text.split("\n"))
+
+
+def _doc_text(text: str) -> str:
+    """Package text argparse re-wraps (the description, an option's help):
+    its whitespace is collapsed as argparse would, and every other control
+    character escaped, so an ESC sequence from a package never reaches the
+    terminal."""
+    return escape_text(" ".join(text.split()))
+
+
+def _doc_lines(text: str) -> str:
+    """A program's details: its newlines are kept (the author's layout, and a
+    newline cannot rewrite the screen), tabs expanded, and every other control
+    character (ESC, \\r, which would overwrite a line) escaped."""
+    return "\n".join(escape_text(line.expandtabs()) for line in text.split("\n")).strip("\n")
+
+
+def _argparse_text(text: str) -> str:
+    """argparse %-formats a description or epilog only when it holds %(prog)."""
+    doubled = text.replace("%", "%%")
+    return doubled if "%(prog)" in doubled else text
+
+
 def program_parser(package: Package, options: list[GlobalOption]) -> ArgumentParser:
     doc = package.meta.doc
-    p = ArgumentParser(prog=f"ecli run {package.origin}",
-                       description=(doc.brief or doc.description or f"eBPF program {package.name}").replace("%", "%%"),
-                       epilog=doc.details.replace("%", "%%") if doc.details else None)  # argparse %-formats both
+    description = _doc_text(doc.brief or doc.description or f"eBPF program {package.name}")
+    epilog = _doc_lines(doc.details) if doc.details else None
+    p = ArgumentParser(prog=f"ecli run {package.origin}", description=_argparse_text(description),
+                       epilog=_argparse_text(epilog) if epilog else None, formatter_class=_DocFormatter)
     for o in options:
         flags = [f"-{o.short}"] if o.short else []
         flags.append(o.flag)
         if o.long != o.name:
             flags.append("--" + o.name)
-        help_text = f"{o.help} ({o.type_name}, default: {o.show(o.default)})".replace("%", "%%")
+        help_text = _doc_text(f"{o.help} ({o.type_name}, default: {o.show(o.default)})").replace("%", "%%")
         if o.kind == "bool":
             p.add_argument(*flags, dest=o.name, action=argparse.BooleanOptionalAction, default=o.default,
                            help=help_text)
@@ -85,6 +119,7 @@ def main(argv: list[str]) -> int:
         for name in sorted(builtin_packages()):
             print(name)
         return 0
+    require_stdout()  # before anything is fetched or loaded
     setup_logging(args.verbose)
     from ..runner.options import global_options
     from ..source import open_package
@@ -111,7 +146,7 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
             out = sys.stdout.buffer
             writer = prog.writer_for(out, args.json, header=not args.no_header)
             n_progs = len(prog.loaded.programs)
-            sys.stderr.write(f"ecli: {package.name}: {n_progs} program{'s' * (n_progs != 1)} attached; "
+            sys.stderr.write(f"ecli: {escape_text(package.name)}: {n_progs} program{'s' * (n_progs != 1)} attached; "
                              "Ctrl-C to stop\n")
             sys.stderr.flush()
             stats = prog.run(out, as_json=args.json, duration=args.duration,

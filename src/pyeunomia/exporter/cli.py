@@ -18,8 +18,9 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from ..cli.common import ArgumentParser, StopSignals, run_command, seconds, setup_logging
+from ..cli.common import ArgumentParser, StopSignals, require_stdout, run_command, seconds, setup_logging
 from ..errors import EunomiaError, UsageError
+from ..output.escape import escape_text
 from .httpserver import DEFAULT_LIMITS, IDLE_TIMEOUT_S, MAX_CONNECTIONS, REQUEST_TIMEOUT_S, Limits
 
 if TYPE_CHECKING:
@@ -181,7 +182,12 @@ def main(argv: list[str]) -> int:
         web = load_web_config(args.web_config_file)
     config = load_config(args.config)
     plans = plan_all(config.programs)
+    if plans or args.enable_api:
+        from ..runner.features import require_bpf_privileges
+
+        require_bpf_privileges()  # before anything else fails, or warns, for the want of them
     if args.check:
+        require_stdout()  # its report goes there; serving needs no stdout
         return check(config, plans, args.verbose)
     limits = Limits(args.max_connections, args.request_timeout, args.idle_timeout)
     return serve(plans, listen, token, args.verbose, web, user, limits)
@@ -190,7 +196,7 @@ def main(argv: list[str]) -> int:
 def check(config: ExporterConfig, plans: list[ProgramPlan], verbose: bool) -> int:
     """Load and attach every program, then take it all down again."""
     from ..runner.program import Program
-    from .instance import available_programs
+    from ..runner.tracefs import available_programs
 
     for plan in plans:
         with Program(plan.package, plan.values, verbose=verbose, autoload=available_programs(plan.package)) as prog:
@@ -198,9 +204,9 @@ def check(config: ExporterConfig, plans: list[ProgramPlan], verbose: bool) -> in
             for m in plan.metrics:
                 if m.map is not None:
                     prog.loaded.map(m.map.map_name)
-        print(f"{plan.name}: {n} BPF program{'s' * (n != 1)} loaded and attached; "
+        print(f"{escape_text(plan.name)}: {n} BPF program{'s' * (n != 1)} loaded and attached; "
               f"{len(plan.metrics)} metric{'s' * (len(plan.metrics) != 1)}")
-    print(f"{config.file}: OK")
+    print(f"{escape_text(config.file)}: OK")
     return 0
 
 
@@ -236,7 +242,7 @@ def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None
         _freeze_heap()
         thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
         thread.start()
-        names = ", ".join(i.name for i in programs.instances()) or "none"
+        names = escape_text(", ".join(i.name for i in programs.instances())) or "none"
         api = "; API on (bearer token)" if token is not None else ""
         auth = "; basic auth" if web is not None and web.auth is not None else ""
         sys.stderr.write(f"{PROG}: listening on {server.url}/metrics (programs: {names}){api}{auth}; "

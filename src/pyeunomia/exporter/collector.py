@@ -12,6 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
+from .config import log2_bounds
 from .events import EventMetric, EventSeries
 from .exposition import SeriesFamily
 from .instance import Snapshot
@@ -96,8 +97,7 @@ class ExporterCollector:
     def _log2_buckets(self, slots: list[int], mult: float) -> list[tuple[str, float]]:
         """Slot i of a log2 histogram (libbpf-tools' log2l) counts values from
         2^i to 2^(i+1)-1, slot 0 also 0: its inclusive upper bound is 2^(i+1)-1."""
-        bounds = tuple(float((1 << (i + 1)) - 1) for i in range(len(slots)))
-        return _cumulative(self._les(bounds, mult), [*slots, 0])
+        return _cumulative(self._les(log2_bounds(len(slots)), mult), [*slots, 0])
 
     # -- the exporter's own metrics --------------------------------------------
 

@@ -346,7 +346,39 @@ def _buckets(metric: Node, node: Node | None, from_map: bool) -> BucketsConfig |
         for i in range(1, len(bounds)):
             if bounds[i] <= bounds[i - 1]:
                 raise raw.value[i].error("bounds must increase")
+    problem = bounds_problem(bounds, multiplier)
+    if problem is not None:
+        text, too_large = problem
+        if bounds_problem(bounds, 1.0) is None:
+            raise keys["multiplier"].error(text + (": use a smaller multiplier" if too_large else
+                                                   ": use a multiplier nearer 1"))
+        # only linear bounds go wrong by themselves (start + i * width)
+        raise keys["width"].error(text + (": use a smaller start or width" if too_large else
+                                          ": use a larger width, or a start nearer 0"))
     return BucketsConfig(kind, bounds, multiplier, Located(node))
+
+
+def log2_bounds(slots: int) -> tuple[float, ...]:
+    """A log2 slot array's upper bounds: slot i (libbpf-tools' log2l) counts
+    values from 2^i to 2^(i+1)-1, slot 0 also 0."""
+    return tuple(float((1 << (i + 1)) - 1) for i in range(slots))
+
+
+def bounds_problem(bounds: tuple[float, ...], multiplier: float) -> tuple[str, bool] | None:
+    """Why the exported bounds (bound * multiplier) cannot be a histogram's,
+    and whether because one is too large; None when each is a finite number
+    above the one before. Otherwise Prometheus gets buckets at +Inf, or two
+    buckets with one bound."""
+    previous = None
+    for i, bound in enumerate(bounds):
+        value = bound * multiplier
+        if not math.isfinite(value):
+            scaled = f"{bound:g} * {multiplier:g}" if multiplier != 1.0 else f"{bound:g}"
+            return f"bucket bound {scaled} is not a finite number", True
+        if previous is not None and value <= previous:
+            return f"bucket bounds {bounds[i - 1]:g} and {bound:g} are both {previous:g} once exported", False
+        previous = value
+    return None
 
 
 def check_unique_names(programs: tuple[ProgramConfig, ...] | list[ProgramConfig],

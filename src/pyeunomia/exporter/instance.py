@@ -12,15 +12,12 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .events import EventMetric, EventSeries, MetricsWriter
 from .maps import MapMetric, MapReading
 from .plan import ProgramPlan
 from .priority import RingFill, ScrapeGate
-
-if TYPE_CHECKING:
-    from ..package import Package
 
 STOP_TIMEOUT_S = 10.0
 
@@ -41,6 +38,7 @@ class ProgramInstance:
     def __init__(self, id: int, plan: ProgramPlan, verbose: bool = False, gate: ScrapeGate | None = None):
         from ..objspec import MAP_RINGBUF
         from ..runner.program import Program
+        from ..runner.tracefs import available_programs
 
         self.id = id
         self.plan = plan
@@ -147,21 +145,3 @@ class ProgramInstance:
                 ns, runs = libbpf.prog_run_stats(fd)
                 out.append((p.name, ns, runs))
         return out
-
-
-def available_programs(package: Package) -> list[str] | None:
-    """The programs to load: every one, except tracepoint programs whose
-    tracepoint this kernel lacks (arm64 has no open(2) or creat(2)), as long
-    as one is left. None: load them all."""
-    from ..runner.tracefs import TRACEFS, ensure_tracefs
-
-    programs = package.spec.programs
-    tracepoints = {p.name: p.section.split("/", 1)[1] for p in programs
-                   if p.section.startswith(("tracepoint/", "tp/")) and "/" in p.section}
-    if not tracepoints:
-        return None
-    ensure_tracefs()
-    missing = {name for name, event in tracepoints.items() if not os.path.isdir(os.path.join(TRACEFS, "events", event))}
-    if not missing or len(missing) == len(programs):
-        return None
-    return [p.name for p in programs if p.name not in missing]

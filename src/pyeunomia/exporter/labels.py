@@ -2,8 +2,9 @@
 
 A label value is the field's value as people read it: `bash`, not `"bash"`
 (upstream kept JSON quotes); an enum member by name; kernel bytes that are not
-printable UTF-8 escaped (\\xff, \\n). Quote characters that are really in a
-name stay, and the exposition format escapes them.
+printable UTF-8 escaped (\\xff, \\n) and a backslash doubled, so two names never
+share a value. Quote characters that are really in a name stay, and the
+exposition format escapes them.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ LABEL_KINDS = {FieldKind.INT: "int", FieldKind.ENUM: "int", FieldKind.BOOL: "boo
 
 
 def clean_text(text: str) -> str:
-    """`text` with non-printable characters and undecodable bytes escaped."""
-    if text.isprintable():
+    """`text` with non-printable characters and undecodable bytes escaped,
+    and a backslash doubled, as in a table: otherwise a file named
+    `coll<ESC>X` and one named `coll\\x1bX` would be one series."""
+    if text.isprintable() and "\\" not in text:
         return text
-    return "".join(ch if ch.isprintable() else escape_text(ch) for ch in text)
+    return escape_text(text)
 
 
 def label_text(value: Any) -> str:

@@ -17,8 +17,9 @@ from ..btf import INT_BOOL, Btf, Kind
 from ..errors import EunomiaError
 from ..layout import Field, FieldKind, Layout, struct_layout, value_decoder
 from ..objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
+from ..output.escape import escape_text
 from ..package import Package
-from .config import MetricConfig, ProgramConfig
+from .config import MAX_BUCKETS, MetricConfig, ProgramConfig, bounds_problem, log2_bounds
 from .document import shown
 from .labels import LabelPlan, plan_label
 
@@ -177,8 +178,8 @@ def _map_metric(m: MetricConfig, package: Package) -> MetricPlan:
     assert m.map is not None
     spec = package.spec.map(m.map)
     if spec is None:
-        names = ", ".join(s.name for s in package.spec.maps if s.type in HASH_LIKE_MAPS) or "none"
-        raise m.at.error(f"{package.name} has no map {shown(m.map)} (hash and array maps: {names})", "map")
+        names = escape_text(", ".join(s.name for s in package.spec.maps if s.type in HASH_LIKE_MAPS)) or "none"
+        raise m.at.error(f"{escape_text(package.name)} has no map {shown(m.map)} (hash and array maps: {names})", "map")
     if spec.type not in HASH_LIKE_MAPS:
         raise m.at.error(f"map {shown(m.map)} is a {spec.type_name} map: metrics read hash and array maps", "map")
     if not spec.key_type_id or not spec.value_type_id:
@@ -199,7 +200,9 @@ def _map_metric(m: MetricConfig, package: Package) -> MetricPlan:
     def label_values(raw: bytes, read: Callable[[bytes], tuple[Any, ...]] = key_values) -> tuple[Any, ...]:
         every = read(raw)
         return tuple(every[p] for p in positions)
-    value = _value_reader(m, btf, spec.value_type_id)
+    value, slots = _value_reader(m, btf, spec.value_type_id)
+    if m.kind == "histogram":
+        _check_slots(m, slots)
     source = MapSource(m.map, spec.type in PERCPU_MAPS, label_values, value)
     return MetricPlan(m, tuple(labels), None, "", source)
 
@@ -240,8 +243,23 @@ def _member_getter(f: Field) -> Callable[[bytes, tuple[Any, ...]], Any]:
     return from_raw
 
 
-def _value_reader(m: MetricConfig, btf: Btf, type_id: int) -> Callable[[bytes], Any]:
-    """One CPU's value bytes to the number (or slot list) the metric reads."""
+def _check_slots(m: MetricConfig, slots: int) -> None:
+    """A map histogram's bounds come from its slot count: each exported one
+    (times the multiplier) must be a finite number above the one before."""
+    if slots > MAX_BUCKETS:
+        raise m.at.error(f"the histogram of map {shown(m.map)} has {slots} slots: at most {MAX_BUCKETS} can be "
+                         "buckets", "map")
+    multiplier = m.buckets.multiplier if m.buckets is not None else 1.0
+    problem = bounds_problem(log2_bounds(slots), multiplier)
+    if problem is not None and m.buckets is not None:
+        text, too_large = problem
+        raise m.buckets.at.error(f"{text} (map {shown(m.map)} has {slots} log2 slots): use a "
+                                 f"{'smaller multiplier' if too_large else 'multiplier nearer 1'}", "multiplier")
+
+
+def _value_reader(m: MetricConfig, btf: Btf, type_id: int) -> tuple[Callable[[bytes], Any], int]:
+    """One CPU's value bytes to the number (or slot list) the metric reads,
+    and for a histogram how many slots the list has."""
     t = btf.resolve(type_id)
     want_slots = m.kind == "histogram"
     decode = value_decoder(btf, type_id)
@@ -263,13 +281,17 @@ def _value_reader(m: MetricConfig, btf: Btf, type_id: int) -> Callable[[bytes], 
         else:
             raise m.at.error(f"the value of map {shown(m.map)} has {len(fits)} members that fit: name one with 'value'",
                              "map")
-        return lambda raw: decode(raw)[member]
+        return (lambda raw: decode(raw)[member]), _count(btf, members[member]) if want_slots else 0
     if m.value is not None:
         raise m.at.error(f"the value of map {shown(m.map)} is {btf.c_name(type_id)}, not a struct: leave out 'value'",
                          "value")
     if not _fits(btf, type_id, want_slots):
         raise m.at.error(f"the value of map {shown(m.map)} is {btf.c_name(type_id)}: " + _wanted(want_slots), "map")
-    return decode
+    return decode, _count(btf, type_id) if want_slots else 0
+
+
+def _count(btf: Btf, type_id: int) -> int:
+    return int(btf.resolve(type_id).count)
 
 
 def _wanted(slots: bool) -> str:

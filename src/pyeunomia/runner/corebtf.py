@@ -20,6 +20,11 @@ under `sudo` with a user's HOME, nothing is cached. A file is keyed by the
 object's bytes and by the kernel (its version string, its build id and
 samples of its BTF), so a new kernel or a rebuilt object never meets a
 stale file.
+
+bpftool reads the object from, and writes its output to, memory files only
+this process holds: there is no temporary file, so a run killed while
+bpftool works leaves nothing behind; the final write's temporary file, if a
+kill catches it, is swept by the next run that writes to the directory.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from __future__ import annotations
 import os
 import stat
 
-from ..cache import cache_root, write_atomically
+from ..cache import TEMP_PREFIX, cache_root, write_atomically
 
 try:
     from _blake2 import blake2b  # what hashlib.blake2b is; hashlib itself loads OpenSSL (~2 ms)
@@ -38,6 +43,7 @@ KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 DISABLE_ENV = "PYEUNOMIA_NO_BTF_CACHE"
 _SAMPLE = 64 << 10
 _GENERATE_TIMEOUT_S = 30
+_STALE_TEMP_S = 3600  # a temporary file this old was left by a killed run, whatever its pid says
 KEEP_PER_KERNEL = 256  # files of ~1 KiB; an ecc edit-and-run loop makes a new object each time
 KEEP_KERNELS = 4
 
@@ -116,9 +122,6 @@ def generate(obj: bytes, path: str) -> bool:
     """Write the object's minimal BTF to `path`; False (and a debug line) when
     bpftool is missing, the object's relocations are of a kind the cache
     cannot answer, or the cache directory is not safe."""
-    import subprocess
-    import tempfile
-
     from ..btf import Btf
     from ..compiler.toolchain import find_bpftool
     from ..errors import PackageError, ToolMissingError
@@ -143,26 +146,86 @@ def generate(obj: bytes, path: str) -> bool:
         if not _safe_dirs(kernel_dir):
             _debug("not cached: %s is writable by others", kernel_dir)
             return False
-        with tempfile.TemporaryDirectory(prefix="pyeunomia-btf-") as tmp:
-            src, out = os.path.join(tmp, "obj.o"), os.path.join(tmp, "min.btf")
-            with open(src, "wb") as f:
-                f.write(obj)
-            done = subprocess.run([bpftool, "gen", "min_core_btf", KERNEL_BTF, out, src],
-                                  capture_output=True, timeout=_GENERATE_TIMEOUT_S, check=False)
-            if done.returncode != 0:
-                _debug("bpftool gen min_core_btf failed: %s", done.stderr.decode(errors="replace").strip())
-                return False
-            with open(out, "rb") as f:
-                data = f.read()
+        sweep(kernel_dir)
+        data = _min_core_btf(bpftool, obj)
+        if data is None:
+            return False
         missing = names - {t.name for t in Btf.parse(data).types}
         if missing and _kernel_has_module_btf():
             _debug("not cached: %s may live in kernel modules", ", ".join(sorted(missing)))
             return False
         write_atomically(os.path.join(kernel_dir, os.path.basename(path)), data)
-    except (OSError, subprocess.SubprocessError, PackageError) as e:
+    except (OSError, PackageError) as e:
         _debug("cannot cache the kernel BTF at %s: %s", path, e)
         return False
     prune(kernel_dir)
+    return True
+
+
+def _min_core_btf(bpftool: str, obj: bytes) -> bytes | None:
+    """bpftool's minimal BTF for `obj`. The object and the output are memory
+    files that bpftool opens as /proc/self/fd/N: nothing is written to disk,
+    so a run killed while bpftool works (it runs when a run ends) leaves
+    nothing behind."""
+    import subprocess
+
+    src = os.memfd_create("pyeunomia-obj", os.MFD_CLOEXEC)
+    out = -1
+    try:
+        view = memoryview(obj)
+        while view:
+            view = view[os.write(src, view):]
+        out = os.memfd_create("pyeunomia-btf", os.MFD_CLOEXEC)
+        try:
+            done = subprocess.run([bpftool, "gen", "min_core_btf", KERNEL_BTF, f"/proc/self/fd/{out}",
+                                   f"/proc/self/fd/{src}"], pass_fds=(src, out), capture_output=True,
+                                  timeout=_GENERATE_TIMEOUT_S, check=False)
+        except subprocess.SubprocessError as e:
+            _debug("bpftool gen min_core_btf: %s", e)
+            return None
+        if done.returncode != 0:
+            _debug("bpftool gen min_core_btf failed: %s", done.stderr.decode(errors="replace").strip())
+            return None
+        return os.pread(out, os.fstat(out).st_size, 0)
+    finally:
+        os.close(src)
+        if out >= 0:
+            os.close(out)
+
+
+def sweep(kernel_dir: str) -> None:
+    """Remove what killed runs left in the cache: write_atomically's
+    `.tmp-<pid>-*` files, ours alone, whose process is gone, or that are
+    older than any write takes (the pid may have been reused; a name without
+    a pid is an older version's)."""
+    import time
+
+    euid, now = os.geteuid(), time.time()
+    try:
+        with os.scandir(kernel_dir) as it:
+            entries = [e for e in it if e.name.startswith(TEMP_PREFIX)]
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name[len(TEMP_PREFIX):].partition("-")[0]
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if st.st_uid != euid or not stat.S_ISREG(st.st_mode):
+            continue
+        if now - st.st_mtime < _STALE_TEMP_S and (not pid.isdigit() or _alive(int(pid))):
+            continue
+        discard(entry.path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, someone else's
+        return True
     return True
 
 

@@ -19,6 +19,7 @@ from ..errors import (
     UsageError,
     VerifierError,
 )
+from ..output.escape import escape_text
 from ..package import Package
 from . import corebtf, features
 from .options import GlobalOption, global_options
@@ -89,8 +90,9 @@ class LoadedObject:
         self.values = {name: o.default for name, o in self.options.items()}
         for name, value in (values or {}).items():
             if name not in self.options:
-                known = ", ".join(self.options) or "none"
-                raise UsageError(f"'{name}' is not a settable global of {package.name} (globals: {known})")
+                known = escape_text(", ".join(self.options)) or "none"
+                raise UsageError(f"'{escape_text(name)}' is not a settable global of {escape_text(package.name)} "
+                                 f"(globals: {known})")
             try:
                 self.values[name] = self.options[name].check(value)
             except ValueError as e:
@@ -133,7 +135,7 @@ class LoadedObject:
         self._load()
 
     def _open(self, autoload: Iterable[str] | None, core_btf: str | None) -> None:
-        name = self.package.meta.obj_name
+        name = self.package.object_name  # what libbpf names the maps after: opening and globals agree
         self._obj = libbpf.object_open(self.package.object, name, core_btf)
         self.programs = [ProgramInfo(libbpf.program_name(p), libbpf.program_section(p), p)
                          for p in libbpf.object_programs(self._obj)]

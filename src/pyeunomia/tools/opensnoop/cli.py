@@ -7,11 +7,10 @@ the built-in package needs no compiler.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
-from ...cli.common import ArgumentParser, StopSignals, run_command, seconds, setup_logging
+from ...cli.common import ArgumentParser, StopSignals, require_stdout, run_command, seconds, setup_logging
 from ...errors import UsageError
 
 EXAMPLES = """examples:
@@ -114,23 +113,12 @@ def program_values(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-def available_programs(program_sections: dict[str, str]) -> list[str]:
-    """The programs whose tracepoint this kernel has (arm64 has no open or creat)."""
-    from ...runner.tracefs import TRACEFS, ensure_tracefs
-
-    ensure_tracefs()
-    out = []
-    for name, section in program_sections.items():
-        event = section.split("/", 1)[1]
-        if os.path.isdir(os.path.join(TRACEFS, "events", event)):
-            out.append(name)
-    return out
-
-
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
+    require_stdout()  # the events are the point: say so before loading anything
     setup_logging(args.verbose)
     from ...runner.program import Program
+    from ...runner.tracefs import available_programs
     from ...source import open_package
     from . import output
 
@@ -144,7 +132,7 @@ def main(argv: list[str]) -> int:
     stops = StopSignals()
     try:
         with Program(package, values, verbose=args.verbose, map_sizes={"events": args.buffer_mb << 20},
-                     autoload=available_programs(programs), poll_ms=POLL_MS) as prog:
+                     autoload=available_programs(package), poll_ms=POLL_MS) as prog:
             attached = ", ".join(sorted(s.split("sys_exit_")[-1] for n, s in programs.items()
                                         if prog.loaded.program_loaded(n)))
             sys.stderr.write(f"opensnoop: attached to {attached}; Ctrl-C to stop\n")
