@@ -38,11 +38,10 @@ class FileTooLarge(RefusedFile):
 
 
 def size_text(n: int) -> str:
-    """n bytes as a message says it: "64 MiB", "512 KiB"."""
-    if n >= 1 << 20 and n % (1 << 20) == 0:
-        return f"{n >> 20} MiB"
-    if n >= 1 << 10 and n % (1 << 10) == 0:
-        return f"{n >> 10} KiB"
+    """n bytes as a message says it: "2 GiB", "64 MiB", "512 KiB"."""
+    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift} {unit}"
     return f"{n} bytes"
 
 
