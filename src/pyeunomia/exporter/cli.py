@@ -87,15 +87,21 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def read_token(path: str) -> bytes:
+    from stat import S_ISREG
+
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)  # opening a FIFO must not wait
     except OSError as e:
         raise UsageError(f"--api-token-file: cannot read {path}: {e.strerror}") from None
     try:
         st = os.fstat(fd)
-        data = os.read(fd, 4096)
+        data = os.read(fd, 4096) if S_ISREG(st.st_mode) else b""
     finally:
         os.close(fd)
+    if not S_ISREG(st.st_mode):
+        from ..output.escape import escape_text
+
+        raise UsageError(f"--api-token-file: {escape_text(path)} is not a regular file: put the token in one")
     if st.st_mode & 0o077:
         raise UsageError(f"--api-token-file: {path} can be read or written by other users: chmod 600 {path}")
     token = data.strip()
