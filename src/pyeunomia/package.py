@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from .btf import BTFError, Kind
 from .errors import PackageError
+from .files import size_text
 from .layout import Layout, LayoutCache, struct_layout
 from .objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF, ObjectSpec
 from .output.escape import escape_text
@@ -230,7 +231,7 @@ def _check_meta_size(text: bytes | str, origin: str) -> None:
             span = text[hit.end():end]
     blob = 0 if span.translate(None, _BASE64) else len(span)
     if len(text) - blob > MAX_META:
-        raise PackageError(f"{origin}: not a package: more than {MAX_META >> 20} MiB of JSON besides the "
+        raise PackageError(f"{origin}: not a package: more than {size_text(MAX_META)} of JSON besides the "
                            "bpf_object string (package metadata is KBs)")
 
 

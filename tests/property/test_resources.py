@@ -304,8 +304,8 @@ def test_package_metadata_has_its_own_cap() -> None:
     """8 MiB of '[],' inside the metadata: refused before json.loads (a 60 MiB one took 1.58 GiB); a big
     object with small metadata costs memory in proportion to the object."""
     doc = upstream_doc("bootstrap")
-    padded = json.dumps(doc)[:-1] + ', "pad": [' + "[]," * (8 << 20 // 3) + "0]}"
-    seconds, peak = cost(lambda: Package.from_json(padded.encode(), "pad.json"))
+    padded = (json.dumps(doc)[:-1] + ', "pad": [' + "[]," * ((8 << 20) // 3) + "0]}").encode()
+    seconds, peak = cost(lambda: Package.from_json(padded, "pad.json"))
     assert seconds < 0.5 and peak < MB, f"{seconds:.2f} s, {peak / MB:.0f} MiB"
     import base64
     import os
