@@ -26,6 +26,11 @@ def test_yaml_values_know_their_lines_and_paths():
     with pytest.raises(ConfigError, match="key given twice") as e:
         parse_text("base: &b {x: 1}\nuse:\n  <<: *b\n  x: 2\n", "c.yaml", as_json=False)
     assert (e.value.line, e.value.key) == (4, "use.x")
+    for text, key in (("a:\n  - b:\n      x: 1\n      x: 2\n", "a[0].b.x"), ("a: {b: [{c: *nope}]}\n", "a.b[0]"),
+                      ("a:\n  b:\n    <<: 1\n", "a.b.<<")):
+        with pytest.raises(ConfigError) as e:
+            parse_text(text, "c.yaml", as_json=False)
+        assert e.value.key == key, str(e.value)
 
 
 def test_json_values_have_key_paths_not_lines():
@@ -108,6 +113,10 @@ def test_huge_whole_numbers_are_config_errors(text, as_json, where):
 @pytest.mark.parametrize(("text", "line", "words"), [
     ("a: 2024-13-45\n", 1, "invalid value: month must be in 1..12"),  # a ValueError out of PyYAML once
     ("a: !!int x\n", 1, "invalid value: invalid literal for int()"),
+    ("a: !!int ''\n", 1, "invalid value: '' is no int"),  # IndexError, KeyError, AttributeError out of PyYAML
+    ("a: !!bool maybe\n", 1, "invalid value: 'maybe' is no bool"),
+    ("a: !!timestamp x\n", 1, "invalid value: 'x' is no timestamp"),
+    ("a: &m {x: 1}\n*m : 2\n", 2, "a key must be text, not a list or mapping"),
     ("a: &a {<<: *a}\n", 1, "alias *a inside its own anchor"),  # once read as {}
     ("&k a: 1\n*k : 2\n", 2, "key given twice"),  # once reported at line 1
 ])

@@ -82,7 +82,8 @@ def test_examples_cut_or_spliced(text: str, data: st.DataObject) -> None:
     """Broken YAML: a cut, an inserted character, a wrong indent."""
     i = data.draw(st.integers(0, len(text)))
     piece = data.draw(st.sampled_from(["", " ", "\t", ":", "- ", "{", "[", "&a ", "*a", "!!python/none", "\n  ",
-                                       "\x00", "#", "'", '"']))
+                                       "\x00", "#", "'", '"', "<<: ", "&b ", "*b", "? ", "!!int ", "!!float ",
+                                       "!!bool ", "!!timestamp ", "!!binary "]))
     check_config_text(text[:i] + piece + text[i + data.draw(st.integers(0, 3)):], as_json=False)
 
 
