@@ -79,7 +79,7 @@ def read_limited(fd: int, size_hint: int, limit: int) -> bytes:
     parts: list[bytes] = []
     got = 0
     while got <= limit:
-        part = os.read(fd, min(limit + 1 - got, max(size_hint + 1 - got, CHUNK)))
+        part = os.read(fd, min(limit + 1 - got, size_hint + 1 if not parts else CHUNK))
         if not part:
             break
         parts.append(part)

@@ -163,11 +163,13 @@ def _vmlinux_file(path: str) -> Path:
             if st.st_size > cap:
                 raise _Oversize(what, cap)
             digest, got = hashlib.sha256(), 0
-            while chunk := os.read(fd, HASH_CHUNK):
-                got += len(chunk)
+            buffer = bytearray(HASH_CHUNK)  # one buffer: sysfs gives 4 KiB a read, 1350 reads for the kernel's BTF
+            view = memoryview(buffer)
+            while n := os.readv(fd, [buffer]):
+                got += n
                 if got > cap:
                     raise _Oversize(what, cap)
-                digest.update(chunk)
+                digest.update(view[:n])
             return _cached(digest.hexdigest(), generate_from=path)
         if st.st_size > MAX_HEADER:
             raise _Oversize("a vmlinux.h", MAX_HEADER)
