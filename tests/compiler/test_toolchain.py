@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
@@ -10,6 +11,7 @@ from pyeunomia.compiler import toolchain
 from pyeunomia.compiler.build import absolute_paths, include_dirs_in, package_name
 from pyeunomia.compiler.clangrun import parse_depfile
 from pyeunomia.errors import CompileError, ToolMissingError, UsageError
+from tests.hostile import fifo, returns_promptly
 
 
 def test_arch_names(monkeypatch):
@@ -74,8 +76,44 @@ def test_vmlinux_from_a_btf_file_uses_bpftool(monkeypatch, tmp_path, tool, kerne
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     header = toolchain.vmlinux_header(str(toolchain.KERNEL_BTF))
     assert b"struct task_struct {" in header.read_bytes()
-    # the same BTF as the running kernel's: the same cache entry
+    # the same BTF as the running kernel's: the same cache entry, keyed by all of its bytes
     assert toolchain.vmlinux_header() == header
+    assert header.parent.name == hashlib.sha256(toolchain.KERNEL_BTF.read_bytes()).hexdigest()[:24]
+
+
+def test_vmlinux_fifo_is_refused_without_blocking(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = fifo(tmp_path / "vmlinux.h")
+    err = returns_promptly(lambda: toolchain.vmlinux_header(str(path)), [path])
+    assert isinstance(err, UsageError)
+    assert str(err) == (f"--vmlinux {path}: not a regular file (a FIFO): pass a vmlinux.h, or the kernel's BTF "
+                        "or ELF image")
+
+
+def test_vmlinux_device_is_refused_unread(monkeypatch, tmp_path):
+    """/dev/zero once grew ecc to 23.7 GB."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(UsageError, match=r"^--vmlinux /dev/zero: not a regular file \(a character device\): "):
+        toolchain.vmlinux_header("/dev/zero")
+
+
+@pytest.mark.parametrize(("magic", "size", "what"), [
+    (b"/* vmlinux.h */", (64 << 20) + 1, "a vmlinux.h over 64 MiB"),
+    (b"\x9f\xeb\x01\x00", (64 << 20) + 1, "a BTF file over 64 MiB"),
+    (b"\x7fELF", (2 << 30) + 1, "an ELF image over 2 GiB"),
+    (b"\x7fELF", 1 << 40, "an ELF image over 2 GiB"),
+])
+def test_vmlinux_over_its_cap_is_refused_unread(monkeypatch, tmp_path, magic, size, what):
+    """Sparse files: refused by their size alone, in no time and no memory."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / "vmlinux"
+    with path.open("wb") as f:
+        f.write(magic)
+        f.truncate(size)
+    err = returns_promptly(lambda: toolchain.vmlinux_header(str(path)), [], seconds=2)
+    assert isinstance(err, UsageError)
+    assert str(err).startswith(f"--vmlinux {path}: {what}")
+    assert not (tmp_path / "cache").exists()
 
 
 def test_unwritable_cache_is_a_clear_error(monkeypatch, tmp_path):

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import zlib
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import pytest
 from pyeunomia.runner import features
 
 from ..conftest import assert_nothing_new_loaded, loaded_prog_ids, require
+from ..hostile import HEADERS_THEN_DRIPPED_BODY, fifo
+from ..hostile import dripping_server as dripping
 from .helpers import UPSTREAM, command, compile_bpf, run, temp_dir
 
 BOOTSTRAP = UPSTREAM / "bootstrap.json"
@@ -84,6 +87,29 @@ def test_not_json_at_all():
 def test_unreachable_url():
     line = refused(["run", "http://127.0.0.1:9/package.json"])
     assert "cannot fetch" in line and "check the address" in line
+
+
+def test_a_dripping_download_meets_the_deadline():
+    """One byte every 0.2 s never trips a per-read timeout; --timeout bounds it all."""
+    with dripping(*HEADERS_THEN_DRIPPED_BODY) as url:
+        start = time.monotonic()
+        line = refused(["run", "--timeout", "1", "-d", "0.3", f"{url}/x.json"], timeout=15)
+        took = time.monotonic() - start
+    assert line == f"ecli: error: {url}/x.json: no complete answer within 1 s: check the address and the network"
+    assert took < 5
+
+
+def test_timeout_help_gives_the_default():
+    from pyeunomia.source import FETCH_TIMEOUT_S
+
+    done = run("ecli", "run", "--help")
+    assert f"(default: {FETCH_TIMEOUT_S:g})" in " ".join(done.stdout.split())
+
+
+def test_fifo_is_refused_without_blocking():
+    path = fifo(temp_dir() / "pkg.json")
+    line = refused(["run", str(path)], timeout=15)
+    assert line == f"ecli: error: {path}: not a regular file (a FIFO): pass a package file, or '-' for standard input"
 
 
 def test_missing_file():

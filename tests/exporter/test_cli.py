@@ -11,6 +11,7 @@ import pytest
 
 from pyeunomia.errors import UsageError
 from pyeunomia.exporter.cli import parse_listen, read_token
+from tests.hostile import fifo, returns_promptly
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -47,6 +48,14 @@ def test_token_file_must_be_private_and_long_enough(tmp_path: Path):
         read_token(str(short))
     with pytest.raises(UsageError, match="cannot read"):
         read_token(str(tmp_path / "absent"))
+
+
+def test_token_fifo_is_refused_without_blocking(tmp_path: Path):
+    path = fifo(tmp_path / "token")
+    path.chmod(0o600)
+    err = returns_promptly(lambda: read_token(str(path)), [path])
+    assert isinstance(err, UsageError)
+    assert str(err) == f"--api-token-file: {path} is not a regular file: put the token in one"
 
 
 @pytest.mark.parametrize(("args", "status", "words"), [

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from pyeunomia.errors import ConfigError
-from pyeunomia.exporter.config import DEFAULT_MAX_SERIES, load_config, parse_config
+from pyeunomia.exporter.config import DEFAULT_MAX_SERIES, load_config, parse_config, program_from_request
+from tests.hostile import fifo, returns_promptly
 
 TUTORIAL = """programs:
   - name: opensnoop
@@ -233,6 +234,50 @@ def test_missing_file_and_bad_bytes(tmp_path: Path):
         load_config(str(bad))
     with pytest.raises(ConfigError, match="is a directory"):
         load_config(str(tmp_path))
+
+
+def test_a_fifo_config_is_refused_without_blocking(tmp_path: Path):
+    path = fifo(tmp_path / "config.yaml")
+    err = returns_promptly(lambda: load_config(str(path)), [path])
+    assert isinstance(err, ConfigError)
+    assert str(err) == f"{path}: not a regular file (a FIFO): pass the config file with -c FILE"
+
+
+def test_a_config_over_16_mib_is_refused_unread(tmp_path: Path):
+    """It was read up to 16 MiB and cut there, silently."""
+    path = tmp_path / "config.yaml"
+    with path.open("wb") as f:
+        f.write(b"programs: []\n")
+        f.truncate((16 << 20) + 1)
+    with pytest.raises(ConfigError, match=r"larger than 16 MiB: a config is KBs") as e:
+        load_config(str(path))
+    assert e.value.line is None
+
+
+def test_a_request_body_over_4_mib_is_refused_unparsed():
+    body = json.dumps({"name": "opensnoop", "metrics": {"counters": [{"name": "c"}]},
+                       "ebpf_data": "x" * (4 << 20)}).encode()
+    with pytest.raises(ConfigError) as e:
+        program_from_request(body, "/")
+    assert str(e.value) == ("<request>: the body is over 4 MiB: name a large package with compiled_ebpf_filename "
+                            "instead of sending it in ebpf_data")
+
+
+@pytest.mark.parametrize("number", ["9" * 5000, "-" + "9" * 4301, "1" + "0" * 39])
+def test_a_request_with_a_huge_number_names_its_key(number):
+    """5000 digits were a ValueError out of json.loads: 'internal error', a 500."""
+    body = b'{"name": "opensnoop", "options": {"pid": ' + number.encode() + b'}, "metrics": {"counters": []}}'
+    with pytest.raises(ConfigError) as e:
+        program_from_request(body, "/")
+    assert (e.value.file, e.value.key) == ("<request>", "options.pid")
+    assert str(e.value) == (f"<request>: options.pid: a whole number of {len(number)} characters: no setting takes "
+                            "one wider than 128 bits")
+
+
+def test_a_config_with_a_huge_number_names_its_line():
+    with pytest.raises(ConfigError) as e:
+        parse_config("programs:\n  - name: x\n    options:\n      pid: " + "9" * 5000 + "\n", "c.yaml")
+    assert e.value.line == 4 and "no setting takes one wider than 128 bits" in str(e.value)
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("90s", 90), ("1.5m", 90), ("2h", 7200),

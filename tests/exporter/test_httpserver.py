@@ -285,3 +285,17 @@ def test_tls_handshakes_that_stall_or_fail_hold_no_thread_and_no_scrape(tmp_path
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_client_sending_a_refused_body_still_reads_the_answer(served):
+    """The body is dropped, not buffered, after the answer (a lingering
+    close); closing at once would reset the connection under the client
+    and lose the 413 it is owed."""
+    import http.client
+
+    for path, status in (("/x", 413), ("/secret", 401)):
+        conn = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+        conn.request("POST", path, body=b"y" * (3 << 20))
+        assert conn.getresponse().status == status
+        conn.close()
+    assert served.request().startswith(b"HTTP/1.1 200 ")

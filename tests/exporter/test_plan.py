@@ -15,6 +15,7 @@ from pyeunomia.exporter.plan import plan_program
 from pyeunomia.source import builtin_packages
 
 from ..conftest import UPSTREAM
+from ..hostile import fifo, returns_promptly
 from .util import config, plan_of
 
 TUTORIAL_METRICS = """      counters:
@@ -116,6 +117,16 @@ def test_package_paths_are_relative_to_the_config(tmp_path: Path):
     text = config(TUTORIAL_METRICS, extra="    compiled_ebpf_filename: snoop.json\n")
     [program] = parse_config(text, str(tmp_path / "exporter.yaml")).programs
     assert plan_program(program).package.name == "opensnoop"
+
+
+def test_a_fifo_as_package_file_is_refused_without_blocking(tmp_path: Path):
+    """It once blocked an API thread forever, waiting for a writer."""
+    path = fifo(tmp_path / "snoop.json")
+    text = config(TUTORIAL_METRICS, extra="    compiled_ebpf_filename: snoop.json\n")
+    [program] = parse_config(text, str(tmp_path / "exporter.yaml")).programs
+    err = returns_promptly(lambda: plan_program(program), [path])
+    assert isinstance(err, ConfigError) and (err.line, err.key) == (3, "programs[0].compiled_ebpf_filename")
+    assert f"cannot open the package: {path}: not a regular file (a FIFO)" in str(err)
 
 
 def test_inline_package_text():

@@ -11,6 +11,7 @@ import pytest
 
 from pyeunomia.errors import ConfigError
 from pyeunomia.exporter.webconfig import load_web_config, parse_web_config
+from tests.hostile import fifo, returns_promptly
 
 from .webcerts import self_signed
 
@@ -98,3 +99,19 @@ def test_errors_name_file_line_and_key(tmp_path: Path, text: str, line: int, key
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"web\.yml: cannot read: No such file"):
         load_web_config(str(tmp_path / "web.yml"))
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    path = fifo(tmp_path / "web.yml")
+    err = returns_promptly(lambda: load_web_config(str(path)), [path])
+    assert isinstance(err, ConfigError)
+    assert str(err) == f"{path}: not a regular file (a FIFO): pass a web config file to --web.config.file"
+
+
+def test_a_file_over_1_mib_is_refused_unread(tmp_path: Path) -> None:
+    """It was cut at 1 MiB and the rest ignored."""
+    path = tmp_path / "web.yml"
+    path.write_text("basic_auth_users:\n" + "#" * (1 << 20) + "\n  alice: x\n")
+    with pytest.raises(ConfigError) as e:
+        load_web_config(str(path))
+    assert str(e.value) == f"{path}: larger than 1 MiB: a web config is a few lines: check the file"

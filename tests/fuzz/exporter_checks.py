@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from pyeunomia.errors import ConfigError, EunomiaError
-from pyeunomia.exporter.config import ExporterConfig, ProgramConfig, parse_config, program_from_request
+from pyeunomia.exporter import document
+from pyeunomia.exporter.config import (
+    MAX_REQUEST_BODY,
+    ExporterConfig,
+    ProgramConfig,
+    parse_config,
+    program_from_request,
+)
 from pyeunomia.exporter.events import EventMetric
 from pyeunomia.exporter.plan import ProgramPlan, plan_program
 from pyeunomia.exporter.server import ApiError, parse_stop_body
@@ -31,8 +38,30 @@ def check_config_error(e: ConfigError, file: str, text: str) -> None:
         assert e.key in message
 
 
+def check_document_bounds(text: str, file: str, as_json: bool) -> None:
+    """A document is built with at most MAX_NODES values, MAX_DEPTH levels,
+    and no whole number wider than MAX_INT_BITS; or refused with a ConfigError."""
+    try:
+        root = document.parse_text(text, file, as_json)
+    except ConfigError as e:
+        check_config_error(e, file, text)
+        return
+    count, stack = 0, [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        assert depth <= document.MAX_DEPTH, f"a value {depth} levels deep"
+        if isinstance(node.value, dict | list):
+            children = node.value.values() if isinstance(node.value, dict) else node.value
+            stack += [(child, depth + 1) for child in children]
+        elif isinstance(node.value, int):
+            assert node.value.bit_length() <= document.MAX_INT_BITS, "a whole number over 128 bits"
+    assert count <= document.MAX_NODES, f"{count} values built"
+
+
 def check_config_text(text: str, as_json: bool) -> ExporterConfig | None:
     file = "fuzz.json" if as_json else "fuzz.yaml"
+    check_document_bounds(text, file, as_json)
     try:
         config = parse_config(text, file, as_json=as_json)
     except ConfigError as e:
@@ -74,6 +103,7 @@ def check_web_config_text(text: str) -> WebConfig | None:
 def check_start_body(body: bytes) -> Any:
     """POST /start: a program config, or the one-line error the API answers 400 with."""
     program = outcome(lambda: program_from_request(body, BASE_DIR), (EunomiaError,))
+    assert program is None or len(body) <= MAX_REQUEST_BODY, "a body over MAX_REQUEST_BODY was parsed"
     if program is not None:
         text = body.decode("utf-8")
         check_plan(program, "<request>", text)

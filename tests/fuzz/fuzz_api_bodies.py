@@ -30,7 +30,10 @@ def seeds() -> list[bytes]:
                                                                           {"name": "filename", "from": "fname"}]}]}}
     return [json.dumps(program).encode(), b'{"id": 0}', b'{"id": true}', b'{"id": 1e3}', b'{"id": -1}',
             b'{"id": 99999999999999999999999}', b"\xff\xfe", b"[" * 5000, b'{"name": "opensnoop", "metrics": 1}',
-            json.dumps({**program, "ebpf_data": "{}"}).encode(), b'{"name": "x", "metrics": {}, "name": "y"}']
+            json.dumps({**program, "ebpf_data": "{}"}).encode(), b'{"name": "x", "metrics": {}, "name": "y"}',
+            # the bounds: over MAX_REQUEST_BODY, over the value count, numbers Python refuses to build
+            json.dumps({**program, "ebpf_data": "x" * (4 << 20)}).encode(), b"[" + b"[]," * 100_000 + b"0]",
+            json.dumps({**program, "options": {"pid": "@"}}).replace('"@"', "9" * 5000).encode()]
 
 
 if __name__ == "__main__":

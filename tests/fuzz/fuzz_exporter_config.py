@@ -39,6 +39,14 @@ def seeds() -> list[bytes]:
     out += [b"\2tls_server_config:\n  cert_file: a\n  key_file: b\nbasic_auth_users:\n  u: $2y$10$" + b"a" * 53]
     out += [b"\0a: &a [*a]\n", b"\0" + b"[" * 200, b"\1" + b"[" * 70 + b"]" * 70, b"\0programs: [{name: x}]",
             b"\0programs:\n  - name: opensnoop\n    metrics: {gauges: [{name: g, value: ts, expire_after: 1e999}]}\n"]
+    # the bounds: over the value count (JSON counted before json.loads; YAML aliases as they expand),
+    # numbers Python refuses to build or print, a value one of its constructors raises ValueError for
+    bomb = ["a0: &a0 [" + ", ".join(["x"] * 10) + "]"]
+    bomb += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 7)]
+    out += [b"\1[" + b"0," * 200_000 + b"0]", b"\0" + "\n".join(bomb).encode() + b"\n"]
+    out += [b"\0programs:\n  - name: opensnoop\n    options: {pid: " + number
+            + b"}\n    metrics: {counters: [{name: c}]}\n"
+            for number in (b"9" * 5000, b"0x" + b"f" * 3600, b"1" + b":0" * 3000, b"2024-13-45")]
     return out
 
 

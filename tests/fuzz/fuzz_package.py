@@ -54,9 +54,12 @@ def seeds() -> list[bytes]:
     from tests.property.strategies import UPSTREAM, upstream_text
 
     doc = upstream_doc("bootstrap")
+    padded = {**doc["meta"], "pad": [[]] * 400_000}  # 1.2 MB: over the metadata's own cap (MAX_META)
+    huge = json.dumps({**doc, "bpf_object_size": "@"}).replace('"@"', "9" * 5000)  # over Python's 4300 digits
     return ([b"\0" + upstream_text(name).encode() for name in UPSTREAM]
             + [b"\1" + upstream_object("bootstrap"), b"\2" + json.dumps(doc["meta"]).encode(),
-               b"\2" + json.dumps(upstream_doc("runqlat")["meta"]).encode()])
+               b"\2" + json.dumps(upstream_doc("runqlat")["meta"]).encode(), b"\2" + json.dumps(padded).encode(),
+               b"\0" + huge.encode()])
 
 
 if __name__ == "__main__":

@@ -375,6 +375,61 @@ def replaced(doc: Any, path: tuple[Any, ...], value: Any, delete: bool = False) 
     return copy
 
 
+# -- inputs at and over the parsers' bounds -------------------------------------------------------
+
+# Number texts no parser may turn into an internal error: over Python's 4300
+# digits (a ValueError from int()), wider than 128 bits in other bases, YAML's
+# base 60 (quadratic to build), a float that overflows, an impossible date.
+HUGE_NUMBERS = ["9" * 5000, "-" + "9" * 4301, "1" + "0" * 39, "0x" + "f" * 3600, "0b" + "1" * 129,
+                "1" + ":0" * 300, "1e99999", "-" + "9" * 101]
+YAML_ONLY_VALUES = ["0x" + "f" * 3600, "0b" + "1" * 129, "1" + ":0" * 300, "2024-13-45", "!!int x"]
+
+
+def count_values(doc: Any) -> int:
+    """Values in a document tree, as the config parsers count them (keys not counted)."""
+    if isinstance(doc, dict):
+        return 1 + sum(count_values(v) for v in doc.values())
+    if isinstance(doc, list):
+        return 1 + sum(count_values(v) for v in doc)
+    return 1
+
+
+@st.composite
+def alias_documents(draw: st.DrawFn) -> tuple[str, int, int]:
+    """YAML whose anchors are aliased (and merged) into more values than it
+    has lines: (the text, the values parsing it builds with every alias
+    expanded, the values left in its tree: a merged mapping's own node goes)."""
+    width = draw(st.integers(1, 6))
+    lines = ["a0: &a0 [" + ", ".join(["x"] * width) + "]"]
+    sizes = [1 + width]
+    for i in range(1, draw(st.integers(1, 5))):
+        uses = draw(st.integers(1, 4))
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * uses) + "]")
+        sizes.append(1 + uses * sizes[-1])
+    total = 1 + sum(sizes)
+    merged = draw(st.booleans())
+    if merged:  # a merge copies an anchored mapping's values in
+        lines.append("m0: &m0 {p: *a0, q: 1}")
+        lines.append("m1:\n  <<: *m0\n  r: 2")
+        total += (2 + sizes[0]) + (1 + 1 + sizes[0] + 1 + 1)
+    return "\n".join(lines) + "\n", total, total - merged
+
+
+def padded_package(meta_pad: int, object_pad: int, escape_slashes: bool = False) -> tuple[str, int]:
+    """The bootstrap package with `object_pad` incompressible bytes after its
+    ELF object and `meta_pad` bytes of empty lists in its metadata:
+    (the text, its length besides the bpf_object string)."""
+    obj = upstream_object("bootstrap") + bytes(range(256)) * (object_pad // 256)
+    blob = base64.b64encode(zlib.compress(obj, 1)).decode()
+    if escape_slashes:
+        blob = blob.replace("/", "\\/")  # JSON's escaped '/', as some encoders write it
+    doc = upstream_doc("bootstrap")
+    doc.update(bpf_object="@", bpf_object_size=len(obj))
+    doc["meta"]["pad"] = [[]] * (meta_pad // 3)
+    text = json.dumps(doc, separators=(",", ":"))
+    return text.replace('"@"', f'"{blob}"'), len(text) - 1
+
+
 # -- mutating real objects ----------------------------------------------------------------------
 
 def section_headers(obj: bytes) -> tuple[str, int, int, int]:

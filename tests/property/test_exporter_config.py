@@ -9,16 +9,34 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pyeunomia.errors import ConfigError
+from pyeunomia.exporter import config, document
 from pyeunomia.exporter.config import parse_config
-from tests.fuzz.exporter_checks import check_config_text, check_start_body, check_stop_body, check_web_config_text
+from tests.fuzz.contract import check_message
+from tests.fuzz.exporter_checks import (
+    BASE_DIR,
+    check_config_text,
+    check_start_body,
+    check_stop_body,
+    check_web_config_text,
+)
 
-from .strategies import EDGE_VALUES, json_values, paths, replaced
+from .strategies import (
+    EDGE_VALUES,
+    HUGE_NUMBERS,
+    YAML_ONLY_VALUES,
+    alias_documents,
+    count_values,
+    json_values,
+    paths,
+    replaced,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = [yaml.safe_load((ROOT / "examples" / n).read_text()) for n in ("opensnoop.yaml", "opensnoop-kernel.yaml")]
@@ -64,7 +82,8 @@ def test_examples_cut_or_spliced(text: str, data: st.DataObject) -> None:
     """Broken YAML: a cut, an inserted character, a wrong indent."""
     i = data.draw(st.integers(0, len(text)))
     piece = data.draw(st.sampled_from(["", " ", "\t", ":", "- ", "{", "[", "&a ", "*a", "!!python/none", "\n  ",
-                                       "\x00", "#", "'", '"']))
+                                       "\x00", "#", "'", '"', "<<: ", "&b ", "*b", "? ", "!!int ", "!!float ",
+                                       "!!bool ", "!!timestamp ", "!!binary "]))
     check_config_text(text[:i] + piece + text[i + data.draw(st.integers(0, 3)):], as_json=False)
 
 
@@ -98,3 +117,66 @@ def test_deep_nesting(depth: int, opener: str, as_json: bool) -> None:
     closer = "]" if opener == "[" else "}"
     check_config_text(opener * depth + "1" + closer * depth, as_json)
     check_start_body((opener * depth + "1" + closer * depth).encode())
+
+
+# -- the bounds: values counted before (JSON) or as (YAML) they are built, numbers, body size -------
+
+def structural_count(text: str) -> int:
+    return 1 + text.count(",") + text.count("[") + text.count("{")
+
+
+@given(st.one_of(documents, json_values), st.integers(1, 60), st.booleans())
+def test_no_document_over_the_value_count_is_built(doc: Any, limit: int, as_json: bool) -> None:
+    """Over the count: refused (JSON before json.loads, by its ',', '[' and '{'); under it: built, with
+    no more values than the count allows."""
+    text = as_text(doc, as_json)
+    with patch.object(document, "MAX_NODES", limit):
+        try:
+            node = document.parse_text(text, "f", as_json)
+        except ConfigError as e:
+            if as_json and structural_count(text) > limit:
+                assert "more than" in str(e)
+            return
+    assert count_values(node.plain) <= limit
+    assert structural_count(text) <= limit if as_json else count_values(doc) <= limit
+
+
+@given(alias_documents(), st.integers(1, 400))
+def test_yaml_counts_every_value_an_alias_or_merge_copies(built: tuple[str, int, int], limit: int) -> None:
+    text, total, in_tree = built
+    with patch.object(document, "MAX_NODES", limit):
+        try:
+            node = document.parse_text(text, "f", as_json=False)
+        except ConfigError as e:  # at the line where the count ran out, not after building it all
+            assert total > limit and "more than" in str(e) and e.line is not None, str(e)
+            return
+    assert total <= limit and count_values(node.plain) == in_tree
+
+
+@given(st.sampled_from(EXAMPLES), st.data(), st.sampled_from(HUGE_NUMBERS + YAML_ONLY_VALUES), st.booleans())
+def test_numbers_python_refuses_anywhere(example: Any, data: st.DataObject, number: str, as_json: bool) -> None:
+    """5000 digits (int() raises ValueError), 3600 hex digits (repr() does), base 60, a 13th month:
+    a ConfigError wherever they are, never an internal error."""
+    where = data.draw(st.sampled_from(paths(example)[1:]))
+    text = as_text(replaced(example, where, "@NUMBER@"), as_json)
+    text = text.replace('"@NUMBER@"' if as_json else "'@NUMBER@'", number)
+    assert number in text
+    check_config_text(text, as_json)
+    if as_json and where[:2] == ("programs", 0):
+        check_start_body(json.dumps(replaced(example, where, "@NUMBER@")["programs"][0]).replace(
+            '"@NUMBER@"', number).encode())
+
+
+@given(st.sampled_from([json.dumps(e["programs"][0]) for e in EXAMPLES]), st.integers(-50, 50))
+def test_api_bodies_over_their_cap_are_refused_unparsed(body: str, over: int) -> None:
+    cap = len(body) + 100
+    padded = (body[:-1] + ', "x": "' + "y" * (100 - 9 + over) + '"}').encode()
+    assert len(padded) == cap + over
+    with patch.object(config, "MAX_REQUEST_BODY", cap):
+        try:
+            config.program_from_request(padded, BASE_DIR)
+        except ConfigError as e:
+            check_message(e)
+            assert str(e).startswith(f"<request>: the body is over {cap} bytes: ") == (over > 0), str(e)
+            return
+    assert over <= 0

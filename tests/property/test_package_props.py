@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from unittest.mock import patch
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from pyeunomia import package
 from pyeunomia.errors import PackageError
 from pyeunomia.package import Package, parse_meta
 from tests.fuzz.checks import check_package_text
 from tests.fuzz.contract import outcome, raises_ours
 
 from .strategies import (
+    HUGE_NUMBERS,
     UPSTREAM,
     json_values,
     mutated_objects,
     package_text,
     packed,
+    padded_package,
     paths,
     replaced,
     replacements,
@@ -115,3 +119,32 @@ def test_object_size_with_too_many_digits() -> None:
     text = package_text(upstream_object("bootstrap"), upstream_doc("bootstrap")["meta"], size=1)
     text = text.replace('"bpf_object_size": 1', '"bpf_object_size": ' + "9" * 5000)
     raises_ours(lambda: Package.from_json(text, "x.json"), (PackageError,))
+
+
+@settings(max_examples=30)
+@given(st.integers(0, 3000), st.integers(0, 3 << 10), st.booleans(), st.booleans())
+def test_metadata_over_its_cap_is_refused_before_json_loads(meta_pad: int, object_pad: int, escape: bool,
+                                                            as_bytes: bool) -> None:
+    """The JSON besides the bpf_object string has a cap of its own (MAX_META, here 2 KiB), whatever the
+    object's size; the object's base64 may escape its '/' as JSON allows."""
+    text, besides = padded_package(meta_pad, object_pad, escape)
+    with patch.object(package, "MAX_META", 2048):
+        if besides > 2048:
+            message = raises_ours(lambda: Package.from_json(text.encode() if as_bytes else text, "p"))
+            assert message == "p: not a package: more than 2 KiB of JSON besides the bpf_object string " \
+                              "(package metadata is KBs)"
+        else:
+            assert Package.from_json(text.encode() if as_bytes else text, "p").meta.obj_name == "client_bpf"
+
+
+@given(st.sampled_from(UPSTREAM), st.data(), st.sampled_from(HUGE_NUMBERS))
+def test_huge_numbers_anywhere(name: str, data: st.DataObject, number: str) -> None:
+    """Numbers json.loads would refuse with a ValueError (4300 digits), or that no field takes: a whole
+    number over 100 digits is refused by its length, before Python's own limit says to raise it."""
+    doc = upstream_doc(name)
+    where = data.draw(st.sampled_from(paths(doc)[1:]))
+    text = json.dumps(replaced(doc, where, "@NUMBER@")).replace('"@NUMBER@"', number)
+    check_package_text(text)
+    if number.lstrip("-").isdigit() and len(number) > 100:
+        message = raises_ours(lambda: Package.from_json(text, "p"))
+        assert message == f"p: not a package: invalid JSON (a whole number of {len(number)} digits)"

@@ -17,6 +17,7 @@ import pytest
 from pyeunomia.btf import Btf
 from pyeunomia.elf import ElfFile
 from pyeunomia.errors import EunomiaError
+from pyeunomia.exporter.config import load_config, program_from_request
 from pyeunomia.layout import struct_layout
 from pyeunomia.objspec import ObjectSpec
 from pyeunomia.output.escape import escape_bytes
@@ -241,3 +242,75 @@ def test_huge_numbers_in_options() -> None:
 
 def test_escape_is_linear() -> None:
     assert_linear(lambda n: b"\x1b\xff\\\n\xe2\x80\xae" * n, escape_bytes, 20000, per_byte=200)
+
+
+# -- bounded before parsing: API bodies, configs, package metadata ---------------------------------
+
+PROGRAM = '{"name": "x", "metrics": {"counters": [{"name": "c"}]}, "options": {"pad": %s, "long": "%s"}}'
+
+
+def request_body(values: str, size: int = 4 << 20) -> bytes:
+    """One program with `values` under options.pad, padded to `size` bytes with a long string."""
+    short = PROGRAM % (values, "")
+    return (PROGRAM % (values, "x" * (size - len(short)))).encode()
+
+
+@pytest.mark.parametrize("values", [
+    "[" + "[]," * 1_390_000 + "0]",  # 4 MiB of empty lists: 54 s and 1.09 GiB before the values were counted first
+    "[" + "0," * 2_000_000 + "0]",  # numbers: 82 s and 1.34 GiB
+])
+def test_api_body_over_the_value_count_is_refused_at_once(values: str) -> None:
+    body = request_body(values, len(values) + 200)
+    assert len(body) <= 4 << 20
+    seconds, peak = cost(lambda: program_from_request(body, "/"))
+    assert seconds < 0.5 and peak < 2 * len(body) + MB, f"{seconds:.2f} s, {peak / MB:.0f} MiB"
+
+
+@pytest.mark.parametrize("values", [
+    "[" + '"ab",' * 199_000 + "0]",  # as many values as the count lets in, the rest one long string
+    "{" + ",".join(f'"k{i:06d}": 1' for i in range(199_000)) + "}",
+])
+def test_api_body_at_both_bounds(values: str) -> None:
+    """The costliest 4 MiB body: about 40 MiB and (untraced) 0.3 s."""
+    body = request_body(values)
+    assert len(body) == 4 << 20
+    seconds, peak = cost(lambda: program_from_request(body, "/"))
+    assert seconds < 8 and peak < 96 * MB, f"{seconds:.2f} s, {peak / MB:.0f} MiB"
+
+
+def test_deep_long_keys_store_no_paths() -> None:
+    """16 levels of 4 KiB keys over 20,000 values: each value held its 64 KiB key path (1.3 GB)."""
+    nested = "".join('{"%s": ' % (chr(97 + i) * 4096) for i in range(16)) + "[" + "0," * 20_000 + "0]" + "}" * 16
+    body = request_body(nested, len(nested) + 200)
+    seconds, peak = cost(lambda: program_from_request(body, "/"))
+    assert seconds < 2 and peak < 16 * MB, f"{seconds:.2f} s, {peak / MB:.0f} MiB"
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    # 15 MiB of empty lists: 288 s and 3.9 GiB (JSON was composed as YAML too) before its error
+    ("c.json", '{"programs": [' + "[]," * (5 << 20) + "0]}"),
+    ("c.json", '{"programs": [' + '"ab",' * 199_000 + '"' + "x" * (15 << 20) + '"]}'),
+    ("c.yaml", "programs:\n" + "- x\n" * 199_000 + "- '" + "x" * (15 << 20) + "'\n"),
+])
+def test_config_file_at_its_cap(tmp_path: Any, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    assert path.stat().st_size <= 16 << 20
+    seconds, peak = cost(lambda: load_config(str(path)))
+    assert seconds < 10 and peak < 8 * path.stat().st_size + 32 * MB, f"{seconds:.2f} s, {peak / MB:.0f} MiB"
+
+
+def test_package_metadata_has_its_own_cap() -> None:
+    """8 MiB of '[],' inside the metadata: refused before json.loads (a 60 MiB one took 1.58 GiB); a big
+    object with small metadata costs memory in proportion to the object."""
+    doc = upstream_doc("bootstrap")
+    padded = (json.dumps(doc)[:-1] + ', "pad": [' + "[]," * ((8 << 20) // 3) + "0]}").encode()
+    seconds, peak = cost(lambda: Package.from_json(padded, "pad.json"))
+    assert seconds < 0.5 and peak < MB, f"{seconds:.2f} s, {peak / MB:.0f} MiB"
+    import base64
+    import os
+
+    doc["bpf_object"] = base64.b64encode(zlib.compress(b"\x7fELF" + os.urandom(8 << 20), 1)).decode()
+    text = json.dumps(doc).encode()
+    seconds, peak = cost(lambda: Package.from_json(text, "big.json"))
+    assert peak < 4 * len(text), f"{peak / MB:.0f} MiB for {len(text) / MB:.0f} MiB"

@@ -38,6 +38,9 @@ def runner_parser() -> ArgumentParser:
     run.add_argument("--ifname", metavar="IFACE", help="network interface for xdp and tc programs")
     run.add_argument("--sha256", metavar="HEX", help="refuse the package unless its bytes have this SHA-256")
     run.add_argument("--insecure", action="store_true", help="allow plain http:// for a package URL")
+    run.add_argument("--timeout", type=seconds, metavar="SECONDS", default=None,
+                     help="give up downloading a package URL (connect, TLS, headers and body) after this many "
+                          "seconds (default: 60)")
     run.add_argument("--no-header", action="store_true", help="leave out the table's header line")
     run.add_argument("package", metavar="PACKAGE")
     run.add_argument("program_args", nargs=argparse.REMAINDER, metavar="...")
@@ -122,9 +125,10 @@ def main(argv: list[str]) -> int:
     require_stdout()  # before anything is fetched or loaded
     setup_logging(args.verbose)
     from ..runner.options import global_options
-    from ..source import open_package
+    from ..source import FETCH_TIMEOUT_S, open_package
 
-    package = open_package(args.package, sha256=args.sha256, insecure=args.insecure)
+    package = open_package(args.package, sha256=args.sha256, insecure=args.insecure,
+                           timeout=args.timeout or FETCH_TIMEOUT_S)
     options = global_options(package)
     try:
         values = vars(program_parser(package, options).parse_args(args.program_args))

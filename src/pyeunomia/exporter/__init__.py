@@ -1,6 +1,6 @@
 """eunomia-exporter: run eBPF programs and serve what they see as Prometheus metrics.
 
-    config.py, document.py   the config (YAML/JSON, lines kept for errors): pure
+    config.py, document.py   the config (YAML/JSON; YAML lines kept for errors), bounded: pure
     plan.py, labels.py       the config checked against the package; label converters: pure
     decoders/                label decoders, one per module (errno, result, open_flags, ...)
     events.py, series.py     metrics from events: compiled per-run counting, bounded series

@@ -116,24 +116,29 @@ def parse_listen(text: str) -> tuple[str, int]:
 def read_token(path: str) -> bytes:
     """The API token: the file must be the exporter's user's and no one
     else's, or whoever could write it could load programs as root."""
+    from stat import S_ISREG
+
+    shown = escape_text(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)  # opening a FIFO must not wait
     except OSError as e:
-        raise UsageError(f"--api-token-file: cannot read {path}: {e.strerror}") from None
+        raise UsageError(f"--api-token-file: cannot read {shown}: {e.strerror}") from None
     try:
         st = os.fstat(fd)
-        data = os.read(fd, 4096)
+        data = os.read(fd, 4096) if S_ISREG(st.st_mode) else b""
     finally:
         os.close(fd)
+    if not S_ISREG(st.st_mode):
+        raise UsageError(f"--api-token-file: {shown} is not a regular file: put the token in one")
     euid = os.geteuid()
     if st.st_uid != euid:
-        raise UsageError(f"--api-token-file: {path} belongs to uid {st.st_uid}, not to the exporter's user "
-                         f"(uid {euid}): chown {euid} {path}")
+        raise UsageError(f"--api-token-file: {shown} belongs to uid {st.st_uid}, not to the exporter's user "
+                         f"(uid {euid}): chown {euid} {shown}")
     if st.st_mode & 0o077:
-        raise UsageError(f"--api-token-file: {path} can be read or written by other users: chmod 600 {path}")
+        raise UsageError(f"--api-token-file: {shown} can be read or written by other users: chmod 600 {shown}")
     token = data.strip()
     if len(token) < MIN_TOKEN or any(b <= 0x20 or b > 0x7E for b in token):
-        raise UsageError(f"--api-token-file: {path} must hold one token of {MIN_TOKEN} or more printable "
+        raise UsageError(f"--api-token-file: {shown} must hold one token of {MIN_TOKEN} or more printable "
                          "characters, e.g. from 'openssl rand -hex 32'")
     return token
 

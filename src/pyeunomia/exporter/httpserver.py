@@ -58,10 +58,12 @@ RECV_BYTES = 64 << 10
 SEND_BYTES = 256 << 10
 LOG_BURST = 10
 LOG_WINDOW_S = 10.0
+LINGER_S = 2.0  # after refusing a request whose body is unread, read and drop it this long
+LINGER_BYTES = 64 << 20
 
 _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 # connection states
-HANDSHAKE, IDLE, HEAD, BODY, WORK, SEND, CLOSED = range(7)
+HANDSHAKE, IDLE, HEAD, BODY, WORK, SEND, LINGER, CLOSED = range(8)
 
 
 class Response(NamedTuple):
@@ -130,8 +132,8 @@ class RateLimitedLog:
 
 
 class _Conn:
-    __slots__ = ("addr", "body_limit", "buf", "close_after", "deadline", "events", "fd", "lane", "out", "request",
-                 "sent", "sock", "state", "tls")
+    __slots__ = ("addr", "buf", "close_after", "deadline", "events", "fd", "lane", "linger", "out", "request", "sent",
+                 "sock", "state", "tls")
 
     def __init__(self, sock: socket.socket, addr: str, tls: bool, now: float, timeout: float):
         self.sock = sock
@@ -144,10 +146,10 @@ class _Conn:
         self.events = 0
         self.request: Request | None = None
         self.lane = ""
-        self.body_limit = 0
         self.out = memoryview(b"")
         self.sent = 0
         self.close_after = False
+        self.linger = 0  # bytes of an unread body to drop after the answer (a lingering close)
 
 
 class HttpServer:
@@ -345,7 +347,7 @@ class HttpServer:
         """Close the connection that has waited longest without giving a
         complete request: idle keep-alives first, then partial requests and
         unread answers. Ones in a handler are kept."""
-        victim = next((c for c in self._conns.values() if c.state == IDLE), None)
+        victim = next((c for c in self._conns.values() if c.state in (IDLE, LINGER)), None)
         if victim is None:
             victim = next((c for c in self._conns.values() if c.state != WORK), None)
         if victim is None:
@@ -418,6 +420,8 @@ class HttpServer:
             self._write(conn)
         elif conn.state in (IDLE, HEAD, BODY):
             self._read(conn)
+        elif conn.state == LINGER:
+            self._drain(conn)
 
     def _handshake(self, conn: _Conn) -> None:
         import ssl
@@ -492,12 +496,15 @@ class HttpServer:
             del conn.buf[:end]
             verdict = self.app.admit(request)
             conn.request = request
+            unread = max(0, (request.content_length or 0) - len(conn.buf))
             if isinstance(verdict, Response):
                 # the body stays unread: the connection cannot carry another request
+                conn.linger = unread
                 self._respond(conn, verdict, close=bool(request.content_length))
                 return
             limit = self.app.max_body(request)
             if (request.content_length or 0) > limit:
+                conn.linger = unread
                 self._respond(conn, Response(413, _error_body(f"the body is over {_size(limit)}")), close=True)
                 return
             conn.lane = verdict
@@ -567,7 +574,7 @@ class HttpServer:
             self._want(conn, _WRITE)
             return
         if conn.close_after:
-            self._close(conn)
+            self._linger_or_close(conn)
             return
         conn.out = memoryview(b"")
         conn.request = None
@@ -579,6 +586,37 @@ class HttpServer:
             conn.state = HEAD
             conn.deadline = time.monotonic() + self.limits.request_timeout_s
             self._advance(conn)
+
+    def _linger_or_close(self, conn: _Conn) -> None:
+        """A client still sending a body we refused would get a reset, and
+        with it lose our answer, if the socket closed with its bytes unread:
+        read and drop them for up to LINGER_S (not over TLS, where the
+        answer is the last record anyway)."""
+        if conn.linger <= 0 or conn.tls:
+            self._close(conn)
+            return
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close(conn)
+            return
+        conn.state = LINGER
+        conn.buf = bytearray()
+        conn.out = memoryview(b"")
+        conn.linger = min(conn.linger, LINGER_BYTES)
+        conn.deadline = time.monotonic() + LINGER_S
+        self._want(conn, _READ)
+
+    def _drain(self, conn: _Conn) -> None:
+        try:
+            data = conn.sock.recv(RECV_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        conn.linger -= len(data)
+        if not data or conn.linger <= 0:
+            self._close(conn)
 
     def _access(self, conn: _Conn, status: int, size: int = 0) -> None:
         if self.access is None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import EunomiaError
 from ..output.escape import escape_text
+from .config import MAX_REQUEST_BODY
 from .exposition import Encoders
 from .httpserver import DEFAULT_LIMITS, HttpServer, Limits, Response
 from .httpwire import Request
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
     from .webconfig import BasicAuth
 
-MAX_API_BODY = 16 << 20
 MAX_PAGE_BODY = 1 << 10  # a GET may carry a small body (some clients send one); it is read and ignored
 API_PATHS = {"/list": "GET", "/start": "POST", "/stop": "POST"}
 PAGES = {"/": "GET", "/metrics": "GET", **API_PATHS}
@@ -90,7 +90,7 @@ class ExporterApp:
         return "api" if path in SLOW_PATHS else "pages"
 
     def max_body(self, request: Request) -> int:
-        return MAX_API_BODY if request.path in SLOW_PATHS else MAX_PAGE_BODY
+        return MAX_REQUEST_BODY if request.path in SLOW_PATHS else MAX_PAGE_BODY
 
     def handle(self, request: Request, body: bytes, client: str) -> Response:
         path = request.path

@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..files import FileTooLarge, NotRegularFile, read_regular, size_text
 from .document import Node, config_error, parse_text, shown
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ CLIENT_AUTH = ("NoClientCert", "VerifyClientCertIfGiven", "RequireAndVerifyClien
 UNSUPPORTED_AUTH = ("RequestClientCert", "RequireAnyClientCert")
 VERSIONS = ("TLS10", "TLS11", "TLS12", "TLS13")
 BCRYPT_HASH = re.compile(r"\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}\Z")
+MAX_WEB_CONFIG = 1 << 20  # a TLS section and a few users: under 1 KB
 CACHE_MAX = 256  # successful logins remembered, so a scrape does not pay for bcrypt (60 ms at cost 10)
 
 
@@ -80,10 +82,17 @@ class BasicAuth:
 
 
 def load_web_config(path: str) -> WebConfig:
-    """Read and check the web config at `path`; ConfigError names the file and the key."""
+    """Read and check the web config at `path`; ConfigError names the file and the key.
+    Only a regular file is read (a FIFO is refused, not waited on), of at most
+    MAX_WEB_CONFIG bytes."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(1 << 20)
+        data = read_regular(path, MAX_WEB_CONFIG)
+    except NotRegularFile as e:
+        raise config_error(f"not a regular file ({e.kind}): pass a web config file to --web.config.file",
+                           file=path) from None
+    except FileTooLarge:
+        raise config_error(f"larger than {size_text(MAX_WEB_CONFIG)}: a web config is a few lines: check the file",
+                           file=path) from None
     except OSError as e:
         raise config_error(f"cannot read: {e.strerror}: pass an existing file to --web.config.file",
                           file=path) from None
