@@ -25,7 +25,7 @@ PRODUCER_CPU = 1
 
 
 def machine() -> dict[str, str]:
-    from pyeunomia import libbpf
+    from pyeunomia.kernel import libbpf
 
     model = "unknown"
     with open("/proc/cpuinfo") as f:

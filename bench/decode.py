@@ -10,8 +10,8 @@ import struct
 import sys
 import time
 
+from pyeunomia.output import opensnoop as output
 from pyeunomia.source import open_package
-from pyeunomia.tools.opensnoop import output
 
 HEADER = 8
 

@@ -42,7 +42,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPORTER = [sys.executable, "-m", "pyeunomia.exporter.cli"]
+EXPORTER = [sys.executable, "-m", "pyeunomia.cli.exporter"]
 COMM = "pyeu"  # every process the benchmark traces has a name starting with this
 TICK = os.sysconf("SC_CLK_TCK")
 EXPORTER_CPU, PRODUCER_CPU = 0, 1

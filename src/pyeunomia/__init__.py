@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .package import Package
+    from .format.package import Package
     from .runner.program import Program
     from .source import open_package
 
 __all__ = ["Package", "Program", "__version__", "open_package"]
 
 _LAZY = {
-    "Package": ("pyeunomia.package", "Package"),
+    "Package": ("pyeunomia.format.package", "Package"),
     "Program": ("pyeunomia.runner.program", "Program"),
     "open_package": ("pyeunomia.source", "open_package"),
 }

@@ -9,8 +9,8 @@ from typing import IO, Any, BinaryIO
 
 from .errors import FetchError, PackageError
 from .files import FileTooLarge, NotRegularFile, read_regular
-from .output.escape import escape_text
-from .package import Package
+from .format.escape import escape_text
+from .format.package import Package
 
 MAX_DOWNLOAD = 16 << 20
 MAX_FILE = MAX_DOWNLOAD * 4

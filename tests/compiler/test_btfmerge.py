@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pyeunomia.btf import Btf, BtfType, Kind, Member
 from pyeunomia.compiler.btfmerge import merge_structs
 from pyeunomia.compiler.btfwrite import encode_btf
 from pyeunomia.errors import CompileError
-from pyeunomia.layout import struct_layout
+from pyeunomia.format.btf import Btf, BtfType, Kind, Member
+from pyeunomia.format.layout import struct_layout
 
 VOID = BtfType(0, Kind.VOID, "void")
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pyeunomia.btf import Btf, BTFError, BtfType, Kind, Member, SectionVar
 from pyeunomia.compiler.btfwrite import BtfBlob, StringTable, encode_btf
-from pyeunomia.elf import ElfFile
+from pyeunomia.format.btf import Btf, BTFError, BtfType, Kind, Member, SectionVar
+from pyeunomia.format.elf import ElfFile
 
 UPSTREAM = Path(__file__).resolve().parents[1] / "fixtures" / "upstream"
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from pyeunomia.btf import Btf, Kind
-from pyeunomia.elf import ElfFile
-from pyeunomia.objspec import ObjectSpec
+from pyeunomia.format.btf import Btf, Kind
+from pyeunomia.format.elf import ElfFile
+from pyeunomia.format.objspec import ObjectSpec
 from tests.e2e.helpers import UPSTREAM, command, run
 
 from .ecc_programs import NAMES, built, compiler, copy_sources, sources  # noqa: F401 - compiler is a fixture

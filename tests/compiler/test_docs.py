@@ -8,13 +8,7 @@ import subprocess
 import pytest
 
 from pyeunomia.compiler.clangast import Decl, top_level_decls
-from pyeunomia.compiler.docs import (
-    check_cmdarg,
-    check_program_doc,
-    check_sample,
-    collect,
-    comment_keys,
-)
+from pyeunomia.compiler.docs import check_cmdarg, check_program_doc, check_sample, collect, comment_keys
 from pyeunomia.errors import CompileError
 
 

@@ -6,10 +6,10 @@ import struct
 
 import pytest
 
-from pyeunomia.btf import BtfType, Kind
 from pyeunomia.compiler.btfwrite import encode_btf
 from pyeunomia.compiler.elfedit import replace_section
-from pyeunomia.elf import ELFError, ElfFile
+from pyeunomia.format.btf import BtfType, Kind
+from pyeunomia.format.elf import ELFError, ElfFile
 from tests.btfbuilder import STB_GLOBAL, bpf_object
 
 

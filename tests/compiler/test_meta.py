@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pyeunomia.btf import Btf, BtfType, Kind, Member
 from pyeunomia.compiler.btfwrite import encode_btf
 from pyeunomia.compiler.meta import initial_value, order_exports, sorted_keys
-from pyeunomia.objspec import GlobalVar
+from pyeunomia.format.btf import Btf, BtfType, Kind, Member
+from pyeunomia.format.objspec import GlobalVar
 
 
 def sample_btf() -> Btf:

@@ -24,8 +24,8 @@ UPSTREAM = ROOT / "tests" / "fixtures" / "upstream"
 def command(name: str) -> list[str]:
     """How to start one of our console scripts with the test's interpreter."""
     module = {"ecli": "pyeunomia.cli.ecli", "ecc": "pyeunomia.cli.ecc",
-              "opensnoop": "pyeunomia.tools.opensnoop.cli",
-              "eunomia-exporter": "pyeunomia.exporter.cli"}[name]
+              "opensnoop": "pyeunomia.cli.opensnoop",
+              "eunomia-exporter": "pyeunomia.cli.exporter"}[name]
     return [sys.executable, "-m", module]
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from pyeunomia import libbpf, open_package
-from pyeunomia.btfext import TYPE_ID_TARGET, core_relocations
-from pyeunomia.elf import ElfFile
-from pyeunomia.package import Package
+from pyeunomia import open_package
+from pyeunomia.format.btfext import TYPE_ID_TARGET, core_relocations
+from pyeunomia.format.elf import ElfFile
+from pyeunomia.format.package import Package
+from pyeunomia.kernel import libbpf
 from pyeunomia.runner import corebtf
 from pyeunomia.runner.loader import LoadedObject
 from pyeunomia.runner.program import Program

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pyeunomia.runner import features
+from pyeunomia.kernel import features
 
 from ..conftest import assert_nothing_new_loaded, loaded_prog_ids, require
 from ..hostile import HEADERS_THEN_DRIPPED_BODY, fifo

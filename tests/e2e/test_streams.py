@@ -48,8 +48,8 @@ def one_line_failure(argv: list[str], redirect: str, stdin: int | None = None) -
     [*command("ecc"), "--help"],
 ], ids=["opensnoop", "ecli-run", "ecli-list", "exporter-check", "ecc-help"])
 def test_closed_stdout_is_one_line(argv):
-    prog = {"pyeunomia.tools.opensnoop.cli": "opensnoop", "pyeunomia.cli.ecli": "ecli",
-            "pyeunomia.exporter.cli": "eunomia-exporter", "pyeunomia.cli.ecc": "ecc"}[argv[2]]
+    prog = {"pyeunomia.cli.opensnoop": "opensnoop", "pyeunomia.cli.ecli": "ecli",
+            "pyeunomia.cli.exporter": "eunomia-exporter", "pyeunomia.cli.ecc": "ecc"}[argv[2]]
     assert one_line_failure(argv, ">&-") == f"{prog}: error: {NO_STDOUT}"
 
 

@@ -45,7 +45,7 @@ def test_ordinary_user_is_told_the_missing_capability(argv, prog):
 
 def test_mounting_tracefs_without_privilege_names_cap_sys_admin():
     code = ("from pyeunomia.errors import MissingPrivilegeError\n"
-            "from pyeunomia.runner.tracefs import ensure_tracefs\n"
+            "from pyeunomia.kernel.tracefs import ensure_tracefs\n"
             "try:\n"
             "    ensure_tracefs()\n"
             "except MissingPrivilegeError as e:\n"

@@ -12,9 +12,9 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from pyeunomia.exporter.collector import ExporterCollector
-from pyeunomia.exporter.events import EventMetric, MetricsWriter
+from pyeunomia.exporter.event_metrics import EventMetric, MetricsWriter
 from pyeunomia.exporter.instance import Snapshot
-from pyeunomia.exporter.maps import MapMetric
+from pyeunomia.exporter.map_metrics import MapMetric
 
 from ..conftest import UPSTREAM
 from .util import HEADER, config, plan_of, ring

@@ -170,7 +170,8 @@ def test_config_and_plan_never_import_the_libbpf_binding():
             "from pyeunomia.exporter.config import load_config\n"
             "from pyeunomia.exporter.plan import plan_all\n"
             "plan_all(load_config(sys.argv[1]).programs)\n"
-            "print(sorted(m for m in ('pyeunomia.libbpf', 'ctypes', 'prometheus_client') if m in sys.modules))\n")
+            "print(sorted(m for m in ('pyeunomia.kernel.libbpf', 'ctypes', 'prometheus_client')"
+            " if m in sys.modules))\n")
     for example in ("opensnoop.yaml", "opensnoop-kernel.yaml"):
         out = subprocess.run([sys.executable, "-c", code, str(UPSTREAM.parents[2] / "examples" / example)],
                              capture_output=True, text=True, check=True).stdout

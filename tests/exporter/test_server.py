@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from pyeunomia.exporter.cli import _start_from_request
+from pyeunomia.cli.exporter import _start_from_request
 from pyeunomia.exporter.collector import ExporterCollector
 from pyeunomia.exporter.plan import ProgramPlan
 from pyeunomia.exporter.programs import ProgramSet

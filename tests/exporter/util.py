@@ -7,7 +7,7 @@ from typing import Any
 
 from pyeunomia.exporter.config import parse_config
 from pyeunomia.exporter.plan import ProgramPlan, plan_program
-from pyeunomia.layout import Layout
+from pyeunomia.format.layout import Layout
 
 HEADER = 8
 

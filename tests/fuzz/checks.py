@@ -14,15 +14,15 @@ import math
 import struct
 from typing import Any
 
-from pyeunomia.btf import Btf, Kind
 from pyeunomia.cli.ecli import program_parser
 from pyeunomia.errors import UsageError
-from pyeunomia.layout import FieldKind, Layout, LayoutCache, struct_layout, value_decoder
-from pyeunomia.objspec import ObjectSpec
-from pyeunomia.output.events import JsonWriter, RowsWriter, TableWriter
-from pyeunomia.output.rows import column_width, compile_json_rows, compile_table_rows, table_header
-from pyeunomia.package import Package
-from pyeunomia.runner.options import GlobalOption, global_options
+from pyeunomia.format.btf import Btf, Kind
+from pyeunomia.format.layout import FieldKind, Layout, LayoutCache, struct_layout, value_decoder
+from pyeunomia.format.objspec import ObjectSpec
+from pyeunomia.format.options import GlobalOption, global_options
+from pyeunomia.format.package import Package
+from pyeunomia.format.rows import column_width, compile_json_rows, compile_table_rows, table_header
+from pyeunomia.output.writers import JsonWriter, RowsWriter, TableWriter
 from pyeunomia.source import open_package
 
 from .contract import check_message, outcome

@@ -18,7 +18,7 @@ from pyeunomia.exporter.config import (
     parse_config,
     program_from_request,
 )
-from pyeunomia.exporter.events import EventMetric
+from pyeunomia.exporter.event_metrics import EventMetric
 from pyeunomia.exporter.plan import ProgramPlan, plan_program
 from pyeunomia.exporter.server import ApiError, parse_stop_body
 from pyeunomia.exporter.webconfig import WebConfig, parse_web_config

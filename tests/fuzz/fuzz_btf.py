@@ -22,7 +22,7 @@ def TestOneInput(data: bytes) -> None:
 
 
 def seeds() -> list[bytes]:
-    from pyeunomia.elf import ElfFile
+    from pyeunomia.format.elf import ElfFile
     from tests.btfbuilder import ENC_SIGNED, BtfBuilder
     from tests.property.strategies import UPSTREAM, upstream_object
 

@@ -19,8 +19,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pyeunomia.package import Package
-from pyeunomia.runner.options import global_options
+from pyeunomia.format.options import global_options
+from pyeunomia.format.package import Package
 from tests.btfbuilder import ENC_BOOL, ENC_SIGNED, LINKAGE_GLOBAL, STB_GLOBAL, BtfBuilder, bpf_object
 from tests.fuzz.checks import argv_for, check_command_line, check_option
 from tests.fuzz.contract import outcome

@@ -15,7 +15,7 @@ import pytest
 
 from pyeunomia.cli.ecli import program_parser
 from pyeunomia.errors import EunomiaError
-from pyeunomia.runner.options import global_options
+from pyeunomia.format.options import global_options
 from pyeunomia.source import open_package
 from tests.e2e.helpers import command
 from tests.fuzz.fuzz_package import package_bytes

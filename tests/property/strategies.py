@@ -442,7 +442,7 @@ def section_headers(obj: bytes) -> tuple[str, int, int, int]:
 
 def btf_range(obj: bytes) -> tuple[int, int]:
     """(offset, size) of the .BTF section of a well-formed object."""
-    from pyeunomia.elf import ElfFile
+    from pyeunomia.format.elf import ElfFile
 
     elf = ElfFile(obj)
     s = elf.section(".BTF")

@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyeunomia.btf import Btf, BTFError, Kind
-from pyeunomia.layout import struct_layout
+from pyeunomia.format.btf import Btf, BTFError, Kind
+from pyeunomia.format.layout import struct_layout
 from tests.btfbuilder import ENC_SIGNED, BtfBuilder
 from tests.fuzz.checks import check_btf_bytes
 from tests.fuzz.contract import raises_ours
@@ -18,7 +18,7 @@ from .strategies import BTF_FIELDS, EDGES, UPSTREAM, BuiltBtf, btf_blobs, upstre
 
 
 def upstream_btf(name: str) -> bytes:
-    from pyeunomia.elf import ElfFile
+    from pyeunomia.format.elf import ElfFile
 
     elf = ElfFile(upstream_object(name))
     section = elf.section(".BTF")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyeunomia.elf import ElfFile
+from pyeunomia.format.elf import ElfFile
 from tests.btfbuilder import SHT_NOBITS, STB_GLOBAL, STB_LOCAL, STT_FUNC, STT_OBJECT, ElfBuilder
 from tests.fuzz.contract import outcome
 

@@ -7,7 +7,7 @@ import re
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from pyeunomia.output.escape import escape_bytes, escape_text, is_safe_batch
+from pyeunomia.format.escape import escape_bytes, escape_text, is_safe_batch
 
 SAFE = bytes(b for b in range(0x20, 0x7F) if b != 0x5C)
 nasty_bytes = st.binary(max_size=64) | st.lists(st.sampled_from(

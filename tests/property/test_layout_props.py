@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyeunomia.btf import Btf
-from pyeunomia.layout import struct_layout
+from pyeunomia.format.btf import Btf
+from pyeunomia.format.layout import struct_layout
 from tests.fuzz.checks import check_layout, check_writers
 
 from .strategies import EventStruct, event_structs

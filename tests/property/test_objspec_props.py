@@ -6,8 +6,8 @@ from pathlib import Path
 
 from hypothesis import given, settings
 
-from pyeunomia.elf import ElfFile
-from pyeunomia.objspec import ObjectSpec
+from pyeunomia.format.elf import ElfFile
+from pyeunomia.format.objspec import ObjectSpec
 from tests.fuzz.checks import check_object_bytes
 from tests.fuzz.contract import raises_ours
 

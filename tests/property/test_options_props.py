@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyeunomia.package import Package
-from pyeunomia.runner.options import GlobalOption, global_options
+from pyeunomia.format.options import GlobalOption, global_options
+from pyeunomia.format.package import Package
 from tests.fuzz.checks import argv_for, check_command_line, check_option
 from tests.fuzz.contract import outcome, raises_ours
 from tests.fuzz.fuzz_options import TestOneInput

@@ -9,9 +9,9 @@ from unittest.mock import patch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pyeunomia import package
 from pyeunomia.errors import PackageError
-from pyeunomia.package import Package, parse_meta
+from pyeunomia.format import package
+from pyeunomia.format.package import Package, parse_meta
 from tests.fuzz.checks import check_package_text
 from tests.fuzz.contract import outcome, raises_ours
 

@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from pyeunomia.btf import Btf
-from pyeunomia.elf import ElfFile
 from pyeunomia.errors import EunomiaError
 from pyeunomia.exporter.config import load_config, program_from_request
-from pyeunomia.layout import struct_layout
-from pyeunomia.objspec import ObjectSpec
-from pyeunomia.output.escape import escape_bytes
-from pyeunomia.package import MAX_OBJECT_SIZE, Package
-from pyeunomia.runner.options import GlobalOption
+from pyeunomia.format.btf import Btf
+from pyeunomia.format.elf import ElfFile
+from pyeunomia.format.escape import escape_bytes
+from pyeunomia.format.layout import struct_layout
+from pyeunomia.format.objspec import ObjectSpec
+from pyeunomia.format.options import GlobalOption
+from pyeunomia.format.package import MAX_OBJECT_SIZE, Package
 from tests.btfbuilder import (
     ENC_SIGNED,
     LINKAGE_GLOBAL,

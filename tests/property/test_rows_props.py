@@ -6,9 +6,9 @@ from __future__ import annotations
 import io
 import json
 
-from pyeunomia.btf import Btf
-from pyeunomia.layout import struct_layout
-from pyeunomia.output.events import JsonWriter
+from pyeunomia.format.btf import Btf
+from pyeunomia.format.layout import struct_layout
+from pyeunomia.output.writers import JsonWriter
 from tests.btfbuilder import ENC_SIGNED, BtfBuilder
 from tests.fuzz.checks import check_layout, check_writers
 

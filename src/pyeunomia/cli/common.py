@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 from ..errors import EunomiaError, StreamClosedError, UsageError
-from ..output.escape import escape_text
+from ..format.escape import escape_text
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..errors import UsageError
-from ..output.escape import escape_text
+from ..format.escape import escape_text
 from .common import ArgumentParser, StopSignals, require_stdout, run_command, seconds, setup_logging
 
 if TYPE_CHECKING:
-    from ..package import Package
-    from ..runner.options import GlobalOption
+    from ..format.options import GlobalOption
+    from ..format.package import Package
 
 RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname"}
 
@@ -124,7 +124,7 @@ def main(argv: list[str]) -> int:
         return 0
     require_stdout()  # before anything is fetched or loaded
     setup_logging(args.verbose)
-    from ..runner.options import global_options
+    from ..format.options import global_options
     from ..source import FETCH_TIMEOUT_S, open_package
 
     package = open_package(args.package, sha256=args.sha256, insecure=args.insecure,

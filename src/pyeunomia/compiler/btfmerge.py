@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-from ..btf import Btf, BTFError, BtfType, Kind, Member
 from ..errors import CompileError
+from ..format.btf import Btf, BTFError, BtfType, Kind, Member
 from .btfwrite import ARRAY_SIZE_TYPE, BtfBlob
 
 _RECORDS = (Kind.STRUCT, Kind.UNION)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from ..btf import BTF_MAGIC, BTFError, BtfType, Kind
+from ..format.btf import BTF_MAGIC, BTFError, BtfType, Kind
 
 HEADER_LEN = 24  # magic, version, flags, hdr_len, type_off, type_len, str_off, str_len
 ARRAY_SIZE_TYPE = "__ARRAY_SIZE_TYPE__"  # what clang names an array's index type

@@ -25,24 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..btf import Btf, Kind
-from ..elf import ElfFile
 from ..errors import CompileError, PackageError, UsageError
-from ..objspec import ObjectSpec
-from ..package import Package, parse_meta
+from ..format.btf import Btf, Kind
+from ..format.elf import ElfFile
+from ..format.objspec import ObjectSpec
+from ..format.package import Package, parse_meta
 from . import clangast, docs
 from .btfmerge import merge_structs
 from .clangrun import Job, log, parse_depfile
 from .elfedit import replace_section
 from .meta import compact_json, package_meta
-from .toolchain import (
-    Toolchain,
-    cached_header,
-    check_libbpf_headers,
-    precompiled_header,
-    target_arch,
-    vmlinux_header,
-)
+from .toolchain import Toolchain, cached_header, check_libbpf_headers, precompiled_header, target_arch, vmlinux_header
 
 DOC_COMMENT_OPENERS = (b"///", b"/**", b"/*!", b"//!")
 FILE_DOC_MARKER = "__pyeunomia_file_doc"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import CompileError
-from ..package import SAMPLE_TYPES
+from ..format.package import SAMPLE_TYPES
 from .clangast import Decl, Node
 
 DESCRIPTION = "description"

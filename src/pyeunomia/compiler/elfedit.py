@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from ..elf import SHT_NOBITS, ELFError, ElfFile
+from ..format.elf import SHT_NOBITS, ELFError, ElfFile
 
 SHT_NULL = 0
 EHDR_SIZE = 64

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from ..btf import INT_BOOL, INT_SIGNED, Btf, Kind
-from ..objspec import GlobalVar, ObjectSpec
-from ..package import build_meta
+from ..format.btf import INT_BOOL, INT_SIGNED, Btf, Kind
+from ..format.objspec import GlobalVar, ObjectSpec
+from ..format.package import build_meta
 from .docs import SourceDocs, check_cmdarg, check_program_doc, check_sample
 
 # The type names upstream's ecli turns a "value" (or a command-line string)

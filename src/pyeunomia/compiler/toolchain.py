@@ -19,7 +19,7 @@ from pathlib import Path
 from .. import cache
 from ..errors import CompileError, ToolMissingError, UsageError
 from ..files import FileTooLarge, NotRegularFile, RefusedFile, open_regular, read_limited, read_regular, size_text
-from ..output.escape import escape_text
+from ..format.escape import escape_text
 
 KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
 # What --vmlinux (or the kernel's BTF) may be, by kind. A vmlinux.h is held in

@@ -13,10 +13,10 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from .config import log2_bounds
-from .events import EventMetric, EventSeries
+from .event_metrics import EventMetric, EventSeries
 from .exposition import SeriesFamily
 from .instance import Snapshot
-from .maps import MapMetric, MapReading
+from .map_metrics import MapMetric, MapReading
 from .programs import ProgramSet
 
 SELF = "eunomia_exporter_"

@@ -41,7 +41,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from ..output.escape import escape_text
+from ..format.escape import escape_text
 from .httpwire import CONTINUE, MAX_HEAD, BadRequest, Request, head_end, parse_head, response_head
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import EventMetric, EventSeries, MetricsWriter
-from .maps import MapMetric, MapReading
+from .event_metrics import EventMetric, EventSeries, MetricsWriter
+from .map_metrics import MapMetric, MapReading
 from .plan import ProgramPlan
 from .priority import RingFill, ScrapeGate
 
@@ -36,9 +36,9 @@ class Snapshot:
 
 class ProgramInstance:
     def __init__(self, id: int, plan: ProgramPlan, verbose: bool = False, gate: ScrapeGate | None = None):
-        from ..objspec import MAP_RINGBUF
+        from ..format.objspec import MAP_RINGBUF
+        from ..kernel.tracefs import available_programs
         from ..runner.program import Program
-        from ..runner.tracefs import available_programs
 
         self.id = id
         self.plan = plan
@@ -136,7 +136,7 @@ class ProgramInstance:
         return snap
 
     def _run_stats(self) -> list[tuple[str, int, int]]:
-        from .. import libbpf
+        from ..kernel import libbpf
 
         out = []
         for p in self.program.loaded.programs:

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..layout import Field, FieldKind
-from ..output.escape import escape_text
+from ..format.escape import escape_text
+from ..format.layout import Field, FieldKind
 from .config import LabelConfig
 from .document import shown
 

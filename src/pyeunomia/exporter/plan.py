@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..btf import INT_BOOL, Btf, Kind
 from ..errors import EunomiaError
-from ..layout import Field, FieldKind, Layout, struct_layout, value_decoder
-from ..objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
-from ..output.escape import escape_text
-from ..package import Package
+from ..format.btf import INT_BOOL, Btf, Kind
+from ..format.escape import escape_text
+from ..format.layout import Field, FieldKind, Layout, struct_layout, value_decoder
+from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
+from ..format.package import Package
 from .config import MAX_BUCKETS, MetricConfig, ProgramConfig, bounds_problem, log2_bounds
 from .document import shown
 from .labels import LabelPlan, plan_label
@@ -124,7 +124,7 @@ def option_values(cfg: ProgramConfig, package: Package) -> dict[str, Any]:
     as the global, as its long flag, or without libbpf-tools' `targ_` prefix
     (`pid` for `targ_pid`). A program with only map metrics has its
     `emit_events` global (when it has one) turned off unless set."""
-    from ..runner.options import global_options
+    from ..format.options import global_options
 
     options = global_options(package)
     by_name = {o.name: o for o in options}

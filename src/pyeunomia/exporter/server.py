@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EunomiaError
-from ..output.escape import escape_text
+from ..format.escape import escape_text
 from .config import MAX_REQUEST_BODY
 from .exposition import Encoders
 from .httpserver import DEFAULT_LIMITS, HttpServer, Limits, Response

@@ -122,9 +122,9 @@ def generate(obj: bytes, path: str) -> bool:
     """Write the object's minimal BTF to `path`; False (and a debug line) when
     bpftool is missing, the object's relocations are of a kind the cache
     cannot answer, or the cache directory is not safe."""
-    from ..btf import Btf
     from ..compiler.toolchain import find_bpftool
     from ..errors import PackageError, ToolMissingError
+    from ..format.btf import Btf
 
     try:
         bpftool = find_bpftool()
@@ -233,9 +233,9 @@ def _relocated_names(obj: bytes) -> set[str] | None:
     """The names libbpf looks up in the kernel for the object's CO-RE
     relocations (flavour suffixes `___x` dropped); None if one of them asks
     for a kernel type id, which only the whole kernel BTF can give."""
-    from ..btf import Btf
-    from ..btfext import TYPE_ID_LOCAL, TYPE_ID_TARGET, core_relocations
-    from ..elf import ElfFile
+    from ..format.btf import Btf
+    from ..format.btfext import TYPE_ID_LOCAL, TYPE_ID_TARGET, core_relocations
+    from ..format.elf import ElfFile
 
     elf = ElfFile(obj)
     btf_section, ext_section = elf.section(".BTF"), elf.section(".BTF.ext")

@@ -10,20 +10,13 @@ import re
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from .. import libbpf
-from ..errors import (
-    AttachError,
-    KernelError,
-    MissingPrivilegeError,
-    UnsupportedFeatureError,
-    UsageError,
-    VerifierError,
-)
-from ..output.escape import escape_text
-from ..package import Package
-from . import corebtf, features
-from .options import GlobalOption, global_options
-from .tracefs import ensure_tracefs
+from ..errors import AttachError, KernelError, MissingPrivilegeError, UnsupportedFeatureError, UsageError, VerifierError
+from ..format.escape import escape_text
+from ..format.options import GlobalOption, global_options
+from ..format.package import Package
+from ..kernel import features, libbpf
+from ..kernel.tracefs import ensure_tracefs
+from . import corebtf
 
 _TRACEFS_PREFIXES = ("tp/", "tracepoint/")
 _XDP_PREFIXES = ("xdp",)
@@ -45,7 +38,7 @@ class LibbpfLog:
         if self.verbose:
             import logging  # only when asked for: logging costs start-up time
 
-            logging.getLogger("pyeunomia.libbpf").warning("%s", text.rstrip("\n"))
+            logging.getLogger("pyeunomia.kernel.libbpf").warning("%s", text.rstrip("\n"))
         if level <= libbpf.LOG_INFO or "PROG LOAD LOG" in text:
             self.lines.append(text)
             del self.lines[:-200]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import libbpf
+from ..kernel import libbpf
 
 PERCPU_MAP_TYPES = {5, 6, 10, 21}  # percpu hash, array, lru hash, cgroup storage
 BATCH_CHUNK = 4096

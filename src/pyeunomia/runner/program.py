@@ -15,9 +15,9 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
-from ..objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
-from ..output.events import DISCARD, CallbackWriter, EventWriter, HexWriter, JsonWriter, TableWriter
-from ..package import Package
+from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
+from ..format.package import Package
+from ..output.writers import DISCARD, CallbackWriter, EventWriter, HexWriter, JsonWriter, TableWriter
 from .loader import LoadedObject, MapInfo
 from .loop import EventLoop, Reader
 from .lostmap import LostCounter, is_lost_counter

@@ -7,12 +7,12 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from ..btf import Btf
-from ..layout import value_decoder
-from ..output.escape import escape_bytes
+from ..format.btf import Btf
+from ..format.escape import escape_bytes
+from ..format.layout import value_decoder
+from ..format.package import SampleMeta
+from ..format.rows import json_text
 from ..output.histogram import linear_histogram, log2_histogram
-from ..output.rows import json_text
-from ..package import SampleMeta
 from .loader import MapInfo
 from .maps import PERCPU_MAP_TYPES, clear_entries, percpu_value_size, read_entries
 

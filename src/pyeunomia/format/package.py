@@ -1,0 +1,403 @@
+"""The eunomia-bpf package format: read, validate, build and write.
+
+A package is JSON: {"bpf_object": base64(zlib(ELF)), "bpf_object_size": N,
+"meta": {"bpf_skel": {...}, "export_types": [...], ...}}. Pure: no kernel, no
+network. Unknown meta keys are kept, so a package read and written again loses
+nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import zlib
+from functools import cached_property
+from typing import Any, NamedTuple
+
+from ..errors import PackageError
+from ..files import size_text
+from .btf import BTFError, Kind
+from .escape import escape_text
+from .layout import Layout, LayoutCache, struct_layout
+from .objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF, ObjectSpec
+
+EUNOMIA_VERSION = "0.3.4"
+DUMMY_PREFIX = "__eunomia_dummy"
+SAMPLE_TYPES = ("log2_hist", "linear_hist", "default_kv")
+MAX_EVENT_SIZE = 1 << 20  # a perf sample's size is 16 bits; ring buffers hold far less in practice
+MAX_OBJECT_SIZE = 64 << 20  # a BPF object is KBs; refuse to inflate a zip bomb
+OBJECT_NAME_LEN = 15  # libbpf's BPF_OBJ_NAME_LEN, less the NUL
+# The JSON besides the bpf_object string: 1-5 KB in the upstream and shipped
+# packages, so 1 MiB is 200 times the largest. Without a cap of its own a
+# package within the 64 MiB file cap could be 60 MiB of '[],' for json.loads:
+# 1.58 GiB and 6 s; it is refused in 0.06 s now, holding only its bytes. The
+# costliest 1 MiB of metadata takes about 20 MiB, and a package costs memory
+# in proportion to the object it carries (a 60 MiB one peaks at 4.2 times that).
+MAX_META = 1 << 20
+MAX_INT_TEXT = 100  # digits of a whole number; a 128-bit global's value has 39, Python reads at most 4300
+_OBJECT_KEY, _OBJECT_KEY_TEXT = re.compile(rb'"bpf_object"\s*:\s*"'), re.compile(r'"bpf_object"\s*:\s*"')
+_BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\\"  # and "\/", JSON's escaped '/'
+
+
+class CmdArg(NamedTuple):
+    short: str | None = None
+    long: str | None = None
+    default: Any = None
+    help: str | None = None
+
+
+class VariableMeta(NamedTuple):
+    name: str
+    type: str
+    section: str
+    description: str | None = None
+    cmdarg: CmdArg = CmdArg()
+    value: Any = None
+
+
+class SampleMeta(NamedTuple):
+    interval_ms: int
+    type: str = "default_kv"
+    unit: str = "(unit)"
+    clear_map: bool = False
+
+
+class MapMeta(NamedTuple):
+    name: str
+    ident: str
+    mmaped: bool = False
+    sample: SampleMeta | None = None
+
+
+class ProgMeta(NamedTuple):
+    name: str
+    attach: str
+    link: bool = True
+
+
+class ExportType(NamedTuple):
+    name: str
+    type_id: int
+    size: int
+    members: tuple[tuple[str, str], ...]
+
+
+class Doc(NamedTuple):
+    description: str | None = None
+    brief: str | None = None
+    details: str | None = None
+    version: str | None = None
+
+
+class PackageMeta(NamedTuple):
+    obj_name: str
+    variables: tuple[VariableMeta, ...]
+    maps: tuple[MapMeta, ...]
+    progs: tuple[ProgMeta, ...]
+    export_types: tuple[ExportType, ...]
+    doc: Doc
+    poll_timeout_ms: int
+    perf_buffer_pages: int
+    raw: dict[str, Any]
+
+
+class Package:
+    """A BPF object plus the metadata that says how to run and decode it."""
+
+    def __init__(self, obj: bytes, meta: PackageMeta, origin: str = "<memory>"):
+        self.object = obj
+        self.meta = meta
+        self.origin = origin
+
+    # -- reading -----------------------------------------------------------
+
+    @classmethod
+    def from_json(cls, text: bytes | str, origin: str = "<memory>") -> Package:
+        _check_meta_size(text, origin)
+        try:
+            doc = json.loads(text, parse_int=_json_int)
+        except (ValueError, RecursionError) as e:
+            raise PackageError(f"{origin}: not a package: invalid JSON ({_short(e)})") from None
+        if not isinstance(doc, dict):
+            raise PackageError(f"{origin}: not a package: expected a JSON object")
+        for key in ("bpf_object", "meta"):
+            if key not in doc:
+                raise PackageError(f"{origin}: not a package: missing '{key}'")
+        obj = _inflate(doc["bpf_object"], doc.get("bpf_object_size"), origin)
+        meta = parse_meta(doc["meta"], origin)
+        pkg = cls(obj, meta, origin)
+        pkg.spec  # noqa: B018 - validate the ELF and BTF now, not at load
+        pkg.check_export_types()
+        return pkg
+
+    @classmethod
+    def from_object(cls, obj: bytes, name: str, origin: str = "<memory>", export: list[str] | None = None) -> Package:
+        """A plain libbpf object: metadata comes from its ELF and BTF."""
+        try:
+            spec = ObjectSpec(obj)
+        except PackageError as e:
+            raise PackageError(f"{origin}: {e}") from None
+        raw = build_meta(spec, name, export if export is not None else default_export(spec))
+        pkg = cls(obj, parse_meta(raw, origin), origin)
+        pkg.__dict__["spec"] = spec
+        return pkg
+
+    @cached_property
+    def spec(self) -> ObjectSpec:
+        try:
+            return ObjectSpec(self.object)
+        except PackageError as e:
+            raise PackageError(f"{self.origin}: bpf_object: {e}") from None
+
+    @property
+    def name(self) -> str:
+        return self.meta.obj_name.removesuffix("_bpf")
+
+    @property
+    def object_name(self) -> str:
+        """The name libbpf is given for the object. libbpf names the internal
+        maps after its first 8 bytes (`<name>.rodata`), and the loader finds
+        the globals by that prefix, so both take it from here. libbpf keeps 15
+        bytes, and letters, digits and '_' are all a map name keeps safely;
+        anything else ('-', non-ASCII, a lone surrogate from JSON, an
+        undecodable byte of a file name) becomes '_'."""
+        return "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_"
+                       for c in self.meta.obj_name[:OBJECT_NAME_LEN])
+
+    def check_export_types(self) -> None:
+        cache = LayoutCache()  # one layout per struct, however many export types name it
+        for t in self.meta.export_types:
+            self.export_layout(t, cache)
+
+    @cached_property
+    def _structs(self) -> dict[str, int]:
+        """Struct name -> id of the first struct so named (what Btf.find gives), for export types."""
+        out: dict[str, int] = {}
+        for t in self.spec.btf.types:
+            if t.kind == Kind.STRUCT:
+                out.setdefault(t.name, t.id)
+        return out
+
+    def export_layout(self, export: ExportType | None = None, cache: LayoutCache | None = None) -> Layout | None:
+        """The layout of the event struct (the first export type), from BTF."""
+        if export is None:
+            if not self.meta.export_types:
+                return None
+            export = self.meta.export_types[0]
+        btf = self.spec.btf
+        type_id = export.type_id
+        t = btf[type_id] if 0 < type_id < len(btf) else None
+        if t is None or t.kind not in (Kind.STRUCT, Kind.UNION) or t.name != export.name:
+            found = self._structs.get(export.name)
+            if found is None:
+                raise PackageError(f"{self.origin}: export type 'struct {escape_text(export.name)}' "
+                                   "is not in the object's BTF")
+            type_id = found
+        try:
+            layout = struct_layout(btf, type_id, cache)
+        except BTFError as e:
+            raise PackageError(f"{self.origin}: export type '{escape_text(export.name)}': {e}") from None
+        if layout.size > MAX_EVENT_SIZE:  # writers pad short records to this size
+            raise PackageError(f"{self.origin}: export type '{escape_text(export.name)}' is {layout.size} bytes: "
+                               f"no event buffer carries records over {MAX_EVENT_SIZE >> 10} KiB")
+        return layout
+
+    def map_layout(self, map_name: str, which: str) -> Layout | None:
+        """Layout of a map's key or value struct, when it is a struct."""
+        m = self.spec.map(map_name)
+        type_id = (m.key_type_id if which == "key" else m.value_type_id) if m else 0
+        if not type_id or self.spec.btf.resolve(type_id).kind not in (Kind.STRUCT, Kind.UNION):
+            return None
+        return struct_layout(self.spec.btf, type_id)
+
+    # -- writing -----------------------------------------------------------
+
+    def to_json(self) -> str:
+        """The package as JSON; the same package always gives the same text."""
+        blob = base64.b64encode(zlib.compress(self.object, 9)).decode("ascii")
+        doc = {"bpf_object": blob, "bpf_object_size": len(self.object), "meta": self.meta.raw}
+        return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+
+def _short(e: Exception) -> str:
+    return str(e).splitlines()[0][:120]
+
+
+def _check_meta_size(text: bytes | str, origin: str) -> None:
+    """Refuse more than MAX_META bytes besides the bpf_object string, before
+    json.loads. That string (found by its key, and only if it holds nothing
+    but base64) is one JSON value however long, so whatever else the text
+    holds, json.loads builds at most about MAX_META values."""
+    if len(text) <= MAX_META:
+        return
+    span = b""
+    if isinstance(text, str):
+        found = _OBJECT_KEY_TEXT.search(text)
+        if found is not None and (end := text.find('"', found.end())) >= 0:
+            chars = text[found.end():end]
+            span = chars.encode("ascii") if chars.isascii() else b"-"
+    else:
+        hit = _OBJECT_KEY.search(text)
+        if hit is not None and (end := text.find(b'"', hit.end())) >= 0:
+            span = text[hit.end():end]
+    blob = 0 if span.translate(None, _BASE64) else len(span)
+    if len(text) - blob > MAX_META:
+        raise PackageError(f"{origin}: not a package: more than {size_text(MAX_META)} of JSON besides the "
+                           "bpf_object string (package metadata is KBs)")
+
+
+def _json_int(text: str) -> int:
+    if len(text) > MAX_INT_TEXT:  # not converted: Python refuses over 4300 digits, and it is slow near that
+        raise ValueError(f"a whole number of {len(text)} digits")
+    return int(text)
+
+
+def _inflate(blob: Any, size: Any, origin: str) -> bytes:
+    if not isinstance(blob, str):
+        raise PackageError(f"{origin}: bpf_object must be a base64 string")
+    try:
+        packed = base64.b64decode(blob, validate=True)
+    except (binascii.Error, ValueError):
+        raise PackageError(f"{origin}: bpf_object is not valid base64") from None
+    try:
+        d = zlib.decompressobj()
+        obj = d.decompress(packed, MAX_OBJECT_SIZE + 1)
+    except zlib.error:
+        raise PackageError(f"{origin}: bpf_object is not zlib data") from None
+    if len(obj) > MAX_OBJECT_SIZE:
+        raise PackageError(f"{origin}: bpf_object inflates beyond {MAX_OBJECT_SIZE >> 20} MiB")
+    if not d.eof:
+        raise PackageError(f"{origin}: bpf_object's zlib data is truncated")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
+        raise PackageError(f"{origin}: bpf_object_size must be an integer")
+    if size is not None and size != len(obj):
+        raise PackageError(f"{origin}: bpf_object_size says {size!r} but the object has {len(obj)} bytes")
+    if not obj.startswith(b"\x7fELF"):
+        raise PackageError(f"{origin}: bpf_object is not an ELF object")
+    return obj
+
+
+def _get(d: Any, key: str, kind: type | tuple[type, ...], where: str, default: Any = ...) -> Any:
+    if not isinstance(d, dict):
+        raise PackageError(f"{where}: expected an object")
+    if key not in d or d[key] is None:
+        if default is ...:
+            raise PackageError(f"{where}: missing '{key}'")
+        return default
+    v = d[key]
+    if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise PackageError(f"{where}: '{key}' must be {_article(names)}")
+    return v
+
+
+def _article(name: str) -> str:
+    return {"str": "a string", "int": "an integer", "bool": "true or false", "list": "a list",
+            "dict": "an object"}.get(name, name)
+
+
+def parse_meta(raw: Any, origin: str = "<memory>") -> PackageMeta:
+    """Validate and type the 'meta' object; every error names the bad key."""
+    where = f"{origin}: meta"
+    skel = _get(raw, "bpf_skel", dict, where)
+    sw = where + ".bpf_skel"
+    obj_name = _get(skel, "obj_name", str, sw)
+    variables = []
+    for i, sec in enumerate(_get(skel, "data_sections", list, sw, [])):
+        secw = f"{sw}.data_sections[{i}]"
+        sname = _get(sec, "name", str, secw)
+        for j, v in enumerate(_get(sec, "variables", list, secw, [])):
+            vw = f"{secw}.variables[{j}]"
+            c = _get(v, "cmdarg", dict, vw, {})
+            short = _get(c, "short", str, vw + ".cmdarg", None)
+            if short is not None and len(short) != 1:
+                raise PackageError(f"{vw}.cmdarg: 'short' must be one character")
+            variables.append(VariableMeta(
+                _get(v, "name", str, vw), _get(v, "type", str, vw), sname,
+                _get(v, "description", str, vw, None),
+                CmdArg(short, _get(c, "long", str, vw + ".cmdarg", None), c.get("default"),
+                       _get(c, "help", str, vw + ".cmdarg", None)),
+                v.get("value"),
+            ))
+    maps = []
+    for i, m in enumerate(_get(skel, "maps", list, sw, [])):
+        mw = f"{sw}.maps[{i}]"
+        sample = None
+        if m.get("sample") is not None if isinstance(m, dict) else False:
+            s = _get(m, "sample", dict, mw)
+            interval = _get(s, "interval", int, mw + ".sample")
+            kind = _get(s, "type", str, mw + ".sample", "default_kv")
+            if kind not in SAMPLE_TYPES or interval <= 0:
+                raise PackageError(f"{mw}.sample: type must be one of {', '.join(SAMPLE_TYPES)} and interval > 0")
+            sample = SampleMeta(interval, kind, _get(s, "unit", str, mw + ".sample", "(unit)"),
+                                _get(s, "clear_map", bool, mw + ".sample", False))
+        maps.append(MapMeta(_get(m, "name", str, mw), _get(m, "ident", str, mw),
+                            _get(m, "mmaped", bool, mw, False), sample))
+    progs = []
+    for i, p in enumerate(_get(skel, "progs", list, sw, [])):
+        pw = f"{sw}.progs[{i}]"
+        progs.append(ProgMeta(_get(p, "name", str, pw), _get(p, "attach", str, pw), _get(p, "link", bool, pw, True)))
+    exports = []
+    for i, t in enumerate(_get(raw, "export_types", list, where, [])):
+        tw = f"{where}.export_types[{i}]"
+        members = tuple((_get(m, "name", str, f"{tw}.members[{j}]"), _get(m, "type", str, f"{tw}.members[{j}]"))
+                        for j, m in enumerate(_get(t, "members", list, tw, [])))
+        exports.append(ExportType(_get(t, "name", str, tw), _get(t, "type_id", int, tw, 0),
+                                  _get(t, "size", int, tw, 0), members))
+    d = _get(skel, "doc", dict, sw, {})
+    doc = Doc(*(_get(d, k, str, sw + ".doc", None) for k in ("description", "brief", "details", "version")))
+    return PackageMeta(
+        obj_name, tuple(variables), tuple(maps), tuple(progs), tuple(exports), doc,
+        _get(raw, "poll_timeout_ms", int, where, 100), _get(raw, "perf_buffer_pages", int, where, 64), raw,
+    )
+
+
+def default_export(spec: ObjectSpec) -> list[str]:
+    """For a plain object: 'struct event' when the object has an event buffer."""
+    has_buffer = any(m.type in (MAP_RINGBUF, MAP_PERF_EVENT_ARRAY) for m in spec.maps)
+    return ["event"] if has_buffer and spec.btf.find("event", Kind.STRUCT) else []
+
+
+def build_meta(spec: ObjectSpec, obj_name: str, export: list[str],
+               docs: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The meta object for `spec`, in the upstream field names and order.
+
+    `docs` maps a variable, map or program name (or "" for the program itself)
+    to the keys its doc comment gave (description, cmdarg, sample, ...).
+    """
+    docs = docs or {}
+    btf = spec.btf
+    sections: dict[str, list[dict[str, Any]]] = {}
+    section_index = {s.name: s.index for s in spec.elf.sections}
+    for g in sorted(spec.globals, key=lambda g: (section_index.get(g.section, 0), g.offset)):
+        if g.name.startswith(DUMMY_PREFIX):
+            continue
+        var: dict[str, Any] = {"name": g.name, "type": g.type_name, "size": g.size, "offset": g.offset}
+        var.update(docs.get(g.name, {}))
+        sections.setdefault(g.section, []).append(var)
+    maps: list[dict[str, Any]] = []
+    for m in spec.maps:
+        entry: dict[str, Any] = {"ident": m.name, "name": m.name}
+        entry.update({k: v for k, v in docs.get(m.name, {}).items() if k == "sample"})
+        maps.append(entry)
+    short = obj_name[:8]
+    for sec in sections:
+        maps.append({"ident": sec.lstrip("."), "mmaped": True, "name": f"{short}{sec}"})
+    progs = [{"attach": p.section, "link": True, "name": p.name} for p in spec.programs]
+    skel: dict[str, Any] = {
+        "data_sections": [{"name": s, "variables": v} for s, v in sections.items()],
+        "maps": maps, "obj_name": obj_name, "progs": progs,
+    }
+    if docs.get(""):
+        skel["doc"] = docs[""]
+    exports = []
+    for name in export:
+        t = btf.find(name, Kind.STRUCT)
+        if t is None:
+            raise PackageError(f"struct {name} is not in the object's BTF")
+        members = [{"name": m.name, "type": btf.c_name(btf.strip_qualifiers(m.type_id)),
+                    "offset": m.bit_offset // 8, "size": btf.size_of(m.type_id)} for m in t.members]
+        exports.append({"members": members, "name": name, "size": t.size, "type_id": t.id})
+    return {"bpf_skel": skel, "eunomia_version": EUNOMIA_VERSION, "export_types": exports}

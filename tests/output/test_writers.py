@@ -1,0 +1,303 @@
+"""pyeunomia.output.writers: writers fed runs of records as ring buffers deliver them."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from typing import Any
+
+import pytest
+
+from pyeunomia.format.btf import Btf
+from pyeunomia.format.layout import Layout, struct_layout
+from pyeunomia.output import writers as events
+from pyeunomia.output.writers import CallbackWriter, EventWriter, HexWriter, JsonWriter, TableWriter
+from tests.btfbuilder import ENC_BOOL, ENC_SIGNED, BtfBuilder
+
+HEADER = 8
+
+
+class FakeTime:
+    """Stands in for the `time` module inside events: a fixed clock."""
+
+    def __init__(self, now: float = 1_700_000_000.25):
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+    def localtime(self, seconds: float) -> Any:
+        return seconds
+
+    def strftime(self, fmt: str, t: Any) -> str:
+        assert fmt == "%H:%M:%S"
+        return f"{int(t) // 3600 % 24:02d}:{int(t) // 60 % 60:02d}:{int(t) % 60:02d}"
+
+
+@pytest.fixture
+def clock(monkeypatch):  # type: ignore[no-untyped-def]
+    fake = FakeTime()
+    monkeypatch.setattr(events, "time", fake)
+    return fake
+
+
+class Stream(io.BytesIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes = 0
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+
+def exec_layout() -> Layout:
+    """struct event { s32 pid; u32 uid; char comm[12]; bool exiting; u8 cpu; enum kind k; }: 28 bytes."""
+    b = BtfBuilder()
+    s32 = b.int("int", 4, ENC_SIGNED)
+    u32 = b.int("unsigned int", 4)
+    u8 = b.int("unsigned char", 1)
+    char = b.int("char", 1, ENC_SIGNED)
+    bool_ = b.int("_Bool", 1, ENC_BOOL)
+    kind = b.enum("kind", [("EXEC", 0), ("EXIT", 1)])
+    ev = b.struct("event", 28, [("pid", s32, 0), ("uid", u32, 32), ("comm", b.array(char, 12), 64),
+                                ("exiting", bool_, 160), ("cpu", u8, 168), ("k", kind, 192)])
+    return struct_layout(Btf.parse(b.build()), ev)
+
+
+def bits_layout() -> Layout:
+    b = BtfBuilder()
+    u32 = b.int("unsigned int", 4)
+    s32 = b.int("int", 4, ENC_SIGNED)
+    ev = b.struct("bits", 4, [("lo", u32, 0, 4), ("hi", s32, 4, 4), ("rest", u32, 8, 24)])
+    return struct_layout(Btf.parse(b.build()), ev)
+
+
+def record(pid: int, uid: int, comm: bytes, exiting: int, cpu: int, k: int) -> bytes:
+    return struct.pack("<iI12s?BxxI", pid, uid, comm, exiting, cpu, k)
+
+
+def ring(records: list[bytes], length: int | None = None) -> tuple[memoryview, int, int]:
+    """Records as a BPF ring buffer holds them: an 8-byte header (length, page
+    offset), then the record padded to a multiple of 8. Returns (view, stride, length)."""
+    size = length if length is not None else len(records[0])
+    stride = HEADER + (size + 7) // 8 * 8
+    buf = bytearray()
+    for r in records:
+        assert len(r) == size
+        buf += struct.pack("<II", size, 0x1234) + r + b"\xee" * (stride - HEADER - size)
+    return memoryview(bytes(buf)), stride, size
+
+
+RECORDS = [record(1, 0, b"systemd", 0, 0, 0), record(4242, 1000, b"bash", 1, 7, 1),
+           record(-1, 4294967295, b"x" * 12, 0, 255, 5)]
+
+
+# -- the table writer ----------------------------------------------------------------------------
+
+
+def test_table_writer_header_and_rows(clock):
+    stream = Stream()
+    writer = TableWriter(exec_layout(), stream)
+    view, stride, length = ring(RECORDS)
+    assert (stride, length) == (8 + 32, 28)
+    writer.write_run(view, HEADER, stride, 3, length)
+    assert stream.getvalue() == b""  # nothing before the batch ends
+    writer.end_batch()
+    assert stream.getvalue().decode().splitlines() == [
+        "time     pid     uid     comm        exiting cpu  k",
+        "22:13:20 1       0       systemd     false   0    EXEC",
+        "22:13:20 4242    1000    bash        true    7    EXIT",
+        "22:13:20 -1      4294967295 xxxxxxxxxxxx false   255  5",
+    ]
+    assert stream.flushes == 1
+    writer.end_batch()
+    assert stream.flushes == 1  # nothing pending: no write, no flush
+
+
+def test_table_writer_without_header(clock):
+    stream = Stream()
+    writer = TableWriter(exec_layout(), stream, header=False)
+    view, stride, length = ring(RECORDS[:1])
+    writer.write_run(view, HEADER, stride, 1, length)
+    writer.close()
+    assert stream.getvalue() == b"22:13:20 1       0       systemd     false   0    EXEC\n"
+
+
+def test_table_writer_escapes_unsafe_names(clock):
+    stream = Stream()
+    writer = TableWriter(exec_layout(), stream, header=False)
+    unsafe = [record(1, 0, b"ok", 0, 0, 0), record(2, 0, b"\x1b[2Jevil\nx", 0, 0, 0),
+              record(3, 0, b"a\\b\xff\xfe", 0, 0, 0), record(4, 0, "\u00e9t\u00e9\u202e".encode(), 0, 0, 0)]
+    view, stride, length = ring(unsafe)
+    writer.write_run(view, HEADER, stride, 4, length)
+    writer.end_batch()
+    assert stream.getvalue().split(b"\n") == [
+        b"22:13:20 1       0       ok          false   0    EXEC",
+        b"22:13:20 2       0       \\x1b[2Jevil\\nx false   0    EXEC",
+        b"22:13:20 3       0       a\\\\b\\xff\\xfe false   0    EXEC",
+        "22:13:20 4       0       \u00e9t\u00e9\\u202e false   0    EXEC".encode(),
+        b"",
+    ]
+
+
+def test_table_writer_runs_accumulate_until_the_batch_ends(clock):
+    stream = Stream()
+    writer = TableWriter(exec_layout(), stream, header=False)
+    for r in RECORDS[:2]:
+        view, stride, length = ring([r])
+        writer.write_run(view, HEADER, stride, 1, length)
+    clock.now += 1
+    view, stride, length = ring(RECORDS[2:])
+    writer.write_run(view, HEADER, stride, 1, length)
+    writer.end_batch()
+    lines = stream.getvalue().decode().splitlines()
+    assert [line[:8] for line in lines] == ["22:13:20", "22:13:20", "22:13:21"]
+    assert stream.flushes == 1
+
+
+def test_short_records_are_zero_padded(clock):
+    stream = Stream()
+    writer = TableWriter(exec_layout(), stream, header=False)
+    short = [r[:10] for r in RECORDS[:2]]  # pid, uid and two bytes of comm
+    view, stride, length = ring(short)
+    assert (stride, length) == (8 + 16, 10)
+    writer.write_run(view, HEADER, stride, 2, length)
+    writer.end_batch()
+    assert stream.getvalue().decode().splitlines() == [
+        "22:13:20 1       0       sy          false   0    EXEC",
+        "22:13:20 4242    1000    ba          false   0    EXEC",
+    ]
+
+
+def test_longer_records_ignore_the_extra_bytes(clock):
+    stream = Stream()
+    writer = TableWriter(exec_layout(), stream, header=False)
+    view, stride, length = ring([RECORDS[1] + b"\xff" * 8])
+    writer.write_run(view, HEADER, stride, 1, length)
+    writer.end_batch()
+    assert stream.getvalue() == b"22:13:20 4242    1000    bash        true    7    EXIT\n"
+
+
+def test_table_writer_with_raw_members(clock):
+    stream = Stream()
+    writer = TableWriter(bits_layout(), stream)
+    view, stride, length = ring([bytes([0x9A, 0x01, 0x00, 0x00]), bytes([0x7F, 0xFF, 0xFF, 0xFF])])
+    writer.write_run(view, HEADER, stride, 2, length)
+    writer.end_batch()
+    assert stream.getvalue().decode().splitlines() == [
+        "time     lo      hi      rest",
+        "22:13:20 10      -7      1",
+        "22:13:20 15      7       16777215",
+    ]
+
+
+# -- the JSON writer --------------------------------------------------------------------------------
+
+
+def test_json_writer_lines(clock):
+    stream = Stream()
+    writer = JsonWriter(exec_layout(), stream)
+    view, stride, length = ring(RECORDS)
+    writer.write_run(view, HEADER, stride, 3, length)
+    writer.end_batch()
+    lines = stream.getvalue().decode("ascii").splitlines()
+    assert lines == [
+        '{"pid":1,"uid":0,"comm":"systemd","exiting":false,"cpu":0,"k":"EXEC"}',
+        '{"pid":4242,"uid":1000,"comm":"bash","exiting":true,"cpu":7,"k":"EXIT"}',
+        '{"pid":-1,"uid":4294967295,"comm":"xxxxxxxxxxxx","exiting":false,"cpu":255,"k":5}',
+    ]
+    assert [json.loads(line)["pid"] for line in lines] == [1, 4242, -1]
+    assert stream.flushes == 1
+
+
+def test_json_writer_stays_valid_ascii_for_unsafe_names(clock):
+    stream = Stream()
+    writer = JsonWriter(exec_layout(), stream)
+    unsafe = [record(2, 0, b"\x1b[2Jevil\nx", 0, 0, 0), record(3, 0, b'a\\b"\xff\xfe', 0, 0, 0),
+              record(4, 0, "\u00e9\u202e\U0001f600".encode(), 0, 0, 0)]
+    view, stride, length = ring(unsafe)
+    writer.write_run(view, HEADER, stride, 3, length)
+    writer.end_batch()
+    data = stream.getvalue()
+    assert data.isascii()
+    lines = data.decode("ascii").splitlines()
+    assert [json.loads(line)["comm"] for line in lines] == [
+        "\x1b[2Jevil\nx", 'a\\b"\\xff\\xfe', "\u00e9\u202e\U0001f600"]
+    assert lines[1] == '{"pid":3,"uid":0,"comm":"a\\\\b\\"\\\\xff\\\\xfe","exiting":false,"cpu":0,"k":"EXEC"}'
+
+
+def test_json_writer_with_raw_members(clock):
+    stream = Stream()
+    writer = JsonWriter(bits_layout(), stream)
+    view, stride, length = ring([bytes([0x9A, 0x01, 0x00, 0x00])])
+    writer.write_run(view, HEADER, stride, 1, length)
+    writer.end_batch()
+    assert stream.getvalue() == b'{"lo":10,"hi":-7,"rest":1}\n'
+
+
+def test_json_writer_short_records(clock):
+    stream = Stream()
+    writer = JsonWriter(exec_layout(), stream)
+    view, stride, length = ring([RECORDS[1][:5]])
+    writer.write_run(view, HEADER, stride, 1, length)
+    writer.end_batch()
+    assert json.loads(stream.getvalue()) == {"pid": 4242, "uid": 232, "comm": "", "exiting": False, "cpu": 0,
+                                             "k": "EXEC"}
+
+
+def test_json_writer_reports_lost_records(clock):
+    lost = io.StringIO()
+    writer = JsonWriter(exec_layout(), Stream(), lost_stream=lost)
+    writer.report_lost(12, "ring buffer rb")
+    assert json.loads(lost.getvalue()) == {"lost": 12, "where": "ring buffer rb", "time": 1_700_000_000.25}
+    assert lost.getvalue().endswith("}\n")
+
+
+# -- the other writers ----------------------------------------------------------------------------------
+
+
+def test_hex_writer(clock):
+    stream = Stream()
+    writer = HexWriter(stream)
+    view, stride, length = ring([b"\x01\x02\x03", b"\xff\x00\x10"])
+    writer.write_run(view, HEADER, stride, 2, length)
+    writer.end_batch()
+    assert stream.getvalue() == b"22:13:20 size=3 010203\n22:13:20 size=3 ff0010\n"
+    stream = Stream()
+    writer = HexWriter(stream, as_json=True)
+    writer.write_run(view, HEADER, stride, 2, length)
+    writer.end_batch()
+    assert stream.getvalue() == b'{"size":3,"data":"010203"}\n{"size":3,"data":"ff0010"}\n'
+
+
+def test_callback_writer_decodes_each_record():
+    got: list[Any] = []
+    writer = CallbackWriter(exec_layout(), got.append)
+    view, stride, length = ring(RECORDS[:2])
+    writer.write_run(view, HEADER, stride, 2, length)
+    assert got == [
+        {"pid": 1, "uid": 0, "comm": "systemd", "exiting": False, "cpu": 0, "k": "EXEC"},
+        {"pid": 4242, "uid": 1000, "comm": "bash", "exiting": True, "cpu": 7, "k": "EXIT"},
+    ]
+    got.clear()
+    view, stride, length = ring([RECORDS[1][:6]])
+    writer.write_run(view, HEADER, stride, 1, length)
+    assert got == [{"pid": 4242, "uid": 1000, "comm": "", "exiting": False, "cpu": 0, "k": "EXEC"}]
+
+
+def test_callback_writer_without_a_layout_hands_over_bytes():
+    got: list[Any] = []
+    writer = CallbackWriter(None, got.append)
+    view, stride, length = ring([b"abc", b"xyz"])
+    writer.write_run(view, HEADER, stride, 2, length)
+    assert got == [{"size": 3, "data": b"abc"}, {"size": 3, "data": b"xyz"}]
+
+
+def test_event_writer_interface():
+    writer = EventWriter()
+    with pytest.raises(NotImplementedError):
+        writer.write_run(memoryview(b""), 0, 0, 0, 0)
+    writer.end_batch()
+    writer.report_lost(1, "x")
+    writer.close()
