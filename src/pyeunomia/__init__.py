@@ -4,6 +4,7 @@
     with Program(open_package("opensnoop")) as prog:
         for event in prog.events(duration=5):
             print(event)
+        print_events(prog, duration=5)  # or as ecli prints them
 
 Heavy modules load on first use, so `import pyeunomia` stays cheap.
 """
@@ -15,16 +16,18 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .api import print_events
     from .format.package import Package
     from .runner.program import Program
     from .source import open_package
 
-__all__ = ["Package", "Program", "__version__", "open_package"]
+__all__ = ["Package", "Program", "__version__", "open_package", "print_events"]
 
 _LAZY = {
     "Package": ("pyeunomia.format.package", "Package"),
     "Program": ("pyeunomia.runner.program", "Program"),
     "open_package": ("pyeunomia.source", "open_package"),
+    "print_events": ("pyeunomia.api", "print_events"),
 }
 
 

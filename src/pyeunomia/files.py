@@ -18,6 +18,8 @@ import errno
 import os
 import stat
 
+from .format.units import size_text
+
 CHUNK = 1 << 16  # reads after the first: a sysfs file gives at most a page per read
 
 
@@ -35,14 +37,6 @@ class FileTooLarge(RefusedFile):
     def __init__(self, limit: int):
         super().__init__(f"larger than {size_text(limit)}")
         self.limit = limit
-
-
-def size_text(n: int) -> str:
-    """n bytes as a message says it: "2 GiB", "64 MiB", "512 KiB"."""
-    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return f"{n >> shift} {unit}"
-    return f"{n} bytes"
 
 
 def file_kind(mode: int) -> str:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
+from pyeunomia.decoders import DECODERS
 from pyeunomia.decoders.cgroup import CgroupNames, cgroup2_root, cgroup_id_and_level
 
 
@@ -50,3 +52,13 @@ def test_cgroup2_root_from_mounts(tmp_path):
     mounts.write_text("proc /proc proc rw 0 0\n")
     assert cgroup2_root(str(mounts)) is None
     assert cgroup2_root(os.devnull) is None
+
+
+def test_cgroup_ids_become_paths_below_the_root(tmp_path: Path):
+    (tmp_path / "system.slice" / "ssh.service").mkdir(parents=True)
+    decode = DECODERS["cgroup"].make({"root": str(tmp_path)})
+    assert decode(os.stat(tmp_path / "system.slice" / "ssh.service").st_ino) == "/system.slice/ssh.service"
+    assert decode(os.stat(tmp_path).st_ino) == "/"
+    assert decode(1) == "1"  # gone, or never there: its number
+    with pytest.raises(ValueError, match="root"):
+        DECODERS["cgroup"].make({"root": 5})

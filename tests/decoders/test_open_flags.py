@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from pyeunomia.decoders import DECODERS
 from pyeunomia.decoders.open_flags import open_flags_text, parse_open_flag
 
 
@@ -25,3 +26,9 @@ def test_parse(text, value):
 def test_parse_refuses_unknown_names():
     with pytest.raises(ValueError, match="unknown open flag 'O_BOGUS'"):
         parse_open_flag("O_BOGUS")
+
+
+def test_open_flags_as_names():
+    decode = DECODERS["open_flags"].make({})
+    assert decode(os.O_WRONLY | os.O_CREAT | os.O_TRUNC) == "O_WRONLY|O_CREAT|O_TRUNC"
+    assert decode(os.O_RDONLY | os.O_CLOEXEC) == "O_RDONLY|O_CLOEXEC"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pyeunomia.kernel.libbpf import CAPABILITIES
+from pyeunomia.kernel.caps import CAPABILITIES
 
 from ..exporter.live import Exporter, Opener
 from .helpers import ROOT, run, temp_dir

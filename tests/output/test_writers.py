@@ -11,8 +11,9 @@ import pytest
 
 from pyeunomia.format.btf import Btf
 from pyeunomia.format.layout import Layout, struct_layout
+from pyeunomia.format.writer import CallbackWriter, EventWriter
 from pyeunomia.output import writers as events
-from pyeunomia.output.writers import CallbackWriter, EventWriter, HexWriter, JsonWriter, TableWriter
+from pyeunomia.output.writers import HexWriter, JsonWriter, TableWriter
 from tests.btfbuilder import ENC_BOOL, ENC_SIGNED, BtfBuilder
 
 HEADER = 8

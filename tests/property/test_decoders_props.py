@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from pyeunomia.decoders.errno_name import errno_name
+from pyeunomia.decoders.errno import errno_name
 from pyeunomia.decoders.open_flags import open_flags_text, parse_open_flag
 from tests.fuzz.contract import check_message
 

@@ -142,19 +142,22 @@ def main(argv: list[str]) -> int:
 
 
 def run_package(package: Package, values: dict[str, Any], args: argparse.Namespace) -> int:
+    from ..output.sampled import SamplePrinter
+    from ..output.writers import event_writer
     from ..runner.program import Program
 
     stops = StopSignals()
     try:
         with Program(package, values, verbose=args.verbose, ifname=args.ifname) as prog:
             out = sys.stdout.buffer
-            writer = prog.writer_for(out, args.json, header=not args.no_header)
+            header = not args.no_header and bool(prog.buffer_maps())  # no table without an event buffer
+            writer = event_writer(prog.layout, out, args.json, header)
             n_progs = len(prog.loaded.programs)
             sys.stderr.write(f"ecli: {escape_text(package.name)}: {n_progs} program{'s' * (n_progs != 1)} attached; "
                              "Ctrl-C to stop\n")
             sys.stderr.flush()
-            stats = prog.run(out, as_json=args.json, duration=args.duration,
-                             should_stop=stops.stop_requested, wakeup_fd=stops.wakeup_fd, writer=writer)
+            stats = prog.run(writer, SamplePrinter(out, args.json), duration=args.duration,
+                             should_stop=stops.stop_requested, wakeup_fd=stops.wakeup_fd)
     finally:
         stops.restore()
     if stats.lost:

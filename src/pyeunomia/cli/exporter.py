@@ -199,16 +199,16 @@ def main(argv: list[str]) -> int:
 
 
 def check(config: ExporterConfig, plans: list[ProgramPlan], verbose: bool) -> int:
-    """Load and attach every program, then take it all down again."""
-    from ..kernel.tracefs import available_programs
-    from ..runner.program import Program
+    """Load and attach every program as serving would (maps of map metrics
+    found), then take it all down again."""
+    from ..exporter.instance import ProgramInstance
 
     for plan in plans:
-        with Program(plan.package, plan.values, verbose=verbose, autoload=available_programs(plan.package)) as prog:
-            n = sum(1 for p in prog.loaded.programs if prog.loaded.program_loaded(p.name))
-            for m in plan.metrics:
-                if m.map is not None:
-                    prog.loaded.map(m.map.map_name)
+        instance = ProgramInstance(0, plan, verbose)
+        try:
+            n = instance.attached
+        finally:
+            instance.stop()
         print(f"{escape_text(plan.name)}: {n} BPF program{'s' * (n != 1)} loaded and attached; "
               f"{len(plan.metrics)} metric{'s' * (len(plan.metrics) != 1)}")
     print(f"{escape_text(config.file)}: OK")
@@ -312,10 +312,10 @@ def _start_from_request(programs: ProgramSet, body: bytes) -> int:
 
 def _enable_run_stats() -> int | None:
     """Keep the kernel's BPF run-time statistics on while the exporter runs."""
-    from ..kernel import libbpf
+    from ..runner.stats import enable_run_stats
 
     try:
-        return libbpf.enable_run_stats()
+        return enable_run_stats()
     except EunomiaError as e:
         sys.stderr.write(f"{PROG}: warning: no BPF run-time statistics ({e})\n")
         return None
@@ -329,13 +329,13 @@ def _drop_privileges(api: bool, user: tuple[int, int]) -> str:
     any thread is started."""
     import threading
 
-    from ..kernel import libbpf
+    from ..kernel import process
 
     if threading.active_count() != 1:
         raise EunomiaError("internal error: privileges must be dropped before any thread starts")
     keep = API_CAPABILITIES if api else set()
     change = user if os.geteuid() == 0 and user[0] != 0 else None
-    libbpf.drop_privileges(keep, change)
+    process.drop_privileges(keep, change)
     who = f"uid {os.getuid()}, gid {os.getgid()}"
     return f"{who}, capabilities {', '.join(sorted(keep))}" if keep else f"{who}, no capabilities"
 
@@ -344,9 +344,9 @@ def _tune_malloc() -> None:
     """One malloc arena, and scrape bodies (a megabyte at 10,000 series)
     mapped on their own: measured under the soak, 3.4 MiB less RSS than an
     arena per request thread, each keeping the bodies it freed."""
-    from ..kernel import libbpf
+    from ..kernel import process
 
-    libbpf.tune_malloc(arenas=1, mmap_threshold=256 << 10)
+    process.tune_malloc(arenas=1, mmap_threshold=256 << 10)
 
 
 def _freeze_heap() -> None:

@@ -117,7 +117,6 @@ def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     require_stdout()  # the events are the point: say so before loading anything
     setup_logging(args.verbose)
-    from ..kernel.tracefs import available_programs
     from ..output import opensnoop as output
     from ..runner.program import Program
     from ..source import open_package
@@ -132,7 +131,7 @@ def main(argv: list[str]) -> int:
     stops = StopSignals()
     try:
         with Program(package, values, verbose=args.verbose, map_sizes={"events": args.buffer_mb << 20},
-                     autoload=available_programs(package), poll_ms=POLL_MS) as prog:
+                     poll_ms=POLL_MS) as prog:
             attached = ", ".join(sorted(s.split("sys_exit_")[-1] for n, s in programs.items()
                                         if prog.loaded.program_loaded(n)))
             sys.stderr.write(f"opensnoop: attached to {attached}; Ctrl-C to stop\n")
@@ -142,8 +141,8 @@ def main(argv: list[str]) -> int:
                 writer = output.json_lines(layout, out, columns)
             else:
                 writer = output.table(layout, out, columns, start_ns)
-            stats = prog.run(out, duration=args.duration, should_stop=stops.stop_requested,
-                             wakeup_fd=stops.wakeup_fd, writer=writer)
+            stats = prog.run(writer, duration=args.duration, should_stop=stops.stop_requested,
+                             wakeup_fd=stops.wakeup_fd)
     finally:
         stops.restore()
     if stats.lost:

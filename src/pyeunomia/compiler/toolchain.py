@@ -11,15 +11,16 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import cache
 from ..errors import CompileError, ToolMissingError, UsageError
-from ..files import FileTooLarge, NotRegularFile, RefusedFile, open_regular, read_limited, read_regular, size_text
+from ..external import find_bpftool, find_program
+from ..files import FileTooLarge, NotRegularFile, RefusedFile, open_regular, read_limited, read_regular
 from ..format.escape import escape_text
+from ..format.units import size_text
 
 KERNEL_BTF = Path("/sys/kernel/btf/vmlinux")
 # What --vmlinux (or the kernel's BTF) may be, by kind. A vmlinux.h is held in
@@ -61,20 +62,6 @@ def target_arch(requested: str | None = None) -> str:
     raise UsageError(f"unknown architecture '{requested}': use one of {', '.join(sorted(set(ARCHES.values())))}")
 
 
-def _find(names: list[str], debian_package: str, env_var: str) -> str:
-    override = os.environ.get(env_var)
-    if override:
-        path = shutil.which(override)
-        if path is None:
-            raise ToolMissingError(f"{override} (from ${env_var})", debian_package)
-        return path
-    for name in names:
-        path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/local/sbin")
-        if path:
-            return path
-    raise ToolMissingError(names[0], debian_package)
-
-
 def _versioned(name: str) -> list[str]:
     return [name] + [f"{name}-{v}" for v in range(20, 10, -1)]
 
@@ -86,17 +73,13 @@ class Toolchain:
 
     @classmethod
     def find(cls) -> Toolchain:
-        clang = _find(_versioned("clang"), "clang", "PYEUNOMIA_CLANG")
+        clang = find_program(_versioned("clang"), "clang", "PYEUNOMIA_CLANG")
         strip_names = _versioned("llvm-strip")
         # Prefer the llvm-strip of clang's own version when clang is versioned.
         suffix = os.path.basename(clang).removeprefix("clang")
         if suffix.startswith("-"):
             strip_names.insert(0, "llvm-strip" + suffix)
-        return cls(clang, _find(strip_names, "llvm", "PYEUNOMIA_LLVM_STRIP"))
-
-
-def find_bpftool() -> str:
-    return _find(["bpftool"], "bpftool", "PYEUNOMIA_BPFTOOL")
+        return cls(clang, find_program(strip_names, "llvm", "PYEUNOMIA_LLVM_STRIP"))
 
 
 def check_libbpf_headers(include_dirs: list[str]) -> None:

@@ -1,3 +1,25 @@
-"""Small decoders that turn kernel numbers into the names people read:
-errno values, open(2) flags, cgroup ids. Shared by tool output and exporter
-labels; each is pure (or reads only /sys/fs/cgroup) and tested on its own."""
+"""Value decoders: kernel numbers as the names people read (errno values,
+open(2) flags, cgroup ids, ...). One registry serves tool output and the
+exporter's labels alike, in the spirit of ebpf_exporter's decoders: one
+decoder per module, listed in DECODERS below, no registration at import.
+
+A config names decoders in a label's `decoders:` list, either as a bare name
+(`errno`) or as a mapping with parameters (`{name: static_map, map: {...}}`).
+Decoders run once per distinct value, never per event. Pure (cgroup reads
+only /sys/fs/cgroup).
+"""
+
+from __future__ import annotations
+
+from . import cgroup, errno, open_flags, result, static_map
+from .registry import Decode, DecoderType
+
+DECODERS: dict[str, DecoderType] = {d.name: d for d in (
+    errno.DECODER,
+    result.DECODER,
+    open_flags.DECODER,
+    cgroup.DECODER,
+    static_map.DECODER,
+)}
+
+__all__ = ["DECODERS", "Decode", "DecoderType"]

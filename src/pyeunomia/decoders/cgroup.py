@@ -1,9 +1,15 @@
-"""cgroup v2 ids and paths: the id of a cgroup is its directory's inode number."""
+"""`cgroup`: cgroup v2 ids and paths (the id of a cgroup is its directory's
+inode number); as a decoder, an id as its path below the cgroup root
+("/system.slice/ssh.service"), and an id no longer present as its number."""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
+from typing import Any
+
+from .registry import Decode, DecoderType
 
 
 def cgroup2_root(mounts: str = "/proc/self/mounts") -> str | None:
@@ -72,3 +78,13 @@ class CgroupNames:
         if found is None:  # not in the tree now: a removed cgroup
             self._names[cgroup_id] = found = str(cgroup_id)
         return found
+
+
+def _make(params: Mapping[str, Any]) -> Decode:
+    root = params.get("root")
+    if root is not None and not isinstance(root, str):
+        raise ValueError("root: expected the path of a cgroup v2 mount")
+    return CgroupNames(root).name
+
+
+DECODER = DecoderType("cgroup", ("int",), ("root",), _make, "a cgroup v2 id as its path below the cgroup v2 root")

@@ -1,4 +1,4 @@
-"""open(2) flags as text, "O_WRONLY|O_CREAT|O_CLOEXEC", and back.
+"""`open_flags`: open(2) flags as text, "O_WRONLY|O_CREAT|O_CLOEXEC", and back.
 
 The values come from Python's os module, so they are this machine's (they
 differ between architectures: O_DIRECTORY is 0200000 on x86-64, 040000 on arm64).
@@ -7,7 +7,11 @@ differ between architectures: O_DIRECTORY is 0200000 on x86-64, 040000 on arm64)
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
+
+from .registry import Decode, DecoderType
 
 ACCESS_MODES = {0: "O_RDONLY", 1: "O_WRONLY", 2: "O_RDWR"}
 O_ACCMODE = 3
@@ -63,3 +67,10 @@ def parse_open_flag(text: str) -> int:
     except ValueError:
         known = ", ".join(list(ACCESS_MODES.values()) + sorted(n for n, _ in FLAG_BITS))
         raise ValueError(f"unknown open flag {text!r}: use one of {known}, or a number") from None
+
+
+def _make(params: Mapping[str, Any]) -> Decode:
+    return open_flags_text
+
+
+DECODER = DecoderType("open_flags", ("int",), (), _make, "open(2) flags as names joined by '|'")

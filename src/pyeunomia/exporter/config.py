@@ -35,8 +35,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..decoders import DECODERS
 from ..errors import ConfigError
-from ..files import FileTooLarge, NotRegularFile, read_regular, size_text
+from ..files import FileTooLarge, NotRegularFile, read_regular
+from ..format.units import size_text
 from .document import Node, config_error, parse_text, shown
 
 # A config is KBs, but `ebpf_data` may carry a whole package inline: the
@@ -297,12 +299,10 @@ def _labels(node: Node | None) -> tuple[LabelConfig, ...]:
 
 
 def _decoders(node: Node | None) -> tuple[DecoderConfig, ...]:
-    from .decoders import decoder_types
-
     if node is None or node.value is None:
         return ()
     items = node.value if isinstance(node.value, list) else [node]
-    types = decoder_types()
+    types = DECODERS
     out = []
     for item in items:
         if isinstance(item.value, str):

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..format.layout import Layout
 from ..format.rows import compile_rows
-from ..output.writers import EventWriter
+from ..format.writer import EventWriter
 from .plan import MetricPlan
 from .series import Cell, HistogramCell, SeriesStore
 

@@ -42,6 +42,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ..format.escape import escape_text
+from ..format.units import size_text
 from .httpwire import CONTINUE, MAX_HEAD, BadRequest, Request, head_end, parse_head, response_head
 
 if TYPE_CHECKING:
@@ -505,7 +506,7 @@ class HttpServer:
             limit = self.app.max_body(request)
             if (request.content_length or 0) > limit:
                 conn.linger = unread
-                self._respond(conn, Response(413, _error_body(f"the body is over {_size(limit)}")), close=True)
+                self._respond(conn, Response(413, _error_body(f"the body is over {size_text(limit)}")), close=True)
                 return
             conn.lane = verdict
             conn.state = BODY
@@ -630,10 +631,6 @@ def _error_body(message: str) -> bytes:
     import json
 
     return (json.dumps({"error": message}) + "\n").encode()
-
-
-def _size(n: int) -> str:
-    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n >> 10} KiB" if n >= 1 << 10 else f"{n} bytes"
 
 
 def _fd_budget() -> int:

@@ -14,6 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..format.objspec import MAP_RINGBUF
+from ..runner.maps import percpu_value_size, read_entries
+from ..runner.program import Program
 from .event_metrics import EventMetric, EventSeries, MetricsWriter
 from .map_metrics import MapMetric, MapReading
 from .plan import ProgramPlan
@@ -36,10 +39,6 @@ class Snapshot:
 
 class ProgramInstance:
     def __init__(self, id: int, plan: ProgramPlan, verbose: bool = False, gate: ScrapeGate | None = None):
-        from ..format.objspec import MAP_RINGBUF
-        from ..kernel.tracefs import available_programs
-        from ..runner.program import Program
-
         self.id = id
         self.plan = plan
         self.name = plan.name
@@ -52,7 +51,7 @@ class ProgramInstance:
         layout = plan.layout
         self.event_metrics = [EventMetric(m, layout) for m in plan.metrics if m.map is None and layout is not None]
         self.writer = MetricsWriter(layout, self.event_metrics, self.lock)
-        self.program = Program(plan.package, plan.values, verbose=verbose, autoload=available_programs(plan.package))
+        self.program = Program(plan.package, plan.values, verbose=verbose)
         self._fill: RingFill | None = None
         try:
             self.map_metrics = [self._map_metric(m) for m in plan.metrics if m.map is not None]
@@ -68,8 +67,6 @@ class ProgramInstance:
             raise
 
     def _map_metric(self, plan: Any) -> MapMetric:
-        from ..runner.maps import percpu_value_size, read_entries
-
         info = self.program.loaded.map(plan.map.map_name)
 
         def entries() -> list[tuple[bytes, bytes]]:
@@ -90,7 +87,7 @@ class ProgramInstance:
 
     def _run(self) -> None:
         try:
-            loop = self.program.open_loop(self.writer, wakeup_fd=self._wake_r)
+            loop = self.program.open_loop(self.writer, wakeup_fd=self._wake_r)  # map metrics are read at scrapes
             loop.run(None, lambda: self._stopping)
         except Exception as e:  # noqa: BLE001 - reported on the landing page and as program_up 0
             self.error = f"{type(e).__name__}: {e}"
@@ -136,12 +133,4 @@ class ProgramInstance:
         return snap
 
     def _run_stats(self) -> list[tuple[str, int, int]]:
-        from ..kernel import libbpf
-
-        out = []
-        for p in self.program.loaded.programs:
-            fd = libbpf.program_fd(p.handle)
-            if fd >= 0:
-                ns, runs = libbpf.prog_run_stats(fd)
-                out.append((p.name, ns, runs))
-        return out
+        return self.program.loaded.run_stats()

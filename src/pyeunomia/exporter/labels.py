@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..decoders import DECODERS
 from ..format.escape import escape_text
 from ..format.layout import Field, FieldKind
 from .config import LabelConfig
@@ -63,13 +64,11 @@ def value_kind(f: Field) -> str:
 def plan_label(label: LabelConfig, f: Field, position: int, what: str) -> LabelPlan:
     """How `label` reads field `f` (the `position`-th member of its layout).
     ConfigError when the field cannot be a label or a decoder does not fit."""
-    from .decoders import decoder_types
-
     if f.kind not in LABEL_KINDS:
         raise label.at.error(f"{what} {shown(f.name)} is {f.type_name}: only numbers, enums, bools and char arrays "
                              "can be labels", "from")
     kind = value_kind(f)
-    types = decoder_types()
+    types = DECODERS
     steps = []
     for d in label.decoders:
         t = types[d.name]

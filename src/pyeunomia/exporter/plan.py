@@ -16,9 +16,11 @@ from typing import Any
 from ..errors import EunomiaError
 from ..format.btf import INT_BOOL, Btf, Kind
 from ..format.escape import escape_text
-from ..format.layout import Field, FieldKind, Layout, struct_layout, value_decoder
+from ..format.layout import Field, FieldKind, Layout, value_decoder
 from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
+from ..format.options import global_options
 from ..format.package import Package
+from ..source import builtin_packages, open_package
 from .config import MAX_BUCKETS, MetricConfig, ProgramConfig, bounds_problem, log2_bounds
 from .document import shown
 from .labels import LabelPlan, plan_label
@@ -94,7 +96,6 @@ def plan_program(cfg: ProgramConfig) -> ProgramPlan:
 
 
 def open_program_package(cfg: ProgramConfig) -> Package:
-    from ..source import builtin_packages, open_package
 
     source: str | bytes
     if cfg.ebpf_data:
@@ -124,7 +125,6 @@ def option_values(cfg: ProgramConfig, package: Package) -> dict[str, Any]:
     as the global, as its long flag, or without libbpf-tools' `targ_` prefix
     (`pid` for `targ_pid`). A program with only map metrics has its
     `emit_events` global (when it has one) turned off unless set."""
-    from ..format.options import global_options
 
     options = global_options(package)
     by_name = {o.name: o for o in options}
@@ -186,7 +186,7 @@ def _map_metric(m: MetricConfig, package: Package) -> MetricPlan:
         raise m.at.error(f"map {shown(m.map)} has no BTF key and value types: declare it with __type(key, ...) and "
                          "__type(value, ...)", "map")
     btf = package.spec.btf
-    key_fields, key_values = _key_reader(btf, spec.key_type_id)
+    key_fields, key_values = _key_reader(btf, spec.key_type_id, package.map_layout(m.map, "key"))
     by_name = {f.name: f for f in key_fields}
     labels = []
     for label in m.labels:
@@ -207,12 +207,15 @@ def _map_metric(m: MetricConfig, package: Package) -> MetricPlan:
     return MetricPlan(m, tuple(labels), None, "", source)
 
 
-def _key_reader(btf: Btf, type_id: int) -> tuple[list[Field], Callable[[bytes], tuple[Any, ...]]]:
+KeyValues = Callable[[bytes], tuple[Any, ...]]
+
+
+def _key_reader(btf: Btf, type_id: int, layout: Layout | None) -> tuple[list[Field], KeyValues]:
     """The key's members as fields (a scalar key is one member named `key`),
-    and a function giving their raw values from the key's bytes."""
+    and a function giving their raw values from the key's bytes. `layout`:
+    the package's layout of a struct key (Package.map_layout)."""
     t = btf.resolve(type_id)
-    if t.kind in (Kind.STRUCT, Kind.UNION):
-        layout = struct_layout(btf, type_id)
+    if layout is not None:
         unpack = layout.struct.unpack_from
         getters = [_member_getter(f) for f in layout.fields]
 

@@ -27,7 +27,8 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..files import FileTooLarge, NotRegularFile, read_regular, size_text
+from ..files import FileTooLarge, NotRegularFile, read_regular
+from ..format.units import size_text
 from .document import Node, config_error, parse_text, shown
 
 if TYPE_CHECKING:

@@ -17,11 +17,11 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 from ..errors import PackageError
-from ..files import size_text
 from .btf import BTFError, Kind
 from .escape import escape_text
 from .layout import Layout, LayoutCache, struct_layout
 from .objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF, ObjectSpec
+from .units import size_text
 
 EUNOMIA_VERSION = "0.3.4"
 DUMMY_PREFIX = "__eunomia_dummy"

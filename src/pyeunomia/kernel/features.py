@@ -8,6 +8,7 @@ from functools import cache
 
 from ..errors import MissingPrivilegeError, UnsupportedFeatureError
 from . import libbpf
+from .caps import has_privilege
 
 KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 BPF_PROG_TYPE_KPROBE = 2
@@ -17,7 +18,7 @@ BPF_MAP_TYPE_RINGBUF = 27
 def require_bpf_privileges() -> None:
     """Loading needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN, which root has)."""
     for cap in ("CAP_BPF", "CAP_PERFMON"):
-        if not libbpf.has_privilege(cap):
+        if not has_privilege(cap):
             raise MissingPrivilegeError(cap, "loading eBPF programs")
 
 

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 
 from ..errors import KernelError, MissingPrivilegeError, UnsupportedFeatureError
+from .caps import has_privilege
 
 c_int, c_size_t, c_void_p, c_char_p = ctypes.c_int, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_char_p
 c_u32, c_u64, c_bool = ctypes.c_uint32, ctypes.c_uint64, ctypes.c_bool
@@ -235,16 +236,9 @@ def error_for(err: int, action: str, *, capability: str = "CAP_BPF") -> KernelEr
     return KernelError(f"{action} failed: {os.strerror(err)} ({errno_mod.errorcode.get(err, err)})", err)
 
 
-CAPABILITIES = {name: n for n, name in enumerate((
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
-    "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"))}
+# -- the few libc calls process policy needs (kernel/process.py) ------------------
+
 _CAP_VERSION_3 = 0x20080522
-_PR_CAPBSET_DROP = 24
 
 
 class _CapHeader(ctypes.Structure):
@@ -255,110 +249,53 @@ class _CapData(ctypes.Structure):
     _fields_ = [("effective", c_u32), ("permitted", c_u32), ("inheritable", c_u32)]
 
 
-_PR_SET_DUMPABLE, _PR_SET_KEEPCAPS, _PR_SET_NO_NEW_PRIVS, _PR_CAP_AMBIENT = 4, 8, 38, 47
-_PR_CAP_AMBIENT_CLEAR_ALL = 4
-
-
-def _prctl(option: int, arg: int, what: str, ignore: tuple[int, ...] = ()) -> None:
-    assert _libc is not None
-    if _libc.prctl(option, arg, 0, 0, 0) != 0:
-        err = ctypes.get_errno()
-        if err not in ignore:
-            raise KernelError(f"{what} failed: {os.strerror(err)}", err)
-
-
-def drop_privileges(keep: set[str], user: tuple[int, int] | None = None) -> None:
-    """Keep only the capabilities in `keep` (names such as CAP_BPF): in the
-    effective and permitted sets, none inheritable or ambient, every other one
-    out of the bounding set (when allowed) so no later exec regains it. With
-    `user` (uid, gid; the caller is root), become that user and group first,
-    with no supplementary groups: a uid-0 process without capabilities still
-    owns every root-owned file (it could read /etc/shadow and write
-    /etc/passwd). The process is made non-dumpable (other processes of that
-    user cannot ptrace it or read its memory) and no-new-privs (no set-uid
-    exec regains anything). Linux keeps capabilities per thread: call this
-    before starting threads (set*id calls reach every thread through glibc)."""
+def prctl(option: int, arg: int) -> int:
+    """prctl(option, arg, 0, 0, 0): 0, or the errno it failed with."""
     lib()
     assert _libc is not None
-    unknown = keep - CAPABILITIES.keys()
-    if unknown:
-        raise ValueError(f"unknown capabilities: {', '.join(sorted(unknown))}")
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            last = int(f.read())
-    except (OSError, ValueError):
-        last = max(CAPABILITIES.values())
-    mask = 0
-    for name in keep:
-        mask |= 1 << CAPABILITIES[name]
-    for cap in range(last + 1):
-        if not mask >> cap & 1 and _libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            err = ctypes.get_errno()
-            if err != errno_mod.EPERM:  # no CAP_SETPCAP: the bounding set stays, the sets below still shrink
-                raise KernelError(f"dropping capability {cap} from the bounding set failed: {os.strerror(err)}",
-                                  err)
-            break
-    if user is not None:
-        uid, gid = user
-        _prctl(_PR_SET_KEEPCAPS, 1, "keeping capabilities across the change of user")
-        try:
-            os.setgroups([])
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)
-        except OSError as e:
-            raise KernelError(f"changing to user {uid} and group {gid} failed: {e.strerror}", e.errno or 0) from None
-        _prctl(_PR_SET_KEEPCAPS, 0, "clearing keep-capabilities")
-        _prctl(_PR_SET_DUMPABLE, 0, "making the process non-dumpable")
+    if _libc.prctl(option, arg, 0, 0, 0) != 0:
+        return ctypes.get_errno() or errno_mod.EINVAL
+    return 0
+
+
+def capget() -> tuple[int, int, int]:
+    """This thread's (effective, permitted, inheritable) capability masks."""
+    lib()
+    assert _libc is not None
     header = _CapHeader(_CAP_VERSION_3, 0)
     data = (_CapData * 2)()
     if _libc.capget(ctypes.byref(header), data) != 0:
         err = ctypes.get_errno()
         raise KernelError(f"reading this process's capabilities failed: {os.strerror(err)}", err)
-    for i in range(2):
-        word = mask >> (32 * i) & 0xFFFFFFFF
-        data[i].effective = data[i].permitted & word  # after a change of user only the permitted set survives
-        data[i].permitted &= word
-        data[i].inheritable = 0
-    if _libc.capset(ctypes.byref(header), data) != 0:
-        err = ctypes.get_errno()
-        raise KernelError(f"dropping capabilities failed: {os.strerror(err)}", err)
-    _prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, "clearing ambient capabilities", (errno_mod.EINVAL,))
-    _prctl(_PR_SET_NO_NEW_PRIVS, 1, "setting no-new-privs")
+    low, high = data[0], data[1]
+    return (low.effective | high.effective << 32, low.permitted | high.permitted << 32,
+            low.inheritable | high.inheritable << 32)
 
 
-_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
-
-
-def tune_malloc(arenas: int, mmap_threshold: int) -> bool:
-    """For a long-running server with a thread per request: glibc malloc
-    with at most `arenas` arenas (not one per thread, each keeping what its
-    thread freed), and blocks from `mmap_threshold` bytes up always mapped
-    on their own, so freeing them gives the memory back. Call before
-    threads start. False where the C library has no mallopt (musl)."""
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set this thread's capability masks."""
     lib()
     assert _libc is not None
-    mallopt = getattr(_libc, "mallopt", None)
-    if mallopt is None:
+    header = _CapHeader(_CAP_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for i in range(2):
+        data[i].effective = effective >> (32 * i) & 0xFFFFFFFF
+        data[i].permitted = permitted >> (32 * i) & 0xFFFFFFFF
+        data[i].inheritable = inheritable >> (32 * i) & 0xFFFFFFFF
+    if _libc.capset(ctypes.byref(header), data) != 0:
+        err = ctypes.get_errno()
+        raise KernelError(f"setting this process's capabilities failed: {os.strerror(err)}", err)
+
+
+def mallopt(param: int, value: int) -> bool:
+    """glibc's mallopt; False where the C library has none (musl) or refuses."""
+    lib()
+    assert _libc is not None
+    fn = getattr(_libc, "mallopt", None)
+    if fn is None:
         return False
-    mallopt.restype, mallopt.argtypes = c_int, [c_int, c_int]
-    return bool(mallopt(_M_ARENA_MAX, arenas)) and bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold))
-
-
-def has_privilege(capability: str) -> bool:
-    """Whether the effective capability set holds `capability` (or CAP_SYS_ADMIN)."""
-    numbers = CAPABILITIES
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("CapEff:"):
-                    caps = int(line.split()[1], 16)
-                    break
-            else:
-                return os.geteuid() == 0
-    except OSError:
-        return os.geteuid() == 0
-    want = numbers.get(capability, 21)
-    return bool(caps >> want & 1) or bool(caps >> 21 & 1)
+    fn.restype, fn.argtypes = c_int, [c_int, c_int]
+    return bool(fn(param, value))
 
 
 def _check_ptr(ptr: int | None, action: str, **kw: str) -> int:

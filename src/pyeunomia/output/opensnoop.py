@@ -7,11 +7,11 @@ so each event costs one tuple unpack and one %-format.
 
 from __future__ import annotations
 
-import errno
 import time
 from json.encoder import encode_basestring_ascii
 from typing import IO, Any, NamedTuple
 
+from ..decoders.errno import errno_name
 from ..decoders.open_flags import open_flags_text
 from ..format.escape import escape_bytes
 from ..format.layout import Layout
@@ -38,7 +38,7 @@ class _FlagsText(dict[int, bytes]):
 
 class _ErrnoText(dict[int, bytes]):
     def __missing__(self, err: int) -> bytes:
-        text = self[err] = errno.errorcode.get(err, str(err)).encode()
+        text = self[err] = errno_name(err).encode()
         return text
 
 
@@ -106,7 +106,7 @@ def json_lines(layout: Layout, stream: IO[bytes], columns: Columns) -> RowsWrite
     syscalls = _Quoted({k: f'"{v}"'.encode() for k, v in SYSCALL_NAMES.items()})
     env: dict[str, Any] = {"enc": encode_basestring_ascii, "SYSCALLS": syscalls, "TF": (b"false", b"true"),
                            "NUL": b"\0", "FLAGS_TEXT": _JsonText(open_flags_text),
-                           "ERRNO_TEXT": _JsonText(lambda err: errno.errorcode.get(err, str(err)))}
+                           "ERRNO_TEXT": _JsonText(errno_name)}
     # (key, format, cells): "%.*s" takes the length then the bytes, and copies
     # the name without first slicing it into a bytes object of its own
     fields: list[tuple[str, str, list[str]]] = [

@@ -25,24 +25,7 @@ from ..format.rows import (
     json_text,
     table_header,
 )
-
-
-class EventWriter:
-    """The interface readers write to."""
-
-    def write_run(self, view: memoryview, header: int, stride: int, count: int, length: int) -> None:
-        """`count` records of `length` bytes, each `header` bytes into a
-        `stride`-byte slot of `view`."""
-        raise NotImplementedError
-
-    def end_batch(self) -> None:
-        """Write out what the batch produced."""
-
-    def report_lost(self, count: int, where: str) -> None:
-        """Records lost at `where` (a kernel buffer, the reader)."""
-
-    def close(self) -> None:
-        self.end_batch()
+from ..format.writer import EventWriter
 
 
 class _FormattingWriter(EventWriter):
@@ -164,30 +147,13 @@ class HexWriter(_FormattingWriter):
                 self.pending.append(b"%s size=%d %s\n" % (prefix, length, data.encode()))
 
 
-class CallbackWriter(EventWriter):
-    """Decodes each record into a dict and hands it to a Python callback."""
-
-    def __init__(self, layout: Layout | None, callback: Any):
-        self.layout = layout
-        self.callback = callback
-
-    def write_run(self, view: memoryview, header: int, stride: int, count: int, length: int) -> None:
-        layout = self.layout
-        for k in range(count):
-            raw = bytes(view[k * stride + header : k * stride + header + length])
-            if layout is None:
-                self.callback({"size": length, "data": raw})
-                continue
-            if len(raw) < layout.size:
-                raw = raw.ljust(layout.size, b"\0")
-            self.callback(layout.decode(raw))
-
-
-class _DiscardWriter(EventWriter):
-    """The writer of a reader no loop reads from yet."""
-
-    def write_run(self, view: memoryview, header: int, stride: int, count: int, length: int) -> None:
-        pass
-
-
-DISCARD: EventWriter = _DiscardWriter()
+def event_writer(layout: Layout | None, stream: IO[bytes], as_json: bool, header: bool = True) -> EventWriter:
+    """The writer a generic package's events get: a table, JSON lines, or
+    for records without an export type their bytes in hex. `header`: print
+    the table's header line (only worth it when the program has an event
+    buffer to fill the table)."""
+    if layout is None:
+        return HexWriter(stream, as_json)
+    if as_json:
+        return JsonWriter(layout, stream)
+    return TableWriter(layout, stream, header=header)

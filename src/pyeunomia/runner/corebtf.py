@@ -33,6 +33,11 @@ import os
 import stat
 
 from ..cache import TEMP_PREFIX, cache_root, write_atomically
+from ..errors import PackageError, ToolMissingError
+from ..external import find_bpftool
+from ..format.btf import Btf
+from ..format.btfext import TYPE_ID_LOCAL, TYPE_ID_TARGET, core_relocations
+from ..format.elf import ElfFile
 
 try:
     from _blake2 import blake2b  # what hashlib.blake2b is; hashlib itself loads OpenSSL (~2 ms)
@@ -122,10 +127,6 @@ def generate(obj: bytes, path: str) -> bool:
     """Write the object's minimal BTF to `path`; False (and a debug line) when
     bpftool is missing, the object's relocations are of a kind the cache
     cannot answer, or the cache directory is not safe."""
-    from ..compiler.toolchain import find_bpftool
-    from ..errors import PackageError, ToolMissingError
-    from ..format.btf import Btf
-
     try:
         bpftool = find_bpftool()
     except ToolMissingError:
@@ -233,10 +234,6 @@ def _relocated_names(obj: bytes) -> set[str] | None:
     """The names libbpf looks up in the kernel for the object's CO-RE
     relocations (flavour suffixes `___x` dropped); None if one of them asks
     for a kernel type id, which only the whole kernel BTF can give."""
-    from ..format.btf import Btf
-    from ..format.btfext import TYPE_ID_LOCAL, TYPE_ID_TARGET, core_relocations
-    from ..format.elf import ElfFile
-
     elf = ElfFile(obj)
     btf_section, ext_section = elf.section(".BTF"), elf.section(".BTF.ext")
     if btf_section is None or ext_section is None:

@@ -10,20 +10,16 @@ import re
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from ..errors import AttachError, KernelError, MissingPrivilegeError, UnsupportedFeatureError, UsageError, VerifierError
+from ..errors import KernelError, MissingPrivilegeError, UnsupportedFeatureError, UsageError, VerifierError
 from ..format.escape import escape_text
 from ..format.options import GlobalOption, global_options
 from ..format.package import Package
 from ..kernel import features, libbpf
 from ..kernel.tracefs import ensure_tracefs
+from . import attach as policy
 from . import corebtf
 
-_TRACEFS_PREFIXES = ("tp/", "tracepoint/")
-_XDP_PREFIXES = ("xdp",)
-_TC_PREFIXES = ("tc", "classifier")
-_KPROBE_PREFIXES = ("kprobe", "kretprobe", "ksyscall", "kretsyscall")
 _REFUSED_WITHOUT_HELP = ("fentry", "fexit", "fmod_ret", "lsm", "freplace")
-BPF_TCX_INGRESS, BPF_TCX_EGRESS = 46, 47
 _DETACH_THREADS = 8
 
 
@@ -67,7 +63,10 @@ class MapInfo(NamedTuple):
 
 
 class LoadedObject:
-    """A package loaded into the kernel. Use as a context manager."""
+    """A package loaded into the kernel. Use as a context manager.
+
+    Which programs load is the attach policy's choice (runner/attach.py)
+    unless `autoload` names them."""
 
     def __init__(self, package: Package, values: dict[str, Any] | None = None, *,
                  verbose: bool = False, attach: bool = True, ifname: str | None = None,
@@ -92,6 +91,8 @@ class LoadedObject:
                 raise UsageError(f"global '{name}': {e}") from None
         features.require_bpf_privileges()
         features.require_kernel_btf()
+        if autoload is None:
+            autoload = policy.loadable_programs(package.spec.programs)
         libbpf.set_log_handler(self._log)
         try:
             self._open_and_load(autoload, map_sizes or {})
@@ -136,7 +137,7 @@ class LoadedObject:
             wanted = set(autoload)
             for p in self.programs:
                 libbpf.program_set_autoload(p.handle, p.name in wanted)
-        if any(p.section.startswith(_TRACEFS_PREFIXES) for p in self.programs):
+        if policy.needs_tracefs([p.section for p in self.programs]):
             ensure_tracefs()
         self._write_globals(name[:8])
 
@@ -199,6 +200,17 @@ class LoadedObject:
         suffix = f" ({detail})" if detail else ""
         return KernelError(f"loading {where} failed: {os.strerror(e.errno)}{suffix}", e.errno)
 
+    def run_stats(self) -> list[tuple[str, int, int]]:
+        """(program, run time ns, runs) of each loaded program: counted while
+        the kernel's run-time statistics are on (runner/stats.py)."""
+        out = []
+        for p in self.programs:
+            fd = libbpf.program_fd(p.handle)
+            if fd >= 0:
+                ns, runs = libbpf.prog_run_stats(fd)
+                out.append((p.name, ns, runs))
+        return out
+
     def program_loaded(self, name: str) -> bool:
         return any(p.name == name and libbpf.program_fd(p.handle) >= 0 for p in self.programs)
 
@@ -209,37 +221,8 @@ class LoadedObject:
             self._attach_one(p, ifname)
 
     def _attach_one(self, p: ProgramInfo, ifname: str | None) -> None:
-        sec = p.section
-        if sec.startswith(_XDP_PREFIXES) or sec.startswith(_TC_PREFIXES):
-            if not ifname:
-                raise AttachError(p.name, sec, "needs a network interface: pass --ifname IFACE (e.g. --ifname lo)")
-            import socket
-
-            try:
-                ifindex = socket.if_nametoindex(ifname)
-            except OSError:
-                raise AttachError(p.name, sec, f"no network interface named '{ifname}'") from None
-            if sec.startswith(_XDP_PREFIXES):
-                self._links.append(self._attach_call(p, lambda: libbpf.program_attach_xdp(p.handle, ifindex)))
-            else:
-                kind = BPF_TCX_EGRESS if "egress" in sec else BPF_TCX_INGRESS
-                self._link_fds.append(self._attach_call(p, lambda: libbpf.link_create(p.fd, ifindex, kind)))
-            return
-        if sec.startswith(_KPROBE_PREFIXES) and not features.has_kprobes():
-            raise UnsupportedFeatureError("kprobes", f"program '{p.name}' ({sec}) needs them")
-        self._links.append(self._attach_call(p, lambda: libbpf.program_attach(p.handle)))
-
-    def _attach_call(self, p: ProgramInfo, call: Any) -> int:
-        try:
-            return int(call())
-        except MissingPrivilegeError:
-            raise
-        except KernelError as e:
-            reason = {
-                2: "the attach target does not exist on this kernel (ENOENT)",
-                95: "libbpf cannot attach this section by itself (EOPNOTSUPP)",
-            }.get(e.errno, str(e))
-            raise AttachError(p.name, p.section, reason, e.errno) from None
+        kind, handle = policy.attach(p.name, p.section, p.handle, ifname)
+        (self._links if kind == "link" else self._link_fds).append(handle)
 
     # -- use -----------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from ..output.writers import EventWriter
+from ..format.writer import EventWriter
 
 if TYPE_CHECKING:
     from .sampler import MapSampler

@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 import time
 
-from ..output.writers import EventWriter
+from ..format.writer import EventWriter
 from .loader import MapInfo
 from .maps import read_entries
 

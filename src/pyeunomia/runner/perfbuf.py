@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import struct
 
+from ..format.writer import EventWriter
 from ..kernel import libbpf
-from ..output.writers import EventWriter
 from .ringbuf import RUN_MAX
 
 PERF_RECORD_LOST = 2

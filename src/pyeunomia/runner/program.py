@@ -9,15 +9,14 @@ The command line is a thin layer over this.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
 from ..format.package import Package
-from ..output.writers import DISCARD, CallbackWriter, EventWriter, HexWriter, JsonWriter, TableWriter
+from ..format.writer import DISCARD, CallbackWriter, EventWriter, SampleCallback, SampleWriter
 from .loader import LoadedObject, MapInfo
 from .loop import EventLoop, Reader
 from .lostmap import LostCounter, is_lost_counter
@@ -67,15 +66,6 @@ class Program:
         by_name = {m.name: m for m in self.loaded.maps()}
         return [(by_name[m.name], m.sample) for m in self.package.meta.maps if m.sample and m.name in by_name]
 
-    def writer_for(self, stream: IO[bytes], as_json: bool, header: bool = True) -> EventWriter:
-        """The writer for this program's events; a table header only when
-        the program has an event buffer to fill the table."""
-        if self.layout is None:
-            return HexWriter(stream, as_json)
-        if as_json:
-            return JsonWriter(self.layout, stream)
-        return TableWriter(self.layout, stream, header=header and bool(self.buffer_maps()))
-
     def _open_readers(self) -> list[tuple[Reader, list[int]]]:
         readers: list[tuple[Reader, list[int]]] = []
         try:
@@ -97,11 +87,10 @@ class Program:
             raise
         return readers
 
-    def open_loop(self, writer: EventWriter, stream: IO[bytes] | None = None, as_json: bool = False,
-                  sample_callback: Callable[[dict[str, Any]], None] | None = None,
+    def open_loop(self, writer: EventWriter, samples: SampleWriter | None = None,
                   wakeup_fd: int | None = None) -> EventLoop:
         """A poll loop over every event buffer, writing to `writer`, and
-        samplers for every sampled map."""
+        (with `samples`) samplers for every sampled map."""
         if self._loop is not None:
             self._loop.close()
         for reader, _fds in self._readers:
@@ -109,12 +98,13 @@ class Program:
         spec = self.package.spec
         samplers: list[MapSampler] = []
         for info, sample in self.sampled_maps():
+            if samples is None:
+                break
             from .sampler import MapSampler  # most packages have none: load on demand
 
             mspec = spec.map(info.name)
             samplers.append(MapSampler(info, sample, spec.btf, mspec.key_type_id if mspec else 0,
-                                       mspec.value_type_id if mspec else 0, stream or sys.stdout.buffer,
-                                       as_json, sample_callback))
+                                       mspec.value_type_id if mspec else 0, samples))
         self._loop = EventLoop(self._readers, samplers, writer, self.poll_ms, wakeup_fd, self._linger_ms())
         return self._loop
 
@@ -127,13 +117,11 @@ class Program:
             return max(1, interval_ns // 1_000_000)
         return None
 
-    def run(self, stream: IO[bytes] | None = None, *, as_json: bool = False, duration: float | None = None,
-            should_stop: Callable[[], bool] = lambda: False, wakeup_fd: int | None = None,
-            writer: EventWriter | None = None) -> RunStats:
-        """Print events (and sampled maps) to `stream` until stopped."""
-        out = stream or sys.stdout.buffer
-        writer = writer or self.writer_for(out, as_json)
-        loop = self.open_loop(writer, out, as_json, wakeup_fd=wakeup_fd)
+    def run(self, writer: EventWriter, samples: SampleWriter | None = None, *, duration: float | None = None,
+            should_stop: Callable[[], bool] = lambda: False, wakeup_fd: int | None = None) -> RunStats:
+        """Hand events to `writer` (and sampled maps to `samples`) until
+        stopped; output.writers has the writers ecli prints with."""
+        loop = self.open_loop(writer, samples, wakeup_fd=wakeup_fd)
         try:
             loop.run(duration, should_stop)
         finally:
@@ -145,7 +133,7 @@ class Program:
         when `include_samples` (as {"map", "key", "value"})."""
         pending: deque[dict[str, Any]] = deque()
         loop = self.open_loop(CallbackWriter(self.layout, pending.append),
-                              sample_callback=pending.append if include_samples else None)
+                              SampleCallback(pending.append) if include_samples else None)
         deadline = time.monotonic() + duration if duration is not None else None
         step = self.poll_ms / 1000.0
         while deadline is None or time.monotonic() < deadline:

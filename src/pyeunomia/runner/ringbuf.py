@@ -22,7 +22,7 @@ from __future__ import annotations
 import mmap
 import os
 
-from ..output.writers import EventWriter
+from ..format.writer import EventWriter
 
 # Records per run: the consumer position is published after each run, so the
 # kernel gets room back while a large backlog is still being formatted.

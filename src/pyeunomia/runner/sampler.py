@@ -1,30 +1,26 @@
-"""Sampled maps: read a map every interval and print what it holds, as a
-histogram (log2 or linear) or as key/value rows."""
+"""Sampled maps: read a map every interval, decode what it holds (per-CPU
+values added up) and hand the entries to a SampleWriter; how they are shown
+(histograms, key/value rows, JSON) is output's business."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
 from ..format.btf import Btf
-from ..format.escape import escape_bytes
 from ..format.layout import value_decoder
 from ..format.package import SampleMeta
-from ..format.rows import json_text
-from ..output.histogram import linear_histogram, log2_histogram
+from ..format.writer import SampleWriter
 from .loader import MapInfo
 from .maps import PERCPU_MAP_TYPES, clear_entries, percpu_value_size, read_entries
 
 
 class MapSampler:
     def __init__(self, info: MapInfo, sample: SampleMeta, btf: Btf, key_type_id: int, value_type_id: int,
-                 stream: IO[bytes], as_json: bool, callback: Callable[[dict[str, Any]], None] | None = None):
+                 writer: SampleWriter):
         self.info = info
         self.sample = sample
-        self.stream = stream
-        self.as_json = as_json
-        self.callback = callback
+        self.writer = writer
         self.interval = sample.interval_ms / 1000.0
         self.next_due = time.monotonic() + self.interval
         self._key = value_decoder(btf, key_type_id) if key_type_id else bytes.hex
@@ -38,17 +34,7 @@ class MapSampler:
         decoded = sorted(((self._key(k), self._decode_value(v)) for k, v in entries), key=lambda kv: str(kv[0]))
         if self.sample.clear_map:
             clear_entries(m.fd, [k for k, _ in entries])
-        if self.callback is not None:
-            for key, value in decoded:
-                self.callback({"map": m.name, "key": key, "value": value})
-            return
-        stamp = time.strftime("%H:%M:%S")
-        if self.as_json:
-            lines = [json_text({"time": stamp, "map": m.name, "key": k, "value": v}) + "\n" for k, v in decoded]
-            self.stream.write("".join(lines).encode("ascii"))
-        else:
-            self.stream.write(self._text(stamp, decoded).encode("utf-8"))
-        self.stream.flush()
+        self.writer.write_sample(m.name, self.sample.type, self.sample.unit, decoded)
 
     def _decode_value(self, raw: bytes) -> Any:
         if not self._percpu:
@@ -56,20 +42,6 @@ class MapSampler:
         stride = percpu_value_size(self.info.value_size)
         per_cpu = [self._value(raw[i:i + stride]) for i in range(0, len(raw), stride)]
         return _sum_values(per_cpu)
-
-    def _text(self, stamp: str, decoded: list[tuple[Any, Any]]) -> str:
-        out = [f"{stamp}\n"]
-        kind = self.sample.type
-        for key, value in decoded:
-            if kind in ("log2_hist", "linear_hist") and isinstance(value, dict) and "slots" in value:
-                labels = _label_text(key, {k: v for k, v in value.items() if k != "slots"})
-                if labels:
-                    out.append(labels + "\n")
-                draw = log2_histogram if kind == "log2_hist" else linear_histogram
-                out.append(draw(value["slots"], unit=self.sample.unit) or "(no samples)\n")
-            else:
-                out.append(f"{_text(key)} {_text(value)}\n")
-        return "".join(out)
 
 
 def _sum_values(values: list[Any]) -> Any:
@@ -83,19 +55,3 @@ def _sum_values(values: list[Any]) -> Any:
         return [_sum_values([v[i] for v in values]) for i in range(len(first))]
     return {k: (_sum_values([v[k] for v in values]) if isinstance(first[k], int | float | list) else first[k])
             for k in first}
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return escape_bytes(value.encode("utf-8", "surrogateescape")).decode("utf-8")
-    return json_text(value)
-
-
-def _label_text(key: Any, rest: dict[str, Any]) -> str:
-    parts = []
-    if isinstance(key, dict):
-        parts += [f"{k} = {_text(v)}" for k, v in key.items()]
-    elif key not in (0, "", None):
-        parts.append(f"key = {_text(key)}")
-    parts += [f"{k} = {_text(v)}" for k, v in rest.items() if v not in (0, "", None, [])]
-    return ", ".join(parts)

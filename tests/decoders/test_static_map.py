@@ -1,10 +1,10 @@
 import pytest
 
-from pyeunomia.exporter.decoders import decoder_types
+from pyeunomia.decoders import DECODERS
 
 
 def test_static_map_with_and_without_default():
-    kind = decoder_types()["static_map"]
+    kind = DECODERS["static_map"]
     decode = kind.make({"map": {6: "tcp", 17: "udp"}})
     assert [decode(6), decode(17), decode(1)] == ["tcp", "udp", 1]
     other = kind.make({"map": {"openat": "at"}, "default": "other"})

@@ -1,6 +1,6 @@
-from pyeunomia.exporter.decoders import decoder_types
+from pyeunomia.decoders import DECODERS
 
 
 def test_result_is_ok_for_descriptors_and_the_errno_for_failures():
-    decode = decoder_types()["result"].make({})
+    decode = DECODERS["result"].make({})
     assert [decode(v) for v in (0, 3, 1000, -2, -13)] == ["ok", "ok", "ok", "ENOENT", "EACCES"]

@@ -6,14 +6,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ...decoders.errno_name import errno_name
-from . import Decode, register
+from .errno import errno_name
+from .registry import Decode, DecoderType
 
 
 def result_label(value: int) -> str:
     return "ok" if value >= 0 else errno_name(value)
 
 
-@register("result", accepts=("int",), help="a return value: 'ok' when >= 0, else the errno name ('ENOENT')")
-def make(params: Mapping[str, Any]) -> Decode:
+def _make(params: Mapping[str, Any]) -> Decode:
     return result_label
+
+
+DECODER = DecoderType("result", ("int",), (), _make,
+                      "a return value: 'ok' when >= 0, else the errno name ('ENOENT')")

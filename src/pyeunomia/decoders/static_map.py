@@ -7,12 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import Decode, register
+from .registry import Decode, DecoderType
 
 
-@register("static_map", accepts=("int", "str"), help="values looked up in a table given as 'map'",
-          params=("map", "default"))
-def make(params: Mapping[str, Any]) -> Decode:
+def _make(params: Mapping[str, Any]) -> Decode:
     table = params.get("map")
     if not isinstance(table, dict) or not table:
         raise ValueError("map: expected a mapping of values to label text, e.g. {1: tcp, 2: udp}")
@@ -30,3 +28,7 @@ def make(params: Mapping[str, Any]) -> Decode:
             return found
         return value if default is None else default
     return decode
+
+
+DECODER = DecoderType("static_map", ("int", "str"), ("map", "default"), _make,
+                      "values looked up in a table given as 'map'")
