@@ -14,8 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from pyeunomia.exporter.httpserver import HttpServer, Limits, RateLimitedLog, Response
+from pyeunomia.exporter.httplanes import Response
+from pyeunomia.exporter.httpserver import HttpServer, Limits
 from pyeunomia.exporter.httpwire import Request
+from pyeunomia.exporter.ratelog import RateLimitedLog
 
 GET = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
 

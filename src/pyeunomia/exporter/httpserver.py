@@ -32,18 +32,18 @@ from __future__ import annotations
 
 import errno
 import os
-import queue
 import selectors
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..format.escape import escape_text
 from ..format.units import size_text
+from .httplanes import Application, Lanes, Response
 from .httpwire import CONTINUE, MAX_HEAD, BadRequest, Request, head_end, parse_head, response_head
+from .ratelog import RateLimitedLog
 
 if TYPE_CHECKING:
     import ssl
@@ -57,34 +57,12 @@ ACCEPT_PAUSE_S = 0.1
 SWEEP_S = 0.25  # deadlines are checked this often
 RECV_BYTES = 64 << 10
 SEND_BYTES = 256 << 10
-LOG_BURST = 10
-LOG_WINDOW_S = 10.0
 LINGER_S = 2.0  # after refusing a request whose body is unread, read and drop it this long
 LINGER_BYTES = 64 << 20
 
 _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 # connection states
 HANDSHAKE, IDLE, HEAD, BODY, WORK, SEND, LINGER, CLOSED = range(8)
-
-
-class Response(NamedTuple):
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-class Application(Protocol):
-    def admit(self, request: Request) -> str | Response:
-        """Called on the I/O thread with the head only, so it must be cheap:
-        the lane to run the request on, or the answer that refuses it (its
-        body then is never read)."""
-
-    def max_body(self, request: Request) -> int:
-        """The largest body this admitted request may carry."""
-
-    def handle(self, request: Request, body: bytes, client: str) -> Response:
-        """Called on a worker thread; must not raise."""
 
 
 class Limits(NamedTuple):
@@ -96,40 +74,6 @@ class Limits(NamedTuple):
 
 
 DEFAULT_LIMITS = Limits()
-
-
-class RateLimitedLog:
-    """At most `burst` lines per `window` seconds; then one line saying how
-    many were left out. A flood of bad clients cannot flood the log."""
-
-    def __init__(self, write: Callable[[str], None], burst: int = LOG_BURST, window: float = LOG_WINDOW_S):
-        self._write = write
-        self._burst = burst
-        self._window = window
-        self._lock = threading.Lock()
-        self._start = -window
-        self._count = 0
-        self._dropped = 0
-
-    def __call__(self, line: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._start >= self._window:
-                dropped, self._dropped = self._dropped, 0
-                self._start, self._count = now, 0
-                if dropped:
-                    self._emit(f"{dropped} more log lines left out in the last {self._window:g} s")
-            self._count += 1
-            if self._count > self._burst:
-                self._dropped += 1
-                return
-            self._emit(line)
-
-    def _emit(self, line: str) -> None:
-        try:
-            self._write(line)
-        except (OSError, ValueError):  # a closed stderr must not stop the server
-            pass
 
 
 class _Conn:
@@ -178,11 +122,8 @@ class HttpServer:
         self.problems = RateLimitedLog(problems or (lambda line: None))
         self.access = RateLimitedLog(access) if access is not None else None
         self._sel = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._conns: dict[int, _Conn] = {}  # by fd, in the order their current wait began (oldest first)
-        self._done: deque[tuple[_Conn, Response]] = deque()
-        self._lanes: dict[str, queue.Queue[tuple[_Conn, Request, bytes] | None]] = {}
-        self._threads: list[threading.Thread] = []
+        self._lanes = Lanes(app, limits.lanes, self.problems)
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._accepting = False
@@ -196,14 +137,14 @@ class HttpServer:
         """Run the I/O loop on this thread (worker threads start here, not
         in __init__: the exporter drops capabilities before any thread runs)."""
         del poll_interval  # the loop wakes on its own pipe; kept for socketserver's signature
-        self._start_lanes()
-        self._sel.register(self._wake_r, _READ, None)
+        self._lanes.start()
+        self._sel.register(self._lanes.wake_fd, _READ, None)
         self._set_accepting(True)
         try:
             while not self._stop.is_set():
                 for key, events in self._sel.select(self._timeout()):
                     if key.data is None:
-                        self._drain_wake()
+                        pass  # answers are ready, or shutdown: both looked at below
                     elif key.data is self:
                         self._accept()
                     else:
@@ -222,71 +163,21 @@ class HttpServer:
     def shutdown(self) -> None:
         """Stop serve_forever (from another thread) and wait for it."""
         self._stop.set()
-        self._wake()
-        if self._threads:
+        self._lanes.wake()
+        if self._lanes.started:
             self._stopped.wait(10)
 
     def server_close(self) -> None:
-        counts = {name: threads for name, threads, _queued in self.limits.lanes}
-        for name, q in self._lanes.items():
-            for _ in range(counts[name]):
-                q.put(None)  # one per thread; a full queue waits for its worker
-        for t in self._threads:
-            t.join(5)
+        self._lanes.stop()
         self.socket.close()
         self._sel.close()
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
     @property
     def connections(self) -> int:
         return len(self._conns)
 
-    # -- workers ------------------------------------------------------------------
-
-    def _start_lanes(self) -> None:
-        for name, threads, queued in self.limits.lanes:
-            q: queue.Queue[tuple[_Conn, Request, bytes] | None] = queue.Queue(queued)
-            self._lanes[name] = q
-            for i in range(threads):
-                t = threading.Thread(target=self._work, args=(q,), name=f"http-{name}-{i}", daemon=True)
-                t.start()
-                self._threads.append(t)
-
-    def _work(self, q: queue.Queue[tuple[_Conn, Request, bytes] | None]) -> None:
-        while True:
-            item = q.get()
-            if item is None:
-                return
-            conn, request, body = item
-            try:
-                response = self.app.handle(request, body, conn.addr)
-            except Exception as e:  # noqa: BLE001 - the application should not raise; if it does, one line
-                self.problems(f"internal error serving {request.method} {escape_text(request.path)}: "
-                              f"{type(e).__name__}: {escape_text(str(e))}")
-                response = Response(500, b'{"error": "internal error"}\n')
-            self._done.append((conn, response))
-            self._wake()
-
-    def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:  # full (a wake-up is pending anyway) or closed at shutdown
-            pass
-
-    def _drain_wake(self) -> None:
-        try:
-            while os.read(self._wake_r, 4096):
-                pass
-        except OSError:
-            pass
-
     def _finish_work(self) -> None:
-        while self._done:
-            conn, response = self._done.popleft()
+        for conn, response in self._lanes.completed():
             if conn.state == WORK:
                 self._respond(conn, response)
 
@@ -532,9 +423,7 @@ class HttpServer:
     def _dispatch(self, conn: _Conn, request: Request, body: bytes) -> None:
         conn.state = WORK
         self._want(conn, 0)  # nothing more is read until the answer is out: pipelined requests wait
-        try:
-            self._lanes[conn.lane].put_nowait((conn, request, body))
-        except queue.Full:
+        if not self._lanes.submit(conn.lane, conn, request, body):
             self._respond(conn, Response(503, _error_body("too many requests waiting: try again"),
                                          headers=(("Retry-After", "1"),)))
 

@@ -26,7 +26,8 @@ from ..errors import EunomiaError
 from ..format.escape import escape_text
 from .config import MAX_REQUEST_BODY
 from .exposition import Encoders
-from .httpserver import DEFAULT_LIMITS, HttpServer, Limits, Response
+from .httplanes import Response
+from .httpserver import DEFAULT_LIMITS, HttpServer, Limits
 from .httpwire import Request
 from .programs import NameConflict, ProgramSet
 
