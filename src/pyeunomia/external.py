@@ -7,7 +7,6 @@ PYEUNOMIA_BPFTOOL) names a program to use instead."""
 from __future__ import annotations
 
 import os
-import shutil
 
 from .errors import ToolMissingError
 
@@ -17,6 +16,8 @@ SBIN = "/usr/sbin:/sbin:/usr/local/sbin"  # bpftool lives in sbin, off an ordina
 def find_program(names: list[str], debian_package: str, env_var: str) -> str:
     """The first of `names` found on PATH (or in sbin); ToolMissingError
     names the Debian package that has it."""
+    import shutil  # not at import: the loader imports this module, and shutil pulls in bz2 and lzma (~2 ms)
+
     override = os.environ.get(env_var)
     if override:
         path = shutil.which(override)

@@ -142,7 +142,6 @@ def main(argv: list[str]) -> int:
 
 
 def run_package(package: Package, values: dict[str, Any], args: argparse.Namespace) -> int:
-    from ..output.sampled import SamplePrinter
     from ..output.writers import event_writer
     from ..runner.program import Program
 
@@ -156,7 +155,12 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
             sys.stderr.write(f"ecli: {escape_text(package.name)}: {n_progs} program{'s' * (n_progs != 1)} attached; "
                              "Ctrl-C to stop\n")
             sys.stderr.flush()
-            stats = prog.run(writer, SamplePrinter(out, args.json), duration=args.duration,
+            samples = None
+            if prog.sampled_maps():
+                from ..output.sampled import SamplePrinter  # most packages sample no map
+
+                samples = SamplePrinter(out, args.json)
+            stats = prog.run(writer, samples, duration=args.duration,
                              should_stop=stops.stop_requested, wakeup_fd=stops.wakeup_fd)
     finally:
         stops.restore()

@@ -15,7 +15,6 @@ is attached by its section.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable
 
 from ..errors import AttachError, KernelError, MissingPrivilegeError, UnsupportedFeatureError
@@ -70,6 +69,8 @@ def attach(name: str, section: str, handle: int, ifname: str | None) -> tuple[st
 def _ifindex(name: str, section: str, ifname: str | None) -> int:
     if not ifname:
         raise AttachError(name, section, "needs a network interface: pass --ifname IFACE (e.g. --ifname lo)")
+    import socket  # only for xdp and tc: socket costs every other start-up ~1 ms
+
     try:
         return socket.if_nametoindex(ifname)
     except OSError:
