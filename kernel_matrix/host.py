@@ -102,10 +102,9 @@ def concatenate(parts: list[Path], extra: bytes, out: Path) -> None:
 
 def kernel_packages(cache: layers.Cache, apt: debian.Apt, kernels: list[matrix.Kernel]
                     ) -> dict[str, debian.KernelPackage]:
-    digest = apt.release_digest({k.suite for k in kernels})
     found = {}
     for k in kernels:
-        key = f"kernel {k.meta}/{k.suite} {digest}"
+        key = f"kernel {k.meta}/{k.suite} {apt.release_digest([k.suite])}"
         known = cache.recall(key)
         if isinstance(known, list) and len(known) == 2:
             found[k.label] = debian.KernelPackage(str(known[0]), str(known[1]))
