@@ -9,8 +9,9 @@ APT_RUN := libbpf1
 APT_BUILD := clang llvm bpftool libbpf-dev
 APT_TEST := $(APT_RUN) $(APT_BUILD) prometheus gcc openssl util-linux
 APT_BENCH := $(APT_RUN) $(APT_BUILD) bpftrace gcc util-linux
+APT_KERNELS := $(APT_BUILD) gcc qemu-system-x86 mmdebstrap debian-archive-keyring
 
-.PHONY: run test lint unit e2e bench soak deps deps-test clean
+.PHONY: run test lint unit e2e bench soak deps deps-test clean test-kernels
 
 run: deps
 	$(BIN)/opensnoop
@@ -28,8 +29,15 @@ test: deps-test lint
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench kernel_matrix
 	$(BIN)/mypy
+	$(BIN)/mypy kernel_matrix
+
+# Compile once, run everywhere: packages built here run in qemu guests with Debian's
+# 5.10, 6.1 and 6.12 kernels (kernel_matrix/; KERNEL_MATRIX_ARGS="--kernel 6.1 --only opensnoop").
+test-kernels: $(STAMP)
+	@scripts/apt-ensure $(APT_KERNELS)
+	$(BIN)/python -m kernel_matrix $(KERNEL_MATRIX_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests --ignore=tests/e2e

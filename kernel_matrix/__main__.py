@@ -1,0 +1,5 @@
+"""`python -m kernel_matrix`: see host.py."""
+
+from .host import main
+
+raise SystemExit(main())

@@ -1,0 +1,226 @@
+"""The matrix: which kernels, and which programs each guest runs.
+
+Adding a program is one `row(...)` line in PROGRAMS:
+
+    row(NAME, BUILD, RUN, TRIGGER, EXPECT, unsupported={...}, defects={...})
+
+- BUILD: how the host makes it, once, for every kernel: `example("x")` (an
+  eunomia-bpf example compiled with this project's ecc), `own("x")` (one of
+  ours in kernel_matrix/programs/), `copy("repo:path")` (a file shipped as is),
+  or None (a built-in tool).
+- RUN: the guest's command line; `{pkg}` is the built file, `{port}` a free port.
+- TRIGGER: a function of actions.py, the real activity caused once the program
+  says it is attached; it records what must appear (pid, path, fd...).
+- EXPECT: predicates of checks.py, every one of which must be met, in any order,
+  before the check's timeout; the check stops as soon as they are.
+- unsupported: kernel label -> why that kernel cannot run it (a missing hook or
+  helper). The program must then refuse in one line; the cell reads
+  "unsupported". If it runs there after all, that is a failure of the table.
+- defects: kernel label -> a known defect of the product that makes it fail
+  there. The cell still reads FAILED (so a fix shows up as "ran"), with the
+  defect named.
+
+Standard library only: the guest imports this too, to know its checks.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from . import actions as a
+from .actions import Action
+from .checks import Expect, event, fact, hist, metric, trace
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A Debian cloud kernel: the newest `meta`'s dependency in `suite`."""
+
+    label: str
+    suite: str
+    meta: str = "linux-image-cloud-amd64"
+
+    @property
+    def version(self) -> tuple[int, ...]:
+        return version(self.label)
+
+
+def version(label: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in label.split("."))
+
+
+KERNELS = (
+    Kernel("5.10", "bullseye"),
+    Kernel("6.1", "bookworm"),
+    Kernel("6.12", "bookworm-backports"),
+)
+
+
+@dataclass(frozen=True)
+class Build:
+    """`ecc SOURCE [HEADER]` on the host, or a file copied as it is (`copy`).
+    Paths start with `examples:` (eunomia-bpf's examples), `programs:` (ours)
+    or `repo:`. `cc` is a helper binary built with the host's gcc and put at
+    the given guest path."""
+
+    kind: str  # "ecc" or "copy"
+    source: str
+    header: str | None = None
+    cc: tuple[str, str] | None = None
+
+
+def example(name: str, header: bool = False) -> Build:
+    return Build("ecc", f"examples:{name}/{name}.bpf.c", f"examples:{name}/{name}.h" if header else None)
+
+
+def own(name: str, cc: tuple[str, str] | None = None) -> Build:
+    return Build("ecc", f"programs:{name}.bpf.c", f"programs:{name}.h", cc)
+
+
+def copy(path: str) -> Build:
+    return Build("copy", path)
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    build: Build | None
+    run: tuple[str, ...]
+    trigger: Action
+    expect: tuple[Expect, ...]
+    unsupported: Mapping[str, str] = field(default_factory=dict)
+    defects: Mapping[str, str] = field(default_factory=dict)
+    ready: str = "attached"  # what the program writes to stderr once it is attached
+    timeout: float = 45.0  # start, attach, trigger and every expected event, under TCG
+    modules: tuple[str, ...] = ()  # kernel modules the guest loads at boot for it (from the kernel's package)
+
+    @property
+    def package_file(self) -> str:
+        """Where the built file sits in the guest ('' for built-in tools)."""
+        if self.build is None:
+            return ""
+        leaf = "package.json" if self.build.kind == "ecc" else self.build.source.rsplit("/", 1)[-1]
+        return f"/kmx/pkg/{self.slug}/{leaf}"
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^A-Za-z0-9.-]+", "_", self.name)
+
+
+def row(name: str, build: Build | None, run: str, trigger: Action, expect: Sequence[Expect], *,
+        unsupported: Mapping[str, str] | None = None, defects: Mapping[str, str] | None = None,
+        ready: str = "attached", timeout: float = 45.0, modules: str = "") -> Program:
+    return Program(name, build, tuple(shlex.split(run)), trigger, tuple(expect), dict(unsupported or {}),
+                   dict(defects or {}), ready, timeout, tuple(modules.split()))
+
+
+def before(label: str, reason: str) -> dict[str, str]:
+    """Every kernel of the matrix older than `label`, for the same reason."""
+    return {k.label: reason for k in KERNELS if k.version < version(label)}
+
+
+def only(labels: str, reason: str) -> dict[str, str]:
+    return {label: reason for label in labels.split()}
+
+
+# Known product defects (one line each: what the product does wrong, and why it bites there).
+BPF_LOOP = ("product defect: opensnoop's BPF object always uses bpf_loop (Linux 5.17+) and its callback "
+            "(a function reference, 5.13+), so older verifiers refuse the whole object")
+TCX_ONLY = ("product defect: ecli attaches tc programs only through tcx links (Linux 6.6+), with no netlink "
+            "clsact fallback as upstream eunomia-bpf has")
+PERF_EVENT = ("product defect: ecli cannot attach perf_event programs (it would open a sampling perf event "
+              "per CPU; libbpf does not auto-attach that section)")
+
+# Why some kernels cannot run a program at all.
+NO_MODULE_BTF = "fentry on md_flush_request (md is a module) needs module BTF, which Linux 5.11 brought"
+
+UNIQUE_OPEN = event(pid="{pid}", fname="{path}", ret="{fd}")
+EXEC_EXIT = (event(pid="{pid}", comm="{comm}", filename="{path}", exit_event=0),
+             event(pid="{pid}", comm="{comm}", exit_code="{exit_code}", exit_event=1))
+
+PROGRAMS: tuple[Program, ...] = (
+    # opensnoop, the product's own tool, and the same package through the generic runner and the exporter
+    row("opensnoop", None, "opensnoop -j", a.open_file, [UNIQUE_OPEN], defects=before("5.17", BPF_LOOP)),
+    row("opensnoop-F", None, "opensnoop -j -F", a.open_relative,
+        [event(pid="{pid}", fname="{fullpath}", ret="{fd}")], defects=before("5.17", BPF_LOOP)),
+    row("opensnoop-openat2", None, "opensnoop -j -e", a.open_openat2,
+        [event(pid="{pid}", fname="{path}", ret="{fd}", syscall="openat2")],
+        unsupported=before("5.6", "openat2 arrived in Linux 5.6"), defects=before("5.17", BPF_LOOP)),
+    row("ecli-opensnoop", None, "ecli run -j opensnoop", a.open_file, [UNIQUE_OPEN],
+        defects=before("5.17", BPF_LOOP)),
+    row("eunomia-exporter", copy("repo:examples/opensnoop.yaml"), "eunomia-exporter -c {pkg} --listen 127.0.0.1:{port}",
+        a.open_file, [metric("eunomia_file_open_counter_total", pid="{pid}", filename="{path}")],
+        ready="listening on", defects=before("5.17", BPF_LOOP)),
+    # packages built by upstream's own compiler
+    row("bootstrap.json", copy("repo:tests/fixtures/upstream/bootstrap.json"), "ecli run -j {pkg}", a.exec_false,
+        EXEC_EXIT),
+    row("runqlat.json", copy("repo:tests/fixtures/upstream/runqlat.json"), "ecli run -j {pkg} --targ_per_process",
+        a.sleepy_child, [hist("{pid}")]),
+    # eunomia-bpf's examples, compiled here with ecc
+    row("ex/bootstrap", example("bootstrap", header=True), "ecli run -j {pkg}", a.exec_false, EXEC_EXIT),
+    row("ex/minimal", example("minimal"), "ecli run {pkg}", a.write_null, [trace("BPF triggered from PID {pid}.")]),
+    row("ex/opensnoop", example("opensnoop", header=True), "ecli run -j {pkg}", a.open_file, [UNIQUE_OPEN]),
+    row("ex/runqlat", example("runqlat", header=True), "ecli run -j {pkg} --targ_per_process", a.sleepy_child,
+        [hist("{pid}")]),
+    row("ex/sigsnoop", example("sigsnoop", header=True), "ecli run -j {pkg}", a.kill_missing,
+        [event(pid="{pid}", tpid="{tpid}", sig="{sig}", ret="{ret}")]),
+    row("ex/tcpstates", example("tcpstates", header=True), "ecli run -j {pkg}", a.tcp_connect,
+        [event(pid="{pid}", dport="{port}", oldstate=7, newstate=2), event(dport="{port}", oldstate=2, newstate=1)]),
+    row("ex/bashreadline", example("bashreadline", header=True), "ecli run -j {pkg}", a.bash_command,
+        [event(pid="{pid}", str="{command}")]),
+    row("ex/kprobe-link", example("kprobe-link"), "ecli run {pkg}", a.unlink_file,
+        [trace("KPROBE ENTRY pid = {pid}, filename = {path}"), trace("KPROBE EXIT: pid = {pid}, ret = 0")]),
+    row("ex/fentry-link", example("fentry-link"), "ecli run {pkg}", a.unlink_file,
+        [trace("fentry: pid = {pid}, filename = {path}"), trace("fexit: pid = {pid}, filename = {path}, ret = 0")]),
+    row("ex/lsm-connect", example("lsm-connect"), "ecli run {pkg}", a.connect_blocked,
+        [trace("lsm: blocking 16843009"), fact("connect_errno", "EPERM")]),
+    # Upstream's copy reads at most one byte of the disk name (BPF_CORE_READ_STR_INTO(event.disk, ...) where bcc
+    # has &event.disk), so its disk is always "": the exact event is the flushing pid and comm, and disk "".
+    row("ex/mdflush", example("mdflush", header=True), "ecli run -j {pkg}", a.md_flush,
+        [event(pid="{pid}", comm="{comm}", disk="")], unsupported=before("5.11", NO_MODULE_BTF),
+        modules="loop md_mod raid1"),
+    row("ex/xdp", example("xdp"), "ecli run --ifname lo {pkg}", a.udp_lo,
+        [trace("packet size is {frame_len}", any_task=True)]),
+    row("ex/tc", example("tc"), "ecli run --ifname lo {pkg}", a.udp_lo,
+        [trace("Got IP packet: tot_len: {ip_len}, ttl: 64", any_task=True)], defects=before("6.6", TCX_ONLY),
+        modules="sch_ingress cls_bpf"),
+    row("ex/profile", example("profile", header=True), "ecli run -j {pkg}", a.busy_child,
+        [event(pid="{pid}", comm="{comm}")], defects=only("5.10 6.1 6.12", PERF_EVENT)),
+    # attach types this project's host cannot test, with exact events
+    row("ksyscall", own("ksyscall"), "ecli run -j {pkg}", a.kill_missing,
+        [event(pid="{pid}", exit=0, tpid="{tpid}", sig="{sig}"), event(pid="{pid}", exit=1, ret="{ret}")]),
+    row("uprobe", own("uprobe", cc=("programs:uprobe-target.c", a.UPROBE_TARGET)), "ecli run -j {pkg}", a.uprobe_call,
+        [event(pid="{pid}", exit=0, a="{a}", b="{b}"), event(pid="{pid}", exit=1, ret="{sum}")]),
+    row("fexit", own("fexit"), "ecli run -j {pkg}", a.unlink_missing,
+        [event(pid="{pid}", name="{path}", ret="{ret}")]),
+)
+
+
+def by_name() -> dict[str, Program]:
+    return {p.name: p for p in PROGRAMS}
+
+
+def validate(programs: Sequence[Program] = PROGRAMS, kernels: Sequence[Kernel] = KERNELS) -> list[str]:
+    """Mistakes in the table, as sentences (empty when it is sound)."""
+    problems = []
+    labels = {k.label for k in kernels}
+    seen: set[str] = set()
+    for p in programs:
+        if p.name in seen:
+            problems.append(f"{p.name}: listed twice")
+        seen.add(p.name)
+        for what, marks in (("unsupported", p.unsupported), ("defects", p.defects)):
+            for label in marks:
+                if label not in labels:
+                    problems.append(f"{p.name}: {what} names kernel {label}, which is not in the matrix")
+        both = set(p.unsupported) & set(p.defects)
+        if both:
+            problems.append(f"{p.name}: both unsupported and a defect on {', '.join(sorted(both))}")
+        if not p.expect:
+            problems.append(f"{p.name}: expects nothing")
+        if "{pkg}" in " ".join(p.run) and p.build is None:
+            problems.append(f"{p.name}: runs {{pkg}} but builds nothing")
+    return problems

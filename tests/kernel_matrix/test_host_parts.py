@@ -1,0 +1,117 @@
+"""Host-side pure parts: cpio, apt output, module order, guest deadlines."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+
+from kernel_matrix import cpio, debian, kmod, qemu
+
+
+def test_cpio_entries_are_aligned_and_parents_come_first(tmp_path):
+    buf = io.BytesIO()
+    w = cpio.Writer(buf)
+    w.file("init", b"#!/bin/sh\n", 0o755)
+    w.parents("kmx/pkg/a/package.json")
+    w.file("kmx/pkg/a/package.json", b"{}")
+    w.parents("kmx/pkg/b/x")
+    w.close()
+    data = buf.getvalue()
+    assert len(data) % 4 == 0
+    assert cpio.read_names(data) == ["init", "kmx", "kmx/pkg", "kmx/pkg/a", "kmx/pkg/a/package.json", "kmx/pkg/b"]
+    root = tmp_path / "r"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "f").write_bytes(b"abc")
+    os.symlink("d/f", root / "link")
+    (root / "skip").mkdir()
+    buf = io.BytesIO()
+    w = cpio.Writer(buf)
+    assert cpio.add_tree(w, root, "pre/fix", skip=("skip",)) == 3
+    w.close()
+    assert cpio.read_names(buf.getvalue()) == ["pre/fix/d", "pre/fix/link", "pre/fix/d/f"]
+    with pytest.raises(ValueError):
+        cpio.read_names(b"junk" * 40)
+
+
+def test_the_mirror_comes_from_the_systems_own_sources():
+    deb822 = ("Types: deb\n# comment\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\n"
+              "Components: main\n\nTypes: deb\nURIs: http://security.debian.org/debian-security\n"
+              "Suites: bookworm-security\n")
+    assert debian.find_mirror([("debian.sources", deb822)]) == "http://deb.debian.org/debian"
+    one_line = "deb [signed-by=/k.gpg] http://mirror.example/debian/ bookworm main\n"
+    assert debian.find_mirror([("x.list", "# nothing\n"), ("y.list", one_line)]) == "http://mirror.example/debian"
+    disabled = deb822.replace("Types: deb\n# comment", "Types: deb\nEnabled: no")
+    assert debian.find_mirror([("debian.sources", disabled)]) is None
+
+
+def test_apt_outputs():
+    show = ("Package: linux-image-cloud-amd64\nVersion: 6.1.176-1\n"
+            "Depends: linux-image-6.1.0-50-cloud-amd64 (= 6.1.176-1)\n")
+    assert debian.parse_depends_on(show, "linux-image-") == ("linux-image-6.1.0-50-cloud-amd64", "6.1.176-1")
+    sim = ("NOTE: simulation\nInst libc6 (2.36-9+deb12u14 Debian:12.15/oldstable [amd64]) []\n"
+           "Inst bash (5.2.15-2+b9 Debian:12.15/oldstable [amd64])\nConf bash (5.2.15-2+b9)\n")
+    assert debian.parse_simulated(sim) == ["bash=5.2.15-2+b9", "libc6=2.36-9+deb12u14"]
+    packages = "Package: bash\nEssential: yes\n\nPackage: vim\nPriority: optional\n\nPackage: dash\nEssential: yes\n"
+    assert debian.essential_packages(packages) == ["bash", "dash"]
+    assert debian.root_key(["a=1"]) == debian.root_key(["a=1"]) != debian.root_key(["a=2"])
+
+
+def test_module_dependencies_from_modinfo_and_load_order():
+    image = b"\x7fELF...\0license=GPL\0depends=md-mod,libcrc32c\0name=raid1\0"
+    assert kmod.depends(image) == ["md_mod", "libcrc32c"]
+    assert kmod.depends(b"\0name=loop\0depends=\0") == []
+    deps = {"raid1": ["md_mod"], "md_mod": [], "loop": [], "libcrc32c": []}
+    assert kmod.load_order(["loop", "raid1", "md-mod"], deps) == ["loop", "md_mod", "raid1"]
+    with pytest.raises(ValueError):
+        kmod.load_order(["a"], {"a": ["b"], "b": ["a"]})
+    assert kmod.stem(__import__("pathlib").Path("x/md-mod.ko.xz")) == "md_mod"
+
+
+def test_guest_deadlines():
+    w = qemu.Watch(boot_timeout=100, check_timeouts={"a": 10}, started=0)
+    assert w.overdue(50) == ""
+    assert "no report" in w.overdue(101)
+    w.feed([{"event": "boot"}, {"event": "start", "check": "a"}], now=5)
+    assert w.overdue(5 + 10 + qemu.CHECK_MARGIN - 1) == ""
+    assert "stuck" in w.overdue(5 + 10 + qemu.CHECK_MARGIN + 1)
+    w.feed([{"event": "boot"}, {"event": "start", "check": "a"}, {"event": "result", "check": "a"}], now=6)
+    assert w.overdue(6 + qemu.IDLE_LIMIT - 1) == ""
+
+
+def test_every_guest_gets_the_cpu_workaround_and_bpf_lsm(tmp_path):
+    boot = qemu.Boot("6.12", tmp_path / "vmlinuz", tmp_path / "initrd", tmp_path / "c", tmp_path / "r", {})
+    argv = qemu.command(boot)
+    assert argv[argv.index("-cpu") + 1] == "qemu64,-cx16"
+    assert "tcg" in argv
+    append = argv[argv.index("-append") + 1]
+    assert "lsm=" in append and append.split("lsm=")[1].split()[0].endswith(",bpf")
+    assert "kmx.kernel=6.12" in append
+
+
+def test_a_guest_silent_between_checks_or_over_budget_is_given_up():
+    w = qemu.Watch(boot_timeout=100, check_timeouts={"a": 10, "b": 10}, started=0)
+    assert w.budget == 100 + 2 * (10 + qemu.CHECK_MARGIN) + qemu.IDLE_LIMIT
+    w.feed([{"event": "boot"}, {"event": "start", "check": "a"}, {"event": "result", "check": "a"}], now=5)
+    assert w.overdue(5 + qemu.IDLE_LIMIT - 1) == ""
+    assert "silent between checks" in w.overdue(5 + qemu.IDLE_LIMIT + 1)
+    w.feed([{"event": "boot"}, {"event": "start", "check": "a"}, {"event": "result", "check": "a"},
+            {"event": "done"}], now=6)
+    assert "did not power off" in w.overdue(6 + qemu.IDLE_LIMIT + 1)
+    assert "budget" in w.overdue(w.budget + 1)
+
+
+def test_memo_keeps_only_what_a_run_used(tmp_path):
+    from kernel_matrix import layers
+    cache = layers.Cache(tmp_path)
+    cache.remember("old", 1)
+    fresh = layers.Cache(tmp_path)
+    assert fresh.recall("old") == 1
+    fresh.remember("new", 2)
+    fresh.forget_unused()
+    assert layers.Cache(tmp_path).memo() == {"old": 1, "new": 2}
+    later = layers.Cache(tmp_path)
+    later.recall("new")
+    later.forget_unused()
+    assert later.memo() == {"new": 2}
