@@ -91,3 +91,21 @@ def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
         return read_limited(fd, st.st_size, limit)
     finally:
         os.close(fd)
+
+
+def safe_directories(directory: str) -> bool:
+    """`directory` (a real path) and every directory above it belong to root
+    or this user, and nobody else can write to them unless they are sticky:
+    no one else can swap a file inside for a link to something else (the
+    kernel BTF cache, the exporter's API token)."""
+    euid = os.geteuid()
+    while True:
+        st = os.lstat(directory)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (0, euid):
+            return False
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
+            return False
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return True
+        directory = parent

@@ -158,3 +158,54 @@ def test_resets_and_control_characters_leave_one_clean_line_at_most():
         lines = clean_log(exp)
         assert any("GET /%1b[2J 404" in line for line in lines)  # -v logs requests, escaped
         assert exp.stop() == 0
+
+
+def test_a_flood_of_wrong_passwords_does_not_stop_a_known_scraper():
+    """bcrypt at cost 10 takes ~60 ms: 80 connections guessing passwords once
+    filled the two page workers, and the real scraper got 503s. Checked
+    credentials are now told apart before queueing; guesses wait on a lane of
+    their own."""
+    import base64
+    import threading
+
+    import bcrypt
+
+    password = "correct horse"
+    tmp = temp_dir()
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+    (tmp / "web.yml").write_text(f"basic_auth_users:\n  prom: {hashed}\n")
+
+    def basic(secret: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"prom:{secret}".encode()).decode()}
+
+    stop = threading.Event()
+    with more_open_files(4096), Exporter(tmp, CONFIG, "--web.config.file", str(tmp / "web.yml"),
+                                         headers=basic(password)) as exp:
+        assert exp.get("/metrics")[0] == 200  # the scraper's credentials are checked once, and known
+
+        def guess(n: int) -> None:
+            import http.client
+            conn = http.client.HTTPConnection("127.0.0.1", exp.port, timeout=10)
+            while not stop.is_set():
+                try:
+                    conn.request("GET", "/metrics", headers=basic(f"wrong-{n}"))
+                    conn.getresponse().read()
+                except (OSError, http.client.HTTPException):
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", exp.port, timeout=10)
+            conn.close()
+        guessers = [threading.Thread(target=guess, args=(n,), daemon=True) for n in range(80)]
+        for t in guessers:
+            t.start()
+        try:
+            time.sleep(1)
+            times = scrape_times(exp, 8)
+        finally:
+            stop.set()
+            for t in guessers:
+                t.join(15)
+        assert max(times) < 1.0, times
+        clean_log(exp)
+        start = time.monotonic()
+        assert exp.stop() == 0
+        assert time.monotonic() - start < 5  # the guesses still queued are dropped, not worked through

@@ -156,3 +156,46 @@ def test_an_unknown_user_is_one_line(text):
     tmp = temp_dir()
     result = run("eunomia-exporter", "-c", str(tmp / "none.yaml"), "--user", text)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--user: no " in result.stderr
+
+
+def _token_in(directory: Path) -> Path:
+    token = directory / "token"
+    token.write_text(secrets.token_hex(24))
+    token.chmod(0o600)
+    return token
+
+
+def _refused(token: Path, words: str) -> None:
+    result = run("eunomia-exporter", "-c", str(token.parent / "none.yaml"), "--enable-api", "--api-token-file",
+                 str(token))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_token_behind_a_symlink_is_refused():
+    """A user owning the token's directory could point a link at a root-owned
+    file whose content is known (/sys/kernel/slab/*/ctor reads
+    'init_once+0x0/0x10'), and call the API with that as the token."""
+    tmp = temp_dir()
+    link = tmp / "token"
+    link.symlink_to("/proc/sys/kernel/ostype")  # root's, mode 0444 here; refused as a link before anything else
+    _refused(link, "is a symbolic link")
+
+
+def test_a_token_in_a_directory_another_user_controls_is_refused():
+    tmp = temp_dir()
+    theirs = tmp / "theirs"
+    theirs.mkdir()
+    token = _token_in(theirs)
+    os.chown(theirs, 65534, 65534)
+    _refused(token, "can be changed by users other than root")
+    os.chown(theirs, 0, 0)
+    theirs.chmod(0o777)  # anyone may write there, and it is not sticky
+    _refused(token, "can be changed by users other than root")
+
+
+def test_a_token_with_two_names_is_refused():
+    tmp = temp_dir()
+    token = _token_in(tmp)
+    os.link(token, tmp / "another-name")
+    _refused(token, "has 2 names")

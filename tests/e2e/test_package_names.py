@@ -121,3 +121,19 @@ def test_attached_line_escapes_the_object_name():
     assert "\x1b" not in done.stdout + done.stderr and "\x07" not in done.stderr
     assert "ecli: evil\\x1b[2J\\x1b]0;owned\\x07: 2 programs attached" in done.stderr
     assert_nothing_new_loaded(before)
+
+
+@pytest.mark.parametrize("argv", [
+    ["ecc", "{tmp}/\x1b[31mb.bpf.c"],
+    ["ecc", "{tmp}/real.bpf.c", "{tmp}/\x1b]0;owned\x07.h"],
+    ["eunomia-exporter", "-c", "{tmp}/\x1b[31mx.yaml", "--check"],
+    ["eunomia-exporter", "-c", "{tmp}/x.yaml", "--web.config.file", "{tmp}/\x1b[31mw.yml"],
+    ["ecli", "run", "{tmp}/\x1b[2Jgone.json"],
+])
+def test_file_names_in_errors_reach_the_terminal_escaped(argv):
+    tmp = temp_dir()
+    (tmp / "real.bpf.c").write_text("int x;\n")
+    (tmp / "x.yaml").write_text("programs: []\n")
+    done = run(argv[0], *(a.format(tmp=tmp) for a in argv[1:]))
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "\x1b" not in done.stderr and "\x07" not in done.stderr and "\\x1b" in done.stderr, done.stderr

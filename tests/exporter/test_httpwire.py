@@ -110,3 +110,19 @@ def test_response_head():
     assert out.startswith("HTTP/1.1 404 Not Found\r\n") and out.endswith("\r\n\r\n")
     assert "Content-Length: 12\r\n" in out and "Connection: close\r\n" in out
     assert "Connection" not in response_head(200, [], 0, close=False).decode()
+
+
+def test_a_content_length_of_thousands_of_zeros_is_a_number_not_a_crash():
+    """int() refuses over 4,300 digits, leading zeros included: a 4,301-digit
+    Content-Length once killed the server's I/O thread."""
+    assert parse_head(head("Content-Length: " + "0" * 4300 + "1", method="POST")).content_length == 1
+    assert parse_head(head("Content-Length: " + "0" * 9000, method="POST")).content_length == 0
+
+
+def test_the_search_for_the_end_goes_on_where_it_stopped():
+    data = b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X: y\r\n" * 100 + b"\r\n"
+    for cut in range(1, len(data)):
+        start = max(0, cut - 3)
+        assert head_end(data[:cut]) in (-1, len(data))
+        if head_end(data[:cut]) == -1:
+            assert head_end(data, start) == len(data)

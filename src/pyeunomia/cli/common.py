@@ -184,14 +184,14 @@ def run_command(prog: str, main: Callable[[list[str]], int], argv: list[str] | N
         guard_standard_streams()
         status = main(args)
     except EunomiaError as e:
-        _say(f"{prog}: error: {e}")
+        _say(f"{prog}: error: {controls_escaped(str(e))}")
         status = e.exit_status
     except KeyboardInterrupt:
         status = EXIT_INTERRUPTED
     except BrokenPipeError:
         status = EXIT_OK
     except OSError as e:  # writing output failed: a full disk, a closed terminal
-        where = f" ({e.filename})" if e.filename else ""
+        where = f" ({escape_text(str(e.filename))})" if e.filename else ""
         _say(f"{prog}: error: {e.strerror or e}{where}: cannot go on")
         status = EXIT_ERROR
     except Exception as e:  # noqa: BLE001 - a bug still gets one line, and the trace on request
@@ -204,6 +204,17 @@ def run_command(prog: str, main: Callable[[list[str]], int], argv: list[str] | N
         status = EXIT_ERROR
     _quiet_stdout_close()
     sys.exit(status)
+
+
+def controls_escaped(message: str) -> str:
+    """The last line of defence before a terminal: control characters that
+    reached a message anyway (a file name, a compiler's diagnostic) escaped,
+    its line breaks kept (a verifier log's tail has several lines) and
+    nothing else touched, so text escaped earlier is not escaped twice."""
+    if message.isprintable():
+        return message
+    return "\n".join("".join(c if c.isprintable() or c == "\t" else escape_text(c) for c in line)
+                     for line in message.split("\n"))
 
 
 def _say(line: str) -> None:

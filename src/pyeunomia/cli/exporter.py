@@ -14,6 +14,7 @@ CAP_SYS_ADMIN, which loading programs needs).
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -115,13 +116,20 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def read_token(path: str) -> bytes:
     """The API token: the file must be the exporter's user's and no one
-    else's, or whoever could write it could load programs as root."""
+    else's, or whoever could write it could load programs as root. So it is
+    no link (a user who owns the directory could point a link at a root-owned
+    file of known content, such as /sys/kernel/slab/*/ctor), it has one name,
+    and every directory above it is root's or the exporter user's alone."""
     from stat import S_ISREG
+
+    from ..files import safe_directories
 
     shown = escape_text(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)  # opening a FIFO must not wait
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW)  # a FIFO must not wait
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise UsageError(f"--api-token-file: {shown} is a symbolic link: name the file itself") from None
         raise UsageError(f"--api-token-file: cannot read {shown}: {e.strerror}") from None
     try:
         st = os.fstat(fd)
@@ -136,6 +144,13 @@ def read_token(path: str) -> bytes:
                          f"(uid {euid}): chown {euid} {shown}")
     if st.st_mode & 0o077:
         raise UsageError(f"--api-token-file: {shown} can be read or written by other users: chmod 600 {shown}")
+    if st.st_nlink != 1:
+        raise UsageError(f"--api-token-file: {shown} has {st.st_nlink} names (hard links): keep the token in a file "
+                         "of its own")
+    directory = os.path.dirname(os.path.realpath(path))
+    if not safe_directories(directory):
+        raise UsageError(f"--api-token-file: {escape_text(directory)} (or a directory above it) can be changed by "
+                         "users other than root and the exporter's: keep the token in a directory only they control")
     token = data.strip()
     if len(token) < MIN_TOKEN or any(b <= 0x20 or b > 0x7E for b in token):
         raise UsageError(f"--api-token-file: {shown} must hold one token of {MIN_TOKEN} or more printable "
@@ -241,8 +256,8 @@ def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None
             if stops.stop_requested():
                 return 0
             programs.start(plan, run=False)  # threads start once the capabilities are dropped
-        privileges = _drop_privileges(token is not None, user) if user is not None else \
-            "all kept (--no-drop-caps)"
+        privileges = _drop_privileges(token is not None, user, programs.any_program_fd()) if user is not None \
+            else "all kept (--no-drop-caps)"
         programs.run_all()
         _freeze_heap()
         thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
@@ -321,19 +336,23 @@ def _enable_run_stats() -> int | None:
         return None
 
 
-def _drop_privileges(api: bool, user: tuple[int, int]) -> str:
+def _drop_privileges(api: bool, user: tuple[int, int], held_fd: int | None) -> str:
     """Become `user` (when root) and keep only what is still needed once the
     programs are attached: nothing (maps, rings and run statistics are read
-    through the fds already held), or with the API what loading more
-    programs takes. Linux keeps capabilities per thread, so this runs before
-    any thread is started."""
+    through the fds already held), CAP_BPF where the kernel checks it on
+    every bpf() call (probed on `held_fd`, a loaded program's), or with the
+    API what loading more programs takes. Linux keeps capabilities per
+    thread, so this runs before any thread is started (the probe's own
+    thread has ended by then)."""
     import threading
 
     from ..kernel import process
 
+    keep = set(API_CAPABILITIES) if api else set()
+    if not api and held_fd is not None and process.bpf_calls_need_capability(held_fd):
+        keep.add("CAP_BPF")  # reading maps and run statistics needs it on this kernel
     if threading.active_count() != 1:
         raise EunomiaError("internal error: privileges must be dropped before any thread starts")
-    keep = API_CAPABILITIES if api else set()
     change = user if os.geteuid() == 0 and user[0] != 0 else None
     process.drop_privileges(keep, change)
     who = f"uid {os.getuid()}, gid {os.getgid()}"

@@ -133,7 +133,7 @@ def main(argv: list[str]) -> int:
         with Program(package, values, verbose=args.verbose, map_sizes={"events": args.buffer_mb << 20},
                      poll_ms=POLL_MS) as prog:
             attached = ", ".join(sorted(s.split("sys_exit_")[-1] for n, s in programs.items()
-                                        if prog.loaded.program_loaded(n)))
+                                        if "sys_exit_" in s and prog.loaded.program_loaded(n)))
             sys.stderr.write(f"opensnoop: attached to {attached}; Ctrl-C to stop\n")
             sys.stderr.flush()
             out = sys.stdout.buffer

@@ -64,18 +64,16 @@ class Request(NamedTuple):
 
 def head_end(buf: bytes | bytearray, start: int = 0) -> int:
     """The offset just past the empty line that ends the head in `buf`, or -1.
-    Leading empty lines (which RFC 9112 says to skip) do not end a head."""
+    Leading empty lines (which RFC 9112 says to skip) do not end a head.
+    `start`: where an earlier search that found nothing left off (less the
+    3 bytes an end may straddle); each search is a C-speed find."""
     pos = start
-    while buf.startswith(b"\r\n", pos) or buf.startswith(b"\n", pos):
-        pos += 2 if buf[pos] == 0x0D else 1
-    n = buf.find(b"\n", pos)
-    while n != -1:
-        if buf.startswith(b"\n", n + 1):
-            return n + 2
-        if buf.startswith(b"\r\n", n + 1):
-            return n + 3
-        n = buf.find(b"\n", n + 1)
-    return -1
+    if pos == 0:
+        while buf.startswith(b"\r\n", pos) or buf.startswith(b"\n", pos):
+            pos += 2 if buf[pos] == 0x0D else 1
+    crlf, lf = buf.find(b"\n\r\n", pos), buf.find(b"\n\n", pos)
+    ends = [i + 3 for i in (crlf,) if i != -1] + [i + 2 for i in (lf,) if i != -1]
+    return min(ends) if ends else -1
 
 
 def parse_head(head: bytes) -> Request:
@@ -154,13 +152,13 @@ def _content_length(values: list[str] | None) -> int | None:
     seen = {v.strip(" \t") for value in values for v in value.split(",")}
     if len(seen) != 1:
         raise BadRequest(400, "conflicting Content-Length values")
-    text = seen.pop()
-    raw = text.encode("latin-1")
+    raw = seen.pop().encode("latin-1")
     if not raw or not _DIGITS.issuperset(raw):
         raise BadRequest(400, "Content-Length is not a number of bytes")
-    if len(raw.lstrip(b"0")) > _MAX_LENGTH_DIGITS:
+    digits = raw.lstrip(b"0") or b"0"  # int() refuses over 4300 digits, leading zeros included
+    if len(digits) > _MAX_LENGTH_DIGITS:
         raise BadRequest(413, "Content-Length is too large")
-    return int(text)
+    return int(digits)
 
 
 def response_head(status: int, headers: list[tuple[str, str]], length: int, close: bool) -> bytes:

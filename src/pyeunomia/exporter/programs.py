@@ -69,6 +69,15 @@ class ProgramSet:
             instance.stop()
             return True
 
+    def any_program_fd(self) -> int | None:
+        """The fd of some loaded BPF program, for probing what the kernel
+        lets the exporter do with the objects it holds; None: nothing loaded."""
+        for instance in self.instances():
+            for p in instance.program.loaded.programs:
+                if p.fd >= 0:
+                    return p.fd
+        return None
+
     def instances(self) -> list[ProgramInstance]:
         with self._lock:
             return [self._running[k] for k in sorted(self._running)]

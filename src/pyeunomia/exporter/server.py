@@ -88,7 +88,15 @@ class ExporterApp:
                 raise ApiError(411, "a Content-Length is needed")
         except ApiError as e:
             return e.response()
-        return "api" if path in SLOW_PATHS else "pages"
+        if path in SLOW_PATHS:
+            return "api"
+        if path not in API_PATHS and self.auth is not None:
+            credentials = basic_credentials(request)
+            if credentials is None or not self.auth.known(*credentials):
+                # a bcrypt check (60 ms) on a lane of its own: a flood of guesses can fill
+                # that lane (503s for guessers), never the one known scrapers are answered on
+                return "auth"
+        return "pages"
 
     def max_body(self, request: Request) -> int:
         return MAX_REQUEST_BODY if request.path in SLOW_PATHS else MAX_PAGE_BODY
@@ -162,18 +170,22 @@ class ExporterApp:
 
     @staticmethod
     def _check_basic_auth(request: Request, auth: BasicAuth) -> None:
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        user = password = None
-        if scheme.lower() == "basic":
-            try:
-                user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                sep = ""
-            if not sep:
-                user = None
-        if user is None or password is None or not auth.check(user, password):
+        credentials = basic_credentials(request)
+        if credentials is None or not auth.check(*credentials):
             raise ApiError(401, "unauthorized: send the user and password of basic_auth_users",
                            {"WWW-Authenticate": 'Basic realm="eunomia-exporter"'})
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """(user, password) from an `Authorization: Basic` header, else None."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
 
 
 class ExporterServer(HttpServer):

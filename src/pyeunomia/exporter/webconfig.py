@@ -62,11 +62,22 @@ class BasicAuth:
         # an unknown user still costs one bcrypt check: the timing does not tell who exists
         self._decoy = next(iter(users.values()))
 
+    def _key(self, user: str, password: str) -> tuple[bytes | None, bytes]:
+        hashed = self.users.get(user)
+        return hashed, hashlib.sha256(b"\0".join((user.encode(), password.encode(), hashed or b""))).digest()
+
+    def known(self, user: str, password: str) -> bool:
+        """Whether these credentials were checked and found good before: a
+        SHA-256, no bcrypt (~1 µs against 60 ms), so the server can tell a
+        known scraper from a guesser before queueing either."""
+        hashed, key = self._key(user, password)
+        with self._lock:
+            return hashed is not None and key in self._ok
+
     def check(self, user: str, password: str) -> bool:
         import bcrypt
 
-        hashed = self.users.get(user)
-        key = hashlib.sha256(b"\0".join((user.encode(), password.encode(), hashed or b""))).digest()
+        hashed, key = self._key(user, password)
         with self._lock:
             if hashed is not None and key in self._ok:
                 return True

@@ -40,3 +40,11 @@ def has_kprobes() -> bool:
 @cache
 def has_ringbuf() -> bool:
     return libbpf.probe_map_type(BPF_MAP_TYPE_RINGBUF)
+
+
+@cache
+def has_helper(prog_type: int, helper_id: int) -> bool:
+    """Whether this kernel lets programs of `prog_type` call the helper
+    (a probe load, ~0.2 ms; asked only about helpers that tell a program
+    from its compat alternative, and once per process)."""
+    return libbpf.probe_helper(prog_type, helper_id)

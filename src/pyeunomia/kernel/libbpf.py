@@ -86,6 +86,7 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "libbpf_num_possible_cpus": (c_int, []),
     "libbpf_probe_bpf_prog_type": (c_int, [c_int, c_void_p]),
     "libbpf_probe_bpf_map_type": (c_int, [c_int, c_void_p]),
+    "libbpf_probe_bpf_helper": (c_int, [c_int, c_int, c_void_p]),
     "bpf_object__open_mem": (c_void_p, [c_void_p, c_size_t, ctypes.POINTER(ObjectOpenOpts)]),
     "bpf_object__load": (c_int, [c_void_p]),
     "bpf_object__close": (None, [c_void_p]),
@@ -489,7 +490,7 @@ def map_lookup_all(fd: int, key_size: int, value_size: int, chunk: int) -> tuple
         ret = b.bpf_map_lookup_batch(fd, None if first else token_in, token_out, keys, values, ctypes.byref(n), None)
         err = _errno(ret) if ret < 0 else 0
         if ret < 0 and err != errno_mod.ENOENT:
-            if first and err in (errno_mod.EINVAL, errno_mod.EOPNOTSUPP, errno_mod.ENOTSUP):
+            if first and (err == errno_mod.EINVAL or err in UNSUPPORTED_ERRNOS):  # 5.10: ENOTSUPP (524)
                 return None
             raise error_for(err, "reading a map in batches")
         got = int(n.value)
@@ -510,6 +511,17 @@ def prog_run_stats(prog_fd: int) -> tuple[int, int]:
     return int(info.run_time_ns), int(info.run_cnt)
 
 
+def obj_info_errno(fd: int) -> int:
+    """0 when bpf(BPF_OBJ_GET_INFO_BY_FD) answers for `fd`, else its errno:
+    a cheap bpf() call on an object already held, for probing whether the
+    kernel lets this thread make such calls at all."""
+    info = (ctypes.c_char * 256)()
+    size = c_u32(len(info))
+    ctypes.set_errno(0)
+    ret = lib().bpf_obj_get_info_by_fd(fd, info, ctypes.byref(size))
+    return _errno(ret) if ret < 0 else 0
+
+
 def enable_run_stats() -> int:
     """Turn on the kernel's BPF run-time statistics while the returned fd is open."""
     return _check(lib().bpf_enable_stats(BPF_STATS_RUN_TIME), "enabling BPF statistics")
@@ -525,6 +537,12 @@ def probe_prog_type(prog_type: int) -> bool:
 
 def probe_map_type(map_type: int) -> bool:
     return bool(lib().libbpf_probe_bpf_map_type(map_type, None) == 1)
+
+
+def probe_helper(prog_type: int, helper_id: int) -> bool:
+    """Whether programs of `prog_type` may call helper `helper_id` here
+    (libbpf loads a two-instruction program that calls it)."""
+    return bool(lib().libbpf_probe_bpf_helper(prog_type, helper_id, None) == 1)
 
 
 # -- perf buffers ---------------------------------------------------------------------

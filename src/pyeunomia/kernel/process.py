@@ -70,6 +70,34 @@ def drop_privileges(keep: set[str], user: tuple[int, int] | None = None) -> None
     _prctl(PR_SET_NO_NEW_PRIVS, 1, "setting no-new-privs")
 
 
+def bpf_calls_need_capability(fd: int) -> bool:
+    """Whether this kernel refuses bpf() calls on objects already held (map
+    reads, program run statistics) to a thread without CAP_BPF. Kernels
+    before 6.x with kernel.unprivileged_bpf_disabled set (Debian's default)
+    check it on every command; newer ones only where objects are made.
+    Asked of a short-lived thread that gives up its own effective
+    capabilities (Linux keeps them per thread), so the caller keeps its own."""
+    import threading
+
+    answer: list[bool] = []
+
+    def probe() -> None:
+        effective, permitted, inheritable = libbpf.capget()
+        libbpf.capset(0, permitted, inheritable)
+        try:
+            answer.append(libbpf.obj_info_errno(fd) == errno.EPERM)
+        finally:
+            # Back as it was before the thread ends: glibc changes the user of every thread
+            # it still lists (an exiting one too), and aborts the process when one of them
+            # lacks the capability to follow (seen: SIGABRT in setgroups, 4 runs in 6).
+            libbpf.capset(effective, permitted, inheritable)
+
+    thread = threading.Thread(target=probe, name="bpf-probe")
+    thread.start()
+    thread.join()
+    return bool(answer and answer[0])
+
+
 def tune_malloc(arenas: int, mmap_threshold: int) -> bool:
     """For a long-running server: glibc malloc with at most `arenas` arenas
     (not one per thread, each keeping what its thread freed), and blocks from

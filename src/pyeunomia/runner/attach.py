@@ -2,6 +2,13 @@
 which of a package's programs this kernel can take, and how each program
 is attached by its section.
 
+- A program may have a compat alternative: a program named NAME__compat is
+  loaded instead of NAME when this kernel lacks a helper NAME calls and the
+  alternative does not (feature probes: format/insns.py finds the helpers in
+  the instructions, kernel/features.py asks the kernel). A __compat program
+  with no NAME of its own is a companion (a sys_enter half, say): loaded
+  exactly when some compat alternative is. Programs without alternatives
+  cost no probe.
 - Programs whose tracepoint this kernel lacks are not loaded (arm64 has no
   open(2) or creat(2); a newer kernel adds tracepoints an older lacks), as
   long as one program is left: a package none of whose programs fit fails
@@ -15,10 +22,11 @@ is attached by its section.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ..errors import AttachError, KernelError, MissingPrivilegeError, UnsupportedFeatureError
-from ..format.objspec import ProgramSpec
+from ..format.insns import program_helpers
+from ..format.objspec import ObjectSpec
 from ..kernel import features, libbpf
 from ..kernel.tracefs import TRACEFS, ensure_tracefs
 
@@ -27,24 +35,50 @@ XDP_PREFIXES = ("xdp",)
 TC_PREFIXES = ("tc", "classifier")
 KPROBE_PREFIXES = ("kprobe", "kretprobe", "ksyscall", "kretsyscall")
 BPF_TCX_INGRESS, BPF_TCX_EGRESS = 46, 47
+COMPAT_SUFFIX = "__compat"
 _ENOENT, _EOPNOTSUPP = 2, 95
 
 
-def loadable_programs(programs: list[ProgramSpec]) -> list[str] | None:
+def loadable_programs(spec: ObjectSpec, types: Mapping[str, int]) -> list[str] | None:
     """The programs to load (see the module docstring); None: all of them.
+    `types`: each program's BPF program type, as libbpf opened it.
     Privileges are checked first: without them tracefs looks empty, and the
     error would blame the kernel."""
     features.require_bpf_privileges()
+    chosen = _choose_alternatives(spec, types)
+    programs = [p for p in spec.programs if chosen is None or p.name in chosen]
     tracepoints = {p.name: p.section.split("/", 1)[1] for p in programs
                    if p.section.startswith(TRACEPOINT_PREFIXES) and "/" in p.section}
     if not tracepoints:
-        return None
+        return None if chosen is None else [p.name for p in programs]
     ensure_tracefs()
     missing = {name for name, event in tracepoints.items()
                if not os.path.isdir(os.path.join(TRACEFS, "events", event))}
     if not missing or len(missing) == len(programs):
-        return None
+        return None if chosen is None else [p.name for p in programs]
     return [p.name for p in programs if p.name not in missing]
+
+
+def _choose_alternatives(spec: ObjectSpec, types: Mapping[str, int]) -> set[str] | None:
+    """The programs kept once each NAME / NAME__compat pair is decided; None
+    when the object has no compat programs."""
+    by_name = {p.name: p for p in spec.programs}
+    compat = {name for name in by_name if name.endswith(COMPAT_SUFFIX)}
+    if not compat:
+        return None
+    chosen = {name for name in by_name if name not in compat}
+    for name in sorted(chosen):
+        alternative = by_name.get(name + COMPAT_SUFFIX)
+        if alternative is None:
+            continue
+        needs = program_helpers(spec, by_name[name]) - program_helpers(spec, alternative)
+        prog_type = types.get(name, 0)
+        if not all(features.has_helper(prog_type, helper) for helper in sorted(needs)):
+            chosen.discard(name)
+            chosen.add(alternative.name)
+    if chosen & compat:
+        chosen |= {name for name in compat if name.removesuffix(COMPAT_SUFFIX) not in by_name}
+    return chosen
 
 
 def needs_tracefs(sections: list[str]) -> bool:

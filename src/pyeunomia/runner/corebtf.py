@@ -35,6 +35,7 @@ import stat
 from ..cache import TEMP_PREFIX, cache_root, write_atomically
 from ..errors import PackageError, ToolMissingError
 from ..external import find_bpftool
+from ..files import safe_directories
 from ..format.btf import Btf
 from ..format.btfext import TYPE_ID_LOCAL, TYPE_ID_TARGET, core_relocations
 from ..format.elf import ElfFile
@@ -87,22 +88,6 @@ def cache_path(obj: bytes) -> str | None:
     return os.path.join(cache_root(), "core-btf", kernel, f"{blake2b(obj, digest_size=16).hexdigest()}.btf")
 
 
-def _safe_dirs(directory: str) -> bool:
-    """`directory` (a real path) and every directory above it belong to root
-    or us, and nobody else can write to them unless they are sticky."""
-    euid = os.geteuid()
-    while True:
-        st = os.lstat(directory)
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (0, euid):
-            return False
-        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
-            return False
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            return True
-        directory = parent
-
-
 def trusted(path: str) -> str | None:
     """The real path of a cached file safe to give the loader, else None."""
     try:
@@ -111,7 +96,7 @@ def trusted(path: str) -> str | None:
         if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid()
                 or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
             return None
-        return real if _safe_dirs(os.path.dirname(real)) else None
+        return real if safe_directories(os.path.dirname(real)) else None
     except OSError:
         return None
 
@@ -144,7 +129,7 @@ def generate(obj: bytes, path: str) -> bool:
         kernel_dir = os.path.dirname(path)
         os.makedirs(kernel_dir, mode=0o700, exist_ok=True)
         kernel_dir = os.path.realpath(kernel_dir)
-        if not _safe_dirs(kernel_dir):
+        if not safe_directories(kernel_dir):
             _debug("not cached: %s is writable by others", kernel_dir)
             return False
         sweep(kernel_dir)

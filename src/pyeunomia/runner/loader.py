@@ -91,8 +91,6 @@ class LoadedObject:
                 raise UsageError(f"global '{name}': {e}") from None
         features.require_bpf_privileges()
         features.require_kernel_btf()
-        if autoload is None:
-            autoload = policy.loadable_programs(package.spec.programs)
         libbpf.set_log_handler(self._log)
         try:
             self._open_and_load(autoload, map_sizes or {})
@@ -133,6 +131,9 @@ class LoadedObject:
         self._obj = libbpf.object_open(self.package.object, name, core_btf)
         self.programs = [ProgramInfo(libbpf.program_name(p), libbpf.program_section(p), p)
                          for p in libbpf.object_programs(self._obj)]
+        if autoload is None:
+            types = {p.name: libbpf.program_type(p.handle) for p in self.programs}
+            autoload = policy.loadable_programs(self.package.spec, types)
         if autoload is not None:
             wanted = set(autoload)
             for p in self.programs:

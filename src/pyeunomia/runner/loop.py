@@ -31,7 +31,8 @@ class EventLoop:
         self.readers = [r for r, _ in readers]
         self.samplers = samplers
         self.writer = writer
-        self.poll_s = poll_ms / 1000.0
+        # a package's poll_timeout_ms of 0 or less would make epoll wait forever, past any -d
+        self.poll_s = max(1, poll_ms) / 1000.0
         # A BPF program that wakes the reader at most once per interval (opensnoop)
         # holds back what it writes shortly after a wakeup: after reading
         # records, look again within that interval rather than the poll timeout.

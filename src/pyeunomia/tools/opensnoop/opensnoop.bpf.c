@@ -5,6 +5,12 @@
 /// registers there, so no enter program and no hash map round trip is needed.
 /// Events are reserved in a ring buffer and written in place; the reader is
 /// woken once a batch has built up, not per event.
+///
+/// Kernels before 5.17 lack a helper that takes (bpf_task_pt_regs 5.15,
+/// bpf_get_current_task_btf 5.11, bpf_loop 5.17): each trace_exit_X there has
+/// a trace_exit_X__compat alternative, paired with a trace_enter_X__compat
+/// that keeps the arguments in a hash map until the exit, and walks full
+/// paths with a bounded loop. The loader picks them by probing the helpers.
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -85,6 +91,24 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
+/* The arguments of an open in flight, from its enter to its exit, on kernels
+ * that cannot read them from the task's registers at exit (the __compat
+ * programs only). Not preallocated: unused, it costs no kernel memory. */
+struct open_args {
+	const char *path;
+	__u64 flags;
+	__u64 mode;
+	int dfd;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct open_args);
+} args_in_flight SEC(".maps");
+
 /* Room to build a full path right to left. Offsets and sizes are masked to
  * FNAME_LEN - 1, so the verifier can see every write stays inside. */
 struct path_scratch {
@@ -162,8 +186,11 @@ static __always_inline void count_lost(void)
 /* The directory a relative name is resolved against: the cwd, or dirfd's file. */
 static __always_inline bool base_dir(struct task_struct *task, int dfd, struct path *out)
 {
-	if (dfd == AT_FDCWD)
-		return !bpf_core_read(out, sizeof(*out), &task->fs->pwd);
+	if (dfd == AT_FDCWD) {
+		/* read task->fs, not dereference it: task is a plain pointer in the compat programs */
+		struct fs_struct *fs = BPF_CORE_READ(task, fs);
+		return fs && !bpf_core_read(out, sizeof(*out), &fs->pwd);
+	}
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	if (!fdt || (unsigned int)dfd >= BPF_CORE_READ(fdt, max_fds))
 		return false;
@@ -222,7 +249,8 @@ static long walk_up(__u32 index, struct walk *w)
 /* Rewrite e->fname, a relative name, as an absolute path: walk from the base
  * directory up to the root, crossing mounts, prepending each name. When the
  * path does not fit, its tail is kept and the event is marked truncated. */
-static __always_inline void resolve_full_path(struct event *e, struct task_struct *task, int dfd)
+static __always_inline void resolve_full_path(struct event *e, struct task_struct *task, int dfd,
+					      bool with_bpf_loop)
 {
 	__u32 zero = 0;
 	struct path_scratch *s = bpf_map_lookup_elem(&scratch, &zero);
@@ -243,58 +271,80 @@ static __always_inline void resolve_full_path(struct event *e, struct task_struc
 	s->buf[w.pos & PART_MASK] = '/';
 	bpf_probe_read_kernel(&s->buf[(w.pos + 1) & PART_MASK], name_len, e->fname);
 	s->buf[FNAME_LEN - 1] = 0;
-	bpf_loop(PATH_DEPTH, walk_up, &w, 0);
+	if (with_bpf_loop) {
+		bpf_loop(PATH_DEPTH, walk_up, &w, 0);
+	} else {
+		/* a constant at each call site: the compat programs hold no bpf_loop call
+		 * and no callback reference, which kernels before 5.13 refuse outright */
+		for (int i = 0; i < PATH_DEPTH; i++)
+			if (walk_up(i, &w))
+				break;
+	}
 	bpf_probe_read_kernel(e->fname, sizeof(e->fname), &s->buf[w.pos & PART_MASK]);
 	e->fname_len = FNAME_LEN - 1 - w.pos;
 	e->truncated |= !w.complete;
 	e->full = 1;
 }
 
-static __always_inline int trace_exit(struct trace_event_raw_sys_exit *ctx, enum open_syscall syscall)
+/* The process filters that need no arguments: pid, tid, uid, cgroup. */
+static __always_inline bool task_wanted(__u64 id, __u32 *uid)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
-	long ret = ctx->ret;
 
 	if (targ_pid && targ_pid != tgid)
-		return 0;
+		return false;
 	if (targ_tid && targ_tid != tid)
-		return 0;
-	if (targ_failed && ret >= 0)
-		return 0;
-	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	if (targ_uid != INVALID_UID && targ_uid != uid)
-		return 0;
+		return false;
+	*uid = (__u32)bpf_get_current_uid_gid();
+	if (targ_uid != INVALID_UID && targ_uid != *uid)
+		return false;
 	if (targ_cgroup && bpf_get_current_ancestor_cgroup_id(targ_cgroup_level) != targ_cgroup)
-		return 0;
+		return false;
+	return true;
+}
 
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	const char *path;
-	__u64 flags, mode = 0;
-	int dfd = AT_FDCWD;
+/* An open's arguments from the syscall's own argument list (registers at
+ * exit, the tracepoint's args at enter): dirfd, path, flags, mode. */
+static __always_inline void read_args(struct open_args *a, enum open_syscall syscall, unsigned long arg0,
+				      unsigned long arg1, unsigned long arg2, unsigned long arg3)
+{
+	a->dfd = AT_FDCWD;
+	a->mode = 0;
 	if (syscall == SYS_OPENAT || syscall == SYS_OPENAT2) {
-		dfd = PT_REGS_PARM1_SYSCALL(regs);
-		path = (const char *)PT_REGS_PARM2_SYSCALL(regs);
+		a->dfd = arg0;
+		a->path = (const char *)arg1;
 		if (syscall == SYS_OPENAT) {
-			flags = PT_REGS_PARM3_SYSCALL(regs);
-			mode = PT_REGS_PARM4_SYSCALL(regs);
+			a->flags = arg2;
+			a->mode = arg3;
 		} else {
 			struct open_how how = {};
-			bpf_probe_read_user(&how, sizeof(how), (void *)PT_REGS_PARM3_SYSCALL(regs));
-			flags = how.flags;
-			mode = how.mode;
+			bpf_probe_read_user(&how, sizeof(how), (void *)arg2);
+			a->flags = how.flags;
+			a->mode = how.mode;
 		}
 	} else {
-		path = (const char *)PT_REGS_PARM1_SYSCALL(regs);
+		a->path = (const char *)arg0;
 		if (syscall == SYS_OPEN) {
-			flags = PT_REGS_PARM2_SYSCALL(regs);
-			mode = PT_REGS_PARM3_SYSCALL(regs);
+			a->flags = arg1;
+			a->mode = arg2;
 		} else {
-			flags = O_CREAT_WRONLY_TRUNC;
-			mode = PT_REGS_PARM2_SYSCALL(regs);
+			a->flags = O_CREAT_WRONLY_TRUNC;
+			a->mode = arg1;
 		}
 	}
+}
+
+/* Everything after the arguments are known: filters, counting, the event. */
+static __always_inline int emit(long ret, enum open_syscall syscall, __u64 id, __u32 uid, struct open_args *a,
+				struct task_struct *task, bool with_bpf_loop)
+{
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	const char *path = a->path;
+	__u64 flags = a->flags, mode = a->mode;
+	int dfd = a->dfd;
+
+	if (targ_failed && ret >= 0)
+		return 0;
 	if (!flags_match(flags))
 		return 0;
 	if (count_opens)
@@ -327,7 +377,7 @@ static __always_inline int trace_exit(struct trace_event_raw_sys_exit *ctx, enum
 	e->fname_len = n > 0 ? n - 1 : 0;
 	e->truncated = n == sizeof(e->fname);
 	if (full_path && n > 1 && e->fname[0] != '/')
-		resolve_full_path(e, task, dfd);
+		resolve_full_path(e, task, dfd, with_bpf_loop);
 
 	__u64 wake = BPF_RB_NO_WAKEUP;
 	if (!wakeup_bytes || now - last_wakeup_ns >= wakeup_interval_ns ||
@@ -339,28 +389,70 @@ static __always_inline int trace_exit(struct trace_event_raw_sys_exit *ctx, enum
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_open")
-int trace_exit_open(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int trace_exit(struct trace_event_raw_sys_exit *ctx, enum open_syscall syscall)
 {
-	return trace_exit(ctx, SYS_OPEN);
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 uid;
+
+	if (!task_wanted(id, &uid))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct open_args a;
+
+	read_args(&a, syscall, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),
+		  PT_REGS_PARM3_SYSCALL(regs), PT_REGS_PARM4_SYSCALL(regs));
+	return emit(ctx->ret, syscall, id, uid, &a, task, true);
 }
 
-SEC("tracepoint/syscalls/sys_exit_openat")
-int trace_exit_openat(struct trace_event_raw_sys_exit *ctx)
+/* The compat pair: keep the arguments at enter, use them at exit. */
+static __always_inline int trace_enter_compat(struct trace_event_raw_sys_enter *ctx, enum open_syscall syscall)
 {
-	return trace_exit(ctx, SYS_OPENAT);
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 uid, tid = (__u32)id;
+	struct open_args a;
+
+	if (!task_wanted(id, &uid))
+		return 0;
+	read_args(&a, syscall, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3]);
+	bpf_map_update_elem(&args_in_flight, &tid, &a, BPF_ANY);
+	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_openat2")
-int trace_exit_openat2(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int trace_exit_compat(struct trace_event_raw_sys_exit *ctx, enum open_syscall syscall)
 {
-	return trace_exit(ctx, SYS_OPENAT2);
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid(), tid = (__u32)id;
+	struct open_args *a = bpf_map_lookup_elem(&args_in_flight, &tid);
+
+	if (!a)
+		return 0; /* filtered out at enter, or entered before we attached */
+	struct open_args copy = *a;
+
+	bpf_map_delete_elem(&args_in_flight, &tid);
+	return emit(ctx->ret, syscall, id, uid, &copy, (struct task_struct *)bpf_get_current_task(), false);
 }
 
-SEC("tracepoint/syscalls/sys_exit_creat")
-int trace_exit_creat(struct trace_event_raw_sys_exit *ctx)
-{
-	return trace_exit(ctx, SYS_CREAT);
+#define OPEN_PROGRAMS(name, syscall)							\
+SEC("tracepoint/syscalls/sys_exit_" #name)						\
+int trace_exit_##name(struct trace_event_raw_sys_exit *ctx)				\
+{											\
+	return trace_exit(ctx, syscall);						\
+}											\
+SEC("tracepoint/syscalls/sys_exit_" #name)						\
+int trace_exit_##name##__compat(struct trace_event_raw_sys_exit *ctx)			\
+{											\
+	return trace_exit_compat(ctx, syscall);						\
+}											\
+SEC("tracepoint/syscalls/sys_enter_" #name)						\
+int trace_enter_##name##__compat(struct trace_event_raw_sys_enter *ctx)			\
+{											\
+	return trace_enter_compat(ctx, syscall);					\
 }
+
+OPEN_PROGRAMS(open, SYS_OPEN)
+OPEN_PROGRAMS(openat, SYS_OPENAT)
+OPEN_PROGRAMS(openat2, SYS_OPENAT2)
+OPEN_PROGRAMS(creat, SYS_CREAT)
 
 char LICENSE[] SEC("license") = "GPL";
