@@ -127,8 +127,6 @@ def only(labels: str, reason: str) -> dict[str, str]:
 
 
 # Known product defects (one line each: what the product does wrong, and why it bites there).
-BPF_LOOP = ("product defect: opensnoop's BPF object always uses bpf_loop (Linux 5.17+) and its callback "
-            "(a function reference, 5.13+), so older verifiers refuse the whole object")
 TCX_ONLY = ("product defect: ecli attaches tc programs only through tcx links (Linux 6.6+), with no netlink "
             "clsact fallback as upstream eunomia-bpf has")
 PERF_EVENT = ("product defect: ecli cannot attach perf_event programs (it would open a sampling perf event "
@@ -143,17 +141,17 @@ EXEC_EXIT = (event(pid="{pid}", comm="{comm}", filename="{path}", exit_event=0),
 
 PROGRAMS: tuple[Program, ...] = (
     # opensnoop, the product's own tool, and the same package through the generic runner and the exporter
-    row("opensnoop", None, "opensnoop -j", a.open_file, [UNIQUE_OPEN], defects=before("5.17", BPF_LOOP)),
+    # (before 5.17 the loader picks opensnoop's __compat programs: no bpf_loop, task_pt_regs or task_btf)
+    row("opensnoop", None, "opensnoop -j", a.open_file, [UNIQUE_OPEN]),
     row("opensnoop-F", None, "opensnoop -j -F", a.open_relative,
-        [event(pid="{pid}", fname="{fullpath}", ret="{fd}")], defects=before("5.17", BPF_LOOP)),
+        [event(pid="{pid}", fname="{fullpath}", ret="{fd}")]),
     row("opensnoop-openat2", None, "opensnoop -j -e", a.open_openat2,
         [event(pid="{pid}", fname="{path}", ret="{fd}", syscall="openat2")],
-        unsupported=before("5.6", "openat2 arrived in Linux 5.6"), defects=before("5.17", BPF_LOOP)),
-    row("ecli-opensnoop", None, "ecli run -j opensnoop", a.open_file, [UNIQUE_OPEN],
-        defects=before("5.17", BPF_LOOP)),
+        unsupported=before("5.6", "openat2 arrived in Linux 5.6")),
+    row("ecli-opensnoop", None, "ecli run -j opensnoop", a.open_file, [UNIQUE_OPEN]),
     row("eunomia-exporter", copy("repo:examples/opensnoop.yaml"), "eunomia-exporter -c {pkg} --listen 127.0.0.1:{port}",
         a.open_file, [metric("eunomia_file_open_counter_total", pid="{pid}", filename="{path}")],
-        ready="listening on", defects=before("5.17", BPF_LOOP)),
+        ready="listening on"),
     # packages built by upstream's own compiler
     row("bootstrap.json", copy("repo:tests/fixtures/upstream/bootstrap.json"), "ecli run -j {pkg}", a.exec_false,
         EXEC_EXIT),
