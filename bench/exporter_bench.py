@@ -183,17 +183,23 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
 
 
+def _workload(tmp: Path) -> tuple[Path, Path, Path]:
+    """The producer, an interpreter under a traced name that fills series, and the file the producer opens."""
+    producer = build_producer(tmp)
+    filler = tmp / f"{COMM}fill"
+    filler.symlink_to(os.path.realpath(sys.executable))
+    target = tmp / "target"
+    target.write_text("x")
+    return producer, filler, target
+
+
 def scrape_latency(series_counts: tuple[int, ...] = (1_000, 10_000, 100_000), rate: int = 20_000,
                    scrapes: int = 30) -> list[dict[str, float]]:
     """(a): p50/p99 of /metrics with that many series, events arriving at `rate`/s."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="pyeu-bench-") as tmp_text:
         tmp = Path(tmp_text)
-        producer = build_producer(tmp)
-        filler = tmp / f"{COMM}fill"
-        filler.symlink_to(os.path.realpath(sys.executable))
-        target = tmp / "target"
-        target.write_text("x")
+        producer, filler, target = _workload(tmp)
         for n in series_counts:
             exp = Exporter(tmp, USERSPACE.replace("{limit}", str(n + 10_000)))
             try:
@@ -330,11 +336,7 @@ def client_load(series: int = 10_000, rate: int = 20_000, scrapes: int = 30) -> 
     rows: list[dict[str, float | str]] = []
     with tempfile.TemporaryDirectory(prefix="pyeu-bench-") as tmp_text:
         tmp = Path(tmp_text)
-        producer = build_producer(tmp)
-        filler = tmp / f"{COMM}fill"
-        filler.symlink_to(os.path.realpath(sys.executable))
-        target = tmp / "target"
-        target.write_text("x")
+        producer, filler, target = _workload(tmp)
         exp = Exporter(tmp, USERSPACE.replace("{limit}", str(series + 10_000)))
         try:
             subprocess.run([str(filler), "-c", FILLER, str(tmp / "name-"), str(series)], check=True)
