@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pyeunomia.errors import KernelError
 from pyeunomia.format.objspec import ProgramSpec
 from pyeunomia.runner import attach
 from pyeunomia.source import open_package
@@ -46,3 +47,21 @@ def test_all_present_or_none_present_loads_everything(tracefs: Path):
 def test_programs_without_tracepoints_are_left_alone(tracefs: Path):
     programs = [ProgramSpec("a", "kprobe/do_sys_open"), ProgramSpec("b", "xdp")]
     assert attach.loadable_programs(programs) is None
+
+
+def test_teardown_runs_every_undo_step_last_first_and_raises_the_first_failure():
+    done: list[str] = []
+    teardown = attach.Teardown()
+
+    def step(name: str, fail: bool = False):
+        def run() -> None:
+            done.append(name)
+            if fail:
+                raise KernelError(f"{name} failed")
+        return run
+    teardown.steps += [step("qdisc"), step("filter one", fail=True), step("filter two", fail=True)]
+    with pytest.raises(KernelError, match="filter two failed"):
+        teardown.undo()
+    assert done == ["filter two", "filter one", "qdisc"]
+    teardown.undo()  # nothing left to do
+    assert done == ["filter two", "filter one", "qdisc"]
