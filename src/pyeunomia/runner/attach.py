@@ -165,17 +165,19 @@ def _attach_tc(name: str, section: str, handle: int, meta: TcMeta, ifname: str |
         into.fds.append(_call(name, section, lambda: libbpf.link_create(fd, ifindex, kind)))
         return note
     where = libbpf.BPF_TC_EGRESS if point == "egress" else libbpf.BPF_TC_INGRESS
-    if _call(name, section, lambda: int(libbpf.tc_hook_create(ifindex))):
+    if _call(name, section, lambda: int(libbpf.tc_hook_create(ifindex)), {
+            _ENOENT: "this kernel has no clsact qdisc (ENOENT): load it (modprobe sch_ingress)"}):
         into.steps.append(lambda: _gone_is_fine(lambda: libbpf.tc_hook_destroy(ifindex)))
     try:
         filter_handle, priority, prog_id = libbpf.tc_attach(ifindex, where, fd, meta.handle or 0, meta.priority or 0)
     except MissingPrivilegeError:
         raise
     except KernelError as e:
-        raise _attach_error(name, section, e, {_EEXIST: (
-            f"a tc filter with handle {meta.handle} and priority {meta.priority} is already on {label} {point}: "
-            f"remove it (tc filter del dev {label} {point} handle {meta.handle} prio {meta.priority} bpf), "
-            "or give the package other tcopts")}) from None
+        taken = (f"a tc filter with handle {meta.handle} and priority {meta.priority} is already on {label} {point}: "
+                 f"remove it (tc filter del dev {label} {point} handle {meta.handle} prio {meta.priority} bpf), "
+                 "or give the package other tcopts")
+        no_cls_bpf = "this kernel has no bpf classifier (ENOENT): load it (modprobe cls_bpf)"
+        raise _attach_error(name, section, e, {_EEXIST: taken, _ENOENT: no_cls_bpf}) from None
     into.steps.append(lambda: _gone_is_fine(lambda: _tc_detach_own(ifindex, where, filter_handle, priority, prog_id)))
     return note
 
