@@ -127,10 +127,6 @@ def only(labels: str, reason: str) -> dict[str, str]:
 
 
 # Known product defects (one line each: what the product does wrong, and why it bites there).
-TCX_ONLY = ("product defect: ecli attaches tc programs only through tcx links (Linux 6.6+), with no netlink "
-            "clsact fallback as upstream eunomia-bpf has")
-PERF_EVENT = ("product defect: ecli cannot attach perf_event programs (it would open a sampling perf event "
-              "per CPU; libbpf does not auto-attach that section)")
 
 # Why some kernels cannot run a program at all.
 NO_MODULE_BTF = "fentry on md_flush_request (md is a module) needs module BTF, which Linux 5.11 brought"
@@ -157,6 +153,11 @@ PROGRAMS: tuple[Program, ...] = (
         EXEC_EXIT),
     row("runqlat.json", copy("repo:tests/fixtures/upstream/runqlat.json"), "ecli run -j {pkg} --targ_per_process",
         a.sleepy_child, [hist("{pid}")]),
+    # ... and with upstream's attach metadata: no --ifname, the interface (lo), tc handle and priority from the package
+    row("tc.json", copy("repo:tests/fixtures/upstream/tc.json"), "ecli run {pkg}", a.udp_lo,
+        [trace("Got IP packet: tot_len: {ip_len}, ttl: 64", any_task=True)], modules="sch_ingress cls_bpf"),
+    row("xdp.json", copy("repo:tests/fixtures/upstream/xdp.json"), "ecli run {pkg}", a.udp_lo,
+        [trace("xdp test: packet size is {frame_len}", any_task=True)]),
     # eunomia-bpf's examples, compiled here with ecc
     row("ex/bootstrap", example("bootstrap", header=True), "ecli run -j {pkg}", a.exec_false, EXEC_EXIT),
     row("ex/minimal", example("minimal"), "ecli run {pkg}", a.write_null, [trace("BPF triggered from PID {pid}.")]),
@@ -183,10 +184,9 @@ PROGRAMS: tuple[Program, ...] = (
     row("ex/xdp", example("xdp"), "ecli run --ifname lo {pkg}", a.udp_lo,
         [trace("packet size is {frame_len}", any_task=True)]),
     row("ex/tc", example("tc"), "ecli run --ifname lo {pkg}", a.udp_lo,
-        [trace("Got IP packet: tot_len: {ip_len}, ttl: 64", any_task=True)], defects=before("6.6", TCX_ONLY),
-        modules="sch_ingress cls_bpf"),
+        [trace("Got IP packet: tot_len: {ip_len}, ttl: 64", any_task=True)], modules="sch_ingress cls_bpf"),
     row("ex/profile", example("profile", header=True), "ecli run -j {pkg}", a.busy_child,
-        [event(pid="{pid}", comm="{comm}")], defects=only("5.10 6.1 6.12", PERF_EVENT)),
+        [event(pid="{pid}", comm="{comm}")]),
     # attach types this project's host cannot test, with exact events
     row("ksyscall", own("ksyscall"), "ecli run -j {pkg}", a.kill_missing,
         [event(pid="{pid}", exit=0, tpid="{tpid}", sig="{sig}"), event(pid="{pid}", exit=1, ret="{ret}")]),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -202,25 +201,6 @@ char LICENSE[] SEC("license") = "GPL";
 """, temp_dir())
     line = refused(["run", str(obj)])
     assert "does not support kprobes" in line and "'probe'" in line
-
-
-def test_xdp_needs_an_interface(tool):
-    tool("clang")
-    obj = compile_bpf("""
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-SEC("xdp")
-int pass(struct xdp_md *ctx) { return XDP_PASS; }
-char LICENSE[] SEC("license") = "GPL";
-""", temp_dir())
-    line = refused(["run", str(obj)])
-    assert "needs a network interface: pass --ifname IFACE" in line
-    # and with one it attaches (to loopback) and detaches again
-    before = loaded_prog_ids()
-    done = run("ecli", "run", "-d", "0.5", "--ifname", "lo", str(obj))
-    assert done.returncode == 0, done.stderr
-    assert_nothing_new_loaded(before)
-    assert os.path.exists("/sys/class/net/lo")
 
 
 def test_program_type_the_kernel_refuses(tool):

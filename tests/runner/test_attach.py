@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from pyeunomia.errors import KernelError
 from pyeunomia.format.insns import program_helpers
 from pyeunomia.format.objspec import ObjectSpec, ProgramSpec
 from pyeunomia.runner import attach
@@ -102,3 +103,21 @@ def test_a_compat_alternative_replaces_a_program_the_kernel_cannot_take(alternat
     types = {p.name: TRACEPOINT for p in alternatives.programs}
     assert sorted(attach.loadable_programs(alternatives, types) or []) == sorted(expected)
     assert asked == [(TRACEPOINT, BPF_FUNC_LOOP)]  # only what tells the two apart is probed
+
+
+def test_teardown_runs_every_undo_step_last_first_and_raises_the_first_failure():
+    done: list[str] = []
+    teardown = attach.Teardown()
+
+    def step(name: str, fail: bool = False):
+        def run() -> None:
+            done.append(name)
+            if fail:
+                raise KernelError(f"{name} failed")
+        return run
+    teardown.steps += [step("qdisc"), step("filter one", fail=True), step("filter two", fail=True)]
+    with pytest.raises(KernelError, match="filter two failed"):
+        teardown.undo()
+    assert done == ["filter two", "filter one", "qdisc"]
+    teardown.undo()  # nothing left to do
+    assert done == ["filter two", "filter one", "qdisc"]

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..format.options import GlobalOption
     from ..format.package import Package
 
-RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname"}
+RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname", "-F", "--frequency"}
 
 
 def runner_parser() -> ArgumentParser:
@@ -35,7 +35,10 @@ def runner_parser() -> ArgumentParser:
     run.add_argument("-j", "--json", action="store_true", help="print one JSON object per event")
     run.add_argument("-d", "--duration", type=seconds, metavar="SECONDS", help="stop after this many seconds")
     run.add_argument("-v", "--verbose", action="store_true", help="show libbpf's own log")
-    run.add_argument("--ifname", metavar="IFACE", help="network interface for xdp and tc programs")
+    run.add_argument("--ifname", metavar="IFACE", help="network interface for xdp and tc programs (default: the "
+                                                       "package's, else lo)")
+    run.add_argument("-F", "--frequency", type=hertz, metavar="HZ",
+                     help="sampling frequency of perf_event programs, per CPU (default: 49, as libbpf-tools' profile)")
     run.add_argument("--sha256", metavar="HEX", help="refuse the package unless its bytes have this SHA-256")
     run.add_argument("--insecure", action="store_true", help="allow plain http:// for a package URL")
     run.add_argument("--timeout", type=seconds, metavar="SECONDS", default=None,
@@ -147,10 +150,12 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
 
     stops = StopSignals()
     try:
-        with Program(package, values, verbose=args.verbose, ifname=args.ifname) as prog:
+        with Program(package, values, verbose=args.verbose, ifname=args.ifname, frequency=args.frequency) as prog:
             out = sys.stdout.buffer
             header = not args.no_header and bool(prog.buffer_maps())  # no table without an event buffer
             writer = event_writer(prog.layout, out, args.json, header)
+            for note in [*prog.loaded.notes, *_interpreter_notes(package)]:
+                sys.stderr.write(f"ecli: {escape_text(note)}\n")
             n_progs = len(prog.loaded.programs)
             sys.stderr.write(f"ecli: {escape_text(package.name)}: {n_progs} program{'s' * (n_progs != 1)} attached; "
                              "Ctrl-C to stop\n")
@@ -167,6 +172,27 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
     if stats.lost:
         sys.stderr.write(f"ecli: {stats.lost} events lost (of {stats.received + stats.lost})\n")
     return 0
+
+
+def hertz(text: str) -> int:
+    """An argparse type: a positive whole number of samples a second (-F)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number of Hz, got {text!r}")
+    return value
+
+
+def _interpreter_notes(package: Package) -> list[str]:
+    """Upstream's `intepreter` (sic) of a buffer map, which ecli does not
+    implement yet: its events still print, field by field."""
+    from ..format.extrameta import interpreters
+
+    return [f"map '{name}' asks for upstream's '{kind}' interpreter, which ecli does not implement yet: its events "
+            "print field by field" + (" (stacks as arrays of addresses)" if kind == "stack_trace" else "")
+            for name, kind in interpreters(package)]
 
 
 def entry() -> None:

@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from ..errors import MissingPrivilegeError, UnsupportedFeatureError
+from ..errors import KernelError, MissingPrivilegeError, UnsupportedFeatureError
 from . import libbpf
 from .caps import has_privilege
 
 KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 BPF_PROG_TYPE_KPROBE = 2
 BPF_MAP_TYPE_RINGBUF = 27
+BPF_TCX_INGRESS = 46
+LOOPBACK_IFINDEX = 1  # every network namespace's lo
 
 
 def require_bpf_privileges() -> None:
@@ -48,3 +50,28 @@ def has_helper(prog_type: int, helper_id: int) -> bool:
     (a probe load, ~0.2 ms; asked only about helpers that tell a program
     from its compat alternative, and once per process)."""
     return libbpf.probe_helper(prog_type, helper_id)
+
+
+@cache
+def has_tcx() -> bool:
+    """tcx (Linux 6.6): tc programs attached as BPF links, no qdisc. Asked
+    by querying lo's tcx ingress programs, which changes nothing: a kernel
+    without tcx does not know the attach type (EINVAL)."""
+    try:
+        libbpf.prog_query_count(LOOPBACK_IFINDEX, BPF_TCX_INGRESS)
+    except KernelError:
+        return False
+    return True
+
+
+@cache
+def has_cpu_cycles_sampling() -> bool:
+    """Whether the CPU cycles counter can sample: virtual machines (this
+    project's VM and its qemu guests) have no hardware PMU, and the kernel
+    says ENOENT. Asked with one disabled event on this thread, closed at once."""
+    try:
+        fd = libbpf.perf_event_open_sampling(True, 1, -1, pid=0)
+    except KernelError:
+        return False
+    os.close(fd)
+    return True

@@ -54,6 +54,26 @@ class PerfEventAttr(ctypes.Structure):
     ]
 
 
+class TcHook(ctypes.Structure):
+    """libbpf 1.x's struct bpf_tc_hook (24 bytes on 64-bit)."""
+
+    _fields_ = [("sz", c_size_t), ("ifindex", c_int), ("attach_point", c_u32), ("parent", c_u32)]
+
+
+class TcOpts(ctypes.Structure):
+    """libbpf 1.x's struct bpf_tc_opts (32 bytes on 64-bit)."""
+
+    _fields_ = [("sz", c_size_t), ("prog_fd", c_int), ("flags", c_u32), ("prog_id", c_u32),
+                ("handle", c_u32), ("priority", c_u32)]
+
+
+class LinkCreateOpts(ctypes.Structure):
+    """The head of libbpf's struct bpf_link_create_opts: with `sz` this
+    short, libbpf reads `flags` and takes every later field as zero."""
+
+    _fields_ = [("sz", c_size_t), ("flags", c_u32)]
+
+
 class ProgInfo(ctypes.Structure):
     """The head of struct bpf_prog_info, up to the run-time statistics."""
 
@@ -77,6 +97,16 @@ PERF_COUNT_SW_BPF_OUTPUT = 10
 PERF_SAMPLE_RAW = 1 << 10
 PERF_ATTR_FLAG_WATERMARK = 1 << 14
 PERF_ATTR_SIZE_VER5 = 112
+PERF_TYPE_HARDWARE = 0
+PERF_COUNT_HW_CPU_CYCLES = 0
+PERF_COUNT_SW_CPU_CLOCK = 0
+PERF_ATTR_FLAG_DISABLED, PERF_ATTR_FLAG_FREQ = 1 << 0, 1 << 10
+PERF_FLAG_FD_CLOEXEC = 1 << 3
+# perf_event_open has no libc wrapper: its system call number, by machine
+PERF_EVENT_OPEN_NR = {"x86_64": 298, "aarch64": 241, "riscv64": 241, "loongarch64": 241, "ppc64le": 319,
+                      "ppc64": 319, "s390x": 331, "i686": 336, "i386": 336, "armv7l": 364, "armv6l": 364}
+BPF_TC_INGRESS, BPF_TC_EGRESS = 1 << 0, 1 << 1
+BPF_XDP = 37
 BPF_STATS_RUN_TIME = 0
 
 _SIGNATURES: dict[str, tuple[object, list[object]]] = {
@@ -101,6 +131,12 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "bpf_program__attach_xdp": (c_void_p, [c_void_p, c_int]),
     "bpf_program__attach_perf_event": (c_void_p, [c_void_p, c_int]),
     "bpf_link__destroy": (c_int, [c_void_p]),
+    "bpf_tc_hook_create": (c_int, [ctypes.POINTER(TcHook)]),
+    "bpf_tc_hook_destroy": (c_int, [ctypes.POINTER(TcHook)]),
+    "bpf_tc_attach": (c_int, [ctypes.POINTER(TcHook), ctypes.POINTER(TcOpts)]),
+    "bpf_tc_detach": (c_int, [ctypes.POINTER(TcHook), ctypes.POINTER(TcOpts)]),
+    "bpf_tc_query": (c_int, [ctypes.POINTER(TcHook), ctypes.POINTER(TcOpts)]),
+    "bpf_prog_query": (c_int, [c_int, c_int, c_u32, ctypes.POINTER(c_u32), c_void_p, ctypes.POINTER(c_u32)]),
     "bpf_map__name": (c_char_p, [c_void_p]),
     "bpf_map__type": (c_int, [c_void_p]),
     "bpf_map__fd": (c_int, [c_void_p]),
@@ -159,6 +195,7 @@ def _load() -> ctypes.CDLL:
         _libc.capget.argtypes = [c_void_p, c_void_p]
         _libc.capset.restype = c_int
         _libc.capset.argtypes = [c_void_p, c_void_p]
+        _libc.syscall.restype = ctypes.c_long  # variadic: arguments are passed as c_long
         lib.libbpf_set_print(_PRINT_CALLBACK)
         _lib = lib
         if version() < (1, 0):
@@ -404,6 +441,109 @@ def link_create(prog_fd: int, target_fd: int, attach_type: int) -> int:
 
 def link_destroy(link: int) -> None:
     lib().bpf_link__destroy(c_void_p(link))
+
+
+# -- tc (netlink clsact and tcx), xdp with flags, perf events ----------------------------
+
+def _tc_hook(ifindex: int, attach_point: int) -> TcHook:
+    return TcHook(sz=ctypes.sizeof(TcHook), ifindex=ifindex, attach_point=attach_point)
+
+
+def _tc_opts(handle: int, priority: int, prog_fd: int = 0) -> TcOpts:
+    return TcOpts(sz=ctypes.sizeof(TcOpts), prog_fd=prog_fd, handle=handle, priority=priority)
+
+
+def tc_hook_create(ifindex: int) -> bool:
+    """Add a clsact qdisc to the interface: True if this call added it,
+    False if one was there already (someone else's, then: leave it)."""
+    ret = lib().bpf_tc_hook_create(ctypes.byref(_tc_hook(ifindex, BPF_TC_INGRESS)))
+    if ret == -errno_mod.EEXIST:
+        return False
+    _check(ret, "adding a clsact qdisc", capability="CAP_NET_ADMIN")
+    return True
+
+
+def tc_hook_destroy(ifindex: int) -> None:
+    """Delete the interface's clsact qdisc, with every filter on it. (With one
+    attach point libbpf would instead flush every filter there, anyone's.)"""
+    hook = _tc_hook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS)
+    _check(lib().bpf_tc_hook_destroy(ctypes.byref(hook)), "deleting a clsact qdisc", capability="CAP_NET_ADMIN")
+
+
+def tc_attach(ifindex: int, attach_point: int, prog_fd: int, handle: int, priority: int) -> tuple[int, int, int]:
+    """Add a cls_bpf filter (direct action) running `prog_fd`; never replaces
+    one (EEXIST). Returns (handle, priority, program id) as the kernel set
+    them (0 asks the kernel to choose)."""
+    opts = _tc_opts(handle, priority, prog_fd)
+    _check(lib().bpf_tc_attach(ctypes.byref(_tc_hook(ifindex, attach_point)), ctypes.byref(opts)),
+           "adding a tc filter", capability="CAP_NET_ADMIN")
+    return int(opts.handle), int(opts.priority), int(opts.prog_id)
+
+
+def tc_query(ifindex: int, attach_point: int, handle: int, priority: int) -> int | None:
+    """The id of the program in the filter (handle, priority); None if there is none."""
+    opts = _tc_opts(handle, priority)
+    ret = lib().bpf_tc_query(ctypes.byref(_tc_hook(ifindex, attach_point)), ctypes.byref(opts))
+    if ret == -errno_mod.ENOENT:
+        return None
+    _check(ret, "looking up a tc filter", capability="CAP_NET_ADMIN")
+    return int(opts.prog_id)
+
+
+def tc_detach(ifindex: int, attach_point: int, handle: int, priority: int) -> None:
+    hook, opts = _tc_hook(ifindex, attach_point), _tc_opts(handle, priority)
+    _check(lib().bpf_tc_detach(ctypes.byref(hook), ctypes.byref(opts)), "removing a tc filter",
+           capability="CAP_NET_ADMIN")
+
+
+def prog_query_count(target: int, attach_type: int) -> int:
+    """How many programs are attached at (target, attach_type): BPF_PROG_QUERY,
+    whose errno says whether the kernel knows the attach type at all."""
+    flags, count = c_u32(0), c_u32(0)
+    ctypes.set_errno(0)
+    ret = lib().bpf_prog_query(target, attach_type, 0, ctypes.byref(flags), None, ctypes.byref(count))
+    _check(ret, "querying attached programs", capability="CAP_NET_ADMIN")
+    return int(count.value)
+
+
+def xdp_link_create(prog_fd: int, ifindex: int, flags: int) -> int:
+    """An XDP link (an fd) with mode flags (XDP_FLAGS_SKB_MODE, ...), which
+    bpf_program__attach_xdp cannot pass."""
+    opts = LinkCreateOpts(sz=ctypes.sizeof(LinkCreateOpts), flags=flags)
+    ctypes.set_errno(0)
+    return _check(lib().bpf_link_create(prog_fd, ifindex, BPF_XDP, ctypes.byref(opts)), "attaching to XDP",
+                  capability="CAP_NET_ADMIN")
+
+
+def perf_event_open_sampling(hardware: bool, frequency: int, cpu: int, pid: int = -1) -> int:
+    """A disabled perf event sampling `frequency` times a second: the CPU
+    cycles counter, or the software cpu-clock. An fd; raises with the errno."""
+    lib()
+    assert _libc is not None
+    nr = PERF_EVENT_OPEN_NR.get(os.uname().machine)
+    if nr is None:
+        raise UnsupportedFeatureError("perf events here", f"no perf_event_open number known for {os.uname().machine}")
+    attr = PerfEventAttr()
+    attr.type = PERF_TYPE_HARDWARE if hardware else PERF_TYPE_SOFTWARE
+    attr.config = PERF_COUNT_HW_CPU_CYCLES if hardware else PERF_COUNT_SW_CPU_CLOCK
+    attr.size, attr.sample_period = PERF_ATTR_SIZE_VER5, frequency  # sample_freq, with the freq flag
+    attr.flags = PERF_ATTR_FLAG_DISABLED | PERF_ATTR_FLAG_FREQ
+    c_long = ctypes.c_long
+    ctypes.set_errno(0)
+    fd = int(_libc.syscall(c_long(nr), ctypes.byref(attr), c_long(pid), c_long(cpu), c_long(-1),
+                           c_long(PERF_FLAG_FD_CLOEXEC)))
+    if fd < 0:  # a system call: -1 and errno, not -errno
+        raise error_for(ctypes.get_errno() or errno_mod.EINVAL, "opening a sampling perf event",
+                        capability="CAP_PERFMON")
+    return fd
+
+
+def program_attach_perf_event(prog: int, pfd: int) -> int:
+    """Attach to a perf event and enable it; the link then owns `pfd` (libbpf
+    closes it on destroy). On failure the caller still owns `pfd`."""
+    ctypes.set_errno(0)
+    return _check_ptr(lib().bpf_program__attach_perf_event(c_void_p(prog), pfd),
+                      f"attaching '{program_name(prog)}' to a perf event", capability="CAP_PERFMON")
 
 
 def map_name(m: int) -> str:

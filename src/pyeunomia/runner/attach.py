@@ -13,8 +13,17 @@ is attached by its section.
   open(2) or creat(2); a newer kernel adds tracepoints an older lacks), as
   long as one program is left: a package none of whose programs fit fails
   to attach with the kernel's own reason instead.
-- xdp and tc programs need an interface (`--ifname`); tc attaches through a
-  tcx link, ingress unless the section says egress.
+- xdp and tc programs attach to `--ifname`, else to the interface the
+  package names (upstream's `ifindex`, `tchook.ifindex`), else to lo
+  (ifindex 1), upstream's default; a note says which. tc attaches through a
+  tcx link where the kernel has tcx (6.6+), else as a netlink cls_bpf filter
+  on a clsact qdisc, as upstream and libbpf's bpf_tc_* do, with the
+  package's handle and priority (the kernel picks free ones for a package
+  that names none, where upstream takes 1 and 1 and collides with any filter
+  there); the qdisc is deleted afterwards only if this run added it. xdp
+  attaches as a link with the package's mode flags.
+- perf_event programs sample every CPU (one perf event each) at 49 Hz or
+  `frequency`: the CPU cycles counter where there is one, else cpu-clock.
 - kprobe-family sections need kprobe support, named when it is missing.
 - Everything else attaches by its SEC() name through libbpf.
 """
@@ -24,9 +33,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
-from ..errors import AttachError, KernelError, MissingPrivilegeError, UnsupportedFeatureError
+from ..errors import AttachError, EunomiaError, KernelError, MissingPrivilegeError, UnsupportedFeatureError, UsageError
+from ..format.extrameta import UPSTREAM_IFINDEX, TcMeta, XdpMeta, tc_meta, xdp_meta
 from ..format.insns import program_helpers
 from ..format.objspec import ObjectSpec
+from ..format.package import Package
 from ..kernel import features, libbpf
 from ..kernel.tracefs import TRACEFS, ensure_tracefs
 
@@ -34,9 +45,16 @@ TRACEPOINT_PREFIXES = ("tp/", "tracepoint/")
 XDP_PREFIXES = ("xdp",)
 TC_PREFIXES = ("tc", "classifier")
 KPROBE_PREFIXES = ("kprobe", "kretprobe", "ksyscall", "kretsyscall")
+PERF_EVENT_PREFIXES = ("perf_event",)
 BPF_TCX_INGRESS, BPF_TCX_EGRESS = 46, 47
 COMPAT_SUFFIX = "__compat"
-_ENOENT, _EOPNOTSUPP = 2, 95
+XDP_FLAGS_MODES, XDP_FLAGS_REPLACE = 0x2 | 0x4 | 0x8, 0x10  # SKB, DRV, HW; REPLACE
+# libbpf-tools' and bcc's profile sample at 49 Hz (upstream eunomia-bpf's runner
+# at 1 Hz, which needs a second per sample): off any timer's beat, 2 CPUs x 49
+# events of ~2 KiB a second cost nothing to read.
+DEFAULT_FREQUENCY = 49
+MAX_SAMPLE_RATE = "/proc/sys/kernel/perf_event_max_sample_rate"
+_ENOENT, _ENODEV, _EINVAL, _EBUSY, _EEXIST, _EOPNOTSUPP = 2, 19, 22, 16, 17, 95
 
 
 def loadable_programs(spec: ObjectSpec, types: Mapping[str, int]) -> list[str] | None:
@@ -85,40 +103,189 @@ def needs_tracefs(sections: list[str]) -> bool:
     return any(s.startswith(TRACEPOINT_PREFIXES) for s in sections)
 
 
-def attach(name: str, section: str, handle: int, ifname: str | None) -> tuple[str, int]:
-    """Attach one loaded program: ("link", a libbpf link) or ("fd", a kernel
-    link's fd); both detach when destroyed or closed."""
-    if section.startswith(XDP_PREFIXES) or section.startswith(TC_PREFIXES):
-        ifindex = _ifindex(name, section, ifname)
-        if section.startswith(XDP_PREFIXES):
-            return "link", _call(name, section, lambda: libbpf.program_attach_xdp(handle, ifindex))
-        kind = BPF_TCX_EGRESS if "egress" in section else BPF_TCX_INGRESS
-        fd = libbpf.program_fd(handle)
-        return "fd", _call(name, section, lambda: libbpf.link_create(fd, ifindex, kind))
+class Teardown:
+    """What attaching made, in the order made, and how to take it down:
+    libbpf links (perf event links own their perf fds), kernel link fds, and
+    undo steps run in reverse (a netlink tc filter, then the clsact qdisc
+    this run added)."""
+
+    def __init__(self) -> None:
+        self.links: list[int] = []
+        self.fds: list[int] = []
+        self.steps: list[Callable[[], None]] = []
+
+    def undo(self) -> None:
+        """Every undo step, last first; a failure stops none of the others
+        and is raised when all have run."""
+        steps, self.steps = self.steps, []
+        failed: BaseException | None = None
+        for step in reversed(steps):
+            try:
+                step()
+            except BaseException as e:  # noqa: BLE001 - the rest must still run
+                failed = failed or e
+        if failed is not None:
+            raise failed
+
+
+def attach(name: str, section: str, handle: int, into: Teardown, *, package: Package | None = None,
+           ifname: str | None = None, frequency: int | None = None) -> str | None:
+    """Attach one loaded program, recording in `into` what to take down
+    (also what was made before a failure). Returns a line for the user
+    about a choice made for them (which interface, which event), or None."""
+    if section.startswith(XDP_PREFIXES):
+        return _attach_xdp(name, section, handle, xdp_meta(package, name) if package else XdpMeta(None), ifname,
+                           into)
+    if section.startswith(TC_PREFIXES):
+        return _attach_tc(name, section, handle, tc_meta(package, name) if package else TcMeta(None, None), ifname,
+                          into)
+    if section.startswith(PERF_EVENT_PREFIXES):
+        return _attach_perf_event(name, section, handle, frequency or DEFAULT_FREQUENCY, into)
     if section.startswith(KPROBE_PREFIXES) and not features.has_kprobes():
         raise UnsupportedFeatureError("kprobes", f"program '{name}' ({section}) needs them")
-    return "link", _call(name, section, lambda: libbpf.program_attach(handle))
+    into.links.append(_call(name, section, lambda: libbpf.program_attach(handle)))
+    return None
 
 
-def _ifindex(name: str, section: str, ifname: str | None) -> int:
-    if not ifname:
-        raise AttachError(name, section, "needs a network interface: pass --ifname IFACE (e.g. --ifname lo)")
+def _interface(kind: str, name: str, section: str, ifname: str | None, named: int | None,
+               key: str) -> tuple[int, str, str | None]:
+    """(ifindex, name, a note) of the interface: --ifname, else the
+    package's, else lo; the note says which, unless the user named it."""
     import socket  # only for xdp and tc: socket costs every other start-up ~1 ms
 
+    if ifname:
+        try:
+            return socket.if_nametoindex(ifname), ifname, None
+        except OSError:
+            raise AttachError(name, section, f"no network interface named '{ifname}'") from None
+    ifindex = UPSTREAM_IFINDEX if named is None else named
     try:
-        return socket.if_nametoindex(ifname)
+        label = socket.if_indextoname(ifindex)
     except OSError:
-        raise AttachError(name, section, f"no network interface named '{ifname}'") from None
+        raise AttachError(name, section, f"the package's {key} is {ifindex}, which no network interface here "
+                                         "has: pass --ifname IFACE") from None
+    why = (f"as its package's {key} says" if named is not None
+           else "upstream's default when neither the package nor --ifname names an interface")
+    return ifindex, label, (f"{kind} program '{name}' attaches to {label} (ifindex {ifindex}), {why}; "
+                            "--ifname IFACE picks another")
 
 
-def _call(name: str, section: str, call: Callable[[], int]) -> int:
+def _attach_xdp(name: str, section: str, handle: int, meta: XdpMeta, ifname: str | None,
+                into: Teardown) -> str | None:
+    """A link, as bpf_program__attach_xdp makes, with the mode flags; a link
+    never replaces an attached program (UPDATE_IF_NOEXIST is implied)."""
+    if meta.old_prog_fd or meta.flags & XDP_FLAGS_REPLACE:
+        raise AttachError(name, section, "the package asks to replace a program by file descriptor (xdpopts."
+                                         "old_prog_fd, XDP_FLAGS_REPLACE), which a package cannot know: leave both 0")
+    ifindex, label, note = _interface("xdp", name, section, ifname, meta.ifindex, "ifindex")
+    fd = libbpf.program_fd(handle)
+    into.fds.append(_call(name, section, lambda: libbpf.xdp_link_create(fd, ifindex, meta.flags & XDP_FLAGS_MODES), {
+        _EBUSY: f"another XDP program is attached to {label}: detach it first (ip link set dev {label} xdp off)",
+        _EOPNOTSUPP: f"{label} cannot run XDP in the mode the package's flags ({meta.flags:#x}) ask for "
+                     "(EOPNOTSUPP): use another interface, or flags 0"}))
+    return note
+
+
+def _attach_tc(name: str, section: str, handle: int, meta: TcMeta, ifname: str | None,
+               into: Teardown) -> str | None:
+    point = meta.attach_point or ("egress" if "egress" in section else "ingress")
+    if point == "custom":
+        raise AttachError(name, section, "tchook attach_point BPF_TC_CUSTOM needs a parent qdisc, which the "
+                                         "package cannot name: use BPF_TC_INGRESS or BPF_TC_EGRESS")
+    ifindex, label, note = _interface("tc", name, section, ifname, meta.ifindex, "tchook.ifindex")
+    fd = libbpf.program_fd(handle)
+    if features.has_tcx():
+        kind = BPF_TCX_EGRESS if point == "egress" else BPF_TCX_INGRESS
+        into.fds.append(_call(name, section, lambda: libbpf.link_create(fd, ifindex, kind)))
+        return note
+    where = libbpf.BPF_TC_EGRESS if point == "egress" else libbpf.BPF_TC_INGRESS
+    if _call(name, section, lambda: int(libbpf.tc_hook_create(ifindex)), {
+            _ENOENT: "this kernel has no clsact qdisc (ENOENT): load it (modprobe sch_ingress)"}):
+        into.steps.append(lambda: _gone_is_fine(lambda: libbpf.tc_hook_destroy(ifindex)))
+    try:
+        filter_handle, priority, prog_id = libbpf.tc_attach(ifindex, where, fd, meta.handle or 0, meta.priority or 0)
+    except MissingPrivilegeError:
+        raise
+    except KernelError as e:
+        taken = (f"a tc filter with handle {meta.handle} and priority {meta.priority} is already on {label} {point}: "
+                 f"remove it (tc filter del dev {label} {point} handle {meta.handle} prio {meta.priority} bpf), "
+                 "or give the package other tcopts")
+        no_cls_bpf = "this kernel has no bpf classifier (ENOENT): load it (modprobe cls_bpf)"
+        raise _attach_error(name, section, e, {_EEXIST: taken, _ENOENT: no_cls_bpf}) from None
+    into.steps.append(lambda: _gone_is_fine(lambda: _tc_detach_own(ifindex, where, filter_handle, priority, prog_id)))
+    return note
+
+
+def _tc_detach_own(ifindex: int, where: int, handle: int, priority: int, prog_id: int) -> None:
+    """Remove the filter this run added, and only it: if its (handle,
+    priority) now runs another program, that one is someone else's."""
+    if libbpf.tc_query(ifindex, where, handle, priority) == prog_id:
+        libbpf.tc_detach(ifindex, where, handle, priority)
+
+
+def _gone_is_fine(step: Callable[[], None]) -> None:
+    """Taking down what is gone already (the interface, its qdisc) is done."""
+    try:
+        step()
+    except KernelError as e:
+        if e.errno not in (_ENOENT, _ENODEV, _EINVAL):
+            raise
+
+
+def _attach_perf_event(name: str, section: str, handle: int, frequency: int, into: Teardown) -> str:
+    """One sampling perf event per CPU, as libbpf-tools' profile opens them
+    (offline CPUs, ENODEV, skipped); each link owns its event's fd."""
+    hardware = features.has_cpu_cycles_sampling()
+    cpus = 0
+    for cpu in range(libbpf.num_possible_cpus()):
+        try:
+            pfd = libbpf.perf_event_open_sampling(hardware, frequency, cpu)
+        except MissingPrivilegeError:
+            raise
+        except KernelError as e:
+            if e.errno == _ENODEV:
+                continue
+            raise _perf_error(name, section, frequency, e) from None
+        try:
+            into.links.append(libbpf.program_attach_perf_event(handle, pfd))
+        except BaseException as e:
+            os.close(pfd)
+            if isinstance(e, KernelError) and not isinstance(e, MissingPrivilegeError):
+                raise _attach_error(name, section, e) from None
+            raise
+        cpus += 1
+    if not cpus:
+        raise AttachError(name, section, "no online CPU to sample")
+    event = "CPU cycles" if hardware else "the software cpu-clock (no hardware cycle counter here)"
+    return f"perf_event program '{name}' samples {event} at {frequency} Hz on {cpus} CPU{'s' * (cpus != 1)}"
+
+
+def _perf_error(name: str, section: str, frequency: int, e: KernelError) -> EunomiaError:
+    if e.errno == _EINVAL:
+        try:
+            with open(MAX_SAMPLE_RATE) as f:
+                limit = int(f.read())
+        except (OSError, ValueError):
+            limit = 0
+        if 0 < limit < frequency:
+            return UsageError(f"sampling at {frequency} Hz is above this kernel's limit "
+                              f"(kernel.perf_event_max_sample_rate = {limit}): choose at most {limit}")
+    return _attach_error(name, section, e)
+
+
+def _call(name: str, section: str, call: Callable[[], int], reasons: dict[int, str] | None = None) -> int:
     try:
         return int(call())
     except MissingPrivilegeError:
         raise
     except KernelError as e:
-        reason = {
-            _ENOENT: "the attach target does not exist on this kernel (ENOENT)",
-            _EOPNOTSUPP: "libbpf cannot attach this section by itself (EOPNOTSUPP)",
-        }.get(e.errno, str(e))
-        raise AttachError(name, section, reason, e.errno) from None
+        raise _attach_error(name, section, e, reasons) from None
+
+
+def _attach_error(name: str, section: str, e: KernelError, reasons: dict[int, str] | None = None) -> AttachError:
+    reason = {
+        _ENOENT: "the attach target does not exist on this kernel (ENOENT)",
+        _EOPNOTSUPP: "libbpf cannot attach this section by itself (EOPNOTSUPP)",
+        **(reasons or {}),
+    }.get(e.errno, str(e))
+    return AttachError(name, section, reason, e.errno)

@@ -73,8 +73,8 @@ class LoadedObject:
                  autoload: Iterable[str] | None = None, map_sizes: dict[str, int] | None = None):
         self.package = package
         self._obj = 0
-        self._links: list[int] = []
-        self._link_fds: list[int] = []
+        self._teardown = policy.Teardown()
+        self.notes: list[str] = []  # lines for the user from attaching (which interface, which event)
         self._log = LibbpfLog(verbose)
         self._btf_to_cache: str | None = None
         self.core_btf: str | None = None  # the cached minimal kernel BTF this load used
@@ -215,15 +215,16 @@ class LoadedObject:
     def program_loaded(self, name: str) -> bool:
         return any(p.name == name and libbpf.program_fd(p.handle) >= 0 for p in self.programs)
 
-    def attach(self, ifname: str | None = None) -> None:
+    def attach(self, ifname: str | None = None, *, frequency: int | None = None) -> None:
+        """Attach every loaded program (runner/attach.py): `ifname` for xdp
+        and tc, `frequency` (Hz) for perf_event sampling."""
         for p in self.programs:
             if libbpf.program_fd(p.handle) < 0:
                 continue  # not loaded (autoload off)
-            self._attach_one(p, ifname)
-
-    def _attach_one(self, p: ProgramInfo, ifname: str | None) -> None:
-        kind, handle = policy.attach(p.name, p.section, p.handle, ifname)
-        (self._links if kind == "link" else self._link_fds).append(handle)
+            note = policy.attach(p.name, p.section, p.handle, self._teardown, package=self.package, ifname=ifname,
+                                 frequency=frequency)
+            if note:
+                self.notes.append(note)
 
     # -- use -----------------------------------------------------------------
 
@@ -246,15 +247,17 @@ class LoadedObject:
 
     def close(self) -> None:
         """Detach every program and unload the object. Safe to call twice."""
-        links, self._links = self._links, []
+        made, self._teardown = self._teardown, policy.Teardown()
         try:
-            _destroy_links(links)
+            _destroy_links(made.links)
         finally:
-            fds, self._link_fds = self._link_fds, []
-            for fd in fds:
+            for fd in made.fds:
                 os.close(fd)
-            self._close_object()
-            libbpf.set_log_handler(None)
+            try:
+                made.undo()
+            finally:
+                self._close_object()
+                libbpf.set_log_handler(None)
         path, self._btf_to_cache = self._btf_to_cache, None
         if path is not None:
             corebtf.generate(self.package.object, path)

@@ -37,7 +37,7 @@ class Program:
     def __init__(self, package: Package, values: dict[str, Any] | None = None, *,
                  verbose: bool = False, ifname: str | None = None, poll_ms: int | None = None,
                  perf_pages: int | None = None, map_sizes: dict[str, int] | None = None,
-                 autoload: list[str] | None = None):
+                 autoload: list[str] | None = None, frequency: int | None = None):
         self.package = package
         self.layout = package.export_layout()
         self.poll_ms = poll_ms if poll_ms is not None else min(package.meta.poll_timeout_ms, 100)
@@ -50,7 +50,7 @@ class Program:
                                    autoload=autoload)
         try:
             self._readers = self._open_readers()
-            self.loaded.attach(ifname)
+            self.loaded.attach(ifname, frequency=frequency)
         except BaseException:
             self.close()
             raise
