@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..format.options import GlobalOption
     from ..format.package import Package
 
-RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname"}
+RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname", "--btf"}
 
 
 def runner_parser() -> ArgumentParser:
@@ -36,6 +36,9 @@ def runner_parser() -> ArgumentParser:
     run.add_argument("-d", "--duration", type=seconds, metavar="SECONDS", help="stop after this many seconds")
     run.add_argument("-v", "--verbose", action="store_true", help="show libbpf's own log")
     run.add_argument("--ifname", metavar="IFACE", help="network interface for xdp and tc programs")
+    run.add_argument("--btf", metavar="PATH",
+                     help="the kernel BTF (whole, or minimal from bpftool gen min_core_btf) that CO-RE relocations "
+                          "resolve against instead of /sys/kernel/btf/vmlinux: for kernels without BTF")
     run.add_argument("--sha256", metavar="HEX", help="refuse the package unless its bytes have this SHA-256")
     run.add_argument("--insecure", action="store_true", help="allow plain http:// for a package URL")
     run.add_argument("--timeout", type=seconds, metavar="SECONDS", default=None,
@@ -147,7 +150,7 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
 
     stops = StopSignals()
     try:
-        with Program(package, values, verbose=args.verbose, ifname=args.ifname) as prog:
+        with Program(package, values, verbose=args.verbose, ifname=args.ifname, btf=args.btf) as prog:
             out = sys.stdout.buffer
             header = not args.no_header and bool(prog.buffer_maps())  # no table without an event buffer
             writer = event_writer(prog.layout, out, args.json, header)
