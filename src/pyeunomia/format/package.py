@@ -169,8 +169,8 @@ class Package:
         if pkg.has_btf_archive and len(archive):
             raise PackageError(f"{origin}: both the tar and its package.json carry kernel BTF: keep one")
         pkg.origin = origin
-        if len(archive) or not pkg.has_btf_archive:
-            pkg._btf_archive = archive if len(archive) else None
+        if len(archive):
+            pkg._btf_archive = archive
         return pkg
 
     @classmethod

@@ -228,11 +228,12 @@ class LoadedObject:
             problem = kernelbtf.kernel_btf_problem() or "is unusable to libbpf"
             need = sorted({p.section.split("/")[0].split(".")[0] for p in self.programs
                            if p.section.startswith(_NEED_KERNEL_BTF)})
-            if self._btf_kind != "kernel":
-                kinds = ", ".join(need) if need else "some of its programs"
+            if self._btf_kind != "kernel":  # wanted for more than CO-RE: attach points, typed ksyms
+                what = f"{', '.join(need)} programs" if need else "this object"
                 return UnsupportedFeatureError(
-                    f"{kinds} programs without its own BTF",
-                    f"{kernelbtf.KERNEL_BTF} {problem}, and libbpf looks up their attach points there, not in "
+                    f"{what} without its own BTF",
+                    f"{kernelbtf.KERNEL_BTF} {problem}, and libbpf looks up "
+                    f"{'their attach points' if need else 'more than CO-RE relocations'} there, not in "
                     f"{self.btf_source}: use a kernel built with CONFIG_DEBUG_INFO_BTF=y", errno)
             return UnsupportedFeatureError(
                 "BTF", f"{kernelbtf.KERNEL_BTF} {problem} (libbpf: failed to find valid kernel BTF): pass this "
