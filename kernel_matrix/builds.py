@@ -46,14 +46,15 @@ class Built:
     error: str = ""
 
 
-def build_key(build: Build, roots: Roots, toolchain: str) -> str:
+def build_key(build: Build, roots: Roots, toolchain: str, btfhub: Path | None = None) -> str:
     source = roots.path(build.source)
     inputs = [source.parent] if build.kind == "ecc" else [source]
     if build.header:
         inputs.append(roots.path(build.header))
     if build.cc:
         inputs.append(roots.path(build.cc[0]))
-    h = hashlib.sha256(f"{build}\n{toolchain}\n".encode())
+    archive = btfhub.name if build.btfgen and btfhub is not None else ""  # its folder is named by its content
+    h = hashlib.sha256(f"{build}\n{toolchain}\n{archive}\n".encode())
     h.update(tree_digest(inputs, Path("/")).encode())
     return h.hexdigest()[:20]
 
@@ -65,7 +66,7 @@ def toolchain_identity(roots: Roots, ecc: str) -> str:
     return f"ecc={ecc} src={src} btf={btf}\n" + debian.tool_versions("clang", "llvm", "libbpf-dev", "bpftool", "gcc")
 
 
-def build_one(program: Program, roots: Roots, ecc: str, out: Path) -> dict[str, bytes]:
+def build_one(program: Program, roots: Roots, ecc: str, out: Path, btfhub: Path | None = None) -> dict[str, bytes]:
     build = program.build
     assert build is not None
     guest = program.package_file
@@ -77,8 +78,12 @@ def build_one(program: Program, roots: Roots, ecc: str, out: Path) -> dict[str, 
         argv = [ecc, "-o", str(out), str(source)]
         if build.header:
             argv.append(str(roots.path(build.header)))
+        if build.btfgen:
+            if btfhub is None:
+                raise ValueError(f"{program.name}: --btfgen without an archive of the run's kernels")
+            argv += ["--btfgen", "--btfhub-archive", str(btfhub)]
         run(argv, quiet=True)
-        files[guest] = (out / "package.json").read_bytes()
+        files[guest] = (out / guest.rsplit("/", 1)[-1]).read_bytes()
     if build.cc:
         binary = out / "cc.out"
         run(["gcc", "-O2", "-Wall", "-o", str(binary), str(roots.path(build.cc[0]))], quiet=True)
@@ -86,9 +91,10 @@ def build_one(program: Program, roots: Roots, ecc: str, out: Path) -> dict[str, 
     return files
 
 
-def build_all(programs: list[Program], roots: Roots, ecc: str, cache: Cache, prune_others: bool = False
-              ) -> dict[str, Built]:
-    """Build what is not cached; with `prune_others`, forget builds the table no longer has."""
+def build_all(programs: list[Program], roots: Roots, ecc: str, cache: Cache, prune_others: bool = False,
+              btfhub: Path | None = None) -> dict[str, Built]:
+    """Build what is not cached; with `prune_others`, forget builds the table no longer has.
+    `btfhub`: the archive of the run's kernels for `ecc --btfgen` builds."""
     toolchain = toolchain_identity(roots, ecc)
     results: dict[str, Built] = {}
     keep: set[str] = set()
@@ -96,25 +102,39 @@ def build_all(programs: list[Program], roots: Roots, ecc: str, cache: Cache, pru
         if program.build is None:
             results[program.name] = Built({})
             continue
-        key = build_key(program.build, roots, toolchain)
+        key = build_key(program.build, roots, toolchain, btfhub)
         keep.add(key)
         folder = cache.root / "builds" / key
         if folder.is_dir():
-            results[program.name] = Built({"/" + str(p.relative_to(folder)): p.read_bytes()
-                                           for p in folder.rglob("*") if p.is_file()})
+            found = {"/" + str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+            results[program.name] = Built(_named_for(program, found))
             continue
         work = cache.tempdir("build")
         try:
-            files = build_one(program, roots, ecc, work)
+            files = build_one(program, roots, ecc, work, btfhub)
         except (CommandError, OSError, ValueError) as e:
             results[program.name] = Built({}, f"host build failed: {e}")
             continue
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        for guest_path, data in files.items():
+        for guest_path, data in _neutral(program, files).items():
             publish_bytes(folder.with_name(key + ".part") / guest_path.lstrip("/"), data)
         folder.with_name(key + ".part").replace(folder)
         results[program.name] = Built(files)
     if prune_others:
         prune(cache.root / "builds", keep)
     return results
+
+
+# Rows with the same build share its cache entry: the package is kept there
+# under this folder, not under the first row's guest path.
+_PACKAGE_SLOT = "/package/"
+
+
+def _neutral(program: Program, files: dict[str, bytes]) -> dict[str, bytes]:
+    mine = program.package_file
+    return {(_PACKAGE_SLOT + path.rsplit("/", 1)[-1] if path == mine else path): data for path, data in files.items()}
+
+
+def _named_for(program: Program, files: dict[str, bytes]) -> dict[str, bytes]:
+    return {(program.package_file if path.startswith(_PACKAGE_SLOT) else path): data for path, data in files.items()}

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import cpio, debian, layers, matrix, qemu, results
+from . import btfhub, cpio, debian, layers, matrix, qemu, results
 from .builds import Built, Roots, build_all
 from .procs import CommandError, log, on_terminate, remove_tree
 
@@ -30,7 +30,7 @@ REPO = PACKAGE_DIR.parent
 GUEST_PYTHON = (3, 11)  # Debian bookworm's, in every guest
 GUEST_MODULES = ("__init__.py", "actions.py", "checks.py", "guest.py", "matrix.py")
 HOST_TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "mmdebstrap": "mmdebstrap", "gcc": "gcc",
-              "dpkg-deb": "dpkg", "apt-get": "apt"}
+              "dpkg-deb": "dpkg", "apt-get": "apt", "lz4": "lz4", "zstd": "zstd"}  # lz4, zstd: kernel BTF
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -115,6 +115,18 @@ def kernel_packages(cache: layers.Cache, apt: debian.Apt, kernels: list[matrix.K
     return found
 
 
+def kernel_btfs(cache: layers.Cache, kernels: list[matrix.Kernel], packages: dict[str, debian.KernelPackage],
+                files: dict[str, tuple[Path, Path]]) -> dict[str, btfhub.KernelBtf]:
+    """Each kernel's own BTF, from its vmlinuz (for --btf rows and ecc --btfgen)."""
+    out = {}
+    for k in kernels:
+        try:
+            out[k.label] = btfhub.KernelBtf(cache, packages[k.label].slug, k.suite, files[k.label][0])
+        except btfhub.ExtractError as e:
+            raise CommandError(f"kernel {k.label}: cannot extract its BTF: {e}") from None
+    return out
+
+
 def refresh(apt: debian.Apt, offline: bool) -> None:
     have_lists = any((apt.dir / "lists").glob("*_InRelease"))
     if offline and have_lists:
@@ -168,10 +180,14 @@ def run_matrix(args: argparse.Namespace, cache: layers.Cache, kernels: list[matr
     wheel, install = layers.project_layers(cache, REPO)
     deps = layers.deps_layer(cache, layers.wheel_requires(wheel))
     roots = Roots(REPO, args.examples, PACKAGE_DIR / "programs")
-    built = build_all(programs, roots, find_ecc(args.ecc), cache, prune_others=programs == list(matrix.PROGRAMS))
+    modules = sorted({m for p in programs for m in p.modules})
+    kernel_files = {k.label: layers.kernel_files(cache, apt, packages[k.label], modules) for k in kernels}
+    kernel_btf = kernel_btfs(cache, kernels, packages, kernel_files)
+    archive = btfhub.archive(cache, list(kernel_btf.values()))  # for ecc --btfgen: the kernels of this run
+    built = build_all(programs, roots, find_ecc(args.ecc), cache, prune_others=programs == list(matrix.PROGRAMS),
+                      btfhub=archive)
     runnable = [p for p in programs if not built[p.name].error]
     extra = payload(runnable, built)
-    modules = sorted({m for p in runnable for m in p.modules})
     prepared = time.monotonic() - started
     log(f"prepared in {prepared:.1f} s; booting {', '.join(k.label for k in kernels)}")
 
@@ -180,10 +196,10 @@ def run_matrix(args: argparse.Namespace, cache: layers.Cache, kernels: list[matr
     header = []
     for k in kernels:
         package = packages[k.label]
-        vmlinuz, modlayer = layers.kernel_files(cache, apt, package, modules)
+        vmlinuz, modlayer = kernel_files[k.label]
         run_dir = cache.tempdir(f"guest-{k.label}")
         initrd = run_dir / "initrd.cpio"
-        concatenate([base, deps, install, modlayer], extra, initrd)
+        concatenate([base, deps, install, modlayer, kernel_btf[k.label].layer()], extra, initrd)
         console = args.out / f"{k.label}.console.log"
         boot = qemu.Boot(k.label, vmlinuz, initrd, console, args.out / f"{k.label}.results.log",
                          {p.name: p.timeout for p in runnable}, args.memory, args.cpus)
@@ -212,6 +228,7 @@ def run_matrix(args: argparse.Namespace, cache: layers.Cache, kernels: list[matr
                                       "problem": outcome.problem, "records": outcome.records}
     if len(programs) == len(matrix.PROGRAMS) and len(kernels) == len(matrix.KERNELS):
         layers.prune_kernels(cache, list(packages.values()))
+        btfhub.prune_kernels(cache, [p.slug for p in packages.values()])
         cache.forget_unused()
     total = time.monotonic() - started
     header += [f"wall time {total:.0f} s (preparation {prepared:.0f} s); cache {cache.root}", ""]

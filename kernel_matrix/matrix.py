@@ -5,9 +5,11 @@ Adding a program is one `row(...)` line in PROGRAMS:
     row(NAME, BUILD, RUN, TRIGGER, EXPECT, unsupported={...}, defects={...})
 
 - BUILD: how the host makes it, once, for every kernel: `example("x")` (an
-  eunomia-bpf example compiled with this project's ecc), `own("x")` (one of
-  ours in kernel_matrix/programs/), `copy("repo:path")` (a file shipped as is),
-  or None (a built-in tool).
+  eunomia-bpf example compiled with this project's ecc; `btfgen=True` adds
+  `ecc --btfgen` over a btfhub-style archive of the run's kernels, `tar=True`
+  ships upstream's `<name>.tar` form instead of package.json), `own("x")` (one
+  of ours in kernel_matrix/programs/), `copy("repo:path")` (a file shipped as
+  is), or None (a built-in tool).
 - RUN: the guest's command line; `{pkg}` is the built file, `{port}` a free port.
 - TRIGGER: a function of actions.py, the real activity caused once the program
   says it is attached; it records what must appear (pid, path, fd...).
@@ -70,10 +72,13 @@ class Build:
     source: str
     header: str | None = None
     cc: tuple[str, str] | None = None
+    btfgen: bool = False  # ecc --btfgen over the run's kernels (kernel_matrix/btfhub.py)
+    tar: bool = False  # ship <name>.tar (upstream's ecc -b form), not package.json
 
 
-def example(name: str, header: bool = False) -> Build:
-    return Build("ecc", f"examples:{name}/{name}.bpf.c", f"examples:{name}/{name}.h" if header else None)
+def example(name: str, header: bool = False, btfgen: bool = False, tar: bool = False) -> Build:
+    return Build("ecc", f"examples:{name}/{name}.bpf.c", f"examples:{name}/{name}.h" if header else None,
+                 btfgen=btfgen or tar, tar=tar)
 
 
 def own(name: str, cc: tuple[str, str] | None = None) -> Build:
@@ -103,6 +108,8 @@ class Program:
         if self.build is None:
             return ""
         leaf = "package.json" if self.build.kind == "ecc" else self.build.source.rsplit("/", 1)[-1]
+        if self.build.tar:
+            leaf = self.build.source.rsplit("/", 1)[-1].removesuffix(".c").removesuffix(".bpf") + ".tar"
         return f"/kmx/pkg/{self.slug}/{leaf}"
 
     @property
@@ -126,10 +133,30 @@ def only(labels: str, reason: str) -> dict[str, str]:
     return {label: reason for label in labels.split()}
 
 
+def every(reason: str) -> dict[str, str]:
+    return {k.label: reason for k in KERNELS}
+
+
+GUEST_BTF = "/kmx/btf/vmlinux"  # the guest's own kernel BTF, extracted on the host (kernel_matrix/btfhub.py)
+_HIDE = {  # shell commands that hide the kernel's BTF in the command's own mount namespace
+    "empty": "mount -t tmpfs none /sys/kernel/btf && : > /sys/kernel/btf/vmlinux",  # there, but unusable
+    "gone": "mount -t tmpfs none /sys/kernel/btf",  # missing, as on a kernel built without BTF
+}
+
+
+def without_btf(command: str, how: str = "empty") -> str:
+    """`command` run where /sys/kernel/btf/vmlinux is an empty file (or
+    missing): a mount namespace of its own, so the rest of the guest keeps it."""
+    return f"unshare -m sh -c '{_HIDE[how]} && exec \"$@\"' sh {command}"
+
+
 # Known product defects (one line each: what the product does wrong, and why it bites there).
 
 # Why some kernels cannot run a program at all.
 NO_MODULE_BTF = "fentry on md_flush_request (md is a module) needs module BTF, which Linux 5.11 brought"
+NO_BTF = "the kernel's BTF is hidden and the package carries none: CO-RE has nothing to relocate against"
+FENTRY_NEEDS_BTF = ("fentry and fexit find their attach points in the kernel's own BTF, which is hidden: the "
+                    "package's minimal BTF serves CO-RE relocations only")
 
 UNIQUE_OPEN = event(pid="{pid}", fname="{path}", ret="{fd}")
 EXEC_EXIT = (event(pid="{pid}", comm="{comm}", filename="{path}", exit_event=0),
@@ -194,6 +221,23 @@ PROGRAMS: tuple[Program, ...] = (
         [event(pid="{pid}", exit=0, a="{a}", b="{b}"), event(pid="{pid}", exit=1, ret="{sum}")]),
     row("fexit", own("fexit"), "ecli run -j {pkg}", a.unlink_missing,
         [event(pid="{pid}", name="{path}", ret="{ret}")]),
+    # Kernels without BTF: each command runs where the kernel's BTF is hidden
+    row("nobtf/bootstrap", example("bootstrap", header=True), without_btf("ecli run -j {pkg}"), a.exec_false,
+        EXEC_EXIT, unsupported=every(NO_BTF)),
+    row("nobtf/btfgen", example("bootstrap", header=True, btfgen=True), without_btf("ecli run -j {pkg}"),
+        a.exec_false, EXEC_EXIT),
+    row("nobtf/btfgen-gone", example("bootstrap", header=True, btfgen=True), without_btf("ecli run -j {pkg}", "gone"),
+        a.exec_false, EXEC_EXIT),
+    row("nobtf/btfgen.tar", example("bootstrap", header=True, tar=True), without_btf("ecli run -j {pkg}"),
+        a.exec_false, EXEC_EXIT),
+    row("nobtf/ecli--btf", example("bootstrap", header=True), without_btf(f"ecli run -j --btf {GUEST_BTF} {{pkg}}"),
+        a.exec_false, EXEC_EXIT),
+    row("nobtf/opensnoop--btf", None, without_btf(f"opensnoop -j --btf {GUEST_BTF}"), a.open_file, [UNIQUE_OPEN]),
+    row("nobtf/exporter--btf", copy("repo:examples/opensnoop.yaml"),
+        without_btf(f"eunomia-exporter -c {{pkg}} --listen 127.0.0.1:{{port}} --btf {GUEST_BTF}"), a.open_file,
+        [metric("eunomia_file_open_counter_total", pid="{pid}", filename="{path}")], ready="listening on"),
+    row("nobtf/fentry-btfgen", example("fentry-link", btfgen=True), without_btf("ecli run {pkg}"), a.unlink_file,
+        [trace("fentry: pid = {pid}, filename = {path}")], unsupported=every(FENTRY_NEEDS_BTF)),
 )
 
 

@@ -122,7 +122,7 @@ def test_plain_object_bytes():
 def test_neither_json_nor_elf(data):
     with pytest.raises(PackageError) as err:
         open_package(data)
-    assert str(err.value) == "<bytes>: neither a package (JSON) nor a BPF object (ELF)"
+    assert str(err.value) == "<bytes>: neither a package (JSON or an ecc -b tar) nor a BPF object (ELF)"
 
 
 def test_path_as_str_and_as_pathlike(tmp_path):

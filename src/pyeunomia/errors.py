@@ -67,6 +67,10 @@ class ToolMissingError(CompileError):
         self.debian_package = debian_package
 
 
+class ToolError(EunomiaError):
+    """An outside program (bpftool) ran and failed."""
+
+
 class KernelError(EunomiaError):
     """The kernel or libbpf refused an operation."""
 

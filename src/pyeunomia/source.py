@@ -92,7 +92,9 @@ def _parse(data: bytes, origin: str, name: str, sha256: str | None) -> Package:
         return Package.from_object(data, name.replace("-", "_"), origin)
     if data.lstrip()[:1] == b"{":
         return Package.from_json(data, origin)
-    raise PackageError(f"{origin}: neither a package (JSON) nor a BPF object (ELF)")
+    if data[257:262] == b"ustar":  # a tar: upstream's `ecc -b` output, package.json and minimal BTF beside it
+        return Package.from_tar(data, origin)
+    raise PackageError(f"{origin}: neither a package (JSON or an ecc -b tar) nor a BPF object (ELF)")
 
 
 def is_loopback(host: str) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pyeunomia import open_package
+from pyeunomia.errors import VerifierError
 from pyeunomia.format.btfext import TYPE_ID_TARGET, core_relocations
 from pyeunomia.format.elf import ElfFile
 from pyeunomia.format.package import Package
@@ -170,3 +171,72 @@ def test_sigkill_while_the_cache_is_generated_leaves_nothing(tmp_path: Path) -> 
     assert list(tmp.iterdir()) == []
     assert [p for p in cache.rglob("*") if not p.is_dir()] == []
     assert_nothing_new_loaded(before)
+
+
+REJECTED = r"""
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+struct task_struct { int tgid; } __attribute__((preserve_access_index));
+
+int seen = 0;
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int probe(void *ctx)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+    seen = BPF_CORE_READ(task, tgid);
+    return *(int *)(long)bpf_get_prandom_u32();  /* a number used as a pointer: the verifier says no */
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def _rejected_with_cache(opened: list[str | None], monkeypatch: pytest.MonkeyPatch) -> tuple[Package, str]:
+    """A CO-RE program the verifier rejects, its minimal BTF cached, and
+    every BTF path the loader opens the object with recorded."""
+    package = open_package(compile_bpf(REJECTED, temp_dir()).read_bytes())
+    path = corebtf.cache_path(package.object)
+    assert path is not None and corebtf.generate(package.object, path)
+    real_open = libbpf.object_open
+
+    def counting_open(data: bytes, name: str, btf_path: str | None = None) -> int:
+        opened.append(btf_path)
+        return real_open(data, name, btf_path)
+
+    monkeypatch.setattr(libbpf, "object_open", counting_open)
+    return package, path
+
+
+def test_a_verifier_rejection_with_the_cache_is_reported_as_it_is(cache_home: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cached file relocated the program as the kernel's own BTF would:
+    the verifier's verdict is the error, with no second load (which, with
+    the kernel's BTF unusable, used to replace it with "No such process"),
+    and the file stays."""
+    opened: list[str | None] = []
+    package, path = _rejected_with_cache(opened, monkeypatch)
+    with pytest.raises(VerifierError) as e:
+        LoadedObject(package, attach=False)
+    assert opened == [os.path.realpath(path)]
+    assert str(e.value).startswith("the verifier rejected program 'probe'") and "invalid mem access" in str(e.value)
+    assert os.path.exists(path)
+
+
+def test_when_the_retry_fails_too_both_errors_are_said(cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A damaged cache file costs a retry with the kernel's own BTF; when that
+    fails as well, the message says both, the first first."""
+    opened: list[str | None] = []
+    package, path = _rejected_with_cache(opened, monkeypatch)
+    Path(path).write_bytes(b"\x9f\xeb\x01\x00 not really BTF")
+    with pytest.raises(VerifierError) as e:
+        LoadedObject(package, attach=False)
+    assert opened == [os.path.realpath(path), None]
+    first_line = str(e.value).splitlines()[0]
+    assert first_line == (f"the cached minimal BTF {os.path.realpath(path)} is damaged (libbpf cannot parse it: "
+                          "Invalid argument); then with the kernel's own BTF: the verifier rejected program 'probe' "
+                          "(log tail, see -v for all):")
+    assert "invalid mem access" in str(e.value)

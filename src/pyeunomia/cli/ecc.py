@@ -1,7 +1,7 @@
 """ecc: compile an eBPF C program into a package that `ecli run` runs.
 
     ecc SOURCE.bpf.c [HEADER.h] [-o OUTDIR] [-I DIR]... [--cflags FLAGS]
-        [--vmlinux PATH] [--arch ARCH]
+        [--vmlinux PATH] [--arch ARCH] [-b [--btfhub-archive DIR]]
 """
 
 from __future__ import annotations
@@ -37,6 +37,12 @@ def parser() -> ArgumentParser:
                    help="vmlinux.h to compile against (or a BTF/ELF file to make it from) instead of the running "
                         "kernel's")
     p.add_argument("--arch", metavar="ARCH", help="target architecture (default: this machine's), e.g. x86, arm64")
+    p.add_argument("-b", "--btfgen", action="store_true",
+                   help="also put the object's minimal BTF for every kernel of a btfhub archive into the package "
+                        "(and write OUTDIR/<name>.tar, upstream's form), so it runs on kernels without BTF")
+    p.add_argument("--btfhub-archive", metavar="DIR",
+                   help="the archive for --btfgen, laid out as btfhub-archive: <ID>/<VERSION_ID>/<arch>/"
+                        "<release>.btf[.tar.xz] (default: upstream's, $XDG_DATA_HOME/eunomia/btfhub-archive)")
     p.add_argument("-v", "--verbose", action="store_true", help="show the commands ecc runs")
     return p
 
@@ -48,10 +54,15 @@ def main(argv: list[str]) -> int:
         cflags = tuple(shlex.split(args.cflags))
     except ValueError as e:
         raise UsageError(f"--cflags: {e}: quote it as one shell word") from None
+    if args.btfhub_archive is not None and not args.btfgen:
+        raise UsageError("--btfhub-archive is for --btfgen: add -b")
+    from ..compiler.btfgen import default_archive
     from ..compiler.build import BuildOptions, build, write_outputs
 
+    archive = (args.btfhub_archive or default_archive()) if args.btfgen else None
     started = time.monotonic()
-    result = build(BuildOptions(args.source, args.header, tuple(args.include_dirs), cflags, args.vmlinux, args.arch))
+    result = build(BuildOptions(args.source, args.header, tuple(args.include_dirs), cflags, args.vmlinux, args.arch,
+                                archive))
     if result.warnings.strip():
         sys.stderr.write(result.warnings if result.warnings.endswith("\n") else result.warnings + "\n")
     outdir = args.output or os.path.dirname(args.source) or "."
@@ -61,6 +72,8 @@ def main(argv: list[str]) -> int:
     sys.stderr.write(f"ecc: {result.name}: {_count(len(skel['progs']), 'program')}, "
                      f"{_count(len(skel['maps']), 'map')}, export types: {exports} "
                      f"({time.monotonic() - started:.2f} s)\n")
+    if result.btfgen is not None and result.packed_archive is not None and archive is not None:
+        sys.stderr.write(f"ecc: btfgen: {result.btfgen.summary(archive, len(result.packed_archive[0]))}\n")
     for path in written:
         sys.stderr.write(f"ecc: wrote {path}\n")
     return 0

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..format.options import GlobalOption
     from ..format.package import Package
 
-RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname", "-F", "--frequency"}
+RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname", "-F", "--frequency", "--btf"}
 
 
 def runner_parser() -> ArgumentParser:
@@ -39,6 +39,9 @@ def runner_parser() -> ArgumentParser:
                                                        "package's, else lo)")
     run.add_argument("-F", "--frequency", type=hertz, metavar="HZ",
                      help="sampling frequency of perf_event programs, per CPU (default: 49, as libbpf-tools' profile)")
+    run.add_argument("--btf", metavar="PATH",
+                     help="the kernel BTF (whole, or minimal from bpftool gen min_core_btf) that CO-RE relocations "
+                          "resolve against instead of /sys/kernel/btf/vmlinux: for kernels without BTF")
     run.add_argument("--sha256", metavar="HEX", help="refuse the package unless its bytes have this SHA-256")
     run.add_argument("--insecure", action="store_true", help="allow plain http:// for a package URL")
     run.add_argument("--timeout", type=seconds, metavar="SECONDS", default=None,
@@ -150,7 +153,8 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
 
     stops = StopSignals()
     try:
-        with Program(package, values, verbose=args.verbose, ifname=args.ifname, frequency=args.frequency) as prog:
+        with Program(package, values, verbose=args.verbose, ifname=args.ifname, frequency=args.frequency,
+                     btf=args.btf) as prog:
             out = sys.stdout.buffer
             header = not args.no_header and bool(prog.buffer_maps())  # no table without an event buffer
             writer = event_writer(prog.layout, out, args.json, header)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..exporter.programs import ProgramSet
     from ..exporter.server import ExporterServer
     from ..exporter.webconfig import WebConfig
+    from ..runner.kernelbtf import BtfFile
 
 PROG = "eunomia-exporter"
 DEFAULT_CONFIG = "config.yaml"
@@ -82,6 +83,9 @@ def parser() -> ArgumentParser:
                    help=f"time a client has to send a whole request, head and body (default: {REQUEST_TIMEOUT_S:g})")
     p.add_argument("--idle-timeout", type=seconds, default=IDLE_TIMEOUT_S, metavar="SECONDS",
                    help=f"an idle keep-alive connection is closed after this (default: {IDLE_TIMEOUT_S:g})")
+    p.add_argument("--btf", metavar="PATH",
+                   help="the kernel BTF that every program's CO-RE relocations resolve against instead of "
+                        "/sys/kernel/btf/vmlinux (for kernels without BTF), read once at start-up")
     p.add_argument("-v", "--verbose", action="store_true", help="log requests and libbpf's own messages")
     return p
 
@@ -192,6 +196,11 @@ def main(argv: list[str]) -> int:
     setup_logging(args.verbose)
     listen = parse_listen(args.listen)
     token = read_token(args.api_token_file) if args.enable_api else None
+    btf = None
+    if args.btf is not None:
+        from ..runner.kernelbtf import read_btf_file
+
+        btf = read_btf_file(args.btf)  # now: it is read once, before the privileges go
     from ..exporter.config import load_config
     from ..exporter.plan import plan_all
 
@@ -208,18 +217,18 @@ def main(argv: list[str]) -> int:
         require_bpf_privileges()  # before anything else fails, or warns, for the want of them
     if args.check:
         require_stdout()  # its report goes there; serving needs no stdout
-        return check(config, plans, args.verbose)
+        return check(config, plans, args.verbose, btf)
     limits = Limits(args.max_connections, args.request_timeout, args.idle_timeout)
-    return serve(plans, listen, token, args.verbose, web, user, limits)
+    return serve(plans, listen, token, args.verbose, web, user, limits, btf)
 
 
-def check(config: ExporterConfig, plans: list[ProgramPlan], verbose: bool) -> int:
+def check(config: ExporterConfig, plans: list[ProgramPlan], verbose: bool, btf: BtfFile | None = None) -> int:
     """Load and attach every program as serving would (maps of map metrics
     found), then take it all down again."""
     from ..exporter.instance import ProgramInstance
 
     for plan in plans:
-        instance = ProgramInstance(0, plan, verbose)
+        instance = ProgramInstance(0, plan, verbose, btf=btf)
         try:
             n = instance.attached
         finally:
@@ -232,7 +241,7 @@ def check(config: ExporterConfig, plans: list[ProgramPlan], verbose: bool) -> in
 
 def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None, verbose: bool,
           web: WebConfig | None = None, user: tuple[int, int] | None = (65534, 65534),
-          limits: Limits = DEFAULT_LIMITS) -> int:
+          limits: Limits = DEFAULT_LIMITS, btf: BtfFile | None = None) -> int:
     """Serve until a stop signal. `user`: who to become once the programs
     are attached (None: keep every privilege, --no-drop-caps)."""
     import select
@@ -250,7 +259,7 @@ def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None
     programs = None
     try:
         stats_fd = _enable_run_stats()
-        programs = ProgramSet(verbose, run_stats=stats_fd is not None, gate=ScrapeGate())
+        programs = ProgramSet(verbose, run_stats=stats_fd is not None, gate=ScrapeGate(), btf=btf)
         server = _bind(listen, programs, token, verbose, web, limits)
         for plan in plans:
             if stops.stop_requested():

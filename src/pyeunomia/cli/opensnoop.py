@@ -50,6 +50,9 @@ def parser() -> ArgumentParser:
     p.add_argument("-j", "--json", action="store_true", help="one JSON object per open")
     p.add_argument("-b", "--buffer-mb", type=_buffer_mb, default=RING_BYTES >> 20, metavar="MB",
                    help=f"ring buffer size in MiB, a power of two (default: {RING_BYTES >> 20})")
+    p.add_argument("--btf", metavar="PATH",
+                   help="the kernel BTF that CO-RE relocations resolve against instead of /sys/kernel/btf/vmlinux "
+                        "(for kernels without BTF)")
     p.add_argument("-v", "--verbose", action="store_true", help="show libbpf's own log")
     return p
 
@@ -131,7 +134,7 @@ def main(argv: list[str]) -> int:
     stops = StopSignals()
     try:
         with Program(package, values, verbose=args.verbose, map_sizes={"events": args.buffer_mb << 20},
-                     poll_ms=POLL_MS) as prog:
+                     poll_ms=POLL_MS, btf=args.btf) as prog:
             attached = ", ".join(sorted(s.split("sys_exit_")[-1] for n, s in programs.items()
                                         if "sys_exit_" in s and prog.loaded.program_loaded(n)))
             sys.stderr.write(f"opensnoop: attached to {attached}; Ctrl-C to stop\n")

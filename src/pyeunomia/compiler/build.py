@@ -9,6 +9,8 @@
    BTF-only translation unit and appended to the object's BTF; the program's
    code, data and symbols are not touched.
 4. The meta object comes from the object's ELF and BTF plus the doc comments.
+5. With --btfgen, the object's minimal BTF for every kernel of a btfhub-style
+   archive goes into the package (compiler/btfgen.py).
 
 Everything that could differ between two builds of the same sources (paths,
 temporary names, times) is kept out, so the output is byte-identical.
@@ -22,15 +24,18 @@ import re
 import sysconfig
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from ..errors import CompileError, PackageError, UsageError
 from ..format.btf import Btf, Kind
+from ..format.btfarchive import pack, upstream_tar
 from ..format.elf import ElfFile
 from ..format.objspec import ObjectSpec
 from ..format.package import Package, parse_meta
 from . import clangast, docs
+from .btfgen import BtfgenResult, generate
 from .btfmerge import merge_structs
 from .clangrun import Job, log, parse_depfile
 from .elfedit import replace_section
@@ -50,6 +55,7 @@ class BuildOptions:
     cflags: tuple[str, ...] = ()
     vmlinux: str | None = None
     arch: str | None = None
+    btfhub_archive: str | None = None  # --btfgen: the archive whose kernels get minimal BTF
 
 
 @dataclass(frozen=True)
@@ -58,9 +64,19 @@ class BuildResult:
     object: bytes
     meta: dict[str, Any]
     warnings: str  # clang's diagnostics of a successful compile
+    btfgen: BtfgenResult | None = None
 
     def package_json(self) -> str:
+        return Package(self.object, parse_meta(self.meta, self.name), btf_archive=self.packed_archive).to_json()
+
+    def plain_package_json(self) -> str:
+        """The package without the archive: what upstream's tar holds beside it."""
         return Package(self.object, parse_meta(self.meta, self.name)).to_json()
+
+    @cached_property
+    def packed_archive(self) -> tuple[str, int] | None:
+        """--btfgen's archive as package.json carries it (xz once: seconds for thousands of kernels)."""
+        return pack(self.btfgen.archive) if self.btfgen is not None else None
 
     def skel_json(self) -> str:
         return compact_json(self.meta)
@@ -305,7 +321,10 @@ class _Build:
             Package(obj, parse_meta(meta, self.label), self.label).check_export_types()
         except PackageError as e:
             raise CompileError(f"{self.label}: the compiled object does not make a valid package: {e}") from None
-        return BuildResult(name, obj, meta, warnings)
+        btfgen = None
+        if self.options.btfhub_archive is not None:
+            btfgen = generate(obj, self.options.btfhub_archive, self.arch)
+        return BuildResult(name, obj, meta, warnings, btfgen)
 
     def add_missing_structs(self, obj: bytes, structs: list[str], exact: _Context, guessed: Job | None) -> bytes:
         """The object with the header structs its BTF lacks appended to it."""
@@ -345,13 +364,19 @@ def build(options: BuildOptions) -> BuildResult:
 
 
 def write_outputs(result: BuildResult, outdir: str) -> list[Path]:
-    """OUTDIR/package.json, OUTDIR/<name>.skel.json and OUTDIR/<name>.bpf.o."""
+    """OUTDIR/package.json, OUTDIR/<name>.skel.json and OUTDIR/<name>.bpf.o;
+    with --btfgen also OUTDIR/<name>.tar, upstream's `ecc -b` form."""
     out = Path(outdir)
+    package = (result.package_json() + "\n").encode("ascii")
     files = {
-        out / "package.json": (result.package_json() + "\n").encode("ascii"),
+        out / "package.json": package,
         out / f"{result.name}.skel.json": (result.skel_json() + "\n").encode("ascii"),
         out / f"{result.name}.bpf.o": result.object,
     }
+    if result.btfgen is not None:
+        plain = (result.plain_package_json() + "\n").encode("ascii")
+        files[out / f"{result.name}.tar"] = upstream_tar(plain, f"{result.name}.bpf.o", result.object,
+                                                         result.btfgen.archive)
     try:
         out.mkdir(parents=True, exist_ok=True)
         for path, data in files.items():

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..format.objspec import MAP_RINGBUF
+from ..runner.kernelbtf import BtfFile
 from ..runner.maps import percpu_value_size, read_entries
 from ..runner.program import Program
 from .event_metrics import EventMetric, EventSeries, MetricsWriter
@@ -38,7 +39,8 @@ class Snapshot:
 
 
 class ProgramInstance:
-    def __init__(self, id: int, plan: ProgramPlan, verbose: bool = False, gate: ScrapeGate | None = None):
+    def __init__(self, id: int, plan: ProgramPlan, verbose: bool = False, gate: ScrapeGate | None = None,
+                 btf: BtfFile | None = None):
         self.id = id
         self.plan = plan
         self.name = plan.name
@@ -51,7 +53,7 @@ class ProgramInstance:
         layout = plan.layout
         self.event_metrics = [EventMetric(m, layout) for m in plan.metrics if m.map is None and layout is not None]
         self.writer = MetricsWriter(layout, self.event_metrics, self.lock)
-        self.program = Program(plan.package, plan.values, verbose=verbose)
+        self.program = Program(plan.package, plan.values, verbose=verbose, btf=btf)
         self._fill: RingFill | None = None
         try:
             self.map_metrics = [self._map_metric(m) for m in plan.metrics if m.map is not None]

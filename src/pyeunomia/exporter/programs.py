@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 
 from ..errors import ConfigError
+from ..runner.kernelbtf import BtfFile
 from .config import check_unique_names
 from .instance import ProgramInstance, Snapshot
 from .plan import ProgramPlan
@@ -22,8 +23,10 @@ class NameConflict(ConfigError):
 
 
 class ProgramSet:
-    def __init__(self, verbose: bool = False, run_stats: bool = False, gate: ScrapeGate | None = None):
+    def __init__(self, verbose: bool = False, run_stats: bool = False, gate: ScrapeGate | None = None,
+                 btf: BtfFile | None = None):
         self.verbose = verbose
+        self.btf = btf  # --btf, read once: API loads come after the exporter dropped its privileges
         self.gate = gate  # scrapes go first: event threads wait on it between runs
         self.run_stats = run_stats  # the kernel keeps BPF run-time statistics
         self._lock = threading.Lock()  # guards _running and _next_id
@@ -45,7 +48,7 @@ class ProgramSet:
                 raise NameConflict(str(e)) from None
             with self._lock:
                 new_id = self._next_id
-            instance = ProgramInstance(new_id, plan, self.verbose, self.gate)
+            instance = ProgramInstance(new_id, plan, self.verbose, self.gate, self.btf)
             with self._lock:
                 self._next_id += 1
                 self._running[new_id] = instance

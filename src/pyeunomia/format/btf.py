@@ -27,6 +27,33 @@ class BTFError(PackageError):
     """The BTF blob is malformed or lacks a type we need."""
 
 
+HEADER_SIZE = 24
+
+
+def header_problem(head: bytes, size: int) -> str | None:
+    """What is wrong with a BTF blob of `size` bytes that starts with `head`
+    (its first HEADER_SIZE bytes or more), or None when its header is sound:
+    the magic, version 1, and the type and string sections inside the blob.
+    Cheap enough for a kernel's 5 MB of BTF (libbpf parses the rest): the
+    loader asks it of /sys/kernel/btf/vmlinux on every run."""
+    if size == 0:
+        return "it is empty"
+    if size < HEADER_SIZE or len(head) < HEADER_SIZE:
+        return f"it is {size} bytes, shorter than a BTF header"
+    if struct.unpack_from("<H", head, 0)[0] == BTF_MAGIC:
+        e = "<"
+    elif struct.unpack_from(">H", head, 0)[0] == BTF_MAGIC:
+        e = ">"
+    else:
+        return "it is not BTF (no BTF magic)"
+    _m, version, _flags, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(e + "HBBIIIII", head, 0)
+    if version != 1:
+        return f"it is BTF version {version}, not 1"
+    if hdr_len < HEADER_SIZE or hdr_len + type_off + type_len > size or hdr_len + str_off + str_len > size:
+        return "its BTF header points outside the file (truncated?)"
+    return None
+
+
 class Kind(IntEnum):
     VOID = 0
     INT = 1

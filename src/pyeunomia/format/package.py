@@ -1,9 +1,12 @@
 """The eunomia-bpf package format: read, validate, build and write.
 
 A package is JSON: {"bpf_object": base64(zlib(ELF)), "bpf_object_size": N,
-"meta": {"bpf_skel": {...}, "export_types": [...], ...}}. Pure: no kernel, no
-network. Unknown meta keys are kept, so a package read and written again loses
-nothing.
+"meta": {"bpf_skel": {...}, "export_types": [...], ...}}, and, from `ecc
+--btfgen`, "btf_archive" and "btf_archive_size": minimal BTF for kernels
+without their own (format/btfarchive.py). Upstream's `ecc -b` tar of a
+package.json and such an archive is read too (Package.from_tar). Pure: no
+kernel, no network. Unknown meta keys are kept, so a package read and written
+again loses nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import re
 import zlib
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import PackageError
 from .btf import BTFError, Kind
@@ -22,6 +25,9 @@ from .escape import escape_text
 from .layout import Layout, LayoutCache, struct_layout
 from .objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF, ObjectSpec
 from .units import size_text
+
+if TYPE_CHECKING:
+    from .btfarchive import BtfArchive
 
 EUNOMIA_VERSION = "0.3.4"
 DUMMY_PREFIX = "__eunomia_dummy"
@@ -37,7 +43,8 @@ OBJECT_NAME_LEN = 15  # libbpf's BPF_OBJ_NAME_LEN, less the NUL
 # in proportion to the object it carries (a 60 MiB one peaks at 4.2 times that).
 MAX_META = 1 << 20
 MAX_INT_TEXT = 100  # digits of a whole number; a 128-bit global's value has 39, Python reads at most 4300
-_OBJECT_KEY, _OBJECT_KEY_TEXT = re.compile(rb'"bpf_object"\s*:\s*"'), re.compile(r'"bpf_object"\s*:\s*"')
+_BLOB_KEYS = (re.compile(rb'"bpf_object"\s*:\s*"'), re.compile(rb'"btf_archive"\s*:\s*"'))
+_BLOB_KEYS_TEXT = (re.compile(r'"bpf_object"\s*:\s*"'), re.compile(r'"btf_archive"\s*:\s*"'))
 _BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\\"  # and "\/", JSON's escaped '/'
 
 
@@ -106,10 +113,27 @@ class PackageMeta(NamedTuple):
 class Package:
     """A BPF object plus the metadata that says how to run and decode it."""
 
-    def __init__(self, obj: bytes, meta: PackageMeta, origin: str = "<memory>"):
+    def __init__(self, obj: bytes, meta: PackageMeta, origin: str = "<memory>",
+                 btf_archive: BtfArchive | tuple[str, int | None] | None = None):
         self.object = obj
         self.meta = meta
         self.origin = origin
+        self._btf_archive = btf_archive  # packed as in the JSON until a kernel without BTF asks for it
+
+    @property
+    def has_btf_archive(self) -> bool:
+        return self._btf_archive is not None
+
+    @cached_property
+    def btf_archive(self) -> BtfArchive | None:
+        """The minimal BTF it carries for kernels without their own, if any.
+        Inflated and checked on first use only: a kernel with BTF never pays
+        for it."""
+        if self._btf_archive is None or not isinstance(self._btf_archive, tuple):
+            return self._btf_archive
+        from .btfarchive import unpack  # only for kernels without BTF: xz, tar
+
+        return unpack(*self._btf_archive, self.origin)
 
     # -- reading -----------------------------------------------------------
 
@@ -127,9 +151,26 @@ class Package:
                 raise PackageError(f"{origin}: not a package: missing '{key}'")
         obj = _inflate(doc["bpf_object"], doc.get("bpf_object_size"), origin)
         meta = parse_meta(doc["meta"], origin)
-        pkg = cls(obj, meta, origin)
+        pkg = cls(obj, meta, origin, _archive_fields(doc, origin))
         pkg.spec  # noqa: B018 - validate the ELF and BTF now, not at load
         pkg.check_export_types()
+        return pkg
+
+    @classmethod
+    def from_tar(cls, data: bytes, origin: str = "<memory>") -> Package:
+        """Upstream's `ecc -b` output: a tar of package.json, the object and a
+        btfhub-archive/ tree of minimal BTF (format/btfarchive.py)."""
+        from .btfarchive import read_tar
+
+        text, archive = read_tar(data, origin)
+        if text is None:
+            raise PackageError(f"{origin}: a tar without a package.json: not an eunomia-bpf package")
+        pkg = cls.from_json(text, f"{origin}: package.json")
+        if pkg.has_btf_archive and len(archive):
+            raise PackageError(f"{origin}: both the tar and its package.json carry kernel BTF: keep one")
+        pkg.origin = origin
+        if len(archive):
+            pkg._btf_archive = archive
         return pkg
 
     @classmethod
@@ -217,8 +258,29 @@ class Package:
     def to_json(self) -> str:
         """The package as JSON; the same package always gives the same text."""
         blob = base64.b64encode(zlib.compress(self.object, 9)).decode("ascii")
-        doc = {"bpf_object": blob, "bpf_object_size": len(self.object), "meta": self.meta.raw}
+        doc: dict[str, Any] = {"bpf_object": blob, "bpf_object_size": len(self.object), "meta": self.meta.raw}
+        archive = self._btf_archive
+        if archive is not None and not isinstance(archive, tuple):
+            from .btfarchive import pack
+
+            archive = pack(archive) if len(archive) else None
+        if archive is not None:
+            doc["btf_archive"], doc["btf_archive_size"] = archive
         return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+
+def _archive_fields(doc: dict[str, Any], origin: str) -> tuple[str, int | None] | None:
+    """The embedded archive's fields, type-checked; unpacked only when used."""
+    text, size = doc.get("btf_archive"), doc.get("btf_archive_size")
+    if text is None:
+        if size is not None:
+            raise PackageError(f"{origin}: btf_archive_size without a btf_archive")
+        return None
+    if not isinstance(text, str):
+        raise PackageError(f"{origin}: btf_archive must be a base64 string")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise PackageError(f"{origin}: btf_archive_size must be a whole number")
+    return text, size
 
 
 def _short(e: Exception) -> str:
@@ -226,24 +288,27 @@ def _short(e: Exception) -> str:
 
 
 def _check_meta_size(text: bytes | str, origin: str) -> None:
-    """Refuse more than MAX_META bytes besides the bpf_object string, before
-    json.loads. That string (found by its key, and only if it holds nothing
-    but base64) is one JSON value however long, so whatever else the text
-    holds, json.loads builds at most about MAX_META values."""
+    """Refuse more than MAX_META bytes besides the bpf_object and btf_archive
+    strings, before json.loads. Each of those strings (found by its key, and
+    only if it holds nothing but base64) is one JSON value however long, so
+    whatever else the text holds, json.loads builds at most about MAX_META
+    values."""
     if len(text) <= MAX_META:
         return
-    span = b""
-    if isinstance(text, str):
-        found = _OBJECT_KEY_TEXT.search(text)
-        if found is not None and (end := text.find('"', found.end())) >= 0:
-            chars = text[found.end():end]
-            span = chars.encode("ascii") if chars.isascii() else b"-"
-    else:
-        hit = _OBJECT_KEY.search(text)
-        if hit is not None and (end := text.find(b'"', hit.end())) >= 0:
-            span = text[hit.end():end]
-    blob = 0 if span.translate(None, _BASE64) else len(span)
-    if len(text) - blob > MAX_META:
+    blobs = 0
+    for key, key_text in zip(_BLOB_KEYS, _BLOB_KEYS_TEXT, strict=True):
+        span = b""
+        if isinstance(text, str):
+            found = key_text.search(text)
+            if found is not None and (end := text.find('"', found.end())) >= 0:
+                chars = text[found.end():end]
+                span = chars.encode("ascii") if chars.isascii() else b"-"
+        else:
+            hit = key.search(text)
+            if hit is not None and (end := text.find(b'"', hit.end())) >= 0:
+                span = text[hit.end():end]
+        blobs += 0 if span.translate(None, _BASE64) else len(span)
+    if len(text) - blobs > MAX_META:
         raise PackageError(f"{origin}: not a package: more than {size_text(MAX_META)} of JSON besides the "
                            "bpf_object string (package metadata is KBs)")
 

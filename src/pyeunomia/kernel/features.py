@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from ..errors import KernelError, MissingPrivilegeError, UnsupportedFeatureError
+from ..errors import KernelError, MissingPrivilegeError
 from . import libbpf
 from .caps import has_privilege
 
-KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 BPF_PROG_TYPE_KPROBE = 2
 BPF_MAP_TYPE_RINGBUF = 27
 BPF_TCX_INGRESS = 46
@@ -22,12 +21,6 @@ def require_bpf_privileges() -> None:
     for cap in ("CAP_BPF", "CAP_PERFMON"):
         if not has_privilege(cap):
             raise MissingPrivilegeError(cap, "loading eBPF programs")
-
-
-def require_kernel_btf() -> None:
-    if not os.path.exists(KERNEL_BTF):
-        raise UnsupportedFeatureError(
-            "BTF", f"{KERNEL_BTF} is missing: use a kernel built with CONFIG_DEBUG_INFO_BTF=y")
 
 
 @cache

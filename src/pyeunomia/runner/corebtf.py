@@ -33,8 +33,8 @@ import os
 import stat
 
 from ..cache import TEMP_PREFIX, cache_root, write_atomically
-from ..errors import PackageError, ToolMissingError
-from ..external import find_bpftool
+from ..errors import PackageError, ToolError, ToolMissingError
+from ..external import find_bpftool, min_core_btf
 from ..files import safe_directories
 from ..format.btf import Btf
 from ..format.btfext import TYPE_ID_LOCAL, TYPE_ID_TARGET, core_relocations
@@ -113,7 +113,7 @@ def generate(obj: bytes, path: str) -> bool:
     bpftool is missing, the object's relocations are of a kind the cache
     cannot answer, or the cache directory is not safe."""
     try:
-        bpftool = find_bpftool()
+        find_bpftool()
     except ToolMissingError:
         _debug("no bpftool: the kernel BTF cache stays empty")
         return False
@@ -133,7 +133,7 @@ def generate(obj: bytes, path: str) -> bool:
             _debug("not cached: %s is writable by others", kernel_dir)
             return False
         sweep(kernel_dir)
-        data = _min_core_btf(bpftool, obj)
+        data = _min_core_btf(obj)
         if data is None:
             return False
         missing = names - {t.name for t in Btf.parse(data).types}
@@ -148,35 +148,15 @@ def generate(obj: bytes, path: str) -> bool:
     return True
 
 
-def _min_core_btf(bpftool: str, obj: bytes) -> bytes | None:
-    """bpftool's minimal BTF for `obj`. The object and the output are memory
-    files that bpftool opens as /proc/self/fd/N: nothing is written to disk,
-    so a run killed while bpftool works (it runs when a run ends) leaves
-    nothing behind."""
-    import subprocess
-
-    src = os.memfd_create("pyeunomia-obj", os.MFD_CLOEXEC)
-    out = -1
+def _min_core_btf(obj: bytes) -> bytes | None:
+    """bpftool's minimal BTF for `obj` (external.min_core_btf: memory files
+    only, so a run killed while bpftool works, when a run ends, leaves
+    nothing behind)."""
     try:
-        view = memoryview(obj)
-        while view:
-            view = view[os.write(src, view):]
-        out = os.memfd_create("pyeunomia-btf", os.MFD_CLOEXEC)
-        try:
-            done = subprocess.run([bpftool, "gen", "min_core_btf", KERNEL_BTF, f"/proc/self/fd/{out}",
-                                   f"/proc/self/fd/{src}"], pass_fds=(src, out), capture_output=True,
-                                  timeout=_GENERATE_TIMEOUT_S, check=False)
-        except subprocess.SubprocessError as e:
-            _debug("bpftool gen min_core_btf: %s", e)
-            return None
-        if done.returncode != 0:
-            _debug("bpftool gen min_core_btf failed: %s", done.stderr.decode(errors="replace").strip())
-            return None
-        return os.pread(out, os.fstat(out).st_size, 0)
-    finally:
-        os.close(src)
-        if out >= 0:
-            os.close(out)
+        return min_core_btf(obj, KERNEL_BTF, _GENERATE_TIMEOUT_S)
+    except (ToolError, ToolMissingError) as e:
+        _debug("%s", e)
+        return None
 
 
 def sweep(kernel_dir: str) -> None:

@@ -17,7 +17,7 @@ from ..format.package import Package
 from ..kernel import features, libbpf
 from ..kernel.tracefs import ensure_tracefs
 from . import attach as policy
-from . import corebtf
+from . import corebtf, kernelbtf
 
 _REFUSED_WITHOUT_HELP = ("fentry", "fexit", "fmod_ret", "lsm", "freplace")
 _DETACH_THREADS = 8
@@ -66,11 +66,14 @@ class LoadedObject:
     """A package loaded into the kernel. Use as a context manager.
 
     Which programs load is the attach policy's choice (runner/attach.py)
-    unless `autoload` names them."""
+    unless `autoload` names them. `btf` is a BTF file (a path, or one read
+    with kernelbtf.read_btf_file) that CO-RE relocations resolve against
+    instead of the kernel's own (runner/kernelbtf.py)."""
 
     def __init__(self, package: Package, values: dict[str, Any] | None = None, *,
                  verbose: bool = False, attach: bool = True, ifname: str | None = None,
-                 autoload: Iterable[str] | None = None, map_sizes: dict[str, int] | None = None):
+                 autoload: Iterable[str] | None = None, map_sizes: dict[str, int] | None = None,
+                 btf: str | os.PathLike[str] | kernelbtf.BtfFile | None = None):
         self.package = package
         self._obj = 0
         self._teardown = policy.Teardown()
@@ -78,6 +81,8 @@ class LoadedObject:
         self._log = LibbpfLog(verbose)
         self._btf_to_cache: str | None = None
         self.core_btf: str | None = None  # the cached minimal kernel BTF this load used
+        self.btf_source = ""  # what CO-RE relocations resolved against, for messages and tests
+        self._btf_kind = ""  # "kernel", "cache", "file" (--btf) or "package"
         self.options = {o.name: o for o in global_options(package)}
         self.values = {name: o.default for name, o in self.options.items()}
         for name, value in (values or {}).items():
@@ -90,10 +95,11 @@ class LoadedObject:
             except ValueError as e:
                 raise UsageError(f"global '{name}': {e}") from None
         features.require_bpf_privileges()
-        features.require_kernel_btf()
+        btf_file = btf if isinstance(btf, kernelbtf.BtfFile) or btf is None else kernelbtf.read_btf_file(btf)
+        source = kernelbtf.choose(package, btf_file)
         libbpf.set_log_handler(self._log)
         try:
-            self._open_and_load(autoload, map_sizes or {})
+            self._open_and_load(autoload, map_sizes or {}, source)
             if attach:
                 self.attach(ifname)
         except BaseException:
@@ -102,21 +108,32 @@ class LoadedObject:
 
     # -- set-up ------------------------------------------------------------
 
-    def _open_and_load(self, autoload: Iterable[str] | None, map_sizes: dict[str, int]) -> None:
+    def _open_and_load(self, autoload: Iterable[str] | None, map_sizes: dict[str, int],
+                       source: kernelbtf.BtfSource) -> None:
+        self.btf_source, self._btf_kind = source.label, source.kind
+        if source.data is not None:  # --btf, or the package's own for a kernel without BTF: never cached
+            with kernelbtf.memory_file(source.data) as path:
+                self._load_with(autoload, map_sizes, path)
+            return
         cached = corebtf.cache_path(self.package.object)
         core_btf = corebtf.trusted(cached) if cached is not None else None
+        if core_btf is not None:
+            self.btf_source, self._btf_kind = f"the cached minimal BTF {escape_text(core_btf)}", "cache"
         try:
             self._load_with(autoload, map_sizes, core_btf)
         except (MissingPrivilegeError, UnsupportedFeatureError):
             raise
-        except KernelError:
-            if core_btf is None:
-                raise
+        except KernelError as first:
+            if core_btf is None or not _btf_at_fault(first, self._log.text()):
+                raise  # the kernel judged the program as relocated, as it would be with its own BTF
             # A damaged cache file must never cost a run: once more, with the kernel's own BTF.
             corebtf.discard(core_btf)
             self._close_object()
-            core_btf = None
-            self._load_with(autoload, map_sizes, None)
+            core_btf, self.btf_source, self._btf_kind = None, source.label, source.kind
+            try:
+                self._load_with(autoload, map_sizes, None)
+            except KernelError as second:
+                raise _both(first, second, cached or "") from None
         self.core_btf = core_btf
         if core_btf is None:
             self._btf_to_cache = cached
@@ -184,6 +201,9 @@ class LoadedObject:
 
     def _load_error(self, e: KernelError) -> KernelError:
         text = self._log.text()
+        btf_error = self._btf_error(text, e.errno)
+        if btf_error is not None:
+            return btf_error
         m = re.search(r"prog '([^']+)': -- BEGIN PROG LOAD LOG --\n(.*?)-- END PROG LOAD LOG --", text, re.S)
         failed = re.search(r"prog '([^']+)': (?:BPF program load failed|failed to load)", text)
         prog = m.group(1) if m else failed.group(1) if failed else ""
@@ -200,6 +220,39 @@ class LoadedObject:
         where = f"program '{prog}'" if prog else "the BPF object"
         suffix = f" ({detail})" if detail else ""
         return KernelError(f"loading {where} failed: {os.strerror(e.errno)}{suffix}", e.errno)
+
+    def _btf_error(self, text: str, errno: int) -> KernelError | None:
+        """One line for a load that failed over BTF: the kernel's own is
+        unusable (libbpf: "failed to find valid kernel BTF", ESRCH), or the
+        file given instead cannot be parsed or does not answer a relocation."""
+        if _NO_KERNEL_BTF in text or "Error loading vmlinux BTF" in text:
+            problem = kernelbtf.kernel_btf_problem() or "is unusable to libbpf"
+            need = sorted({p.section.split("/")[0].split(".")[0] for p in self.programs
+                           if p.section.startswith(_NEED_KERNEL_BTF)})
+            if self._btf_kind != "kernel":  # wanted for more than CO-RE: attach points, typed ksyms
+                what = f"{', '.join(need)} programs" if need else "this object"
+                return UnsupportedFeatureError(
+                    f"{what} without its own BTF",
+                    f"{kernelbtf.KERNEL_BTF} {problem}, and libbpf looks up "
+                    f"{'their attach points' if need else 'more than CO-RE relocations'} there, not in "
+                    f"{self.btf_source}: use a kernel built with CONFIG_DEBUG_INFO_BTF=y", errno)
+            return UnsupportedFeatureError(
+                "BTF", f"{kernelbtf.KERNEL_BTF} {problem} (libbpf: failed to find valid kernel BTF): pass this "
+                       "kernel's BTF with --btf PATH, or use a kernel built with CONFIG_DEBUG_INFO_BTF=y", errno)
+        parse = re.search(r"failed to parse target BTF: (-?\d+)", text)
+        if parse and self._btf_kind != "kernel":
+            why = os.strerror(abs(int(parse.group(1))))
+            if self._btf_kind == "cache":  # the loader replaces it: nothing for the user to do
+                return KernelError(f"{self.btf_source} is damaged (libbpf cannot parse it: {why})", errno)
+            return KernelError(f"{self.btf_source}: libbpf cannot read it as BTF ({why}): pass a "
+                               "kernel's BTF file (its /sys/kernel/btf/vmlinux, or bpftool gen min_core_btf output)",
+                               errno)
+        relo = re.search(r"failed to resolve CO-RE relocation ([^\n]*)", text)
+        if relo and self._btf_kind != "kernel":
+            return KernelError(f"{self.btf_source} does not answer a CO-RE relocation of the object "
+                               f"({escape_text(relo.group(1).strip())}): pass this kernel's own BTF with --btf PATH",
+                               errno)
+        return None
 
     def run_stats(self) -> list[tuple[str, int, int]]:
         """(program, run time ns, runs) of each loaded program: counted while
@@ -272,6 +325,39 @@ class LoadedObject:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_NO_KERNEL_BTF = "failed to find valid kernel BTF"
+# What libbpf resolves in the kernel's own BTF whatever btf_custom_path says: attach targets.
+_NEED_KERNEL_BTF = ("fentry", "fexit", "fmod_ret", "lsm", "tp_btf", "iter", "struct_ops", "freplace")
+# libbpf's words for a relocation the BTF it was given did not answer, or a file it could not use.
+_BTF_FAULTS = ("failed to parse target BTF", "CO-RE relocation", "target candidate search failed")
+
+
+def _btf_at_fault(e: KernelError, log: str) -> bool:
+    """Whether a load with the cached minimal BTF may have failed because of
+    that file: libbpf could not parse it, or a relocation found nothing in
+    it. A verifier's verdict on a program relocated as the whole kernel BTF
+    would relocate it is not the file's fault: a retry would only repeat
+    it (or, with the kernel's BTF unusable, replace it with an error about
+    that), so the first error is reported as it is."""
+    return any(words in log or words in str(e) for words in _BTF_FAULTS)
+
+
+def _both(first: KernelError, second: KernelError, cached: str) -> KernelError:
+    """A retry without the cached file that failed as well: both errors on
+    the first line, the first one first (it is what the run met; the second
+    is what the kernel's own BTF gives), then a verifier's log tail, if any,
+    as the second's type."""
+    head = str(first).splitlines()[0]
+    if "cached minimal BTF" not in head:
+        head = f"with the cached minimal BTF {escape_text(cached)}: {head}"
+    text = f"{head}; then with the kernel's own BTF: {second}"
+    if isinstance(second, VerifierError):
+        out: KernelError = VerifierError(second.program, second.log, second.errno)
+        out.args = (text,)
+        return out
+    return KernelError(text, second.errno)
 
 
 def _destroy_links(links: list[int]) -> None:

@@ -9,6 +9,7 @@ The command line is a thin layer over this.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
 from ..format.package import Package
 from ..format.writer import DISCARD, CallbackWriter, EventWriter, SampleCallback, SampleWriter
+from .kernelbtf import BtfFile
 from .loader import LoadedObject, MapInfo
 from .loop import EventLoop, Reader
 from .lostmap import LostCounter, is_lost_counter
@@ -32,12 +34,17 @@ class RunStats(NamedTuple):
 
 
 class Program:
-    """A loaded, attached package. Close it (or use `with`) to detach."""
+    """A loaded, attached package. Close it (or use `with`) to detach.
+
+    `btf`: a BTF file (a path, or a kernelbtf.BtfFile) that CO-RE
+    relocations resolve against instead of /sys/kernel/btf/vmlinux, as
+    `ecli run --btf PATH` does."""
 
     def __init__(self, package: Package, values: dict[str, Any] | None = None, *,
                  verbose: bool = False, ifname: str | None = None, poll_ms: int | None = None,
                  perf_pages: int | None = None, map_sizes: dict[str, int] | None = None,
-                 autoload: list[str] | None = None, frequency: int | None = None):
+                 autoload: list[str] | None = None, frequency: int | None = None,
+                 btf: str | os.PathLike[str] | BtfFile | None = None):
         self.package = package
         self.layout = package.export_layout()
         self.poll_ms = poll_ms if poll_ms is not None else min(package.meta.poll_timeout_ms, 100)
@@ -47,7 +54,7 @@ class Program:
         # Readers exist before the programs attach: a perf array drops records
         # while no perf event is in it, and no event should be missed.
         self.loaded = LoadedObject(package, values, verbose=verbose, attach=False, map_sizes=map_sizes,
-                                   autoload=autoload)
+                                   autoload=autoload, btf=btf)
         try:
             self._readers = self._open_readers()
             self.loaded.attach(ifname, frequency=frequency)
