@@ -21,7 +21,14 @@ from .procs import die_with_parent, stop
 from .results import parse_records
 
 CPU = "qemu64,-cx16"  # Debian 12's qemu 7.2 double-faults 6.12 with the default model's cmpxchg16b
-CMDLINE = "console=ttyS0 panic=-1 rdinit=/init quiet lsm=lockdown,capability,yama,bpf"
+# Warnings (and stack dumps) reach the serial log: a stuck guest says where.
+CMDLINE = "console=ttyS0 panic=-1 rdinit=/init quiet lsm=lockdown,capability,yama,bpf loglevel=5"
+# One host thread runs both vCPUs in turn. With a thread per vCPU, a guest that
+# patches its own code while the other vCPU runs through it (turning a
+# tracepoint's static key on: attaching to sys_enter_* makes 5.10 rewrite
+# syscall_trace_enter) left both spinning on the patched NOP in 3 runs of 8,
+# "soft lockup ... RIP: syscall_trace_enter+0xed", a QEMU TCG artefact.
+ACCEL = "tcg,thread=single"
 CHECK_MARGIN = 40.0  # beyond a check's own timeout (which the guest enforces) before the host gives up
 IDLE_LIMIT = 60.0  # silence allowed between checks (the runner only prints and starts the next one there)
 
@@ -48,7 +55,7 @@ class Outcome:
 
 
 def command(boot: Boot) -> list[str]:
-    return ["qemu-system-x86_64", "-accel", "tcg", "-cpu", CPU, "-m", str(boot.memory_mb), "-smp", str(boot.cpus),
+    return ["qemu-system-x86_64", "-accel", ACCEL, "-cpu", CPU, "-m", str(boot.memory_mb), "-smp", str(boot.cpus),
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-nic", "none",
             "-kernel", str(boot.vmlinuz), "-initrd", str(boot.initrd),
             "-append", f"{CMDLINE} kmx.kernel={boot.label}",

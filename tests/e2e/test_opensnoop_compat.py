@@ -27,11 +27,15 @@ OLD_KERNEL = ("from pyeunomia.kernel import features\n"
               "run_command('opensnoop', main, sys.argv[1:])\n")
 
 
+def loaded(kind: str) -> set[str]:
+    out = subprocess.run(["bpftool", "-j", kind, "show"], capture_output=True, text=True, check=True).stdout
+    return {p.get("name", "") for p in json.loads(out)}
+
+
 def snoop_as_old_kernel(args: list[str], *children: Child) -> tuple[list[str], set[str]]:
     tracer = Running([sys.executable, "-c", OLD_KERNEL, "-j", *args], "attached")
     try:
-        out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout
-        names = {p.get("name", "") for p in json.loads(out)}
+        names = loaded("prog") | loaded("map")
         for child in children:
             child.go()
     finally:
@@ -55,6 +59,7 @@ def test_compat_programs_give_the_same_events(tool):
     lines, loaded = snoop_as_old_kernel(["-F"], child)
     # names are cut to 15 characters by the kernel: trace_enter_ope..., trace_exit_open...
     assert any(n.startswith("trace_enter_") for n in loaded), loaded
+    assert "args__compat" in loaded  # the compat programs' map, created with them
     by_name = {os.path.basename(str(e["fname"])): e for e in in_dir(events_of(lines, child), tmp)}
     assert by_name["missing"]["ret"] == -2 and by_name["missing"]["flags"] == os.O_RDONLY
     assert by_name["made2"]["syscall"] == "openat2" and by_name["made2"]["mode"] == 0o600
@@ -62,3 +67,13 @@ def test_compat_programs_give_the_same_events(tool):
     assert by_name["rel.txt"]["flags"] == os.O_RDONLY | os.O_CLOEXEC and by_name["rel.txt"]["ret"] >= 3
     if os.uname().machine == "x86_64":
         assert by_name["via-creat"]["syscall"] == "creat" and by_name["via-creat"]["mode"] == 0o444
+
+
+def test_the_compat_map_is_not_created_for_the_modern_programs(tool):
+    tool("bpftool")
+    tracer = Running([sys.executable, "-m", "pyeunomia.cli.opensnoop", "-j"], "attached")
+    try:
+        maps, programs = loaded("map"), loaded("prog")
+    finally:
+        tracer.stop()
+    assert "trace_exit_open" in programs and "args__compat" not in maps

@@ -127,6 +127,7 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "bpf_program__type": (c_int, [c_void_p]),
     "bpf_program__fd": (c_int, [c_void_p]),
     "bpf_program__set_autoload": (c_int, [c_void_p, c_bool]),
+    "bpf_map__set_autocreate": (c_int, [c_void_p, c_bool]),
     "bpf_program__attach": (c_void_p, [c_void_p]),
     "bpf_program__attach_xdp": (c_void_p, [c_void_p, c_int]),
     "bpf_program__attach_perf_event": (c_void_p, [c_void_p, c_int]),
@@ -562,6 +563,12 @@ def map_sizes(m: int) -> tuple[int, int, int]:
     """(key size, value size, max entries)."""
     b, p = lib(), c_void_p(m)
     return int(b.bpf_map__key_size(p)), int(b.bpf_map__value_size(p)), int(b.bpf_map__max_entries(p))
+
+
+def map_set_autocreate(m: int, create: bool) -> None:
+    """Whether the load creates this map (libbpf 0.8+): a map only programs
+    left unloaded use need not exist."""
+    _check(lib().bpf_map__set_autocreate(c_void_p(m), create), f"choosing whether to create map '{map_name(m)}'")
 
 
 def map_set_max_entries(m: int, n: int) -> None:

@@ -9,6 +9,7 @@ is attached by its section.
   with no NAME of its own is a companion (a sys_enter half, say): loaded
   exactly when some compat alternative is. Programs without alternatives
   cost no probe.
+  A map named NAME__compat is created only when a compat program loads.
 - Programs whose tracepoint this kernel lacks are not loaded (arm64 has no
   open(2) or creat(2); a newer kernel adds tracepoints an older lacks), as
   long as one program is left: a package none of whose programs fit fails
@@ -75,6 +76,13 @@ def loadable_programs(spec: ObjectSpec, types: Mapping[str, int]) -> list[str] |
     if not missing or len(missing) == len(programs):
         return None if chosen is None else [p.name for p in programs]
     return [p.name for p in programs if p.name not in missing]
+
+
+def compat_maps_wanted(loaded: list[str] | None, all_programs: list[str]) -> bool:
+    """Whether maps named NAME__compat are to be created: when some loaded
+    program is a compat one (`loaded` None: every program loads)."""
+    names = all_programs if loaded is None else loaded
+    return any(name.endswith(COMPAT_SUFFIX) for name in names)
 
 
 def _choose_alternatives(spec: ObjectSpec, types: Mapping[str, int]) -> set[str] | None:

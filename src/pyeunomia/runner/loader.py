@@ -150,11 +150,17 @@ class LoadedObject:
                          for p in libbpf.object_programs(self._obj)]
         if autoload is None:
             types = {p.name: libbpf.program_type(p.handle) for p in self.programs}
-            autoload = policy.loadable_programs(self.package.spec, types)
-        if autoload is not None:
-            wanted = set(autoload)
+            chosen = policy.loadable_programs(self.package.spec, types)
+        else:
+            chosen = list(autoload)
+        if chosen is not None:
+            wanted = set(chosen)
             for p in self.programs:
                 libbpf.program_set_autoload(p.handle, p.name in wanted)
+        if not policy.compat_maps_wanted(chosen, [p.name for p in self.programs]):
+            for m in libbpf.object_maps(self._obj):
+                if libbpf.map_name(m).endswith(policy.COMPAT_SUFFIX):
+                    libbpf.map_set_autocreate(m, False)  # only the compat programs use it
         if policy.needs_tracefs([p.section for p in self.programs]):
             ensure_tracefs()
         self._write_globals(name[:8])

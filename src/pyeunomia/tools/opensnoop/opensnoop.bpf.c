@@ -92,8 +92,10 @@ struct {
 } lost SEC(".maps");
 
 /* The arguments of an open in flight, from its enter to its exit, on kernels
- * that cannot read them from the task's registers at exit (the __compat
- * programs only). Not preallocated: unused, it costs no kernel memory. */
+ * that cannot read them from the task's registers at exit. A __compat map:
+ * the loader creates it only with the __compat programs. Preallocated, as
+ * tracing programs' hash maps must be: on 5.10 a run-time allocated one drew
+ * the verifier's "unsafe" warning, and guests locked up one run in five. */
 struct open_args {
 	const char *path;
 	__u64 flags;
@@ -103,11 +105,10 @@ struct open_args {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 4096); /* opens in flight at once: one per thread inside open(2) */
 	__type(key, __u32);
 	__type(value, struct open_args);
-} args_in_flight SEC(".maps");
+} args__compat SEC(".maps");
 
 /* Room to build a full path right to left. Offsets and sizes are masked to
  * FNAME_LEN - 1, so the verifier can see every write stays inside. */
@@ -415,7 +416,7 @@ static __always_inline int trace_enter_compat(struct trace_event_raw_sys_enter *
 	if (!task_wanted(id, &uid))
 		return 0;
 	read_args(&a, syscall, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3]);
-	bpf_map_update_elem(&args_in_flight, &tid, &a, BPF_ANY);
+	bpf_map_update_elem(&args__compat, &tid, &a, BPF_ANY);
 	return 0;
 }
 
@@ -423,13 +424,13 @@ static __always_inline int trace_exit_compat(struct trace_event_raw_sys_exit *ct
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 uid = (__u32)bpf_get_current_uid_gid(), tid = (__u32)id;
-	struct open_args *a = bpf_map_lookup_elem(&args_in_flight, &tid);
+	struct open_args *a = bpf_map_lookup_elem(&args__compat, &tid);
 
 	if (!a)
 		return 0; /* filtered out at enter, or entered before we attached */
 	struct open_args copy = *a;
 
-	bpf_map_delete_elem(&args_in_flight, &tid);
+	bpf_map_delete_elem(&args__compat, &tid);
 	return emit(ctx->ret, syscall, id, uid, &copy, (struct task_struct *)bpf_get_current_task(), false);
 }
 
