@@ -84,7 +84,7 @@ def test_every_guest_gets_the_cpu_workaround_and_bpf_lsm(tmp_path):
     boot = qemu.Boot("6.12", tmp_path / "vmlinuz", tmp_path / "initrd", tmp_path / "c", tmp_path / "r", {})
     argv = qemu.command(boot)
     assert argv[argv.index("-cpu") + 1] == "qemu64,-cx16"
-    assert "tcg" in argv
+    assert "tcg,thread=single" in argv
     append = argv[argv.index("-append") + 1]
     assert "lsm=" in append and append.split("lsm=")[1].split()[0].endswith(",bpf")
     assert "kmx.kernel=6.12" in append
