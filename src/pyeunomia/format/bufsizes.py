@@ -62,22 +62,24 @@ class _Map:
     name: str
 
 
-def _map_loads(elf: ElfFile, section_index: int) -> dict[int, str]:
-    """Instruction index -> map name, for the 64-bit loads of a map's address."""
+def _map_loads(elf: ElfFile) -> dict[int, dict[int, str]]:
+    """Section index -> instruction index -> map name, for the 64-bit loads
+    of a map's address."""
     maps = elf.section(".maps")
     if maps is None:
         return {}
     symbols = elf.symbols()
     rel = _REL[elf.endian]
-    out: dict[int, str] = {}
+    out: dict[int, dict[int, str]] = {}
     for s in elf.sections:
-        if s.type != SHT_REL or s.info != section_index or s.entsize not in (0, 16):
+        if s.type != SHT_REL or s.entsize not in (0, 16):
             continue
         data = elf.section_bytes(s)
+        loads = out.setdefault(s.info, {})
         for offset, info in rel.iter_unpack(data[: len(data) - len(data) % 16]):
             sym = info >> 32
             if 0 < sym < len(symbols) and symbols[sym].section_index == maps.index and offset % 8 == 0:
-                out[offset // 8] = symbols[sym].name
+                loads[offset // 8] = symbols[sym].name
     return out
 
 
@@ -90,11 +92,10 @@ def _jump_targets(insns: list[tuple[int, int, int, int]]) -> set[int]:
     return targets
 
 
-def _scan(elf: ElfFile, section_index: int, out: dict[str, BufferWrites]) -> None:
+def _scan(elf: ElfFile, section_index: int, maps: dict[int, str], out: dict[str, BufferWrites]) -> None:
     code = elf.section_bytes(elf.sections[section_index])
     unpack = _INSN[elf.endian].iter_unpack
     insns = list(unpack(code[: len(code) - len(code) % 8]))
-    maps = _map_loads(elf, section_index)
     targets = _jump_targets(insns)
     big = elf.endian == ">"
     regs: dict[int, int | _Map] = {}
@@ -143,7 +144,9 @@ def _scan(elf: ElfFile, section_index: int, out: dict[str, BufferWrites]) -> Non
 def buffer_writes(elf: ElfFile) -> dict[str, BufferWrites]:
     """Map name -> the record sizes the object's programs write into it."""
     out: dict[str, BufferWrites] = {}
+    loads = _map_loads(elf)
     for s in elf.sections:
-        if s.flags & SHF_EXECINSTR and s.size:
-            _scan(elf, s.index, out)
+        # a section that loads no map cannot hand one to a helper
+        if s.flags & SHF_EXECINSTR and s.size and loads.get(s.index):
+            _scan(elf, s.index, loads[s.index], out)
     return out

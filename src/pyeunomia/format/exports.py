@@ -20,11 +20,13 @@ per run of same-sized records.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import PackageError
 from .btf import BTFError, Kind
-from .bufsizes import buffer_writes
+from .bufsizes import BufferWrites, buffer_writes
 from .escape import escape_text
 from .layout import FieldKind, Layout, LayoutCache, members_layout, struct_layout
 from .objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
@@ -45,9 +47,12 @@ class RecordCheck(NamedTuple):
     """The record lengths a buffer's struct accepts.
 
     `exact`: the length of a whole record (a perf sample's is padded, see
-    perf_raw_size). A shorter one is accepted only down to `shortest`: when
-    the struct ends in an array, programs send only the part they filled
-    (libbpf-tools' execsnoop sends EVENT_SIZE(e)); it decodes zero-padded.
+    perf_raw_size). A shorter one is accepted only down to `shortest`, and
+    only if `variable()` says the program writes this map with a size that
+    is not a constant: when the struct ends in an array, such programs send
+    only the part they filled (libbpf-tools' execsnoop sends EVENT_SIZE(e)),
+    which decodes zero-padded. `variable` reads the instructions
+    (format/bufsizes.py) on the first short record only, never at start-up.
     `longer`: an upstream `custom_members` view reads a prefix of a larger
     record, so longer records fit it too."""
 
@@ -57,9 +62,12 @@ class RecordCheck(NamedTuple):
     exact: int
     shortest: int
     longer: bool = False
+    variable: Callable[[], bool] = lambda: True
 
     def accepts(self, length: int) -> bool:
-        return length == self.exact or self.shortest <= length <= self.size or (self.longer and length > self.size)
+        if length == self.exact or (self.longer and length > self.size):
+            return True
+        return self.shortest <= length <= self.size and self.variable()
 
     def describe(self, length: int) -> str:
         """The one line said when a run of records does not fit."""
@@ -70,11 +78,18 @@ class RecordCheck(NamedTuple):
                 "name the struct it carries with '/// @export STRUCT' above the map and rebuild")
 
 
-def record_check(map_name: str, layout: Layout, perf: bool, longer: bool = False) -> RecordCheck:
+def record_check(map_name: str, layout: Layout, perf: bool, longer: bool = False,
+                 variable: Callable[[], bool] = lambda: True) -> RecordCheck:
     last = max(layout.fields, key=lambda f: (f.offset, f.size), default=None)
     shortest = last.offset if last is not None and last.kind in (FieldKind.CHARS, FieldKind.ARRAY) else layout.size
     exact = perf_raw_size(layout.size) if perf else layout.size
-    return RecordCheck(map_name, layout.name, layout.size, exact, max(shortest, 1) if layout.size else 0, longer)
+    return RecordCheck(map_name, layout.name, layout.size, exact, max(shortest, 1) if layout.size else 0, longer,
+                       variable)
+
+
+def _variable(writes: Callable[[], dict[str, BufferWrites]], name: str) -> bool:
+    """Does a program write map `name` with a size that is not a constant?"""
+    return name not in writes() or writes()[name].unknown > 0
 
 
 class BufferExport(NamedTuple):
@@ -104,7 +119,7 @@ def _map_entries(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {m["name"]: m for m in maps or [] if isinstance(m, dict) and isinstance(m.get("name"), str)}
 
 
-def _config_layout(pkg: Package, name: str, config: Any, cache: LayoutCache) -> tuple[Layout | None, bool]:
+def _config_layout(pkg: Package, name: str, config: Any, layouts: LayoutCache) -> tuple[Layout, bool]:
     """(layout, longer records fit) of one map's export_config."""
     where = f"{pkg.origin}: map '{escape_text(name)}': export_config"
     btf = pkg.spec.btf
@@ -115,7 +130,7 @@ def _config_layout(pkg: Package, name: str, config: Any, cache: LayoutCache) -> 
         if btf.resolve(type_id).kind not in (Kind.STRUCT, Kind.UNION):
             raise PackageError(f"{where}: btf_type_id {type_id} is not a struct: give the struct's id")
         try:
-            return struct_layout(btf, type_id, cache), False
+            return struct_layout(btf, type_id, layouts), False
         except BTFError as e:
             raise PackageError(f"{where}: {e}") from None
     if isinstance(config, dict) and len(config) == 1 and isinstance(config.get("custom_members"), list):
@@ -135,12 +150,13 @@ def _config_layout(pkg: Package, name: str, config: Any, cache: LayoutCache) -> 
                        f"{{\"custom_members\": [...]}}, not {escape_text(str(config))[:80]}")
 
 
-def export_plan(pkg: Package, cache: LayoutCache | None = None) -> ExportPlan:
+def export_plan(pkg: Package, layout_cache: LayoutCache | None = None) -> ExportPlan:
     """How each ring buffer and perf event array of `pkg` is decoded.
     Raises PackageError for an export config that cannot be used."""
-    cache = cache if cache is not None else LayoutCache()
+    layout_cache = layout_cache if layout_cache is not None else LayoutCache()
     spec = pkg.spec
     buffers = [m for m in spec.maps if m.type in (MAP_RINGBUF, MAP_PERF_EVENT_ARRAY)]
+    writes = cache(lambda: buffer_writes(spec.elf))  # read when first needed: 4 ms for opensnoop's object
     out: dict[str, BufferExport] = {}
     notes: list[str] = []
     if is_multiple(pkg.meta.raw):
@@ -152,19 +168,20 @@ def export_plan(pkg: Package, cache: LayoutCache | None = None) -> ExportPlan:
             if config == DEFAULT:
                 raise PackageError(f"{pkg.origin}: map '{escape_text(m.name)}': export_config \"default\" is for "
                                    "sampled maps: give the buffer's struct as {\"btf_type_id\": N}")
-            layout, longer = _config_layout(pkg, m.name, config, cache)
-            out[m.name] = BufferExport(m.name, layout, record_check(m.name, layout, m.type != MAP_RINGBUF, longer)
-                                       if layout else None)
+            layout, longer = _config_layout(pkg, m.name, config, layout_cache)
+            check = record_check(m.name, layout, m.type != MAP_RINGBUF, longer, partial(_variable, writes, m.name))
+            out[m.name] = BufferExport(m.name, layout, check)
         return ExportPlan(out, notes)
     exports = pkg.meta.export_types
     if not exports:
         return ExportPlan({m.name: BufferExport(m.name, None, None) for m in buffers}, notes)
-    layouts = [pkg.export_layout(t, cache) for t in exports]
-    writes = buffer_writes(spec.elf) if len(exports) > 1 else {}
+    layouts = [pkg.export_layout(t, layout_cache) for t in exports]
+    sizes = {lay.size for lay in layouts if lay is not None}
     for m in buffers:
         perf = m.type != MAP_RINGBUF
         chosen = layouts[0]
-        size = writes[m.name].size if m.name in writes else None
+        # only where the export types differ in size can the instructions tell them apart
+        size = writes()[m.name].size if len(sizes) > 1 and m.name in writes() else None
         if size is not None and chosen is not None and chosen.size != size:
             fits = [lay for lay in layouts if lay is not None and lay.size == size]
             if len(fits) == 1:
@@ -172,5 +189,6 @@ def export_plan(pkg: Package, cache: LayoutCache | None = None) -> ExportPlan:
                 notes.append(f"map '{m.name}' is decoded as struct {chosen.name}: the program writes {size}-byte "
                              f"records into it, the size of that struct (the package lists struct "
                              f"{layouts[0].name if layouts[0] else '?'} first)")
-        out[m.name] = BufferExport(m.name, chosen, record_check(m.name, chosen, perf) if chosen else None)
+        out[m.name] = BufferExport(m.name, chosen, record_check(m.name, chosen, perf, False, partial(
+            _variable, writes, m.name)) if chosen else None)
     return ExportPlan(out, notes)
