@@ -223,7 +223,13 @@ def plan_writer(plan: ExportPlan, stream: IO[bytes], as_json: bool, header: bool
     writers = {b.map: event_writer(b.layout, stream, as_json, header, check=b.check, notes=notes,
                                    label=escape_bytes(b.map.encode()).ljust(width) if not as_json else b"")
                for b in buffers}
-    return MapWriters(writers, next(iter(writers.values())))
+    first = next(iter(writers.values()))
+    if isinstance(first, _FormattingWriter):  # every header line first, before any buffer's records
+        for w in list(writers.values())[1:]:
+            if isinstance(w, _FormattingWriter):
+                first.pending.extend(w.pending)
+                w.pending.clear()
+    return MapWriters(writers, first)
 
 
 def mismatch_summary(writer: EventWriter) -> list[str]:
