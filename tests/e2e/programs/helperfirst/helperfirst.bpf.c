@@ -5,7 +5,7 @@
 #include <bpf/bpf_helpers.h>
 #include "helperfirst.h"
 
-/// Trace only this process
+/// Trace only this process (0: every process)
 const volatile int targ_pid = 0;
 
 struct {
@@ -27,7 +27,7 @@ int enter_openat(struct trace_event_raw_sys_enter *ctx)
 	u32 tid = (u32)id;
 	struct args_t args = {};
 
-	if ((int)(id >> 32) != targ_pid)
+	if (targ_pid && (int)(id >> 32) != targ_pid)
 		return 0;
 	args.fname = (const char *)ctx->args[1];
 	args.flags = (int)ctx->args[2];

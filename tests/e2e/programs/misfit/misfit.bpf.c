@@ -6,7 +6,7 @@
 #include <bpf/bpf_helpers.h>
 #include "misfit.h"
 
-/// Trace only this process
+/// Trace only this process (0: every process)
 const volatile int targ_pid = 0;
 
 struct wide {
@@ -36,10 +36,10 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	struct wide w = {};
 	struct event e = {};
 
-	if ((int)(bpf_get_current_pid_tgid() >> 32) != targ_pid)
+	if (targ_pid && (int)(bpf_get_current_pid_tgid() >> 32) != targ_pid)
 		return 0;
 	seen++;
-	w.pid = e.pid = targ_pid;
+	w.pid = e.pid = bpf_get_current_pid_tgid() >> 32;
 	w.fd = e.fd = (int)ctx->args[0];
 	w.count = e.count = seen;
 	w.extra = 0x1122334455667788ULL;

@@ -5,7 +5,7 @@
 #include <bpf/bpf_helpers.h>
 #include "tworings.h"
 
-/// Trace only this process
+/// Trace only this process (0: every process)
 const volatile int targ_pid = 0;
 
 /// @export open_ev
@@ -24,12 +24,12 @@ int enter_openat(struct trace_event_raw_sys_enter *ctx)
 {
 	struct open_ev *e;
 
-	if ((int)(bpf_get_current_pid_tgid() >> 32) != targ_pid)
+	if (targ_pid && (int)(bpf_get_current_pid_tgid() >> 32) != targ_pid)
 		return 0;
 	e = bpf_ringbuf_reserve(&opens, sizeof(*e), 0);
 	if (!e)
 		return 0;
-	e->pid = targ_pid;
+	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->dfd = (int)ctx->args[0];
 	bpf_probe_read_user_str(&e->fname, sizeof(e->fname), (const char *)ctx->args[1]);
 	bpf_ringbuf_submit(e, 0);
@@ -41,9 +41,9 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 {
 	struct close_ev e = {};
 
-	if ((int)(bpf_get_current_pid_tgid() >> 32) != targ_pid)
+	if (targ_pid && (int)(bpf_get_current_pid_tgid() >> 32) != targ_pid)
 		return 0;
-	e.pid = targ_pid;
+	e.pid = bpf_get_current_pid_tgid() >> 32;
 	e.fd = (int)ctx->args[0];
 	e.ts = bpf_ktime_get_ns();
 	bpf_ringbuf_output(&closes, &e, sizeof(e), 0);
