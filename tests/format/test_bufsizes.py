@@ -70,3 +70,17 @@ def test_constant_varied_and_computed_sizes(tool, tmp_path):
     assert writes["varied"].sizes == {4, 64} and writes["varied"].size is None
     assert writes["computed"].sizes == set() and writes["computed"].unknown == 1
     assert writes["perf"].size == 64
+
+
+def test_a_huge_section_is_not_read():
+    """A package is not trusted: a section of more than MAX_INSNS instructions is
+    left unread (its sizes unknown) rather than costing memory in proportion."""
+    from pyeunomia.format import bufsizes
+
+    multiple = open_package(str(UPSTREAM / "multiple_export_ringbuf.json"))
+    old = bufsizes.MAX_INSNS
+    try:
+        bufsizes.MAX_INSNS = 8  # the handlers are longer than 8 instructions
+        assert buffer_writes(multiple.spec.elf) == {}
+    finally:
+        bufsizes.MAX_INSNS = old

