@@ -89,6 +89,11 @@ def copy(path: str) -> Build:
     return Build("copy", path)
 
 
+def test_program(name: str) -> Build:
+    """One of the end-to-end tests' programs (tests/e2e/programs/NAME/)."""
+    return Build("ecc", f"repo:tests/e2e/programs/{name}/{name}.bpf.c", f"repo:tests/e2e/programs/{name}/{name}.h")
+
+
 @dataclass(frozen=True)
 class Program:
     name: str
@@ -185,6 +190,19 @@ PROGRAMS: tuple[Program, ...] = (
         [trace("Got IP packet: tot_len: {ip_len}, ttl: 64", any_task=True)], modules="sch_ingress cls_bpf"),
     row("xdp.json", copy("repo:tests/fixtures/upstream/xdp.json"), "ecli run {pkg}", a.udp_lo,
         [trace("xdp test: packet size is {frame_len}", any_task=True)]),
+    # ... with a struct per ring buffer ("enable_multiple_export_types", each map's "export_config")
+    row("multiple_export_ringbuf.json", copy("repo:tests/fixtures/upstream/multiple_export_ringbuf.json"),
+        "ecli run -j {pkg}", a.exec_false,
+        [event(pid="{pid}", comm="{comm}", filename="{path}"), event(pid="{pid}", comm="{comm}",
+                                                                     exit_code="{exit_code}")]),
+    # export types chosen per buffer by ecc: a helper struct first in the header, two rings with their own
+    # structs (one named by /// @export, one told by size), and a deliberate mismatch: hex, never decoded
+    # (and a perf sample's padding, which differs by nothing between kernels, accepted)
+    row("exports/helperfirst", test_program("helperfirst"), "ecli run -j {pkg}", a.open_file, [UNIQUE_OPEN]),
+    row("exports/tworings", test_program("tworings"), "ecli run -j {pkg}", a.open_file,
+        [event(pid="{pid}", fname="{path}", dfd=-100), event(pid="{pid}", fd="{fd}")]),
+    row("exports/misfit", test_program("misfit"), "ecli run -j {pkg}", a.open_file,
+        [event(map="wrong", size=24), event(pid="{pid}", fd="{fd}")]),
     # eunomia-bpf's examples, compiled here with ecc
     row("ex/bootstrap", example("bootstrap", header=True), "ecli run -j {pkg}", a.exec_false, EXEC_EXIT),
     row("ex/minimal", example("minimal"), "ecli run {pkg}", a.write_null, [trace("BPF triggered from PID {pid}.")]),

@@ -8,7 +8,7 @@ import sys
 from typing import IO
 
 from .output.sampled import SamplePrinter
-from .output.writers import event_writer
+from .output.writers import plan_writer
 from .runner.program import Program, RunStats
 
 
@@ -17,5 +17,5 @@ def print_events(program: Program, stream: IO[bytes] | None = None, *, as_json: 
     """Print `program`'s events (and sampled maps) to `stream` (stdout by
     default) as a table or JSON lines, until `duration` seconds pass."""
     out = stream or sys.stdout.buffer
-    writer = event_writer(program.layout, out, as_json, header=bool(program.buffer_maps()))
+    writer = plan_writer(program.exports, out, as_json, header=bool(program.buffer_maps()))
     return program.run(writer, SamplePrinter(out, as_json), duration=duration)

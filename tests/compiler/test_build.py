@@ -28,7 +28,9 @@ EXTRA_KEYS = {
     "variable": {"size", "offset", "value", "description", "cmdarg"},
     "member": {"offset", "size"},
     "bpf_skel": {"doc"},
-    "map": {"mmaped", "sample", "type"},
+    "map": {"mmaped", "sample", "type", "export_config"},
+    # upstream's own keys (bpf-loader-rs meta), absent from runqlat.json: the struct of each event buffer
+    "meta": {"enable_multiple_export_types"},
 }
 
 
@@ -71,8 +73,12 @@ def test_package_has_upstreams_shape_field_by_field(name):
     assert len(obj) == ours["bpf_object_size"]
     assert obj == (built(name) / f"{name}.bpf.o").read_bytes()
     meta, umeta = ours["meta"], theirs["meta"]
-    check_keys(meta, umeta, set(), "meta")
+    check_keys(meta, umeta, EXTRA_KEYS["meta"], "meta")
     skel, uskel = meta["bpf_skel"], umeta["bpf_skel"]
+    buffers = [m for m in skel["maps"] if m["type"] in ("ringbuf", "perf_event_array")]
+    assert meta.get("enable_multiple_export_types") is (True if buffers else None)
+    for m in buffers:  # each test program's buffer carries its header's first struct
+        assert m["export_config"] == {"btf_type_id": meta["export_types"][0]["type_id"]}, m
     check_keys(skel, uskel, EXTRA_KEYS["bpf_skel"], "bpf_skel")
     assert skel["obj_name"] == f"{name}_bpf"
     uvar = uskel["data_sections"][0]["variables"][0]

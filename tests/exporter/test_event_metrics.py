@@ -169,3 +169,24 @@ def test_label_cache_keeps_what_recurs_not_every_name():
     assert hot in m._cache and m.store.overflow.value == 3 * events.YOUNG_MAX - 98
     texts = [labels[0] for labels in m.store.cells]
     assert all(t is texts[0] for t in texts)  # one "once" string for 100 series
+
+
+def test_records_their_struct_does_not_fit_feed_no_metric():
+    import io
+
+    from pyeunomia.format.exports import record_check
+
+    plan = plan_of(config(TUTORIAL))
+    assert plan.layout is not None and plan.buffer is not None and plan.buffer.check is not None
+    notes = io.StringIO()
+    w = MetricsWriter(plan.layout, [EventMetric(m, plan.layout) for m in plan.metrics], threading.Lock(),
+                      check=record_check("events", plan.layout, False, variable=lambda: False), program="snoop",
+                      notes=notes)
+    a = {"pid": 10, "comm": b"bash", "fname": b"/etc/passwd"}
+    feed(w, plan.layout, [a, a], length=plan.layout.size + 8)  # 8 bytes too many: not this struct
+    feed(w, plan.layout, [a])
+    assert values(w) == {("10", "bash", "/etc/passwd"): 1}
+    assert w.mismatched == 2
+    size = plan.layout.size
+    assert notes.getvalue().startswith(f"eunomia-exporter: program snoop: map 'events': a {size + 8}-byte record is "
+                                       f"not struct event ({size} bytes): left out of the metrics")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from pyeunomia.format.btf import Btf
+from pyeunomia.format.exports import BufferExport, ExportPlan, RecordCheck, record_check
 from pyeunomia.format.layout import Layout, struct_layout
 from pyeunomia.format.writer import CallbackWriter, EventWriter
 from pyeunomia.output import writers as events
@@ -302,3 +303,105 @@ def test_event_writer_interface():
     writer.end_batch()
     writer.report_lost(1, "x")
     writer.close()
+
+
+# -- record sizes checked against the struct (format/exports.py) -----------------------------------
+
+
+def exec_check(perf: bool = False, variable: bool = False) -> RecordCheck:
+    return record_check("events", exec_layout(), perf, variable=lambda: variable)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_records_that_do_not_fit_print_in_hex_with_one_line_and_a_count(clock, as_json):
+    stream, notes = Stream(), io.StringIO()
+    writer = events.event_writer(exec_layout(), stream, as_json, header=False, check=exec_check(), notes=notes)
+    wide = [RECORDS[1] + b"\x01\x02\x03\x04", RECORDS[0] + b"\xff" * 4]  # 32 bytes, not the struct's 28
+    for _ in range(2):  # two runs: still one line on stderr
+        view, stride, length = ring(wide)
+        writer.write_run(view, HEADER, stride, 2, length)
+    view, stride, length = ring(RECORDS[:1])
+    writer.write_run(view, HEADER, stride, 1, length)  # a fitting record still decodes
+    writer.end_batch()
+    out = stream.getvalue().decode().splitlines()
+    hexes = [wide[0].hex(), wide[1].hex()] * 2
+    if as_json:
+        assert [json.loads(line) for line in out[:4]] == [{"map": "events", "size": 32, "data": h} for h in hexes]
+        assert json.loads(out[4])["pid"] == 1
+    else:
+        assert out[:4] == [f"22:13:20 size=32 {h}" for h in hexes]
+        assert out[4].split()[:2] == ["22:13:20", "1"]
+    assert notes.getvalue() == ("ecli: map 'events': a 32-byte record is not struct event (28 bytes): printed in hex, "
+                                "never decoded as it; name the struct it carries with '/// @export STRUCT' above the "
+                                "map and rebuild\n")
+    assert writer.mismatched == 4
+    assert events.mismatch_summary(writer) == [
+        "map 'events': 4 records did not fit struct event (28 bytes) and were printed in hex"]
+
+
+def test_short_records_fit_only_where_the_program_writes_a_computed_size(clock):
+    short = [r[:20] for r in RECORDS[:2]]  # down to comm, the array ending the struct... almost: exiting follows
+    for variable in (False, True):
+        stream, notes = Stream(), io.StringIO()
+        writer = TableWriter(exec_layout(), stream, header=False, check=exec_check(variable=variable), notes=notes)
+        view, stride, length = ring(short)
+        writer.write_run(view, HEADER, stride, 2, length)
+        writer.end_batch()
+        # exec_layout ends in an enum, not an array: a short record never fits
+        assert stream.getvalue().decode().split()[1] == "size=20"
+        assert writer.mismatched == 2
+
+
+def pair_layout() -> Layout:
+    """struct pair { int a; unsigned int b; }: 8 bytes, which a perf sample pads to 12."""
+    b = BtfBuilder()
+    pair = b.struct("pair", 8, [("a", b.int("int", 4, ENC_SIGNED), 0), ("b", b.int("unsigned int", 4), 32)])
+    return struct_layout(Btf.parse(b.build()), pair)
+
+
+def test_perf_samples_fit_with_their_padding(clock):
+    stream, notes = Stream(), io.StringIO()
+    check = record_check("p", pair_layout(), True)
+    assert (check.size, check.exact) == (8, 12)
+    writer = TableWriter(pair_layout(), stream, header=False, check=check, notes=notes)
+    padded = [struct.pack("<iI", -5, 7) + bytes(4), struct.pack("<iI", 6, 8) + bytes(4)]
+    view, stride, length = ring(padded)
+    writer.write_run(view, HEADER, stride, 2, length)
+    sixteen = [struct.pack("<iIQ", 1, 2, 3) + bytes(4)]  # a 16-byte output: 20 in the sample
+    view, stride, length = ring(sixteen)
+    writer.write_run(view, HEADER, stride, 1, length)
+    writer.end_batch()
+    assert stream.getvalue().decode().splitlines() == [
+        "22:13:20 -5      7", "22:13:20 6       8", f"22:13:20 size=20 {sixteen[0].hex()}"]
+    assert writer.mismatched == 1 and "a 20-byte record is not struct pair (8 bytes, 12 in a perf sample)" in \
+        notes.getvalue()
+
+
+def test_several_buffers_print_with_their_map_name(clock):
+    stream, notes = Stream(), io.StringIO()
+    plan = ExportPlan({"exec": BufferExport("exec", exec_layout(), exec_check()),
+                       "bits": BufferExport("bits", bits_layout(), record_check("bits", bits_layout(), False))}, [])
+    writer = events.plan_writer(plan, stream, False, header=True, notes=notes)
+    view, stride, length = ring(RECORDS[:1])
+    writer.for_map("exec").write_run(view, HEADER, stride, 1, length)
+    view, stride, length = ring([bytes([0x9A, 0x01, 0x00, 0x00])])
+    writer.for_map("bits").write_run(view, HEADER, stride, 1, length)
+    writer.end_batch()
+    assert stream.getvalue().decode().splitlines() == [
+        "exec time     pid     uid     comm        exiting cpu  k",
+        "bits time     lo      hi      rest",
+        "exec 22:13:20 1       0       systemd     false   0    EXEC",
+        "bits 22:13:20 10      -7      1",
+    ]
+    assert notes.getvalue() == ""
+
+
+def test_the_python_api_hands_misfits_over_undecoded():
+    got: list[dict[str, Any]] = []
+    writer = CallbackWriter(exec_layout(), got.append, exec_check())
+    view, stride, length = ring([RECORDS[0] + b"\0" * 4])
+    writer.write_run(view, HEADER, stride, 1, length)
+    view, stride, length = ring(RECORDS[1:2])
+    writer.write_run(view, HEADER, stride, 1, length)
+    assert got[0] == {"map": "events", "size": 32, "data": RECORDS[0] + b"\0" * 4}
+    assert got[1]["pid"] == 4242 and writer.mismatched == 1

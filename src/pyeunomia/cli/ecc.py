@@ -13,6 +13,7 @@ import time
 
 from .. import __version__
 from ..errors import UsageError
+from ..format.escape import escape_text
 from .common import ArgumentParser, run_command, setup_logging
 
 
@@ -65,6 +66,8 @@ def main(argv: list[str]) -> int:
                                 archive))
     if result.warnings.strip():
         sys.stderr.write(result.warnings if result.warnings.endswith("\n") else result.warnings + "\n")
+    for note in result.notes:
+        sys.stderr.write(f"ecc: {escape_text(note)}\n")
     outdir = args.output or os.path.dirname(args.source) or "."
     written = write_outputs(result, outdir)
     skel = result.meta["bpf_skel"]

@@ -148,7 +148,7 @@ def main(argv: list[str]) -> int:
 
 
 def run_package(package: Package, values: dict[str, Any], args: argparse.Namespace) -> int:
-    from ..output.writers import event_writer
+    from ..output.writers import mismatch_summary, plan_writer
     from ..runner.program import Program
 
     stops = StopSignals()
@@ -157,8 +157,8 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
                      btf=args.btf) as prog:
             out = sys.stdout.buffer
             header = not args.no_header and bool(prog.buffer_maps())  # no table without an event buffer
-            writer = event_writer(prog.layout, out, args.json, header)
-            for note in [*prog.loaded.notes, *_interpreter_notes(package)]:
+            writer = plan_writer(prog.exports, out, args.json, header)
+            for note in [*prog.loaded.notes, *prog.exports.notes, *_interpreter_notes(package)]:
                 sys.stderr.write(f"ecli: {escape_text(note)}\n")
             n_progs = len(prog.loaded.programs)
             sys.stderr.write(f"ecli: {escape_text(package.name)}: {n_progs} program{'s' * (n_progs != 1)} attached; "
@@ -175,6 +175,8 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
         stops.restore()
     if stats.lost:
         sys.stderr.write(f"ecli: {stats.lost} events lost (of {stats.received + stats.lost})\n")
+    for line in mismatch_summary(writer):
+        sys.stderr.write(f"ecli: {line}\n")
     return 0
 
 

@@ -34,7 +34,7 @@ from ..format.btfarchive import pack, upstream_tar
 from ..format.elf import ElfFile
 from ..format.objspec import ObjectSpec
 from ..format.package import Package, parse_meta
-from . import clangast, docs
+from . import clangast, docs, exportchoice
 from .btfgen import BtfgenResult, generate
 from .btfmerge import merge_structs
 from .clangrun import Job, log, parse_depfile
@@ -65,6 +65,7 @@ class BuildResult:
     meta: dict[str, Any]
     warnings: str  # clang's diagnostics of a successful compile
     btfgen: BtfgenResult | None = None
+    notes: tuple[str, ...] = ()  # choices ecc had to guess (compiler/exportchoice.py), one line each
 
     def package_json(self) -> str:
         return Package(self.object, parse_meta(self.meta, self.name), btf_archive=self.packed_archive).to_json()
@@ -311,20 +312,23 @@ class _Build:
         structs = self.header_structs(decls)
         if self.header is not None and not structs:
             raise CompileError(f"{self.options.header}: declares no named struct to export: "
-                               "define the event struct there (struct event {{ ... }};)")
-        obj = self.add_missing_structs(obj, structs, exact, guessed_export if structs == guessed_structs else None)
+                               "define the event struct there (struct event { ... };)")
         source_docs = docs.collect(decls, clangast.SameFile(self.source), self.file_doc(tokens), self.label)
+        candidates, wanted, annotations = export_candidates(decls, structs, source_docs)
+        obj = self.add_missing_structs(obj, wanted, exact, guessed_export if wanted == guessed_structs else None)
         name = package_name(self.options.source)
         try:
             spec = ObjectSpec(obj)
-            meta = package_meta(spec, f"{name}_bpf", structs, source_docs)
+            choice = exportchoice.choose(spec, candidates, annotations, self.label)
+            meta = package_meta(spec, f"{name}_bpf", exportchoice.ordered_exports(wanted, choice), source_docs)
+            exportchoice.apply(meta, spec.btf, choice)
             Package(obj, parse_meta(meta, self.label), self.label).check_export_types()
         except PackageError as e:
             raise CompileError(f"{self.label}: the compiled object does not make a valid package: {e}") from None
         btfgen = None
         if self.options.btfhub_archive is not None:
             btfgen = generate(obj, self.options.btfhub_archive, self.arch)
-        return BuildResult(name, obj, meta, warnings, btfgen)
+        return BuildResult(name, obj, meta, warnings, btfgen, tuple(choice.notes))
 
     def add_missing_structs(self, obj: bytes, structs: list[str], exact: _Context, guessed: Job | None) -> bytes:
         """The object with the header structs its BTF lacks appended to it."""
@@ -346,6 +350,22 @@ class _Build:
             source = self.export_btf(self.start_export("export.c", exact, missing), "export.c")
         grown, copied = merge_structs(blob, elf.endian, source, missing, str(self.options.header))
         return replace_section(obj, ".BTF", grown) if copied else obj
+
+
+def export_candidates(decls: list[clangast.Decl], header_structs: list[str], source_docs: docs.SourceDocs
+                      ) -> tuple[list[str], list[str], dict[str, tuple[str, int]]]:
+    """(candidate export structs, every struct the package exports, the maps'
+    `/// @export STRUCT` annotations): see compiler/exportchoice.py."""
+    annotations = exportchoice.map_annotations(source_docs)
+    marked = exportchoice.annotated_structs(decls, lambda _file: True)
+    candidates = header_structs + [n for n in marked if n not in header_structs]
+    defined = {d.name for d in decls if d.kind == "RecordDecl" and d.tag == "struct" and d.complete}
+    for var, (struct, line) in annotations.items():
+        if struct not in defined:
+            raise CompileError(f"{source_docs.file}:{line}: @export above '{var}' names struct {struct}, which the "
+                               "source and its headers do not define: name the struct the map carries")
+    wanted = candidates + list(dict.fromkeys(s for s, _ in annotations.values() if s not in candidates))
+    return candidates, wanted, annotations
 
 
 @dataclass(frozen=True)

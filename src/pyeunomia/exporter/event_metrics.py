@@ -11,14 +11,17 @@ finding the series, adding.
 from __future__ import annotations
 
 import collections
+import sys
 import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from sys import intern
-from typing import Any
+from typing import IO, Any
 
+from ..format.escape import escape_text
+from ..format.exports import RecordCheck
 from ..format.layout import Layout
 from ..format.rows import compile_rows
 from ..format.writer import EventWriter
@@ -159,7 +162,8 @@ class MetricsWriter(EventWriter):
     too, so a scrape sees whole runs."""
 
     def __init__(self, layout: Layout | None, metrics: list[EventMetric], lock: threading.Lock,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, *, check: RecordCheck | None = None,
+                 program: str = "", notes: IO[str] | None = None):
         self.layout = layout
         self.metrics = metrics
         self.lock = lock
@@ -167,10 +171,24 @@ class MetricsWriter(EventWriter):
         self.received = 0
         self.lost = 0
         self.hold: Callable[[], None] | None = None  # called before each run: lets a scrape go first
+        self.check = check  # records it does not fit feed no metric (format/exports.py)
+        self._exact = check.exact if check is not None else -1
+        self.mismatched = 0
+        self._program = program
+        self._notes = notes
 
     def write_run(self, view: memoryview, header: int, stride: int, count: int, length: int) -> None:
         if self.hold is not None:
             self.hold()
+        if length != self._exact and self.check is not None and not self.check.accepts(length):
+            if not self.mismatched:  # once: a wrong struct would say so on every run
+                notes = self._notes or sys.stderr
+                notes.write(f"eunomia-exporter: program {escape_text(self._program)}: "
+                            f"{self.check.describe(length).replace('printed in hex', 'left out of the metrics')}\n")
+                notes.flush()
+            with self.lock:
+                self.mismatched += count
+            return
         layout = self.layout
         if layout is not None and self.metrics and length < layout.size:
             view, header, stride = _padded(view, header, stride, count, length, layout.size)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..format.objspec import MAP_RINGBUF
+from ..format.writer import DISCARD, MapWriters
 from ..runner.kernelbtf import BtfFile
 from ..runner.maps import percpu_value_size, read_entries
 from ..runner.program import Program
@@ -52,7 +53,9 @@ class ProgramInstance:
         self._thread: threading.Thread | None = None
         layout = plan.layout
         self.event_metrics = [EventMetric(m, layout) for m in plan.metrics if m.map is None and layout is not None]
-        self.writer = MetricsWriter(layout, self.event_metrics, self.lock)
+        buffer = plan.buffer
+        self.writer = MetricsWriter(layout, self.event_metrics, self.lock, check=buffer.check if buffer else None,
+                                    program=self.name)
         self.program = Program(plan.package, plan.values, verbose=verbose, btf=btf)
         self._fill: RingFill | None = None
         try:
@@ -89,7 +92,9 @@ class ProgramInstance:
 
     def _run(self) -> None:
         try:
-            loop = self.program.open_loop(self.writer, wakeup_fd=self._wake_r)  # map metrics are read at scrapes
+            # metrics read the records of one buffer (plan.buffer); any other buffer's are not theirs
+            writer = MapWriters({buffer.map: self.writer}, DISCARD) if (buffer := self.plan.buffer) else self.writer
+            loop = self.program.open_loop(writer, wakeup_fd=self._wake_r)  # map metrics are read at scrapes
             loop.run(None, lambda: self._stopping)
         except Exception as e:  # noqa: BLE001 - reported on the landing page and as program_up 0
             self.error = f"{type(e).__name__}: {e}"

@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import EunomiaError
 from ..format.btf import INT_BOOL, Btf, Kind
 from ..format.escape import escape_text
+from ..format.exports import BufferExport
 from ..format.layout import Field, FieldKind, Layout, value_decoder
 from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
 from ..format.options import global_options
@@ -65,6 +66,7 @@ class ProgramPlan:
     values: dict[str, Any]  # the globals to set
     layout: Layout | None  # the event struct, when a metric reads events
     metrics: tuple[MetricPlan, ...]
+    buffer: BufferExport | None = None  # the event buffer whose records the metrics read (its struct: layout)
 
     @property
     def name(self) -> str:
@@ -75,11 +77,15 @@ def plan_program(cfg: ProgramConfig) -> ProgramPlan:
     package = open_program_package(cfg)
     values = option_values(cfg, package)
     layout = None
+    buffer = None
     if cfg.needs_events:
         first = next(m for m in cfg.metrics if m.map is None)
         has_buffer = any(m.type in (MAP_RINGBUF, MAP_PERF_EVENT_ARRAY) for m in package.spec.maps)
         try:
-            layout = package.export_layout() if has_buffer else None
+            # the first buffer with a struct: a config names fields, not maps
+            buffer = next((b for b in package.exports.buffers.values() if b.layout is not None), None) \
+                if has_buffer else None
+            layout = buffer.layout if buffer is not None else None
         except EunomiaError as e:
             raise first.at.error(f"cannot decode {cfg.name}'s events: {e}") from None
         if layout is None:
@@ -92,7 +98,7 @@ def plan_program(cfg: ProgramConfig) -> ProgramPlan:
             metrics.append(_event_metric(m, layout, cfg.name))
         else:
             metrics.append(_map_metric(m, package))
-    return ProgramPlan(cfg, package, values, layout, tuple(metrics))
+    return ProgramPlan(cfg, package, values, layout, tuple(metrics), buffer)
 
 
 def open_program_package(cfg: ProgramConfig) -> Package:

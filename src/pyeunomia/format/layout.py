@@ -158,33 +158,60 @@ def struct_layout(btf: Btf, type_id: int, cache: LayoutCache | None = None) -> L
     for _name, bit_off, bit_size, mtype in members:  # the kernel refuses such BTF too
         if bit_off + (bit_size or 8 * btf.size_of(mtype)) > 8 * t.size:
             raise BTFError(f"BTF type {type_id} has a member beyond its {t.size} bytes")
+    layout, cache.values[t.id] = _layout(btf, t.name, t.size, members, cache, type_id)
+    cache.layouts[t.id] = layout
+    return layout
+
+
+def members_layout(btf: Btf, name: str, members: list[tuple[str, int, int]]) -> Layout:
+    """The layout of a record described member by member, (name, byte offset,
+    BTF type id), as upstream's `custom_members` export config does: as long
+    as its last member reaches."""
+    cache = LayoutCache()
+    flat = [(n, 8 * off, 0, type_id) for n, off, type_id in sorted(members, key=lambda m: m[1])]
+    if len(flat) > MAX_MEMBERS:
+        raise BTFError(f"more than {MAX_MEMBERS} members")
+    end = 0
+    for n, bit_off, _bits, type_id in flat:
+        if not 0 < type_id < len(btf):
+            raise BTFError(f"member {n!r} has no BTF type {type_id}")
+        if bit_off // 8 < end:
+            raise BTFError(f"member {n!r} overlaps the member before it")
+        end = bit_off // 8 + btf.size_of(type_id)
+    if end > 1 << 20:
+        raise BTFError(f"members reach {end} bytes")
+    return _layout(btf, name, end, flat, cache, 0)[0]
+
+
+def _layout(btf: Btf, name: str, size: int, members: list[tuple[str, int, int, int]], cache: LayoutCache,
+            type_id: int) -> tuple[Layout, int]:
+    """The layout of `members` (name, bit offset, bit size, type id) in a
+    record of `size` bytes, and how many values one record decodes into."""
     order = sorted(range(len(members)), key=lambda i: members[i][1])
     codes: list[str] = []
     index_of: dict[int, int] = {}
     pos = 0
     e = btf.endian
     for i in order:
-        name, bit_off, bit_size, mtype = members[i]
-        size = btf.size_of(mtype)
+        _member, bit_off, bit_size, mtype = members[i]
+        msize = btf.size_of(mtype)
         if bit_size or bit_off % 8 or bit_off // 8 < pos:
             continue  # bitfield or overlap: decoded from raw bytes
         off = bit_off // 8
         if off > pos:
             codes.append(f"{off - pos}x")
-        codes.append(_code(btf, mtype, size))
+        codes.append(_code(btf, mtype, msize))
         index_of[i] = len(index_of)
-        pos = off + size
-    if t.size > pos:
-        codes.append(f"{t.size - pos}x")
+        pos = off + msize
+    if size > pos:
+        codes.append(f"{size - pos}x")
     fields = []
-    for i, (name, bit_off, bit_size, mtype) in enumerate(members):
-        fields.append(_field(btf, name, mtype, bit_off, bit_size, index_of.get(i), e, cache))
+    for i, (member, bit_off, bit_size, mtype) in enumerate(members):
+        fields.append(_field(btf, member, mtype, bit_off, bit_size, index_of.get(i), e, cache))
     values = sum(_values(btf, mtype, cache) for _name, _off, _bits, mtype in members)
     if values > MAX_VALUES:
         raise BTFError(f"BTF type {type_id} decodes into more than {MAX_VALUES} values")
-    cache.values[t.id] = values
-    layout = cache.layouts[t.id] = Layout(t.name, t.size, tuple(fields), struct.Struct(e + "".join(codes)))
-    return layout
+    return Layout(name, size, tuple(fields), struct.Struct(e + "".join(codes))), values
 
 
 def _values(btf: Btf, type_id: int, cache: LayoutCache) -> int:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ..errors import PackageError
 from .btf import BTFError, Kind
 from .escape import escape_text
+from .exports import ExportPlan, export_plan
 from .layout import Layout, LayoutCache, struct_layout
 from .objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF, ObjectSpec
 from .units import size_text
@@ -211,6 +212,12 @@ class Package:
         cache = LayoutCache()  # one layout per struct, however many export types name it
         for t in self.meta.export_types:
             self.export_layout(t, cache)
+        self.__dict__["exports"] = export_plan(self, cache)
+
+    @cached_property
+    def exports(self) -> ExportPlan:
+        """Which struct each event buffer carries (format/exports.py)."""
+        return export_plan(self)
 
     @cached_property
     def _structs(self) -> dict[str, int]:

@@ -18,6 +18,8 @@ class SamplePrinter(SampleWriter):
         self.as_json = as_json
 
     def write_sample(self, map_name: str, kind: str, unit: str, entries: list[tuple[Any, Any]]) -> None:
+        if not entries:
+            return  # an interval with nothing in the map: no bare timestamp line (bpftrace prints nothing either)
         stamp = time.strftime("%H:%M:%S")
         if self.as_json:
             lines = [json_text({"time": stamp, "map": map_name, "key": k, "value": v}) + "\n" for k, v in entries]

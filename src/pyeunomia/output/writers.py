@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from ..format.escape import is_safe_batch
+from ..format.escape import escape_bytes, escape_text, is_safe_batch
+from ..format.exports import ExportPlan, RecordCheck
 from ..format.layout import Layout
 from ..format.rows import (
     CompiledRows,
@@ -25,16 +26,28 @@ from ..format.rows import (
     json_text,
     table_header,
 )
-from ..format.writer import EventWriter
+from ..format.writer import EventWriter, MapWriters
 
 
 class _FormattingWriter(EventWriter):
-    def __init__(self, layout: Layout, stream: IO[bytes]):
+    """`check`: the record sizes the layout fits (format/exports.py). A run
+    of records it does not fit is never decoded: each record prints in hex,
+    one line on `notes` says why (once per map), and `mismatched` counts them.
+    Without a check, short records decode zero-padded and extra bytes are
+    ignored."""
+
+    def __init__(self, layout: Layout, stream: IO[bytes], check: RecordCheck | None = None,
+                 notes: IO[str] | None = None, label: bytes = b""):
         self.layout = layout
         self.stream = stream
         self.pending: list[bytes] = []
         self._second = -1
         self._prefix = b""
+        self.check = check
+        self._exact = check.exact if check is not None else layout.size
+        self._notes = notes
+        self.label = label  # the map's name, leading each line when several buffers print together
+        self.mismatched = 0
 
     def _time_prefix(self) -> bytes:
         now = int(time.time())
@@ -44,8 +57,15 @@ class _FormattingWriter(EventWriter):
         return self._prefix
 
     def write_run(self, view: memoryview, header: int, stride: int, count: int, length: int) -> None:
+        if length == self._exact:  # the one comparison a run costs when records fit
+            self._format(view, header, stride, count)
+            return
+        if self.check is not None and not self.check.accepts(length):
+            self._mismatch(view, header, stride, count, length)
+            return
         if length < self.layout.size:
-            # A record shorter than the event struct: decode it zero-padded.
+            # A record shorter than the event struct (its trailing array cut
+            # short by the program): decode it zero-padded.
             size = self.layout.size
             for k in range(count):
                 start = k * stride + header
@@ -56,6 +76,16 @@ class _FormattingWriter(EventWriter):
 
     def _format(self, view: memoryview, header: int, stride: int, count: int) -> None:
         raise NotImplementedError
+
+    def _mismatch(self, view: memoryview, header: int, stride: int, count: int, length: int) -> None:
+        check = self.check
+        assert check is not None
+        if not self.mismatched:
+            (self._notes or sys.stderr).write(f"ecli: {check.describe(length)}\n")
+            (self._notes or sys.stderr).flush()
+        self.mismatched += count
+        self.pending.extend(hex_lines(view, header, stride, count, length, self._time_prefix(), self.label,
+                                      bool(getattr(self, "_json", False)), check.map))
 
     def end_batch(self) -> None:
         if self.pending:
@@ -75,8 +105,9 @@ class RowsWriter(_FormattingWriter):
 
     def __init__(self, layout: Layout, stream: IO[bytes], fast: CompiledRows, *, safe: CompiledRows | None = None,
                  json: bool = False, quotes: int | None = None, header: bytes = b"",
-                 prefix: Callable[[], Any] | None = None, lost_stream: IO[str] | None = None):
-        super().__init__(layout, stream)
+                 prefix: Callable[[], Any] | None = None, lost_stream: IO[str] | None = None,
+                 check: RecordCheck | None = None, notes: IO[str] | None = None, label: bytes = b""):
+        super().__init__(layout, stream, check, notes, label)
         self._fast = fast
         self._safe = safe
         self._json = json
@@ -109,51 +140,104 @@ class RowsWriter(_FormattingWriter):
 class TableWriter(RowsWriter):
     """One aligned line per event, the wall-clock time first."""
 
-    def __init__(self, layout: Layout, stream: IO[bytes], header: bool = True):
+    def __init__(self, layout: Layout, stream: IO[bytes], header: bool = True, *, check: RecordCheck | None = None,
+                 notes: IO[str] | None = None, label: bytes = b""):
         widths = [column_width(f) for f in layout.fields]
         super().__init__(layout, stream, compile_table_rows(layout, widths, escape=False),
                          safe=compile_table_rows(layout, widths, escape=True),
-                         header=table_header(layout, widths) if header else b"")
-        self._prefix_of = self._time_prefix
+                         header=label + table_header(layout, widths) if header else b"",
+                         check=check, notes=notes, label=label)
+        self._prefix_of = self._labeled_time if label else self._time_prefix
+
+    def _labeled_time(self) -> bytes:
+        return self.label + self._time_prefix()
 
 
 class JsonWriter(RowsWriter):
     """One JSON object per line, keyed by member name; always ASCII."""
 
-    def __init__(self, layout: Layout, stream: IO[bytes], lost_stream: IO[str] | None = None):
+    def __init__(self, layout: Layout, stream: IO[bytes], lost_stream: IO[str] | None = None, *,
+                 check: RecordCheck | None = None, notes: IO[str] | None = None):
         careful = compile_json_rows(layout)
         fast = compile_json_fast_rows(layout)
         if fast is None:
-            super().__init__(layout, stream, careful, json=True, lost_stream=lost_stream)
+            super().__init__(layout, stream, careful, json=True, lost_stream=lost_stream, check=check, notes=notes)
         else:
             super().__init__(layout, stream, fast[0], safe=careful, json=True, quotes=fast[1],
-                             lost_stream=lost_stream)
+                             lost_stream=lost_stream, check=check, notes=notes)
 
 
 class HexWriter(_FormattingWriter):
     """For records without an export type: the size and the bytes in hex."""
 
-    def __init__(self, stream: IO[bytes], as_json: bool = False):
-        super().__init__(Layout("raw", 0, (), struct.Struct("")), stream)
+    def __init__(self, stream: IO[bytes], as_json: bool = False, label: bytes = b""):
+        super().__init__(Layout("raw", 0, (), struct.Struct("")), stream, label=label)
         self.as_json = as_json
 
     def write_run(self, view: memoryview, header: int, stride: int, count: int, length: int) -> None:
-        prefix = self._time_prefix()
-        for k in range(count):
-            data = bytes(view[k * stride + header : k * stride + header + length]).hex()
-            if self.as_json:
-                self.pending.append(json_text({"size": length, "data": data}).encode() + b"\n")
-            else:
-                self.pending.append(b"%s size=%d %s\n" % (prefix, length, data.encode()))
+        self.pending.extend(hex_lines(view, header, stride, count, length, self._time_prefix(), self.label,
+                                      self.as_json))
 
 
-def event_writer(layout: Layout | None, stream: IO[bytes], as_json: bool, header: bool = True) -> EventWriter:
+def hex_lines(view: memoryview, header: int, stride: int, count: int, length: int, time_prefix: bytes,
+              label: bytes, as_json: bool, map_name: str | None = None) -> list[bytes]:
+    """Records printed as their size and bytes in hex: `TIME size=N HEX`, or
+    {"size": N, "data": HEX} (with "map" for a record its struct did not fit)."""
+    out = []
+    for k in range(count):
+        data = bytes(view[k * stride + header : k * stride + header + length]).hex()
+        if as_json:
+            doc: dict[str, Any] = {"size": length, "data": data}
+            if map_name is not None:
+                doc = {"map": map_name, **doc}
+            out.append(json_text(doc).encode() + b"\n")
+        else:
+            out.append(b"%s%s size=%d %s\n" % (label, time_prefix, length, data.encode()))
+    return out
+
+
+def event_writer(layout: Layout | None, stream: IO[bytes], as_json: bool, header: bool = True, *,
+                 check: RecordCheck | None = None, notes: IO[str] | None = None, label: bytes = b"") -> EventWriter:
     """The writer a generic package's events get: a table, JSON lines, or
     for records without an export type their bytes in hex. `header`: print
     the table's header line (only worth it when the program has an event
-    buffer to fill the table)."""
+    buffer to fill the table). `check`: the record sizes `layout` fits."""
     if layout is None:
-        return HexWriter(stream, as_json)
+        return HexWriter(stream, as_json, label)
     if as_json:
-        return JsonWriter(layout, stream)
-    return TableWriter(layout, stream, header=header)
+        return JsonWriter(layout, stream, check=check, notes=notes)
+    return TableWriter(layout, stream, header=header, check=check, notes=notes, label=label)
+
+
+def plan_writer(plan: ExportPlan, stream: IO[bytes], as_json: bool, header: bool = True,
+                notes: IO[str] | None = None) -> EventWriter:
+    """A writer for every event buffer of a package, each with its own struct
+    and size check. With several buffers a table's lines (and each buffer's
+    header line) start with the map's name."""
+    buffers = list(plan.buffers.values())
+    if len(buffers) <= 1:
+        b = buffers[0] if buffers else None
+        return event_writer(b.layout if b else None, stream, as_json, header, check=b.check if b else None,
+                            notes=notes)
+    width = max(len(b.map) for b in buffers) + 1
+    writers = {b.map: event_writer(b.layout, stream, as_json, header, check=b.check, notes=notes,
+                                   label=escape_bytes(b.map.encode()).ljust(width) if not as_json else b"")
+               for b in buffers}
+    first = next(iter(writers.values()))
+    if isinstance(first, _FormattingWriter):  # every header line first, before any buffer's records
+        for w in list(writers.values())[1:]:
+            if isinstance(w, _FormattingWriter):
+                first.pending.extend(w.pending)
+                w.pending.clear()
+    return MapWriters(writers, first)
+
+
+def mismatch_summary(writer: EventWriter) -> list[str]:
+    """One line per map whose records did not fit its struct: for the end of a run."""
+    out = []
+    for w in writer.writers() if isinstance(writer, MapWriters) else [writer]:
+        if isinstance(w, _FormattingWriter) and w.mismatched and w.check is not None:
+            c = w.check
+            out.append(f"map '{escape_text(c.map)}': {w.mismatched} record{'s' * (w.mismatched != 1)} did not fit "
+                       f"struct {escape_text(c.struct)} ({c.size} bytes) and were printed in hex")
+    return out

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
 from ..format.package import Package
-from ..format.writer import DISCARD, CallbackWriter, EventWriter, SampleCallback, SampleWriter
+from ..format.writer import DISCARD, CallbackWriter, EventWriter, MapWriters, SampleCallback, SampleWriter
 from .kernelbtf import BtfFile
 from .loader import LoadedObject, MapInfo
 from .loop import EventLoop, Reader
@@ -47,6 +47,7 @@ class Program:
                  btf: str | os.PathLike[str] | BtfFile | None = None):
         self.package = package
         self.layout = package.export_layout()
+        self.exports = package.exports  # which struct each event buffer carries
         self.poll_ms = poll_ms if poll_ms is not None else min(package.meta.poll_timeout_ms, 100)
         self.perf_pages = perf_pages or package.meta.perf_buffer_pages
         self._loop: EventLoop | None = None
@@ -67,7 +68,9 @@ class Program:
         return dict(self.loaded.values)
 
     def buffer_maps(self) -> list[MapInfo]:
-        return [m for m in self.loaded.maps() if m.type in (MAP_RINGBUF, MAP_PERF_EVENT_ARRAY)]
+        """The event buffers read: a package with multiple export types names them (upstream reads no other)."""
+        return [m for m in self.loaded.maps() if m.type in (MAP_RINGBUF, MAP_PERF_EVENT_ARRAY)
+                and m.name in self.exports.buffers]
 
     def sampled_maps(self) -> list[tuple[MapInfo, Any]]:
         by_name = {m.name: m for m in self.loaded.maps()}
@@ -101,7 +104,7 @@ class Program:
         if self._loop is not None:
             self._loop.close()
         for reader, _fds in self._readers:
-            reader.writer = writer
+            reader.writer = writer.for_map(reader.name)
         spec = self.package.spec
         samplers: list[MapSampler] = []
         for info, sample in self.sampled_maps():
@@ -139,7 +142,9 @@ class Program:
         """Decoded events as dicts, as they arrive; sampled map entries too
         when `include_samples` (as {"map", "key", "value"})."""
         pending: deque[dict[str, Any]] = deque()
-        loop = self.open_loop(CallbackWriter(self.layout, pending.append),
+        writers: dict[str, EventWriter] = {b.map: CallbackWriter(b.layout, pending.append, b.check)
+                                           for b in self.exports.buffers.values()}
+        loop = self.open_loop(MapWriters(writers, CallbackWriter(self.layout, pending.append)),
                               SampleCallback(pending.append) if include_samples else None)
         deadline = time.monotonic() + duration if duration is not None else None
         step = self.poll_ms / 1000.0
