@@ -108,6 +108,18 @@ def unlink_file(ctx: Ctx) -> None:
     ctx.update(pid=os.getpid(), path=path)
 
 
+def unlinkat_file(ctx: Ctx) -> None:
+    """unlinkat(2) of a fresh file in /tmp (glibc's unlink() is unlink(2))."""
+    name = f"kmx-unlinkat-{ctx['token']}"
+    fd = os.open("/tmp", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.close(os.open(name, os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=fd))
+        os.unlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+    ctx.update(pid=os.getpid(), path=name)
+
+
 def unlink_missing(ctx: Ctx) -> None:
     """unlink() of a name that does not exist: do_unlinkat returns -ENOENT."""
     path = f"/tmp/kmx-missing-{ctx['token']}"

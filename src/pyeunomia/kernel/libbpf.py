@@ -714,12 +714,14 @@ def probe_traced_attach(attach_type: int, target: str) -> bool | None:
     fexit: `target` a function; tp_btf: a tracepoint) there, as libbpf-tools'
     fentry_can_attach asks: a two-instruction program loaded and attached
     for a moment, then closed. None when vmlinux BTF does not name the
-    target (a module's function, or no kernel BTF): no answer."""
+    target (a module's function): no answer; False without usable kernel BTF."""
     b = lib()
     ctypes.set_errno(0)
     btf_id = int(b.libbpf_find_vmlinux_btf_id(target.encode(), attach_type))
+    if btf_id == -errno_mod.ENOENT:
+        return None  # BTF loaded, no such name in it
     if btf_id <= 0:
-        return None
+        return False  # no usable kernel BTF: nothing BTF-traced attaches
     opts = ProgLoadOpts(sz=ctypes.sizeof(ProgLoadOpts), expected_attach_type=attach_type, attach_btf_id=btf_id)
     code = ctypes.create_string_buffer(_RETURN_ZERO, len(_RETURN_ZERO))
     fd = int(b.bpf_prog_load(BPF_PROG_TYPE_TRACING, b"probe", b"GPL", code, 2, ctypes.byref(opts)))
