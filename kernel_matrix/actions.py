@@ -330,6 +330,15 @@ def md_flush(ctx: Ctx) -> None:
     ctx.update(pid=os.getpid(), comm=comm, disk="md0")
 
 
+def md_flush_twins(ctx: Ctx) -> None:
+    """md_flush, and which twin must report it: fentry where the kernel has
+    module BTF (5.11 and later), else kprobe (`via`, mdflush-twins.h)."""
+    md_flush(ctx)
+    release = tuple(int(p) for p in os.uname().release.split("-")[0].split(".")[:2])
+    ctx["via"] = 0 if release >= (5, 11) else 1
+    ctx["twin"] = "'flush_fentry' (fentry)" if release >= (5, 11) else "'flush_kprobe' (kprobe)"
+
+
 def _stop_md() -> None:
     fd = os.open("/dev/md0", os.O_RDWR)
     try:

@@ -7,6 +7,7 @@ kprobes work."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -47,9 +48,10 @@ def expected_unlink_twin() -> int:
     return VIA_KPROBE if features.has_kprobes() else VIA_TRACEPOINT
 
 
-def unlink_some(tag: str) -> list[str]:
+def unlink_some(tag: str, missing: bool = False) -> list[str]:
     """unlinkat(2) of UNLINKS fresh files (os.unlink with dir_fd: glibc's
-    unlink() is another system call); their names."""
+    unlink() is another system call), and with `missing` of one name that
+    is not there (ENOENT) last; their names."""
     folder = tempfile.mkdtemp(prefix="pyeu-twins-")
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     names = [f"twin-{tag}-{os.getpid()}-{i}" for i in range(UNLINKS)]
@@ -57,6 +59,12 @@ def unlink_some(tag: str) -> list[str]:
         for name in names:
             os.close(os.open(name, os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=fd))
             os.unlink(name, dir_fd=fd)
+        if missing:
+            names.append(f"twin-{tag}-{os.getpid()}-missing")
+            try:
+                os.unlink(names[-1], dir_fd=fd)
+            except FileNotFoundError:
+                pass
     finally:
         os.close(fd)
         os.rmdir(folder)
@@ -75,20 +83,23 @@ def test_one_twin_per_event_and_every_event_once(tool):
     with running("ecli", "run", "-v", "-j", package()) as ecli:
         progs = {n for i, n in bpftool_names("prog").items() if i not in before_progs}
         maps = {n for i, n in bpftool_names("map").items() if i not in before_maps}
-        names = unlink_some("once")
+        names = unlink_some("once", missing=True)
         lines = ecli.wait_for(lambda line: f'"{names[-1]}"' in line)
         time.sleep(0.3)  # a second twin's copy would follow at once
         assert ecli.stop() == 0
         seen = [json.loads(line) for line in lines + ecli.rest() if line.startswith("{")]
     err = "".join(ecli.stderr_lines)
     ours = [e for e in seen if e["name"] in names]
-    assert sorted(e["name"] for e in ours) == names, err  # each once
+    assert sorted(e["name"] for e in ours) == sorted(names), err  # each once
     assert {e["via"] for e in ours} == {want} and {e["pid"] for e in ours} == {os.getpid()}
-    twin = {VIA_FENTRY: "unlink_fentry", VIA_KPROBE: "unlink_kprobe", VIA_TRACEPOINT: "unlink_tracepoint"}[want]
-    assert f"entry to syscall unlinkat: loads '{twin}'" in err, err
-    assert "twins: 2 programs attached" in err  # one per event, of six
-    unlink_progs = {n for n in progs if n.startswith("unlink_")}
-    assert len(unlink_progs) == 1 and twin.startswith(next(iter(unlink_progs))), progs
+    failed = [e for e in seen if e["exit"] and e["pid"] == os.getpid() and e["ret"] == -errno.ENOENT]
+    assert [e["via"] for e in failed] == [want], seen  # the return of the missing one, once, by its twin
+    entry, exit_ = {VIA_FENTRY: ("unlink_fentry", "unlink_fexit"), VIA_KPROBE: ("unlink_kprobe", "unlink_kretprobe"),
+                    VIA_TRACEPOINT: ("unlink_tracepoint", "unlink_tp_exit")}[want]
+    assert f"entry to syscall unlinkat: loads '{entry}'" in err, err
+    assert f"return from syscall unlinkat: loads '{exit_}'" in err, err
+    assert "twins: 3 programs attached" in err  # one per event, of nine
+    assert sorted(n for n in progs if n.startswith("unlink_")) == sorted((entry, exit_)), progs
     if want != VIA_FENTRY:
         assert "fentry_hits" not in maps  # only the fentry twin uses it
     assert "events" in maps
@@ -107,7 +118,7 @@ def test_skip_moves_to_the_next_twin():
     finally:
         sleeper.wait(10)
     err = "".join(ecli.stderr_lines)
-    assert {e["via"] for e in events} == {VIA_RAW_TP}, events
+    assert {e["via"] for e in events} == {VIA_RAW_TP} and {e["exit"] for e in events} == {0}, events
     assert "tracepoint sched_switch: loads 'switch_raw_tp' (raw_tp); skips 'switch_tracepoint'" in err, err
 
 
@@ -115,7 +126,7 @@ def test_only_loads_exactly_the_named_programs():
     with running("ecli", "run", "-j", "--only", "unlink_tracepoint", package()) as ecli:
         names = unlink_some("only")
         events = ecli.json_events(lambda e: e["name"] in names, count=UNLINKS)
-    assert {e["via"] for e in events} == {VIA_TRACEPOINT}
+    assert {e["via"] for e in events} == {VIA_TRACEPOINT} and {e["exit"] for e in events} == {0}
     assert any("twins: 1 program attached" in line for line in ecli.stderr_lines), ecli.stderr_lines
 
 
@@ -127,7 +138,8 @@ def test_unknown_program_name_is_one_line(flag, value):
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines() == [
         f"ecli: error: {flag}: no program named 'nope' in this package (programs: unlink_fentry, unlink_kprobe, "
-        "unlink_tracepoint, switch_tp_btf, switch_raw_tp, switch_tracepoint)"], done.stderr
+        "unlink_tracepoint, unlink_fexit, unlink_kretprobe, unlink_tp_exit, switch_tp_btf, switch_raw_tp, "
+        "switch_tracepoint)"], done.stderr
     assert_nothing_new_loaded(before)
 
 

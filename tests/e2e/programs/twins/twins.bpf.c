@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /// Twins in the style of libbpf-tools: one kernel event hooked by several attach types, for kernels that differ.
-/// @brief twins on unlinkat(2) (fentry, ksyscall, tracepoint) and on sched_switch (tp_btf, raw_tp, tracepoint)
+/// @brief twins on unlinkat(2)'s entry (fentry, ksyscall, tracepoint) and return (fexit, kretsyscall,
+/// tracepoint), and on sched_switch (tp_btf, raw_tp, tracepoint)
 /// @details The loader keeps one program per event: the best attach type this kernel takes. Each event says
 /// which twin reported it (via). Switches are reported only for --target_pid.
 #include "vmlinux.h"
@@ -41,7 +42,24 @@ static __always_inline int report_unlink(int via, const char *path)
 		return 0;
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->via = via;
+	e->exit = 0;
+	e->ret = 0;
 	bpf_probe_read_user_str(e->name, sizeof(e->name), path);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+static __always_inline int report_return(int via, long ret)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e)
+		return 0;
+	e->pid = bpf_get_current_pid_tgid() >> 32;
+	e->via = via;
+	e->exit = 1;
+	e->ret = ret;
+	e->name[0] = 0;
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
@@ -69,6 +87,24 @@ int unlink_tracepoint(struct trace_event_raw_sys_enter *ctx)
 	return report_unlink(VIA_TRACEPOINT, (const char *)ctx->args[1]);
 }
 
+SEC("fexit/" SYSCALL(unlinkat))
+int BPF_PROG(unlink_fexit, struct pt_regs *regs, long ret)
+{
+	return report_return(VIA_FENTRY, ret);
+}
+
+SEC("kretsyscall/unlinkat")
+int BPF_KRETPROBE(unlink_kretprobe, long ret)
+{
+	return report_return(VIA_KPROBE, ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_unlinkat")
+int unlink_tp_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return report_return(VIA_TRACEPOINT, ctx->ret);
+}
+
 static __always_inline int report_switch(int via, int pid, const char *comm)
 {
 	struct event *e;
@@ -80,6 +116,8 @@ static __always_inline int report_switch(int via, int pid, const char *comm)
 		return 0;
 	e->pid = pid;
 	e->via = via;
+	e->exit = 0;
+	e->ret = 0;
 	bpf_probe_read_kernel_str(e->name, sizeof(e->name), comm);
 	bpf_ringbuf_submit(e, 0);
 	return 0;

@@ -8,6 +8,8 @@ enum via { VIA_FENTRY = 0, VIA_KPROBE = 1, VIA_TRACEPOINT = 2, VIA_TP_BTF = 3, V
 struct event {
 	int pid;
 	int via;
+	int exit;       /* 1: unlinkat(2) returned (ret is set, name is not) */
+	int ret;
 	char name[64];  /* the path unlinkat(2) was given, or the task switched away from */
 };
 
