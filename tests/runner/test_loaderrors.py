@@ -39,6 +39,8 @@ def test_a_map_the_kernel_would_not_create_is_named_with_its_fault():
     ring = explained(MAP_ZERO, "", 22, [MapSpec("counts", 27, max_entries=5000)])
     assert "a ring buffer's max_entries (5000) must be a power of 2 and a multiple of 4096" in str(ring)
     assert str(explained(MAP_ZERO, "", 22)) == "creating map 'counts' failed: Invalid argument"
+    newer = "libbpf: map 'counts': failed to create: -EINVAL\nlibbpf: failed to load object 'z'\n"  # libbpf 1.5
+    assert str(explained(newer, "", 22, maps)).startswith("creating map 'counts' failed: -EINVAL (its max_entries is 0")
 
 
 def test_otherwise_the_first_specific_line_about_the_program():

@@ -22,7 +22,9 @@ from ..format.escape import escape_text
 from ..format.objspec import MAP_RINGBUF, MapSpec
 
 _MISSING_TARGET = re.compile(r"prog '([^']+)': failed to find kernel BTF type ID of '([^']+)'")
-_MAP_FAILED = re.compile(r"map '([^']+)': failed to create: ([^\n(]+?)\s*\((-?\d+)\)")
+# libbpf 1.0-1.4 write "Invalid argument(-22)", later ones "-EINVAL"
+_MAP_FAILED = re.compile(r"map '([^']+)': failed to create: ([^\n]+)")
+_STRERROR = re.compile(r"(.+?)\s*\((-?\d+)\)")
 _PROG_LINE = re.compile(r"(?:libbpf: )?prog '([^']+)': (.+)")
 # libbpf's lines that only say that something failed, never why
 _GENERIC = ("failed to load", "failed to prepare load attributes", "BPF program load failed",
@@ -43,12 +45,14 @@ def explained(log: str, prog: str, errno: int, maps: list[MapSpec] | None = None
             "here, or its module is not loaded, or the kernel is too old to give modules BTF)", errno)
     made = _MAP_FAILED.search(log)
     if made:
-        name, why = made.group(1), made.group(2).strip()
-        code = abs(int(made.group(3)))
+        name, why, code = made.group(1), made.group(2).strip(), errno
+        numbered = _STRERROR.fullmatch(why)
+        if numbered:
+            why, code = numbered.group(1), abs(int(numbered.group(2)))
         spec = next((m for m in maps or [] if m.name == name), None)
         hint = _map_hint(spec) if spec is not None else ""
         return KernelError(f"creating map '{escape_text(name)}' failed: {escape_text(why)}"
-                           f"{f' ({hint})' if hint else ''}", code or errno)
+                           f"{f' ({hint})' if hint else ''}", code)
     detail = _detail(log, prog)
     where = f"program '{escape_text(prog)}'" if prog else "the BPF object"
     suffix = f" (libbpf: {escape_text(detail)})" if detail else ""
