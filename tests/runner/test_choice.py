@@ -2,8 +2,10 @@
 with the kernel's answers given; tests/e2e/test_twins.py asks the kernel.
 
 The fentry/tp_btf probe (kernel/features.can_trace) measured here: 12-14 ms
-a target, nearly all of it libbpf reading vmlinux BTF; asked only for events
-hooked by several attach types, once per target and process."""
+a target idle, 35-56 ms at a load average of 6, nearly all of it libbpf
+reading vmlinux BTF; asked only for events hooked by several attach types,
+once per target and process. The twins package's whole choice (three
+probed events): 116-128 ms at that load, 0.7 ms once cached."""
 
 from __future__ import annotations
 

@@ -59,9 +59,9 @@ def can_trace(kind: str, target: str) -> bool | None:
     module's function: then only loading the program itself can tell).
     Kernels without trampolines, without BTF, or that refuse the program
     type (this project's VM: EPERM) answer False. A probe load and attach,
-    then closed: 12-14 ms here, nearly all of it libbpf parsing vmlinux BTF
-    to find the target; asked only for events that have twins, once per
-    target and process."""
+    then closed: 12-14 ms here idle (35-56 ms at a load average of 6 on 2
+    cores), nearly all of it libbpf parsing vmlinux BTF to find the target;
+    asked only for events that have twins, once per target and process."""
     return libbpf.probe_traced_attach(BPF_TRACE_ATTACH_TYPES[kind], target)
 
 
