@@ -108,6 +108,18 @@ def unlink_file(ctx: Ctx) -> None:
     ctx.update(pid=os.getpid(), path=path)
 
 
+def unlinkat_file(ctx: Ctx) -> None:
+    """unlinkat(2) of a fresh file in /tmp (glibc's unlink() is unlink(2))."""
+    name = f"kmx-unlinkat-{ctx['token']}"
+    fd = os.open("/tmp", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.close(os.open(name, os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=fd))
+        os.unlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+    ctx.update(pid=os.getpid(), path=name)
+
+
 def unlink_missing(ctx: Ctx) -> None:
     """unlink() of a name that does not exist: do_unlinkat returns -ENOENT."""
     path = f"/tmp/kmx-missing-{ctx['token']}"
@@ -316,6 +328,15 @@ def md_flush(ctx: Ctx) -> None:
     with open("/proc/self/comm") as f:
         comm = f.read().strip()
     ctx.update(pid=os.getpid(), comm=comm, disk="md0")
+
+
+def md_flush_twins(ctx: Ctx) -> None:
+    """md_flush, and which twin must report it: fentry where the kernel has
+    module BTF (5.11 and later), else kprobe (`via`, mdflush-twins.h)."""
+    md_flush(ctx)
+    release = tuple(int(p) for p in os.uname().release.split("-")[0].split(".")[:2])
+    ctx["via"] = 0 if release >= (5, 11) else 1
+    ctx["twin"] = "'flush_fentry' (fentry)" if release >= (5, 11) else "'flush_kprobe' (kprobe)"
 
 
 def _stop_md() -> None:

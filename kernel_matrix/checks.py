@@ -22,6 +22,7 @@ STDOUT = "stdout"  # the program's standard output, line by line
 TRACE = "trace"  # lines of tracefs' trace_pipe (bpf_printk output)
 METRICS = "metrics"  # the exporter's /metrics text, scraped repeatedly
 CONTEXT = "context"  # the trigger's own findings (a syscall's errno, say)
+STDERR = "stderr"  # the program's standard error, line by line (what -v says it chose)
 
 
 def render(template: str, ctx: Mapping[str, Any]) -> str:
@@ -188,7 +189,25 @@ def fact(key: str, value: str) -> Fact:
     return Fact(key, value)
 
 
-Expect = Json | Hist | Trace | Metric | Fact
+@dataclass(frozen=True)
+class Said:
+    """A line of the program's standard error containing this text."""
+
+    text: str
+    stream: str = STDERR
+
+    def matches(self, line: str, ctx: Ctx) -> bool:
+        return render(self.text, ctx) in line
+
+    def describe(self, ctx: Ctx) -> str:
+        return f"stderr line '{render(self.text, ctx)}'"
+
+
+def said(text: str) -> Said:
+    return Said(text)
+
+
+Expect = Json | Hist | Trace | Metric | Fact | Said
 
 
 @dataclass

@@ -24,7 +24,7 @@ import tty
 from typing import Any, TextIO
 
 from . import matrix
-from .checks import CONTEXT, METRICS, STDOUT, TRACE, Ctx, Progress
+from .checks import CONTEXT, METRICS, STDERR, STDOUT, TRACE, Ctx, Progress
 
 RESULTS_PORT = "/dev/ttyS1"
 MARK = "KMX "
@@ -94,6 +94,7 @@ class Command:
         for raw in self.proc.stderr:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             self.stderr.append(line)
+            self.items.put((STDERR, line))
             if self.ready_text in line:
                 self.ready.set()
         self.ready.set()  # ended: whoever waits looks at poll()

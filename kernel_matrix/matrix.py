@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from . import actions as a
 from .actions import Action
-from .checks import Expect, event, fact, hist, metric, trace
+from .checks import Expect, event, fact, hist, metric, said, trace
 
 
 @dataclass(frozen=True)
@@ -164,6 +164,11 @@ FENTRY_NEEDS_BTF = ("fentry and fexit find their attach points in the kernel's o
                     "package's minimal BTF serves CO-RE relocations only")
 
 UNIQUE_OPEN = event(pid="{pid}", fname="{path}", ret="{fd}")
+# tests/e2e/programs/twins: unlinkat(2)'s entry hooked by fentry, ksyscall and a tracepoint, its return by fexit,
+# kretsyscall and a tracepoint, sched_switch by tp_btf, raw_tp and a tracepoint; each event says which twin
+# reported it (via: 0 fentry/fexit, 1 kprobe/kretprobe, 2 tracepoint)
+TWINS = Build("ecc", "repo:tests/e2e/programs/twins/twins.bpf.c", "repo:tests/e2e/programs/twins/twins.h")
+TWINS_READY = "attached; Ctrl-C"  # not "attached" alone, which libbpf's -v log could say first
 EXEC_EXIT = (event(pid="{pid}", comm="{comm}", filename="{path}", exit_event=0),
              event(pid="{pid}", comm="{comm}", exit_code="{exit_code}", exit_event=1))
 
@@ -239,6 +244,21 @@ PROGRAMS: tuple[Program, ...] = (
         [event(pid="{pid}", exit=0, a="{a}", b="{b}"), event(pid="{pid}", exit=1, ret="{sum}")]),
     row("fexit", own("fexit"), "ecli run -j {pkg}", a.unlink_missing,
         [event(pid="{pid}", name="{path}", ret="{ret}")]),
+    # twins: the automatic choice among alternatives, for real (fentry where the kernel takes it, else kprobe)
+    row("twins", TWINS, "ecli run -j -v {pkg}", a.unlinkat_file,
+        [event(pid="{pid}", name="{path}", via=0), event(pid="{pid}", exit=1, ret=0, via=0),
+         said("entry to syscall unlinkat: loads 'unlink_fentry' (fentry)"),
+         said("return from syscall unlinkat: loads 'unlink_fexit' (fexit)"),
+         said("tracepoint sched_switch: loads 'switch_tp_btf' (tp_btf)")], ready=TWINS_READY),
+    row("twins--skip", TWINS, "ecli run -j -v --skip unlink_fentry,unlink_fexit {pkg}", a.unlinkat_file,
+        [event(pid="{pid}", name="{path}", via=1), event(pid="{pid}", exit=1, ret=0, via=1),
+         said("entry to syscall unlinkat: loads 'unlink_kprobe' (ksyscall)"),
+         said("return from syscall unlinkat: loads 'unlink_kretprobe' (kretsyscall)")], ready=TWINS_READY),
+    # fentry and kprobe on a module's function: fentry where the kernel has module BTF; before 5.11 the kernel
+    # refuses it at load time and the kprobe twin loads instead (the loader's fall back, for real)
+    row("mdflush-twins", own("mdflush-twins"), "ecli run -j -v {pkg}", a.md_flush_twins,
+        [event(pid="{pid}", comm="{comm}", via="{via}"), said("entry to md_flush_request(): loads {twin}")],
+        ready=TWINS_READY, modules="loop md_mod raid1"),
     # Kernels without BTF: each command runs where the kernel's BTF is hidden
     row("nobtf/bootstrap", example("bootstrap", header=True), without_btf("ecli run -j {pkg}"), a.exec_false,
         EXEC_EXIT, unsupported=every(NO_BTF)),
@@ -256,6 +276,11 @@ PROGRAMS: tuple[Program, ...] = (
         [metric("eunomia_file_open_counter_total", pid="{pid}", filename="{path}")], ready="listening on"),
     row("nobtf/fentry-btfgen", example("fentry-link", btfgen=True), without_btf("ecli run {pkg}"), a.unlink_file,
         [trace("fentry: pid = {pid}, filename = {path}")], unsupported=every(FENTRY_NEEDS_BTF)),
+    # no kernel BTF: no fentry or tp_btf, so the kprobe and raw_tp twins load (CO-RE against --btf)
+    row("nobtf/twins--btf", TWINS, without_btf(f"ecli run -j -v --btf {GUEST_BTF} {{pkg}}"), a.unlinkat_file,
+        [event(pid="{pid}", name="{path}", via=1), event(pid="{pid}", exit=1, ret=0, via=1),
+         said("entry to syscall unlinkat: loads 'unlink_kprobe' (ksyscall)"),
+         said("tracepoint sched_switch: loads 'switch_raw_tp' (raw_tp)")], ready=TWINS_READY),
 )
 
 

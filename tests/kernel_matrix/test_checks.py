@@ -62,3 +62,10 @@ def test_progress_needs_every_expectation_in_any_order():
     assert p.missing(ctx) == ["event pid=42, ret=1"]
     assert p.feed(checks.STDOUT, '{"pid": 42, "ret": 1}', ctx)
     assert p.streams() == {checks.STDOUT, checks.CONTEXT}
+
+
+def test_said_looks_at_stderr_lines_with_templates():
+    said = checks.said("loads '{name}' (fentry)")
+    assert said.stream == checks.STDERR
+    assert said.matches("ecli: entry to syscall unlinkat: loads 'unlink_fentry' (fentry)", {"name": "unlink_fentry"})
+    assert not said.matches("ecli: ... loads 'unlink_kprobe' (ksyscall)", {"name": "unlink_fentry"})

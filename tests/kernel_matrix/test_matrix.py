@@ -12,7 +12,7 @@ def test_the_table_is_sound():
 
 
 def test_every_trigger_is_an_action_and_every_expectation_a_known_stream():
-    streams = {checks.STDOUT, checks.TRACE, checks.METRICS, checks.CONTEXT}
+    streams = {checks.STDOUT, checks.TRACE, checks.METRICS, checks.CONTEXT, checks.STDERR}
     for p in matrix.PROGRAMS:
         assert inspect.getmodule(p.trigger) is actions, p.name
         assert {e.stream for e in p.expect} <= streams, p.name

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from ..format.options import GlobalOption
     from ..format.package import Package
 
-RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname", "-F", "--frequency", "--btf"}
+RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname", "-F", "--frequency", "--btf",
+                "--only", "--skip"}
 
 
 def runner_parser() -> ArgumentParser:
@@ -42,6 +43,12 @@ def runner_parser() -> ArgumentParser:
     run.add_argument("--btf", metavar="PATH",
                      help="the kernel BTF (whole, or minimal from bpftool gen min_core_btf) that CO-RE relocations "
                           "resolve against instead of /sys/kernel/btf/vmlinux: for kernels without BTF")
+    chosen = run.add_mutually_exclusive_group()
+    chosen.add_argument("--only", type=names, metavar="NAME,...",
+                        help="load only these programs (by function name), exactly as named")
+    chosen.add_argument("--skip", type=names, metavar="NAME,...",
+                        help="leave these programs out; of twins on one kernel event (tp_btf and raw_tp, fentry "
+                             "and kprobe) the best this kernel takes loads, which -v shows")
     run.add_argument("--sha256", metavar="HEX", help="refuse the package unless its bytes have this SHA-256")
     run.add_argument("--insecure", action="store_true", help="allow plain http:// for a package URL")
     run.add_argument("--timeout", type=seconds, metavar="SECONDS", default=None,
@@ -154,13 +161,14 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
     stops = StopSignals()
     try:
         with Program(package, values, verbose=args.verbose, ifname=args.ifname, frequency=args.frequency,
-                     btf=args.btf) as prog:
+                     btf=args.btf, only=args.only, skip=args.skip) as prog:
             out = sys.stdout.buffer
             header = not args.no_header and bool(prog.buffer_maps())  # no table without an event buffer
             writer = plan_writer(prog.exports, out, args.json, header)
-            for note in [*prog.loaded.notes, *prog.exports.notes, *_interpreter_notes(package)]:
+            for note in [*(prog.loaded.choices if args.verbose else []), *prog.loaded.notes,
+                         *prog.exports.notes, *_interpreter_notes(package)]:
                 sys.stderr.write(f"ecli: {escape_text(note)}\n")
-            n_progs = len(prog.loaded.programs)
+            n_progs = sum(prog.loaded.program_loaded(p.name) for p in prog.loaded.programs)
             sys.stderr.write(f"ecli: {escape_text(package.name)}: {n_progs} program{'s' * (n_progs != 1)} attached; "
                              "Ctrl-C to stop\n")
             sys.stderr.flush()
@@ -178,6 +186,14 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
     for line in mismatch_summary(writer):
         sys.stderr.write(f"ecli: {line}\n")
     return 0
+
+
+def names(text: str) -> list[str]:
+    """An argparse type: program names separated by commas (--only, --skip)."""
+    out = [n.strip() for n in text.split(",") if n.strip()]
+    if not out:
+        raise argparse.ArgumentTypeError(f"expected program names separated by commas, got {text!r}")
+    return out
 
 
 def hertz(text: str) -> int:

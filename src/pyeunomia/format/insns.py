@@ -1,6 +1,7 @@
 """Which kernel helpers a program calls, read from its instructions: what
 the attach policy asks the kernel about before choosing between a program and
-its `__compat` alternative (runner/attach.py). Pure.
+its `__compat` alternative (runner/attach.py), and which maps it uses (a map
+only programs left unloaded use is not created). Pure.
 
 A BPF instruction is 8 bytes: opcode, dst/src registers (4 bits each), a
 16-bit offset and a 32-bit immediate. A helper call is opcode 0x85 with
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import struct
 
-from .elf import STT_FUNC
+from .elf import STT_FUNC, ElfFile, Section
 from .objspec import ObjectSpec, ProgramSpec
 
 CALL = 0x85
@@ -40,22 +41,67 @@ def _calls(code: bytes, big_endian: bool) -> tuple[set[int], bool]:
     return helpers, subprogs
 
 
+def _extent(elf: ElfFile, program: ProgramSpec) -> tuple[Section, int, int] | None:
+    """(section, start, end) of the program's instructions."""
+    section = elf.section(program.section)
+    if section is None:
+        return None
+    for sym in elf.symbols():
+        if sym.name == program.name and sym.type == STT_FUNC and elf.sections[sym.section_index] is section:
+            return section, sym.value, sym.value + sym.size if sym.size else section.size
+    return section, 0, section.size
+
+
 def program_helpers(spec: ObjectSpec, program: ProgramSpec) -> frozenset[int]:
     """The helper ids `program` may call, itself or through subprograms."""
     elf = spec.elf
-    section = elf.section(program.section)
-    if section is None:
+    extent = _extent(elf, program)
+    if extent is None:
         return frozenset()
-    data = elf.section_bytes(section)
+    section, start, end = extent
     big = elf.endian == ">"
-    code = data
-    for sym in elf.symbols():
-        if sym.name == program.name and sym.type == STT_FUNC and elf.sections[sym.section_index] is section:
-            code = data[sym.value : sym.value + sym.size] if sym.size else data[sym.value :]
-            break
-    helpers, subprogs = _calls(code, big)
+    helpers, subprogs = _calls(elf.section_bytes(section)[start:end], big)
     if subprogs:
         text = elf.section(".text")
         if text is not None:
             helpers |= _calls(elf.section_bytes(text), big)[0]
     return frozenset(helpers)
+
+
+SHT_REL = 9
+_REL = struct.Struct("<QQ")
+_REL_BE = struct.Struct(">QQ")
+
+
+def program_maps(spec: ObjectSpec, program: ProgramSpec) -> frozenset[str]:
+    """The BTF-defined maps (.maps) `program` refers to, itself or through
+    subprograms: read from the relocations of its instructions (the loader
+    patches a map's fd in where one points at a .maps symbol). A program
+    that calls a subprogram counts every map .text refers to, an
+    over-estimate that only keeps a map created."""
+    elf = spec.elf
+    extent = _extent(elf, program)
+    if extent is None:
+        return frozenset()
+    section, start, end = extent
+    symbols = elf.symbols()
+    maps = elf.section(".maps")
+    text = elf.section(".text")
+    rel = _REL_BE if elf.endian == ">" else _REL
+    found: set[str] = set()
+    calls_subprog = _calls(elf.section_bytes(section)[start:end], elf.endian == ">")[1]
+    for r in elf.sections:
+        if r.type != SHT_REL or r.info >= len(elf.sections):
+            continue
+        target = elf.sections[r.info]
+        whole = text is not None and target is text and calls_subprog
+        if target is not section and not whole:
+            continue
+        data = elf.section_bytes(r)
+        for offset, info in rel.iter_unpack(data[: len(data) - len(data) % 16]):
+            if not whole and not start <= offset < end:
+                continue
+            index = info >> 32
+            if index < len(symbols) and maps is not None and symbols[index].section_index == maps.index:
+                found.add(symbols[index].name)
+    return frozenset(found)

@@ -43,6 +43,15 @@ class ObjectOpenOpts(ctypes.Structure):
     ]
 
 
+class ProgLoadOpts(ctypes.Structure):
+    """The head of libbpf's struct bpf_prog_load_opts, up to the attach
+    target (a shorter `sz` makes libbpf take every later field as zero)."""
+
+    _fields_ = [("sz", c_size_t), ("attempts", c_int), ("expected_attach_type", c_u32), ("prog_btf_fd", c_u32),
+                ("prog_flags", c_u32), ("prog_ifindex", c_u32), ("kern_version", c_u32), ("attach_btf_id", c_u32),
+                ("attach_prog_fd", c_u32), ("attach_btf_obj_fd", c_u32)]
+
+
 class PerfEventAttr(ctypes.Structure):
     _fields_ = [
         ("type", c_u32), ("size", c_u32), ("config", c_u64), ("sample_period", c_u64),
@@ -117,6 +126,9 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "libbpf_probe_bpf_prog_type": (c_int, [c_int, c_void_p]),
     "libbpf_probe_bpf_map_type": (c_int, [c_int, c_void_p]),
     "libbpf_probe_bpf_helper": (c_int, [c_int, c_int, c_void_p]),
+    "libbpf_find_vmlinux_btf_id": (c_int, [c_char_p, c_int]),
+    "bpf_prog_load": (c_int, [c_int, c_char_p, c_char_p, c_void_p, c_size_t, ctypes.POINTER(ProgLoadOpts)]),
+    "bpf_raw_tracepoint_open": (c_int, [c_char_p, c_int]),
     "bpf_object__open_mem": (c_void_p, [c_void_p, c_size_t, ctypes.POINTER(ObjectOpenOpts)]),
     "bpf_object__load": (c_int, [c_void_p]),
     "bpf_object__close": (None, [c_void_p]),
@@ -690,6 +702,38 @@ def probe_helper(prog_type: int, helper_id: int) -> bool:
     """Whether programs of `prog_type` may call helper `helper_id` here
     (libbpf loads a two-instruction program that calls it)."""
     return bool(lib().libbpf_probe_bpf_helper(prog_type, helper_id, None) == 1)
+
+
+BPF_PROG_TYPE_TRACING = 26
+# r0 = 0; exit: the smallest program the verifier takes
+_RETURN_ZERO = bytes([0xB7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0])
+
+
+def probe_traced_attach(attach_type: int, target: str) -> bool | None:
+    """Whether this kernel loads and attaches a BTF-traced program (fentry,
+    fexit: `target` a function; tp_btf: a tracepoint) there, as libbpf-tools'
+    fentry_can_attach asks: a two-instruction program loaded and attached
+    for a moment, then closed. None when vmlinux BTF does not name the
+    target (a module's function): no answer; False without usable kernel BTF."""
+    b = lib()
+    ctypes.set_errno(0)
+    btf_id = int(b.libbpf_find_vmlinux_btf_id(target.encode(), attach_type))
+    if btf_id == -errno_mod.ENOENT:
+        return None  # BTF loaded, no such name in it
+    if btf_id <= 0:
+        return False  # no usable kernel BTF: nothing BTF-traced attaches
+    opts = ProgLoadOpts(sz=ctypes.sizeof(ProgLoadOpts), expected_attach_type=attach_type, attach_btf_id=btf_id)
+    code = ctypes.create_string_buffer(_RETURN_ZERO, len(_RETURN_ZERO))
+    fd = int(b.bpf_prog_load(BPF_PROG_TYPE_TRACING, b"probe", b"GPL", code, 2, ctypes.byref(opts)))
+    if fd < 0:
+        return False
+    try:
+        link = int(b.bpf_raw_tracepoint_open(None, fd))
+        if link >= 0:
+            os.close(link)
+        return link >= 0
+    finally:
+        os.close(fd)
 
 
 # -- perf buffers ---------------------------------------------------------------------

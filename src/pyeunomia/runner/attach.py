@@ -2,6 +2,13 @@
 which of a package's programs this kernel can take, and how each program
 is attached by its section.
 
+- The user's --skip leaves programs out first (--only names the programs
+  to load exactly, and no choice is made for the user).
+- Twins, programs hooking one kernel event with different attach types
+  (tp_btf and raw_tp on sched_switch, fentry and kprobe on a function), are
+  alternatives: the best type this kernel takes loads, by feature probes
+  (runner/choice.py, format/hooks.py); one the kernel refuses at load time
+  gives way to its twin.
 - A program may have a compat alternative: a program named NAME__compat is
   loaded instead of NAME when this kernel lacks a helper NAME calls and the
   alternative does not (feature probes: format/insns.py finds the helpers in
@@ -32,15 +39,16 @@ is attached by its section.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from ..errors import AttachError, EunomiaError, KernelError, MissingPrivilegeError, UnsupportedFeatureError, UsageError
 from ..format.extrameta import UPSTREAM_IFINDEX, TcMeta, XdpMeta, tc_meta, xdp_meta
 from ..format.insns import program_helpers
-from ..format.objspec import ObjectSpec
+from ..format.objspec import ObjectSpec, ProgramSpec
 from ..format.package import Package
 from ..kernel import features, libbpf
 from ..kernel.tracefs import TRACEFS, ensure_tracefs
+from . import choice
 
 TRACEPOINT_PREFIXES = ("tp/", "tracepoint/")
 XDP_PREFIXES = ("xdp",)
@@ -58,23 +66,35 @@ MAX_SAMPLE_RATE = "/proc/sys/kernel/perf_event_max_sample_rate"
 _ENOENT, _ENODEV, _EINVAL, _EBUSY, _EEXIST, _EOPNOTSUPP = 2, 19, 22, 16, 17, 95
 
 
-def loadable_programs(spec: ObjectSpec, types: Mapping[str, int]) -> list[str] | None:
+def loadable_programs(spec: ObjectSpec, types: Mapping[str, int], *, among: Iterable[str] | None = None,
+                      refused: Mapping[str, str] | None = None, notes: list[str] | None = None) -> list[str] | None:
     """The programs to load (see the module docstring); None: all of them.
-    `types`: each program's BPF program type, as libbpf opened it.
+    `types`: each program's BPF program type, as libbpf opened it; `among`:
+    the programs the user left in (--skip); `refused`: programs the kernel
+    refused at load time, whose twins load instead (runner/choice.py);
+    `notes` receives a line per event whose twins were decided (for -v).
     Privileges are checked first: without them tracefs looks empty, and the
     error would blame the kernel."""
     features.require_bpf_privileges()
-    chosen = _choose_alternatives(spec, types)
-    programs = [p for p in spec.programs if chosen is None or p.name in chosen]
+    wanted = None if among is None else set(among)
+    programs = [p for p in spec.programs if wanted is None or p.name in wanted]
+    twins = choice.choose_twins([(p.name, p.section) for p in programs], refused)
+    if notes is not None:
+        notes.extend(twins.notes)
+    kept = set(twins.kept)
+    programs = [p for p in programs if p.name in kept]
+    chosen = _choose_alternatives(spec, programs, types)
+    programs = [p for p in programs if chosen is None or p.name in chosen]
+    narrowed = len(programs) < len(spec.programs)
     tracepoints = {p.name: p.section.split("/", 1)[1] for p in programs
                    if p.section.startswith(TRACEPOINT_PREFIXES) and "/" in p.section}
     if not tracepoints:
-        return None if chosen is None else [p.name for p in programs]
+        return [p.name for p in programs] if narrowed else None
     ensure_tracefs()
     missing = {name for name, event in tracepoints.items()
                if not os.path.isdir(os.path.join(TRACEFS, "events", event))}
     if not missing or len(missing) == len(programs):
-        return None if chosen is None else [p.name for p in programs]
+        return [p.name for p in programs] if narrowed else None
     return [p.name for p in programs if p.name not in missing]
 
 
@@ -85,10 +105,10 @@ def compat_maps_wanted(loaded: list[str] | None, all_programs: list[str]) -> boo
     return any(name.endswith(COMPAT_SUFFIX) for name in names)
 
 
-def _choose_alternatives(spec: ObjectSpec, types: Mapping[str, int]) -> set[str] | None:
+def _choose_alternatives(spec: ObjectSpec, programs: list[ProgramSpec], types: Mapping[str, int]) -> set[str] | None:
     """The programs kept once each NAME / NAME__compat pair is decided; None
     when the object has no compat programs."""
-    by_name = {p.name: p for p in spec.programs}
+    by_name = {p.name: p for p in programs}
     compat = {name for name in by_name if name.endswith(COMPAT_SUFFIX)}
     if not compat:
         return None

@@ -17,7 +17,7 @@ from ..format.package import Package
 from ..kernel import features, libbpf
 from ..kernel.tracefs import ensure_tracefs
 from . import attach as policy
-from . import corebtf, kernelbtf
+from . import choice, corebtf, kernelbtf, loaderrors
 
 _REFUSED_WITHOUT_HELP = ("fentry", "fexit", "fmod_ret", "lsm", "freplace")
 _DETACH_THREADS = 8
@@ -66,15 +66,19 @@ class LoadedObject:
     """A package loaded into the kernel. Use as a context manager.
 
     Which programs load is the attach policy's choice (runner/attach.py)
-    unless `autoload` names them. `btf` is a BTF file (a path, or one read
+    unless `autoload` names them; `only` and `skip` are the user's program
+    names (--only, --skip: runner/choice.select). `btf` is a BTF file (a path, or one read
     with kernelbtf.read_btf_file) that CO-RE relocations resolve against
     instead of the kernel's own (runner/kernelbtf.py)."""
 
     def __init__(self, package: Package, values: dict[str, Any] | None = None, *,
                  verbose: bool = False, attach: bool = True, ifname: str | None = None,
                  autoload: Iterable[str] | None = None, map_sizes: dict[str, int] | None = None,
-                 btf: str | os.PathLike[str] | kernelbtf.BtfFile | None = None):
+                 btf: str | os.PathLike[str] | kernelbtf.BtfFile | None = None,
+                 only: Iterable[str] | None = None, skip: Iterable[str] | None = None):
         self.package = package
+        self.choices: list[str] = []  # which twin loads on each event, and why (ecli -v)
+        self.refused: dict[str, str] = {}  # programs the kernel refused whose twins loaded instead
         self._obj = 0
         self._teardown = policy.Teardown()
         self.notes: list[str] = []  # lines for the user from attaching (which interface, which event)
@@ -94,6 +98,10 @@ class LoadedObject:
                 self.values[name] = self.options[name].check(value)
             except ValueError as e:
                 raise UsageError(f"global '{name}': {e}") from None
+        names = [p.name for p in package.spec.programs]
+        self._among = None if skip is None else choice.select(names, None, skip)
+        if only is not None:
+            autoload = choice.select(names, only, None)
         features.require_bpf_privileges()
         btf_file = btf if isinstance(btf, kernelbtf.BtfFile) or btf is None else kernelbtf.read_btf_file(btf)
         source = kernelbtf.choose(package, btf_file)
@@ -139,9 +147,22 @@ class LoadedObject:
             self._btf_to_cache = cached
 
     def _load_with(self, autoload: Iterable[str] | None, map_sizes: dict[str, int], core_btf: str | None) -> None:
-        self._open(autoload, core_btf)
-        self._resize_maps(map_sizes)
-        self._load()
+        while True:
+            self._open(autoload, core_btf)
+            self._resize_maps(map_sizes)
+            try:
+                self._load()
+                return
+            except MissingPrivilegeError:
+                raise
+            except KernelError as e:
+                failed = _failed_program(self._log.text())
+                sections = [(p.name, p.section) for p in self.programs]
+                if autoload is not None or failed in self.refused or not choice.fallback(failed, sections):
+                    raise
+                # The probes said yes (or could not tell) and the kernel said no: its twin loads instead.
+                self.refused[failed] = str(e).splitlines()[0]
+                self._close_object()
 
     def _open(self, autoload: Iterable[str] | None, core_btf: str | None) -> None:
         name = self.package.object_name  # what libbpf names the maps after: opening and globals agree
@@ -150,13 +171,19 @@ class LoadedObject:
                          for p in libbpf.object_programs(self._obj)]
         if autoload is None:
             types = {p.name: libbpf.program_type(p.handle) for p in self.programs}
-            chosen = policy.loadable_programs(self.package.spec, types)
+            self.choices = []
+            chosen = policy.loadable_programs(self.package.spec, types, among=self._among, refused=self.refused,
+                                              notes=self.choices)
         else:
             chosen = list(autoload)
         if chosen is not None:
             wanted = set(chosen)
             for p in self.programs:
                 libbpf.program_set_autoload(p.handle, p.name in wanted)
+            unused = choice.unused_maps(self.package.spec, wanted)
+            for m in libbpf.object_maps(self._obj):
+                if libbpf.map_name(m) in unused:
+                    libbpf.map_set_autocreate(m, False)  # only programs left unloaded use it
         if not policy.compat_maps_wanted(chosen, [p.name for p in self.programs]):
             for m in libbpf.object_maps(self._obj):
                 if libbpf.map_name(m).endswith(policy.COMPAT_SUFFIX):
@@ -211,8 +238,7 @@ class LoadedObject:
         if btf_error is not None:
             return btf_error
         m = re.search(r"prog '([^']+)': -- BEGIN PROG LOAD LOG --\n(.*?)-- END PROG LOAD LOG --", text, re.S)
-        failed = re.search(r"prog '([^']+)': (?:BPF program load failed|failed to load)", text)
-        prog = m.group(1) if m else failed.group(1) if failed else ""
+        prog = m.group(1) if m else _failed_program(text)
         section = next((p.section for p in self.programs if p.name == prog), "")
         if isinstance(e, MissingPrivilegeError):
             return e
@@ -222,10 +248,7 @@ class LoadedObject:
             return UnsupportedFeatureError(f"{kind} programs", reason, e.errno)
         if m and m.group(2).strip():
             return VerifierError(prog, m.group(2), e.errno)
-        detail = next((line.strip() for line in reversed(text.splitlines()) if "libbpf:" in line or line.strip()), "")
-        where = f"program '{prog}'" if prog else "the BPF object"
-        suffix = f" ({detail})" if detail else ""
-        return KernelError(f"loading {where} failed: {os.strerror(e.errno)}{suffix}", e.errno)
+        return loaderrors.explained(text, prog, e.errno, self.package.spec.maps)
 
     def _btf_error(self, text: str, errno: int) -> KernelError | None:
         """One line for a load that failed over BTF: the kernel's own is
@@ -288,8 +311,11 @@ class LoadedObject:
     # -- use -----------------------------------------------------------------
 
     def maps(self) -> list[MapInfo]:
+        """The maps the load created (not those only unloaded programs use)."""
         out = []
         for m in libbpf.object_maps(self._obj):
+            if libbpf.map_fd(m) < 0:
+                continue
             k, v, n = libbpf.map_sizes(m)
             out.append(MapInfo(libbpf.map_name(m), libbpf.map_type(m), libbpf.map_fd(m), k, v, n))
         return out
@@ -338,6 +364,12 @@ _NO_KERNEL_BTF = "failed to find valid kernel BTF"
 _NEED_KERNEL_BTF = ("fentry", "fexit", "fmod_ret", "lsm", "tp_btf", "iter", "struct_ops", "freplace")
 # libbpf's words for a relocation the BTF it was given did not answer, or a file it could not use.
 _BTF_FAULTS = ("failed to parse target BTF", "CO-RE relocation", "target candidate search failed")
+
+
+def _failed_program(log: str) -> str:
+    """The program libbpf names as the one whose load failed, or ''."""
+    m = re.search(r"prog '([^']+)': (?:BPF program load failed|failed to load)", log)
+    return m.group(1) if m else ""
 
 
 def _btf_at_fault(e: KernelError, log: str) -> bool:

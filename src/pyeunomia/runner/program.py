@@ -38,13 +38,15 @@ class Program:
 
     `btf`: a BTF file (a path, or a kernelbtf.BtfFile) that CO-RE
     relocations resolve against instead of /sys/kernel/btf/vmlinux, as
-    `ecli run --btf PATH` does."""
+    `ecli run --btf PATH` does. `only`, `skip`: program names to load
+    exactly, or to leave out (ecli's --only and --skip)."""
 
     def __init__(self, package: Package, values: dict[str, Any] | None = None, *,
                  verbose: bool = False, ifname: str | None = None, poll_ms: int | None = None,
                  perf_pages: int | None = None, map_sizes: dict[str, int] | None = None,
                  autoload: list[str] | None = None, frequency: int | None = None,
-                 btf: str | os.PathLike[str] | BtfFile | None = None):
+                 btf: str | os.PathLike[str] | BtfFile | None = None,
+                 only: list[str] | None = None, skip: list[str] | None = None):
         self.package = package
         self.layout = package.export_layout()
         self.exports = package.exports  # which struct each event buffer carries
@@ -55,7 +57,7 @@ class Program:
         # Readers exist before the programs attach: a perf array drops records
         # while no perf event is in it, and no event should be missed.
         self.loaded = LoadedObject(package, values, verbose=verbose, attach=False, map_sizes=map_sizes,
-                                   autoload=autoload, btf=btf)
+                                   autoload=autoload, btf=btf, only=only, skip=skip)
         try:
             self._readers = self._open_readers()
             self.loaded.attach(ifname, frequency=frequency)
