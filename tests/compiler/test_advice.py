@@ -28,6 +28,10 @@ kfuncs.bpf.c:41:25: warning: implicit declaration of function 'bpf_ksym_exists' 
 kfuncs.bpf.c:41:41: error: use of undeclared identifier 'bpf_task_from_pid'; did you mean 'bpf_sock_from_file'?
         e->has_task_from_pid = bpf_ksym_exists(bpf_task_from_pid);
                                                ^~~~~~~~~~~~~~~~~
+kfuncs.bpf.c:46:11: warning: implicit declaration of function 'bpf_task_from_pid' is invalid in C99 \
+[-Wimplicit-function-declaration]
+                found = bpf_task_from_pid(old_pid);
+                        ^
 kfuncs.bpf.c:49:4: warning: implicit declaration of function 'bpf_task_release' is invalid in C99 \
 [-Wimplicit-function-declaration]
                         bpf_task_release(found);
@@ -37,13 +41,28 @@ kfuncs.bpf.c:49:4: warning: implicit declaration of function 'bpf_task_release' 
 # clang 16 and newer say it another way
 CLANG16 = "x.bpf.c:9:11: error: call to undeclared function 'bpf_task_from_pid'; ISO C99 and later do not support " \
           "implicit function declarations [-Wimplicit-function-declaration]\n"
+# bcc's libbpf-tools/gethostlatency.bpf.c: `int BPF_UPROBE(handle_entry)` is an old-style definition
+# with 1.1's headers, and only its body fails
+GETHOSTLATENCY_SOURCE = """
+/* a comment naming bpf_for is no use of it */
+SEC("uprobe")
+int BPF_UPROBE(handle_entry)
+{
+	return probe_entry(ctx);
+}
+"""
+GETHOSTLATENCY_ERRORS = """\
+gethostlatency.bpf.c:66:21: error: use of undeclared identifier 'ctx'
+gethostlatency.bpf.c:72:22: error: use of undeclared identifier 'ctx'
+2 errors generated.
+"""
 OLD_VMLINUX = b"#ifndef __VMLINUX_H__\nstruct task_struct { int pid; };\n#endif\n"
 NEW_VMLINUX = OLD_VMLINUX + b"#ifndef BPF_NO_KFUNC_PROTOTYPES\nextern void bpf_task_release(void *p) __weak __ksym;\n"
 KERNEL_BTF = b"\x9f\xeb\x01\x00...\0bpf_task_from_pid\0bpf_task_release\0do_exit\0"
 
 
-def used(headers=(1, 1), vmlinux=OLD_VMLINUX, bpftool="7.1.0", btf=KERNEL_BTF) -> Used:
-    return Used(headers, "/usr/include/bpf", vmlinux, bpftool, btf)
+def used(headers=(1, 1), vmlinux=OLD_VMLINUX, bpftool="7.1.0", btf=KERNEL_BTF, source="") -> Used:
+    return Used(headers, "/usr/include/bpf", vmlinux, bpftool, btf, advice.COMMENTS.sub(" ", source))
 
 
 def test_macros_newer_than_the_headers_are_named_with_their_release():
@@ -61,6 +80,8 @@ def test_macros_newer_than_the_headers_are_named_with_their_release():
 
 def test_kfuncs_that_vmlinux_h_does_not_declare():
     assert undeclared_kfuncs(KFUNC_ERRORS, used()) == ["bpf_task_from_pid", "bpf_task_release"]
+    # an undeclared plain identifier is no call: a macro's parameter, say ('ctx' is in every kernel's BTF)
+    assert undeclared_kfuncs(GETHOSTLATENCY_ERRORS, used(btf=KERNEL_BTF + b"ctx\0")) == []
     assert undeclared_kfuncs(CLANG16, used()) == ["bpf_task_from_pid"]
     # a vmlinux.h that declares kfuncs: the name is something else
     assert undeclared_kfuncs(KFUNC_ERRORS, used(vmlinux=NEW_VMLINUX)) == []
@@ -70,6 +91,14 @@ def test_kfuncs_that_vmlinux_h_does_not_declare():
         "bpf_ksym_exists needs libbpf headers 1.2+ (these are 1.1, in /usr/include/bpf); vmlinux.h declares no "
         "kfuncs (bpf_task_from_pid, bpf_task_release?): bpftool 7.1.0 made it, 7.5+ declares them: "
         "run make toolchain (libbpf headers 1.4+, bpftool 7.5+)")
+
+
+def test_macros_in_the_source_count_when_the_diagnostics_do_not_name_them():
+    assert explain(GETHOSTLATENCY_ERRORS, used()) is None
+    assert explain(GETHOSTLATENCY_ERRORS, used(source=GETHOSTLATENCY_SOURCE)) == (
+        "BPF_UPROBE needs libbpf headers 1.2+ (these are 1.1, in /usr/include/bpf): "
+        "run make toolchain (libbpf headers 1.4+, bpftool 7.5+)")  # not bpf_for: that was in a comment
+    assert explain(GETHOSTLATENCY_ERRORS, used((1, 4), source=GETHOSTLATENCY_SOURCE)) is None
 
 
 def test_current_tools_or_other_causes_get_no_toolchain_advice():

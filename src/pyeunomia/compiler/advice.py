@@ -2,12 +2,17 @@
 and what to do (`make toolchain`), put before the diagnostics themselves.
 
 Two causes are recognised:
-- a libbpf macro or helper newer than the headers used (Debian 12's are
-  1.1): the identifier appears in the diagnostics, which quote the lines
-  that fail;
+- a libbpf macro newer than the headers used (Debian 12's are 1.1), named
+  in the diagnostics (which quote the lines that fail) or in the source
+  outside comments: `int BPF_UPROBE(handle_entry)` with 1.1's headers is a
+  valid old-style definition, and only its body's `ctx` fails;
 - a kfunc that vmlinux.h does not declare: bpftool 7.5 writes the kernel's
   kfunc prototypes into vmlinux.h (under `#ifndef BPF_NO_KFUNC_PROTOTYPES`),
   bpftool 7.1 writes none, so clang calls the function undeclared.
+
+Checked on bcc's libbpf-tools (58 sources, August 2026): with Debian 12's
+headers and bpftool, bashreadline, gethostlatency, memleak and sigsnoop fail
+and each gets this line; with make toolchain's they compile.
 """
 
 from __future__ import annotations
@@ -38,8 +43,9 @@ KFUNC_PROTOTYPES_FROM = (7, 5)  # the bpftool this was checked with; 7.1 (Debian
 KFUNC_GUARD = b"BPF_NO_KFUNC_PROTOTYPES"
 TODO = "run make toolchain (libbpf headers 1.4+, bpftool 7.5+)"
 # clang 14 says "implicit declaration of function 'f'", clang 16+ "call to undeclared function 'f'".
-UNDECLARED = re.compile(r"(?:implicit declaration of function|call to undeclared function|"
-                        r"use of undeclared identifier) '(\w+)'")
+# Calls only: an undeclared plain identifier is as often a macro's parameter that an old header dropped.
+UNDECLARED = re.compile(r"(?:implicit declaration of function|call to undeclared function) '(\w+)'")
+COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class Used:
     vmlinux: bytes | None  # the vmlinux.h the source included, if any
     bpftool: str  # the version of the bpftool that made it ('' when a user's vmlinux.h)
     kernel_btf: bytes | None  # the BTF vmlinux.h was made from, when known: are the names its functions?
+    source: str = ""  # the program's text, comments left out
 
 
 def version_text(version: tuple[int, ...]) -> str:
@@ -92,7 +99,7 @@ def _bpftool_older(version: str) -> bool:
 def explain(diagnostics: str, used: Used) -> str | None:
     """The line to put first, or None when the toolchain is not to blame."""
     parts = []
-    for release, names in newer_than_headers(diagnostics, used.headers).items():
+    for release, names in newer_than_headers(f"{diagnostics}\n{used.source}", used.headers).items():
         have = version_text(used.headers) if used.headers else "older ones"
         parts.append(f"{', '.join(names)} need{'s' * (len(names) == 1)} libbpf headers {version_text(release)}+ "
                      f"(these are {have}, in {used.headers_dir})")
@@ -118,6 +125,7 @@ class Build:
     headers_dir: str  # whose bpf/*.h clang used
     include_dirs: list[str]  # where `#include "vmlinux.h"` is looked for, in clang's order
     from_kernel: bool  # ecc made vmlinux.h from the running kernel's BTF (no --vmlinux)
+    source: str  # the program's path
 
     def used(self) -> Used:
         """Reads vmlinux.h and the kernel's BTF: for the paths where something went wrong."""
@@ -125,9 +133,11 @@ class Build:
                         if os.path.isfile(os.path.join(d, "vmlinux.h"))), None)
         made = self.from_kernel and vmlinux is not None and \
             os.path.realpath(vmlinux).startswith(os.path.realpath(cache_root()) + os.sep)
+        text = _read(self.source, MAX_HEADER) or b""
         return Used(headers_version(self.headers_dir), os.path.join(self.headers_dir, "bpf"),
                     _read(vmlinux, MAX_HEADER), bpftool_version(_bpftool(self.tools)) if made else "",
-                    _read(str(KERNEL_BTF), MAX_BTF) if made else None)
+                    _read(str(KERNEL_BTF), MAX_BTF) if made else None,
+                    COMMENTS.sub(" ", text.decode("utf-8", "replace")))
 
 
 def explain_failure(what: str, diagnostics: str, build: Build) -> CompileError:

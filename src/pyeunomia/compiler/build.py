@@ -184,7 +184,7 @@ class _Build:
         obj, deps = self.tmp / "prog.o", self.tmp / "prog.d"
         searched = [str(self.source.parent), *self.options.include_dirs, str(self.vmlinux.parent),
                     *include_dirs_in(self.cflags)]  # where #include "vmlinux.h" is found, in clang's order
-        how = advice.Build(self.tools, self.headers_dir, searched, self.options.vmlinux is None)
+        how = advice.Build(self.tools, self.headers_dir, searched, self.options.vmlinux is None, str(self.source))
         done = job.wait()
         if done.returncode != 0:  # the toolchain's part first, when it has one
             raise advice.explain_failure(f"clang could not compile {self.label}", done.stderr, how)

@@ -2,9 +2,10 @@
 /// Current libbpf style, as libbpf-tools writes it today: a tp_btf program
 /// that calls kfuncs declared by vmlinux.h (bpftool 7.5+ emits their
 /// prototypes), guarded by bpf_ksym_exists() (libbpf headers 1.2+) so the
-/// same object loads on kernels without them, and __ksym symbols, typed and
-/// weak, and typeless. Needs `make toolchain`'s headers: Debian 12's libbpf-dev 1.1 and
-/// bpftool 7.1 cannot compile it.
+/// same object loads on kernels without them (bpf_task_from_pid came in
+/// 6.2), and __ksym symbols: weak ones no kernel has, and a typeless one.
+/// Needs make toolchain's headers and bpftool: Debian 12's libbpf-dev 1.1
+/// and bpftool 7.1 cannot compile it.
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
