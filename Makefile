@@ -10,13 +10,20 @@ APT_BUILD := clang llvm bpftool libbpf-dev
 APT_TEST := $(APT_RUN) $(APT_BUILD) prometheus gcc openssl util-linux
 APT_BENCH := $(APT_RUN) $(APT_BUILD) bpftrace gcc util-linux
 APT_KERNELS := $(APT_BUILD) gcc qemu-system-x86 mmdebstrap debian-archive-keyring lz4 zstd
+APT_TOOLCHAIN := apt dpkg binutils debian-archive-keyring
 
-.PHONY: run test lint unit e2e bench soak deps deps-test clean test-kernels
+# ecc's current libbpf headers and bpftool (Debian 12 has libbpf-dev 1.1 and bpftool 7.1): fetched from
+# bookworm-backports by scripts/toolchain.py into a private prefix (/var/cache/pyeunomia/toolchain when
+# writable, shared by every checkout) that the venv links to; the system's packages and sources are untouched.
+TOOLCHAIN_LINK := $(VENV)/share/pyeunomia/toolchain
+TOOLCHAIN := $(TOOLCHAIN_LINK)/toolchain.json
+
+.PHONY: run test lint unit e2e bench soak deps deps-test clean test-kernels toolchain
 
 run: deps
 	$(BIN)/opensnoop
 
-bench: $(STAMP)
+bench: $(STAMP) $(TOOLCHAIN)
 	@scripts/apt-ensure $(APT_BENCH)
 	@$(BIN)/python -m compileall -q src >/dev/null
 	$(BIN)/python bench/run.py
@@ -29,13 +36,13 @@ test: deps-test lint
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench kernel_matrix
+	$(BIN)/ruff check src tests bench kernel_matrix scripts
 	$(BIN)/mypy
-	$(BIN)/mypy kernel_matrix
+	$(BIN)/mypy kernel_matrix scripts/toolchain.py
 
 # Compile once, run everywhere: packages built here run in qemu guests with Debian's
 # 5.10, 6.1 and 6.12 kernels (kernel_matrix/; KERNEL_MATRIX_ARGS="--kernel 6.1 --only opensnoop").
-test-kernels: $(STAMP)
+test-kernels: $(STAMP) $(TOOLCHAIN)
 	@scripts/apt-ensure $(APT_KERNELS)
 	$(BIN)/python -m kernel_matrix $(KERNEL_MATRIX_ARGS)
 
@@ -45,14 +52,21 @@ unit: $(STAMP)
 e2e: deps-test
 	$(BIN)/pytest -q tests/e2e
 
-deps: $(STAMP)
+deps: $(STAMP) $(TOOLCHAIN)
 	@scripts/apt-ensure $(APT_RUN)
 	@$(BIN)/python -m compileall -q src >/dev/null  # start-up reads bytecode even where writing it is off
 
 
-deps-test: $(STAMP)
+deps-test: $(STAMP) $(TOOLCHAIN)
 	@scripts/apt-ensure $(APT_TEST)
 	@$(BIN)/python -m compileall -q src >/dev/null
+
+toolchain: $(TOOLCHAIN)
+
+# Order-only on the venv: a newer venv does not mean a new toolchain. A second run finds the file and does nothing.
+$(TOOLCHAIN): | $(STAMP)
+	@scripts/apt-ensure $(APT_TOOLCHAIN)
+	@$(BIN)/python scripts/toolchain.py --link $(TOOLCHAIN_LINK)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

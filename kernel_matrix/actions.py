@@ -207,6 +207,41 @@ def uprobe_call(ctx: Ctx) -> None:
     ctx.update(pid=proc.pid, a=a, b=b, sum=a + b)
 
 
+def _kallsyms(names: set[str]) -> dict[str, int]:
+    """The addresses of `names` in /proc/kallsyms (as root: real ones)."""
+    found = {}
+    with open("/proc/kallsyms") as f:
+        for line in f:
+            address, _kind, name = line.split()[:3]
+            if name in names:
+                found[name] = int(address, 16)
+    return found
+
+
+def exec_kfuncs(ctx: Ctx) -> None:
+    """exec a uniquely named copy of /bin/false, and note what the kernel has
+    for kfuncs.bpf.c to report: the kfunc bpf_task_from_pid (Linux 6.2) or
+    not, and do_exit's address (a typeless __ksym)."""
+    symbols = _kallsyms({"bpf_task_from_pid", "do_exit"})
+    path = _copy_exe("/bin/false", f"kmxk{ctx['token']}")
+    proc = subprocess.Popen([path])
+    proc.wait(30)
+    has = "bpf_task_from_pid" in symbols
+    ctx.update(pid=proc.pid, path=path, has_kfunc=int(has), kfunc_tgid=proc.pid if has else -1,
+               do_exit=symbols["do_exit"])
+
+
+def libc_strtol(ctx: Ctx) -> None:
+    """This process calls libc's strtol() once on a unique number (uprobes.bpf.c
+    attaches to it by library name)."""
+    text = f"-{_number(ctx) % 1000000 + 1}kmx"
+    libc = ctypes.CDLL("libc.so.6")
+    libc.strtol.restype = ctypes.c_long
+    libc.strtol.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int]
+    ret = libc.strtol(text.encode(), None, 10)
+    ctx.update(pid=os.getpid(), text=text, base=10, ret=ret)
+
+
 # -- network -------------------------------------------------------------------
 
 def connect_blocked(ctx: Ctx) -> None:

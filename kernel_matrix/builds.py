@@ -10,6 +10,7 @@ source tree, the host's BTF and toolchain), so a warm run compiles nothing.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,23 @@ def toolchain_identity(roots: Roots, ecc: str) -> str:
     """The ecc that compiles (the project's source) and what it compiles against."""
     btf = hashlib.sha256(HOST_BTF.read_bytes()).hexdigest()[:16] if HOST_BTF.exists() else "no-btf"
     src = tree_digest([roots.repo / "src"], roots.repo)
-    return f"ecc={ecc} src={src} btf={btf}\n" + debian.tool_versions("clang", "llvm", "libbpf-dev", "bpftool", "gcc")
+    return (f"ecc={ecc} src={src} btf={btf}\n" + private_toolchain(ecc)
+            + debian.tool_versions("clang", "llvm", "libbpf-dev", "bpftool", "gcc"))
+
+
+def private_toolchain(ecc: str) -> str:
+    """The libbpf headers and bpftool of `make toolchain` that `ecc` compiles
+    with, found as ecc finds them (src/pyeunomia/compiler/private.py):
+    $PYEUNOMIA_TOOLCHAIN, else the link in ecc's venv. Its manifest names the
+    packages' versions and hashes."""
+    given = os.environ.get("PYEUNOMIA_TOOLCHAIN", "")
+    if given == "system":
+        return "toolchain=system\n"
+    prefix = Path(given) if given else Path(ecc).parent.parent / "share" / "pyeunomia" / "toolchain"
+    try:
+        return f"toolchain={prefix.resolve()}\n{(prefix / 'toolchain.json').read_text()}"
+    except OSError:
+        return "toolchain=system\n"
 
 
 def build_one(program: Program, roots: Roots, ecc: str, out: Path, btfhub: Path | None = None) -> dict[str, bytes]:

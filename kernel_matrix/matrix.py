@@ -8,7 +8,8 @@ Adding a program is one `row(...)` line in PROGRAMS:
   eunomia-bpf example compiled with this project's ecc; `btfgen=True` adds
   `ecc --btfgen` over a btfhub-style archive of the run's kernels, `tar=True`
   ships upstream's `<name>.tar` form instead of package.json), `own("x")` (one
-  of ours in kernel_matrix/programs/), `copy("repo:path")` (a file shipped as
+  of ours in kernel_matrix/programs/), `e2e("x")` (an end-to-end test's
+  program, tests/e2e/programs/x/), `copy("repo:path")` (a file shipped as
   is), or None (a built-in tool).
 - RUN: the guest's command line; `{pkg}` is the built file, `{port}` a free port.
 - TRIGGER: a function of actions.py, the real activity caused once the program
@@ -83,6 +84,11 @@ def example(name: str, header: bool = False, btfgen: bool = False, tar: bool = F
 
 def own(name: str, cc: tuple[str, str] | None = None) -> Build:
     return Build("ecc", f"programs:{name}.bpf.c", f"programs:{name}.h", cc)
+
+
+def e2e(name: str) -> Build:
+    """One of the end-to-end tests' programs (tests/e2e/programs/NAME/): the same source, every kernel."""
+    return Build("ecc", f"repo:tests/e2e/programs/{name}/{name}.bpf.c", f"repo:tests/e2e/programs/{name}/{name}.h")
 
 
 def copy(path: str) -> Build:
@@ -259,6 +265,14 @@ PROGRAMS: tuple[Program, ...] = (
     row("mdflush-twins", own("mdflush-twins"), "ecli run -j -v {pkg}", a.md_flush_twins,
         [event(pid="{pid}", comm="{comm}", via="{via}"), said("entry to md_flush_request(): loads {twin}")],
         ready=TWINS_READY, modules="loop md_mod raid1"),
+    # current libbpf (make toolchain's headers 1.4 and bpftool 7.5), run by the guests' libbpf 1.1: kfuncs from
+    # vmlinux.h behind bpf_ksym_exists() (bpf_task_from_pid: 6.2+; absent, the object loads all the same),
+    # weak and typeless __ksym; BPF_UPROBE/BPF_URETPROBE on libc by library name
+    row("e2e/kfuncs", e2e("kfuncs"), "ecli run -j {pkg}", a.exec_kfuncs,
+        [event(pid="{pid}", filename="{path}", has_task_from_pid="{has_kfunc}", kfunc_tgid="{kfunc_tgid}",
+               has_missing_kfunc=0, has_missing_var=0, do_exit_addr="{do_exit}")]),
+    row("e2e/uprobes", e2e("uprobes"), "ecli run -j {pkg}", a.libc_strtol,
+        [event(pid="{pid}", exit=0, text="{text}", base="{base}"), event(pid="{pid}", exit=1, ret="{ret}")]),
     # Kernels without BTF: each command runs where the kernel's BTF is hidden
     row("nobtf/bootstrap", example("bootstrap", header=True), without_btf("ecli run -j {pkg}"), a.exec_false,
         EXEC_EXIT, unsupported=every(NO_BTF)),

@@ -31,7 +31,10 @@ def find_program(names: list[str], debian_package: str, env_var: str) -> str:
     raise ToolMissingError(names[0], debian_package)
 
 
-def find_bpftool() -> str:
+def find_bpftool(preferred: str | None = None) -> str:
+    """$PYEUNOMIA_BPFTOOL, else `preferred` (ecc's private toolchain's), else the system's."""
+    if preferred and not os.environ.get("PYEUNOMIA_BPFTOOL"):
+        return preferred
     return find_program(["bpftool"], "bpftool", "PYEUNOMIA_BPFTOOL")
 
 

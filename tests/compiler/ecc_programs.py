@@ -33,6 +33,16 @@ def compiler(tool) -> None:
     require(os.path.exists("/usr/include/bpf/bpf_helpers.h"), "libbpf-dev is not installed (make test installs it)")
 
 
+@pytest.fixture
+def current_toolchain(compiler) -> None:
+    """Mark a test whose programs need make toolchain's libbpf headers 1.4+ and bpftool 7.5+."""
+    from pyeunomia.compiler.private import find_prefix
+
+    prefix = find_prefix()
+    require(prefix is not None and prefix.bpftool is not None and (prefix.libbpf or (0, 0)) >= (1, 4),
+            "the private toolchain is not installed (make test installs it: make toolchain)")
+
+
 @functools.cache
 def built(name: str) -> Path:
     """OUTDIR of `ecc NAME.bpf.c HEADER -o OUTDIR`, built once per test session."""

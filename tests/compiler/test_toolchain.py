@@ -55,7 +55,10 @@ def test_vmlinux_from_a_btf_file_uses_bpftool(monkeypatch, tmp_path, tool, kerne
     assert b"struct task_struct {" in header.read_bytes()
     # the same BTF as the running kernel's: the same cache entry, keyed by all of its bytes
     assert toolchain.vmlinux_header() == header
-    assert header.parent.name == hashlib.sha256(toolchain.KERNEL_BTF.read_bytes()).hexdigest()[:24]
+    digest = hashlib.sha256(toolchain.KERNEL_BTF.read_bytes()).hexdigest()
+    version = toolchain.bpftool_version(toolchain.find_bpftool())
+    assert version  # keyed by the bpftool's version too (tests/compiler/test_private.py)
+    assert header.parent.name == hashlib.sha256(f"{digest}\0bpftool {version}".encode()).hexdigest()[:24]
 
 
 def test_vmlinux_fifo_is_refused_without_blocking(monkeypatch, tmp_path):

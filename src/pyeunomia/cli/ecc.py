@@ -25,7 +25,9 @@ def parser() -> ArgumentParser:
                     "in HEADER become the event types ecli decodes; /// doc comments become help texts.",
         epilog="Needs clang, llvm-strip (package llvm), bpftool and libbpf-dev. vmlinux.h is generated from "
                "/sys/kernel/btf/vmlinux and cached under $XDG_CACHE_HOME/pyeunomia (default ~/.cache). "
-               "PYEUNOMIA_CLANG, PYEUNOMIA_LLVM_STRIP and PYEUNOMIA_BPFTOOL choose other tool binaries.")
+               "PYEUNOMIA_CLANG, PYEUNOMIA_LLVM_STRIP and PYEUNOMIA_BPFTOOL choose other tool binaries. "
+               "make toolchain's libbpf headers 1.4+ and bpftool 7.5+ come first when installed "
+               "(PYEUNOMIA_TOOLCHAIN=system: the system's only).")
     p.add_argument("-V", "--version", action="version", version=f"pyeunomia {__version__}")
     p.add_argument("source", metavar="SOURCE.bpf.c", help="the eBPF program")
     p.add_argument("header", metavar="HEADER.h", nargs="?", help="header whose structs are exported as event types")

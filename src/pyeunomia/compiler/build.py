@@ -34,7 +34,7 @@ from ..format.btfarchive import pack, upstream_tar
 from ..format.elf import ElfFile
 from ..format.objspec import ObjectSpec
 from ..format.package import Package, parse_meta
-from . import clangast, docs, exportchoice
+from . import advice, clangast, docs, exportchoice
 from .btfgen import BtfgenResult, generate
 from .btfmerge import merge_structs
 from .clangrun import Job, log, parse_depfile
@@ -147,12 +147,13 @@ class _Build:
                 raise UsageError(f"-I {d}: no such directory")
         self.tools = Toolchain.find()
         self.cflags = absolute_paths(list(options.cflags))
-        check_libbpf_headers([*options.include_dirs, *include_dirs_in(self.cflags)])
+        private = [self.tools.prefix.include] if self.tools.prefix is not None else []
+        self.headers_dir = check_libbpf_headers([*options.include_dirs, *include_dirs_in(self.cflags), *private])
         self.arch = target_arch(options.arch)
-        self.vmlinux = vmlinux_header(options.vmlinux)
+        self.vmlinux = vmlinux_header(options.vmlinux, self.tools.bpftool)
         self.common = ["-target", "bpf", f"-D__TARGET_ARCH_{self.arch}"]
         self.includes = [f"-I{os.path.abspath(d)}" for d in options.include_dirs]
-        self.includes += [f"-I{self.source.parent}", f"-I{self.vmlinux.parent}"]
+        self.includes += [f"-I{self.source.parent}", f"-I{self.vmlinux.parent}", *self.tools.include_flags]
         multiarch = sysconfig.get_config_var("MULTIARCH")
         if options.arch is None and multiarch and os.path.isdir(f"/usr/include/{multiarch}"):
             # <asm/...> for programs that include kernel UAPI headers instead of vmlinux.h
@@ -182,9 +183,15 @@ class _Build:
 
     def finish_compile(self, job: Job) -> tuple[bytes, list[str], str]:
         obj, deps = self.tmp / "prog.o", self.tmp / "prog.d"
-        done = job.check(f"clang could not compile {self.label}")
+        searched = [str(self.source.parent), *self.options.include_dirs, str(self.vmlinux.parent),
+                    *include_dirs_in(self.cflags)]  # where #include "vmlinux.h" is found, in clang's order
+        how = advice.Build(self.tools, self.headers_dir, searched, self.options.vmlinux is None, str(self.source))
+        done = job.wait()
+        if done.returncode != 0:  # the toolchain's part first, when it has one
+            raise advice.explain_failure(f"clang could not compile {self.label}", done.stderr, how)
         Job([self.tools.llvm_strip, "-g", str(obj)]).check(f"llvm-strip could not strip {self.label}'s object")
-        return obj.read_bytes(), parse_depfile(deps.read_text("utf-8", "replace")), done.stderr
+        return obj.read_bytes(), parse_depfile(deps.read_text("utf-8", "replace")), \
+            advice.explain_warnings(done.stderr, how)
 
     def context(self, deps: list[str]) -> _Context:
         """What the compile's dependency list says about the source's includes."""
