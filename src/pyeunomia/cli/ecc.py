@@ -114,17 +114,19 @@ def main(argv: list[str]) -> int:
 
 
 def _flag_values(argv: list[str]) -> list[str]:
-    """`-a -DDEBUG=1`, as upstream's README writes it: argparse would take
-    the value for an option of its own, so it is joined to its flag."""
+    """`-a -DDEBUG=1`, as upstream's README writes it (and `--cflags -Wall`):
+    argparse would take the value for an option of its own, so it is joined
+    to its flag."""
     out: list[str] = []
     joined = iter(argv)
     for arg in joined:
         if arg == "--":
             out.append(arg)
             out.extend(joined)
-        elif arg in ("-a", "--additional-cflags"):
+        elif arg in ("-a", "--additional-cflags", "--cflags"):
             value = next(joined, None)
-            out.append(arg if value is None else f"--additional-cflags={value}")
+            flag = "--cflags" if arg == "--cflags" else "--additional-cflags"
+            out.append(arg if value is None else f"{flag}={value}")
         else:
             out.append(arg)
     return out
