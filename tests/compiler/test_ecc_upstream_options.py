@@ -140,6 +140,10 @@ def test_header_only_as_sigsnoops_readme(tmp_path: Path):
         ("pid", "unsigned int", 0), ("tpid", "unsigned int", 4), ("sig", "int", 8), ("ret", "int", 12),
         ("comm", "char[16]", 16)]
     assert (tmp_path / "sigsnoop.bpf.o").exists() and (tmp_path / "sigsnoop.skel.json").exists()
+    (tmp_path / "broken.h").write_text("struct event { int x; unknown_t y; };\n")
+    done = run("ecc", "broken.h", "--header-only", cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr.startswith("ecc: error: clang could not compile broken.h:\n")
+    assert "unknown type name 'unknown_t'" in done.stderr and "/tmp/ecc-" not in done.stderr  # no made-up unit
     assert refused("sigsnoop.h", "other.h", "--header-only", cwd=tmp_path)[1] == (
         "ecc: error: --header-only takes one header as SOURCE, and its structs are the export types: "
         "leave out other.h\n")

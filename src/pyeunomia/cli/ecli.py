@@ -119,8 +119,8 @@ def _upstream_program_flags(p: ArgumentParser, package: Package, options: list[G
     one), unless a global of the program already takes the spelling."""
     taken = {f"-{o.short}" for o in options if o.short} | {o.flag for o in options} | {f"--{o.name}" for o in options}
     if "--verbose" not in taken:
-        p.add_argument("--verbose", dest=UPSTREAM_VERBOSE, action="store_true",
-                       help="show libbpf's own log (as ecli run -v)")
+        p.add_argument("--verbose", dest=UPSTREAM_VERBOSE, action="store_true", default=argparse.SUPPRESS,
+                       help="show libbpf's own log (as ecli run -v)")  # only in the values when given
     version = [f for f in ("-V", "--version") if f not in taken]
     if version:
         text = f"{package.meta.obj_name} {package.meta.doc.version or UPSTREAM_VERSION}"

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import EunomiaError, UsageError
 from .build import BuildOptions, BuildResult, build
 from .toolchain import target_arch
 
@@ -51,7 +51,13 @@ def build_header_only(options: BuildOptions) -> BuildResult:
                         "const volatile char __eunomia_dummy_header_only __attribute__((unused));\n")
         # the header's own directory first, as if it were compiled where it is
         dirs = (str(header.resolve().parent), *options.include_dirs)
-        return build(replace(options, source=str(unit), header=str(header), include_dirs=dirs))
+        try:
+            result = build(replace(options, source=str(unit), header=str(header), include_dirs=dirs))
+        except EunomiaError as e:
+            # messages name the header, not the unit made for it
+            e.args = tuple(a.replace(str(unit), options.source) if isinstance(a, str) else a for a in e.args)
+            raise
+        return replace(result, warnings=result.warnings.replace(str(unit), options.source))
 
 
 def workspace_include_dirs(workspace: str, arch: str | None) -> list[str]:
