@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -207,3 +208,23 @@ def test_a_tc_key_on_an_xdp_program_is_a_warning(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     assert "xdp.bpf.c:8: warning: @tcopts is read for tc programs only, and 'xdp_pass' is SEC(\"xdp\"): it is " \
            "kept but does nothing\n" in done.stderr
+
+
+def test_xdp_flags_from_a_doc_comment_choose_the_mode(ns: str, tmp_path: Path):
+    """`/// @flags 4` (XDP_FLAGS_DRV_MODE) on the example: lo has no native
+    XDP, so the attach is refused, in one line, and nothing is left; with
+    flags 0 (the example's) the kernel falls back to generic XDP."""
+    require((EXAMPLES / "xdp" / "xdp.bpf.c").exists(), f"eunomia-bpf's examples are not at {EXAMPLES}")
+    (tmp_path / "xdp.bpf.c").write_text((EXAMPLES / "xdp" / "xdp.bpf.c").read_text().replace("/// @flags 0",
+                                                                                          "/// @flags 4"))
+    run("ecc", "xdp.bpf.c", cwd=tmp_path)
+    assert json.loads((tmp_path / "package.json").read_text())["meta"]["bpf_skel"]["progs"][0]["flags"] == 4
+    before = loaded_prog_ids()
+    done = subprocess.run(["ip", "netns", "exec", ns, "env", "-C", str(tmp_path), *command("ecli"), "run",
+                           "./package.json"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        "ecli: error: cannot attach program 'xdp_pass' (xdp): lo cannot run XDP in the mode the package's flags "
+        "(0x4) ask for (EOPNOTSUPP): use another interface, or flags 0")
+    assert "xdp" not in in_ns(ns, "ip", "link", "show", "dev", "lo")
+    assert_nothing_new_loaded(before)
