@@ -237,9 +237,10 @@ PROGRAMS: tuple[Program, ...] = (
     row("ex/mdflush", example("mdflush", header=True), "ecli run -j {pkg}", a.md_flush,
         [event(pid="{pid}", comm="{comm}", disk="")], unsupported=before("5.11", NO_MODULE_BTF),
         modules="loop md_mod raid1"),
-    row("ex/xdp", example("xdp"), "ecli run --ifname lo {pkg}", a.udp_lo,
+    # as their READMEs show: no --ifname, the interface and attach point from the doc comments ecc wrote
+    row("ex/xdp", example("xdp"), "ecli run {pkg}", a.udp_lo,
         [trace("packet size is {frame_len}", any_task=True)]),
-    row("ex/tc", example("tc"), "ecli run --ifname lo {pkg}", a.udp_lo,
+    row("ex/tc", example("tc"), "ecli run {pkg}", a.udp_lo,
         [trace("Got IP packet: tot_len: {ip_len}, ttl: 64", any_task=True)], modules="sch_ingress cls_bpf"),
     row("ex/profile", example("profile", header=True), "ecli run -j {pkg}", a.busy_child,
         [event(pid="{pid}", comm="{comm}")]),

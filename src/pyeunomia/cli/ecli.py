@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..format.options import GlobalOption
     from ..format.package import Package
 
+UPSTREAM_VERSION = "0.1.0"  # upstream's loader shows this when the package's doc has no version
 RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname", "-F", "--frequency", "--btf",
                 "--only", "--skip"}
 
@@ -111,7 +112,27 @@ def program_parser(package: Package, options: list[GlobalOption]) -> ArgumentPar
         else:
             p.add_argument(*flags, dest=o.name, type=_parser_of(o), default=o.default, help=help_text,
                            metavar=_metavar(o))
+    _upstream_program_flags(p, package, options)
     return p
+
+
+UPSTREAM_VERBOSE = "upstream-verbose"  # a dest no C global can have: the values are the globals otherwise
+
+
+def _upstream_program_flags(p: ArgumentParser, package: Package, options: list[GlobalOption]) -> None:
+    """What upstream's loader adds to every program's options (bpf-loader-rs,
+    meta/arg_builder.rs): --verbose (libbpf's log, as `ecli run -v`) and
+    -V/--version (the package's doc version, upstream's "0.1.0" without
+    one), unless a global of the program already takes the spelling."""
+    taken = {f"-{o.short}" for o in options if o.short} | {o.flag for o in options} | {f"--{o.name}" for o in options}
+    if "--verbose" not in taken:
+        p.add_argument("--verbose", dest=UPSTREAM_VERBOSE, action="store_true", default=argparse.SUPPRESS,
+                       help="show libbpf's own log (as ecli run -v)")  # only in the values when given
+    version = [f for f in ("-V", "--version") if f not in taken]
+    if version:
+        text = f"{package.meta.obj_name} {package.meta.doc.version or UPSTREAM_VERSION}"
+        p.add_argument(*version, action="version", version=_argparse_text(escape_text(text)),
+                       help="show the program's version and exit")
 
 
 def _parser_of(o: GlobalOption) -> Any:
@@ -145,6 +166,7 @@ def main(argv: list[str]) -> int:
     options = global_options(package)
     try:
         values = vars(program_parser(package, options).parse_args(args.program_args))
+        args.verbose = values.pop(UPSTREAM_VERBOSE, False) or args.verbose
     except UsageError as e:
         misplaced = [a for a in args.program_args if a.split("=")[0] in RUNNER_FLAGS]
         if misplaced:
@@ -155,15 +177,18 @@ def main(argv: list[str]) -> int:
 
 
 def run_package(package: Package, values: dict[str, Any], args: argparse.Namespace) -> int:
+    from ..format.runmeta import run_meta
     from ..output.writers import mismatch_summary, plan_writer
     from ..runner.program import Program
 
+    run = run_meta(package.meta.raw, f"{package.origin}: meta")  # print_header, debug_verbose
     stops = StopSignals()
     try:
-        with Program(package, values, verbose=args.verbose, ifname=args.ifname, frequency=args.frequency,
-                     btf=args.btf, only=args.only, skip=args.skip) as prog:
+        with Program(package, values, verbose=args.verbose or run.debug_verbose, ifname=args.ifname,
+                     frequency=args.frequency, btf=args.btf, only=args.only, skip=args.skip) as prog:
             out = sys.stdout.buffer
-            header = not args.no_header and bool(prog.buffer_maps())  # no table without an event buffer
+            # no table without an event buffer, nor when the package says "print_header": false
+            header = not args.no_header and run.print_header is not False and bool(prog.buffer_maps())
             writer = plan_writer(prog.exports, out, args.json, header)
             for note in [*(prog.loaded.choices if args.verbose else []), *prog.loaded.notes,
                          *prog.exports.notes, *_interpreter_notes(package)]:

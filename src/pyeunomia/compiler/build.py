@@ -30,7 +30,7 @@ from typing import Any
 
 from ..errors import CompileError, PackageError, UsageError
 from ..format.btf import Btf, Kind
-from ..format.btfarchive import pack, upstream_tar
+from ..format.btfarchive import pack
 from ..format.elf import ElfFile
 from ..format.objspec import ObjectSpec
 from ..format.package import Package, parse_meta
@@ -388,26 +388,3 @@ def build(options: BuildOptions) -> BuildResult:
     or ToolMissingError with a one-line reason (plus clang's diagnostics)."""
     with tempfile.TemporaryDirectory(prefix="ecc-") as tmp:
         return _Build(options, Path(tmp)).run()
-
-
-def write_outputs(result: BuildResult, outdir: str) -> list[Path]:
-    """OUTDIR/package.json, OUTDIR/<name>.skel.json and OUTDIR/<name>.bpf.o;
-    with --btfgen also OUTDIR/<name>.tar, upstream's `ecc -b` form."""
-    out = Path(outdir)
-    package = (result.package_json() + "\n").encode("ascii")
-    files = {
-        out / "package.json": package,
-        out / f"{result.name}.skel.json": (result.skel_json() + "\n").encode("ascii"),
-        out / f"{result.name}.bpf.o": result.object,
-    }
-    if result.btfgen is not None:
-        plain = (result.plain_package_json() + "\n").encode("ascii")
-        files[out / f"{result.name}.tar"] = upstream_tar(plain, f"{result.name}.bpf.o", result.object,
-                                                         result.btfgen.archive)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for path, data in files.items():
-            path.write_bytes(data)
-    except OSError as e:
-        raise CompileError(f"cannot write {e.filename or outdir}: {e.strerror}") from None
-    return list(files)

@@ -93,10 +93,11 @@ class SourceDocs:
     variables: dict[str, tuple[dict[str, Any], int]] = field(default_factory=dict)  # name -> (keys, line)
     program: dict[str, Any] = field(default_factory=dict)
     program_line: int = 0
+    functions: dict[str, tuple[dict[str, Any], int]] = field(default_factory=dict)  # BPF programs' comments
 
 
 def collect(decls: list[Decl], in_source: Any, file_doc: Node | None, file_label: str) -> SourceDocs:
-    """Doc comments on the source file's top-level variables.
+    """Doc comments on the source file's top-level variables and functions.
 
     A map's comment sits above `struct { ... } name SEC(".maps")`, so clang
     attaches it to the anonymous struct that starts where the variable does;
@@ -112,6 +113,11 @@ def collect(decls: list[Decl], in_source: Any, file_doc: Node | None, file_label
         if not in_source(d.file):
             previous = d
             continue
+        if d.kind == "FunctionDecl" and d.name and d.comment is not None:
+            keys = comment_keys(d.comment)  # a program's: tchook, ifindex, ... (compiler/progdocs.py)
+            if keys:
+                old, _ = docs.functions.get(d.name, ({}, 0))
+                docs.functions[d.name] = ({**old, **keys}, d.line)
         if d.kind == "VarDecl" and d.name:
             comment = d.comment
             if comment is None and previous is not None and previous.kind == "RecordDecl" \

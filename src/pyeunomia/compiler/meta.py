@@ -9,7 +9,8 @@ from typing import Any, Literal
 from ..format.btf import INT_BOOL, INT_SIGNED, Btf, Kind
 from ..format.objspec import GlobalVar, ObjectSpec
 from ..format.package import build_meta
-from .docs import SourceDocs, check_cmdarg, check_program_doc, check_sample
+from . import progdocs
+from .docs import SourceDocs, check_cmdarg, check_program_doc
 
 # The type names upstream's ecli turns a "value" (or a command-line string)
 # into bytes for; any other name makes it refuse the package on every run.
@@ -87,15 +88,12 @@ def package_meta(spec: ObjectSpec, obj_name: str, exports: list[str], docs: Sour
                 check_cmdarg(comment["cmdarg"], f"{docs.file}:{line}")
             keys.update(comment)
         extra[g.name] = keys
-    for m in spec.maps:
-        found = docs.variables.get(m.name)
-        if found is not None and "sample" in found[0]:
-            extra[m.name] = {"sample": check_sample(found[0]["sample"], f"{docs.file}:{found[1]}")}
     if docs.program:
         program = check_program_doc(docs.program, f"{docs.file}:{docs.program_line}")
         if program:
             extra[""] = program
     meta = build_meta(spec, obj_name, order_exports(btf, exports), extra)
+    progdocs.apply(meta["bpf_skel"], spec, docs)  # programs' and maps' comments: tchook, sample, ...
     _in_section_order(spec, meta["bpf_skel"])
     for entry in meta["bpf_skel"]["maps"]:
         # Not an upstream key (its loader ignores unknown ones): the kind of

@@ -29,6 +29,10 @@ UPSTREAM_IFINDEX = 1
 TC_ATTACH_POINTS = {"BPF_TC_INGRESS": "ingress", "BPF_TC_EGRESS": "egress", "BPF_TC_CUSTOM": "custom"}
 XDP_FLAGS_ALL = 0x1F  # UPDATE_IF_NOEXIST, SKB_MODE, DRV_MODE, HW_MODE, REPLACE (linux/if_link.h)
 DEFAULT_INTERPRETER = "default_struct"
+TC_SECTION_PREFIXES = ("tc", "classifier")  # libbpf's tc, tc/ingress, tcx/egress, classifier, ...
+XDP_SECTION_PREFIXES = ("xdp",)  # xdp, xdp.frags, xdp/devmap, ...
+TC_KEYS = ("tchook", "tcopts")  # what upstream's loader reads from a tc program's entry
+XDP_KEYS = ("ifindex", "flags", "xdpopts")  # and from an xdp program's
 
 
 class TcMeta(NamedTuple):
@@ -74,7 +78,12 @@ def _object(d: dict[str, Any], key: str, where: str) -> dict[str, Any]:
 
 def tc_meta(package: Package, name: str) -> TcMeta:
     """The program's tchook and tcopts, None for each key it leaves out."""
-    p, where = _program(package, name)
+    return tc_keys(*_program(package, name))
+
+
+def tc_keys(p: dict[str, Any], where: str) -> TcMeta:
+    """tchook and tcopts of one program entry (a package's, or the keys ecc
+    took from a doc comment); errors start with `where`."""
     hook, opts = _object(p, "tchook", where), _object(p, "tcopts", where)
     point = hook.get("attach_point")
     if point is not None and point not in TC_ATTACH_POINTS:
@@ -86,7 +95,11 @@ def tc_meta(package: Package, name: str) -> TcMeta:
 
 
 def xdp_meta(package: Package, name: str) -> XdpMeta:
-    p, where = _program(package, name)
+    return xdp_keys(*_program(package, name))
+
+
+def xdp_keys(p: dict[str, Any], where: str) -> XdpMeta:
+    """ifindex, flags and xdpopts of one program entry, as tc_keys."""
     flags = _int(p, "flags", where, 0, 0xFFFFFFFF)
     if flags is not None and flags & ~XDP_FLAGS_ALL:
         raise PackageError(f"{where}: 'flags' has bits no XDP_FLAGS_* names ({flags:#x})")

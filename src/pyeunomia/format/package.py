@@ -25,6 +25,7 @@ from .escape import escape_text
 from .exports import ExportPlan, export_plan
 from .layout import Layout, LayoutCache, struct_layout
 from .objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF, ObjectSpec
+from .runmeta import run_meta
 from .units import size_text
 
 if TYPE_CHECKING:
@@ -420,9 +421,10 @@ def parse_meta(raw: Any, origin: str = "<memory>") -> PackageMeta:
                                   _get(t, "size", int, tw, 0), members))
     d = _get(skel, "doc", dict, sw, {})
     doc = Doc(*(_get(d, k, str, sw + ".doc", None) for k in ("description", "brief", "details", "version")))
+    run = run_meta(raw, where)  # upstream's top-level settings, checked (format/runmeta.py)
     return PackageMeta(
         obj_name, tuple(variables), tuple(maps), tuple(progs), tuple(exports), doc,
-        _get(raw, "poll_timeout_ms", int, where, 100), _get(raw, "perf_buffer_pages", int, where, 64), raw,
+        run.poll_timeout_ms, run.perf_buffer_pages, raw,
     )
 
 

@@ -42,7 +42,15 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 
 from ..errors import AttachError, EunomiaError, KernelError, MissingPrivilegeError, UnsupportedFeatureError, UsageError
-from ..format.extrameta import UPSTREAM_IFINDEX, TcMeta, XdpMeta, tc_meta, xdp_meta
+from ..format.extrameta import (
+    TC_SECTION_PREFIXES,
+    UPSTREAM_IFINDEX,
+    XDP_SECTION_PREFIXES,
+    TcMeta,
+    XdpMeta,
+    tc_meta,
+    xdp_meta,
+)
 from ..format.insns import program_helpers
 from ..format.objspec import ObjectSpec, ProgramSpec
 from ..format.package import Package
@@ -51,8 +59,8 @@ from ..kernel.tracefs import TRACEFS, ensure_tracefs
 from . import choice
 
 TRACEPOINT_PREFIXES = ("tp/", "tracepoint/")
-XDP_PREFIXES = ("xdp",)
-TC_PREFIXES = ("tc", "classifier")
+XDP_PREFIXES = XDP_SECTION_PREFIXES
+TC_PREFIXES = TC_SECTION_PREFIXES
 KPROBE_PREFIXES = ("kprobe", "kretprobe", "ksyscall", "kretsyscall")
 PERF_EVENT_PREFIXES = ("perf_event",)
 BPF_TCX_INGRESS, BPF_TCX_EGRESS = 46, 47
