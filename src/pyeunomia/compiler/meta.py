@@ -9,7 +9,7 @@ from typing import Any, Literal
 from ..format.btf import INT_BOOL, INT_SIGNED, Btf, Kind
 from ..format.objspec import GlobalVar, ObjectSpec
 from ..format.package import build_meta
-from .docs import SourceDocs, check_cmdarg, check_program_doc, check_sample
+from .docs import SourceDocs, check_cmdarg, check_interpreter, check_program_doc, check_sample
 
 # The type names upstream's ecli turns a "value" (or a command-line string)
 # into bytes for; any other name makes it refuse the package on every run.
@@ -91,6 +91,9 @@ def package_meta(spec: ObjectSpec, obj_name: str, exports: list[str], docs: Sour
         found = docs.variables.get(m.name)
         if found is not None and "sample" in found[0]:
             extra[m.name] = {"sample": check_sample(found[0]["sample"], f"{docs.file}:{found[1]}")}
+        if found is not None and "intepreter" in found[0]:  # sic, upstream's key: `/// @intepreter {...}`
+            extra.setdefault(m.name, {})["intepreter"] = check_interpreter(found[0]["intepreter"],
+                                                                           f"{docs.file}:{found[1]}")
     if docs.program:
         program = check_program_doc(docs.program, f"{docs.file}:{docs.program_line}")
         if program:
