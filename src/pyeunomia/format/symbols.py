@@ -188,7 +188,7 @@ def elf_symbols(read: Reader, file_size: int) -> ElfSymbols:
                 continue
             if link >= len(sections) or entsize < 24 or size // entsize > MAX_SYMBOLS:
                 raise ELFError("ELF symbol table is malformed")
-            has_symtab |= typ == SHT_SYMTAB
+            has_symtab |= typ == SHT_SYMTAB and size > entsize  # more than the null symbol
             strtab = sections[link]
             _symbols(_read(read, off, size, "symbol table"), entsize, e,
                      _read(read, strtab[3], strtab[4], "string table"), entries)

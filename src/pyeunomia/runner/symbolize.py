@@ -60,8 +60,9 @@ class _Mapped(NamedTuple):
 class Symbolizer:
     """Frames for kernel and user addresses, cached (see the module doc)."""
 
-    def __init__(self, proc: str = "/proc"):
+    def __init__(self, proc: str = "/proc", debug_root: str = DEBUG_ROOT):
         self.proc = proc
+        self.debug_root = debug_root
         self._kallsyms: SymbolTable | None = None
         self._kernel_stacks: dict[tuple[int, ...], tuple[Frame, ...]] = {}
         self._kernel_addresses: dict[int, Frame] = {}
@@ -201,7 +202,7 @@ class Symbolizer:
         """A stripped file's full symbols from its separate debug file, by
         build id, in the process's own root."""
         hexid = symbols.build_id.hex()
-        path = f"{self.proc}/{pid}/root{DEBUG_ROOT}/{hexid[:2]}/{hexid[2:]}.debug"
+        path = f"{self.proc}/{pid}/root{self.debug_root}/{hexid[:2]}/{hexid[2:]}.debug"
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError:
@@ -222,12 +223,14 @@ class Symbolizer:
         return symbols._replace(symbols=SymbolTable(entries), has_symtab=True)
 
     def _open(self, pid: int, mapping: Mapping) -> int | None:
-        """The mapped file: through the process's root when that is still the
-        mapped inode, else through map_files (deleted, replaced, or a
-        mount namespace we cannot see through root)."""
+        """The mapped file: through the process's root, or as named, when
+        that is still the mapped inode, else through map_files (deleted or
+        replaced)."""
         candidates = []
         if not mapping.path.endswith(" (deleted)") and mapping.path.startswith("/"):
-            candidates.append(f"{self.proc}/{pid}/root{mapping.path}")
+            # maps shows a path from our root when we can reach the file (a chroot), else from the
+            # process's own mount namespace (a container): try both, the inode tells which is right
+            candidates += [f"{self.proc}/{pid}/root{mapping.path}", mapping.path]
         candidates.append(f"{self.proc}/{pid}/map_files/{mapping.start:x}-{mapping.end:x}")
         for path in candidates:
             try:
