@@ -21,32 +21,13 @@ from pathlib import Path
 import pytest
 
 from ..compiler.ecc_programs import compiler  # noqa: F401 - compiler is a fixture
-from ..conftest import assert_nothing_new_loaded, loaded_prog_ids, require
+from ..conftest import ROOT, assert_nothing_new_loaded, loaded_prog_ids, require
 from .helpers import run, temp_dir, unique_executable
 from .test_perf_event import profile_package
 
 pytestmark = pytest.mark.usefixtures("kernel", "compiler")
 
-PROGRAMS = Path(__file__).resolve().parent / "programs"
-# -O0 and frame pointers: every function keeps its frame, so the user stack walks through each. The
-# read is a raw syscall in pyeu_kernel_reads itself: libc's read() keeps no frame, and a frame-pointer
-# walk from inside it skips its caller.
-BUSY = r"""
-#include <fcntl.h>
-static char buf[1 << 20];
-volatile unsigned long sink;
-__attribute__((noinline)) void pyeu_user_spin(void) { for (unsigned long i = 0; i < 20000000UL; i++) sink += i; }
-__attribute__((noinline)) void pyeu_kernel_reads(int fd) {
-    for (int i = 0; i < 400; i++) {
-        long ret;
-        __asm__ volatile("syscall" : "=a"(ret) : "0"(0L), "D"((long)fd), "S"(buf), "d"(sizeof buf)
-                         : "rcx", "r11", "memory");
-        sink += ret;
-    }
-}
-__attribute__((noinline)) void pyeu_round(int fd) { pyeu_user_spin(); pyeu_kernel_reads(fd); }
-int main(void) { int fd = open("/dev/zero", O_RDONLY); for (;;) pyeu_round(fd); }
-"""
+PROGRAMS = ROOT / "kernel_matrix" / "programs"  # the same programs run in every kernel of the matrix
 # the kernel's read path, on every kernel of the matrix (5.10 to 6.18)
 KERNEL_READ = "vfs_read"
 
@@ -55,9 +36,10 @@ KERNEL_READ = "vfs_read"
 def busy_program() -> Path:
     require(shutil.which("gcc") is not None, "gcc is not installed: apt-get install gcc")
     tmp = temp_dir()
-    (tmp / "busy.c").write_text(BUSY)
     exe = unique_executable(tmp, "pyeustk")
-    subprocess.run(["gcc", "-O0", "-fno-omit-frame-pointer", "-o", str(exe), str(tmp / "busy.c")], check=True)
+    # -O0 and frame pointers: every function keeps its frame, so the user stack walks through each
+    subprocess.run(["gcc", "-O0", "-fno-omit-frame-pointer", "-o", str(exe), str(PROGRAMS / "stacks-target.c")],
+                   check=True)
     return exe
 
 
@@ -74,7 +56,7 @@ def busy() -> Iterator[subprocess.Popen[bytes]]:
 @functools.cache
 def stackid_package() -> Path:
     out = temp_dir()
-    done = run("ecc", str(PROGRAMS / "stackid" / "stackid.bpf.c"), str(PROGRAMS / "stackid" / "stackid.h"),
+    done = run("ecc", str(PROGRAMS / "stackid.bpf.c"), str(PROGRAMS / "stackid.h"),
                "-o", str(out))
     assert done.returncode == 0, done.stderr
     return out / "package.json"
@@ -112,12 +94,12 @@ def assert_busy_stacks(samples: list[Block], pid: int, comm: str) -> None:
     mine = [s for s in samples if s[1] == pid]
     assert mine, f"no sample of pid {pid} among {len(samples)}"
     assert all(s[0] == comm for s in mine)
-    spinning = [s for s in mine if s[3][:1] == ["pyeu_user_spin"]]
+    spinning = [s for s in mine if s[3][:1] == ["kmx_user_spin"]]
     assert spinning, [s[3][:4] for s in mine]
-    assert spinning[0][3][1:3] == ["pyeu_round", "main"]  # the callers, innermost first
+    assert spinning[0][3][1:3] == ["kmx_round", "main"]  # the callers, innermost first
     reading = [s for s in mine if KERNEL_READ in s[2]]
     assert reading, [s[2][:6] for s in mine]
-    assert any(s[3][:3] == ["pyeu_kernel_reads", "pyeu_round", "main"] for s in reading), [s[3][:4] for s in reading]
+    assert any(s[3][:3] == ["kmx_kernel_reads", "kmx_round", "main"] for s in reading), [s[3][:4] for s in reading]
 
 
 def test_profile_prints_symbolized_stacks_and_draws_them():
@@ -143,14 +125,14 @@ def test_profile_prints_symbolized_stacks_and_draws_them():
         printed[key] = printed.get(key, 0) + 1
     mine = {k: n for k, n in counts.items() if k.startswith(comm + ";")}
     assert {k: n for k, n in printed.items() if k.startswith(comm + ";")} == mine
-    assert any(k.endswith(";main;pyeu_round;pyeu_user_spin") for k in mine)
-    assert any(";main;pyeu_round;pyeu_kernel_reads;" in k and f";{KERNEL_READ}_[k]" in k for k in mine)
+    assert any(k.endswith(";main;kmx_round;kmx_user_spin") for k in mine)
+    assert any(";main;kmx_round;kmx_kernel_reads;" in k and f";{KERNEL_READ}_[k]" in k for k in mine)
     # the flame graph: a frame per distinct path, each as many samples as the folded lines under it
     ns = {"s": "http://www.w3.org/2000/svg"}
     titles = [g.find("s:title", ns).text or "" for g in ET.parse(svg).getroot().iterfind("s:g", ns)]
     assert f"all ({len(samples)} samples, 100.00%)" in titles
-    drawn = sum(int(re.search(r"\((\d+) sample", t).group(1)) for t in titles if t.startswith("pyeu_user_spin ("))
-    assert drawn == sum(n for k, n in mine.items() if "pyeu_user_spin" in k.split(";"))
+    drawn = sum(int(re.search(r"\((\d+) sample", t).group(1)) for t in titles if t.startswith("kmx_user_spin ("))
+    assert drawn == sum(n for k, n in mine.items() if "kmx_user_spin" in k.split(";"))
     assert f"ecli: flame graph of {len(samples)} samples written to {svg}" in done.stderr
     assert_nothing_new_loaded(before)
 
@@ -164,8 +146,8 @@ def test_profile_json_and_folded_on_stdout():
     mine = [e for e in events if e["pid"] == child.pid]
     assert mine and all(e["comm"] == busy_program().name[:15] for e in mine)
     user = [[f["symbol"] for f in e["ustack"]] for e in mine]
-    assert any(u[:3] == ["pyeu_user_spin", "pyeu_round", "main"] for u in user), user[:3]
-    frame = next(e["ustack"][0] for e in mine if e["ustack"] and e["ustack"][0]["symbol"] == "pyeu_user_spin")
+    assert any(u[:3] == ["kmx_user_spin", "kmx_round", "main"] for u in user), user[:3]
+    frame = next(e["ustack"][0] for e in mine if e["ustack"] and e["ustack"][0]["symbol"] == "kmx_user_spin")
     assert frame["module"] == str(busy_program()) and frame["address"] > 0
     assert any(f["symbol"] == KERNEL_READ for e in mine for f in e["kstack"])
     # folded only: no sample text at all, every line `stack count`

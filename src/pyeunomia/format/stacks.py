@@ -177,7 +177,11 @@ class SampleReader:
             fmt += f"{off - pos}x{code}" if off > pos else code
             pos = off + struct.calcsize(self._order + code)
         self._scalar = struct.Struct(fmt).unpack_from
-        self._names = [s[0] for s in scalars]
+        names = [s[0] for s in scalars]
+        self._at = {key: names.index(key) if key in names else -1 for key in FIELDS}
+        self._k_array, self._u_array = "kstack" in self._stacks, "ustack" in self._stacks
+        self._k_ids = stack_ids if "kstack" in self.id_mode else None
+        self._u_ids = stack_ids if "ustack" in self.id_mode else None
 
     def _type_error(self, key: str, member: str, wanted: str) -> PackageError:
         return PackageError(f"map '{self.spec.map_name}': stack_trace {key} ('{member}' of struct "
@@ -203,15 +207,18 @@ class SampleReader:
         return addresses
 
     def read(self, view: Any, start: int) -> Sample:
-        values = dict(zip(self._names, self._scalar(view, start), strict=True))
-        stacks: dict[str, tuple[int, ...] | None] = {"kstack": None, "ustack": None}
-        for key in ("kstack", "ustack"):
-            if key in self._stacks:
-                stacks[key] = self._array(view, start, key, values.get(key + "_sz"))
-            elif key in self.id_mode and self.stack_ids is not None:
-                sid = values[key]
-                stacks[key] = self.stack_ids(sid) if sid >= 0 else None
-        comm = values.get("comm")
+        values = (*self._scalar(view, start), None)  # index -1: a member the struct has not
+        at = self._at
+        kstack = ustack = None
+        if self._k_array:
+            kstack = self._array(view, start, "kstack", values[at["kstack_sz"]])
+        elif self._k_ids is not None and values[at["kstack"]] >= 0:
+            kstack = self._k_ids(values[at["kstack"]])
+        if self._u_array:
+            ustack = self._array(view, start, "ustack", values[at["ustack_sz"]])
+        elif self._u_ids is not None and values[at["ustack"]] >= 0:
+            ustack = self._u_ids(values[at["ustack"]])
+        comm = values[at["comm"]]
         if comm is not None:
             comm = comm.split(b"\0", 1)[0]
-        return Sample(values.get("pid"), values.get("cpu_id"), comm, stacks["kstack"], stacks["ustack"])
+        return Sample(values[at["pid"]], values[at["cpu_id"]], comm, kstack, ustack)
