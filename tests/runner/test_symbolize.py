@@ -165,3 +165,16 @@ def test_kernel_from_the_real_kallsyms():
     line = next(line for line in Path("/proc/kallsyms").read_text().splitlines() if line.endswith(" T vfs_read"))
     address = int(line.split()[0], 16)
     assert Symbolizer().kernel((address + 0x10,)) == (Frame(address + 0x10, "vfs_read", 0x10, ""),)
+
+
+def test_only_code_mappings_are_opened(tmp_path: Path):
+    """A data mapping names no function, and a device (a GPU's, say) is not
+    a file to open: neither is read."""
+    libc = Path("/usr/lib/x86_64-linux-gnu/libc.so.6").resolve()
+    (tmp_path / "123").mkdir()
+    (tmp_path / "123" / "maps").write_text(
+        f"1000-2000 r-xp 00000000 00:05 6 /dev/zero\n"
+        f"3000-4000 rw-p 00000000 08:01 {libc.stat().st_ino} {libc}\n")
+    s = Symbolizer(proc=str(tmp_path))
+    assert s.user(123, (0x1500, 0x3500)) == (Frame(0x1500, None, 0, "/dev/zero"), Frame(0x3500, None, 0, str(libc)))
+    assert s.files_read == 0

@@ -28,6 +28,7 @@ STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
 NT_GNU_BUILD_ID = 3
 MAX_HEADERS = 1 << 16  # program or section headers: real files have tens
 MAX_SYMBOLS = 1 << 22  # 4 Mi symbols (a large C++ binary has about 1 Mi)
+MAX_STRINGS = 256 << 20  # a symbol string table (a large C++ binary's: about 60 MiB)
 MAX_NOTES = 1 << 16  # bytes of notes read when looking for the build id
 MAX_NAME = 4096
 
@@ -185,6 +186,8 @@ def elf_symbols(read: Reader, file_size: int) -> ElfSymbols:
                 raise ELFError("ELF symbol table is malformed")
             has_symtab |= typ == SHT_SYMTAB and size > entsize  # more than the null symbol
             strtab = sections[link]
+            if strtab[4] > MAX_STRINGS:
+                raise ELFError(f"ELF string table of {strtab[4]} bytes is larger than {MAX_STRINGS >> 20} MiB")
             _symbols(_read(read, off, size, "symbol table"), entsize, e,
                      _read(read, strtab[3], strtab[4], "string table"), entries)
     return ElfSymbols(build_id, tuple(segments), SymbolTable(_sized(entries, segments)), has_symtab)

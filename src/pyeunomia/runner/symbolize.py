@@ -53,8 +53,7 @@ class _Process(NamedTuple):
 
 
 class _Mapped(NamedTuple):
-    symbols: ElfSymbols | None
-    name: str  # the file's base name, for frames without a symbol
+    symbols: ElfSymbols | None  # None: not a readable ELF file
 
 
 class Symbolizer:
@@ -124,9 +123,11 @@ class Symbolizer:
         mapping = self._mapping(pid, address - back)
         frame = Frame(address, None, 0, "")
         if mapping is not None and mapping.path:
-            mapped = self._mapped(pid, mapping)
             frame = Frame(address, None, 0, mapping.path)
-            if mapped.symbols is not None and mapping.executable:  # not code: no function to name
+        if mapping is not None and mapping.path and mapping.executable and not mapping.path.startswith("/dev/"):
+            # only code is opened: a data mapping names no function, and a device is not a file to read
+            mapped = self._mapped(pid, mapping)
+            if mapped.symbols is not None:
                 at = mapped.symbols.address_of(address - back - mapping.start + mapping.offset)
                 found = mapped.symbols.symbols.lookup(at) if at is not None else None
                 if found is not None:
@@ -165,35 +166,34 @@ class Symbolizer:
         return None
 
     def _mapped(self, pid: int, mapping: Mapping) -> _Mapped:
-        name = os.path.basename(mapping.path)
         fd = self._open(pid, mapping)
         if fd is None:
-            return _Mapped(None, name)
+            return _Mapped(None)
         try:
             st = os.fstat(fd)
             inode_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
             cached = self._files.get(inode_key)
             if cached is None:
-                cached = self._files[inode_key] = self._parse(pid, fd, st.st_size, name)
+                cached = self._files[inode_key] = self._parse(pid, fd, st.st_size)
             return cached
         finally:
             os.close(fd)
 
-    def _parse(self, pid: int, fd: int, size: int, name: str) -> _Mapped:
+    def _parse(self, pid: int, fd: int, size: int) -> _Mapped:
         if len(self._files) >= FILE_CACHE:
             self._files.clear()
         self.files_read += 1
         try:
             symbols = elf_symbols(lambda off, n: os.pread(fd, n, off), size)
         except (ELFError, OSError):
-            return _Mapped(None, name)
+            return _Mapped(None)
         if symbols.build_id:
             same = self._files.get(symbols.build_id)
             if same is not None:
                 return same
         if not symbols.has_symtab and symbols.build_id:
             symbols = self._with_debug_file(pid, symbols)
-        mapped = _Mapped(symbols, name)
+        mapped = _Mapped(symbols)
         if symbols.build_id:
             self._files[symbols.build_id] = mapped
         return mapped
