@@ -168,6 +168,24 @@ def test_reads_only_what_it_needs():
     assert sum(read) < 2048
 
 
+def test_a_known_build_id_reads_no_symbol_table():
+    data = build_elf([("f", 0x401000, 8, STT_FUNC, STB_GLOBAL)] * 50)
+    first = parse(data)
+    asked, read = [], []
+
+    def reader(off: int, n: int) -> bytes:
+        read.append(n)
+        return data[off:off + n]
+
+    def known(build_id: bytes):  # type: ignore[no-untyped-def]
+        asked.append(build_id)
+        return first
+
+    assert elf_symbols(reader, len(data), known) is first
+    assert asked == [b"\xab\xcd\xef\x01"]
+    assert sum(read) < 64 + 2 * 56 + 64 * 6 + 32  # headers and the note, no symbols
+
+
 def test_kallsyms():
     table = parse_kallsyms("ffffffff81000000 T _stext\n"
                            "ffffffff81000100 t do_work\n"

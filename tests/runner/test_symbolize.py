@@ -140,10 +140,15 @@ def test_a_process_in_a_container_is_read_through_its_root(tmp_path: Path):
         assert stripped[0].symbol is None  # without the debug file: nothing names it
 
 
-def test_one_file_read_once_for_two_processes(tmp_path: Path):
+def test_one_build_id_read_once(tmp_path: Path):
+    """Two copies of one binary (two inodes, as the same library in two
+    containers): their build id is the same, so its symbols are read once."""
     exe = build(tmp_path)
+    copy = tmp_path / "pyeu_sym_copy"
+    shutil.copy(exe, copy)
+    assert exe.stat().st_ino != copy.stat().st_ino
     s = Symbolizer()
-    with started([str(exe)]) as (pid1, alpha1, _), started([str(exe)]) as (pid2, alpha2, _):
+    with started([str(exe)]) as (pid1, alpha1, _), started([str(copy)]) as (pid2, alpha2, _):
         assert s.user(pid1, (alpha1,))[0].symbol == s.user(pid2, (alpha2,))[0].symbol == "pyeu_alpha"
         assert s.files_read == 1
 

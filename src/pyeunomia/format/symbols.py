@@ -155,9 +155,12 @@ def _read(read: Reader, offset: int, size: int, what: str) -> bytes:
     return data
 
 
-def elf_symbols(read: Reader, file_size: int) -> ElfSymbols:
+def elf_symbols(read: Reader, file_size: int,
+                known: Callable[[bytes], ElfSymbols | None] | None = None) -> ElfSymbols:
     """Build id, loadable segments and function symbols (.symtab first,
-    then .dynsym: at one address a .symtab name wins) of an ELF64 file."""
+    then .dynsym: at one address a .symtab name wins) of an ELF64 file.
+    `known(build_id)` may return the symbols of a file with that build id
+    read before: then no symbol table is read."""
     head = _read(read, 0, 64, "header") if file_size >= 64 else b""
     if len(head) < 64 or head[:4] != b"\x7fELF":
         raise ELFError("not an ELF file (bad magic)")
@@ -176,6 +179,9 @@ def elf_symbols(read: Reader, file_size: int) -> ElfSymbols:
         build_id = _build_id(_read(read, off, min(size, MAX_NOTES), "note"), e)
         if build_id:
             break
+    same = known(build_id) if known is not None and build_id else None
+    if same is not None:
+        return same
     entries: list[tuple[int, int, str]] = []
     has_symtab = False
     for wanted in (SHT_SYMTAB, SHT_DYNSYM):

@@ -69,7 +69,7 @@ class Symbolizer:
         self._user_addresses: dict[tuple[int, int], Frame] = {}
         self._processes: dict[int, _Process] = {}
         self._files: dict[tuple[int, ...] | bytes, _Mapped] = {}
-        self.files_read = 0  # ELF files parsed: a test's window on the file cache
+        self.files_read = 0  # symbol tables read: a test's window on the file caches
 
     # -- kernel -------------------------------------------------------------------
 
@@ -180,17 +180,26 @@ class Symbolizer:
             os.close(fd)
 
     def _parse(self, pid: int, fd: int, size: int) -> _Mapped:
+        """A file's symbols; those of a file with the same build id when one
+        was read (the same library in two containers), without reading its
+        symbol tables again."""
         if len(self._files) >= FILE_CACHE:
             self._files.clear()
-        self.files_read += 1
+        seen: list[_Mapped] = []
+
+        def known(build_id: bytes) -> ElfSymbols | None:
+            found = self._files.get(build_id)
+            if found is not None:
+                seen.append(found)
+            return found.symbols if found is not None else None
+
         try:
-            symbols = elf_symbols(lambda off, n: os.pread(fd, n, off), size)
+            symbols = elf_symbols(lambda off, n: os.pread(fd, n, off), size, known)
         except (ELFError, OSError):
             return _Mapped(None)
-        if symbols.build_id:
-            same = self._files.get(symbols.build_id)
-            if same is not None:
-                return same
+        if seen:
+            return seen[0]
+        self.files_read += 1
         if not symbols.has_symtab and symbols.build_id:
             symbols = self._with_debug_file(pid, symbols)
         mapped = _Mapped(symbols)
