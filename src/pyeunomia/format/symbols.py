@@ -4,8 +4,8 @@ and /proc/PID/maps lines.
 
 Pure: bytes and text in, tables out. The ELF reader takes a `read(offset,
 size)` callable instead of the file's bytes, so a 100 MB binary costs only
-its headers, notes and symbol sections (libc.so.6: about 160 KiB read of
-1.9 MiB). Every offset and count is bounded: a corrupt file gives an
+its headers, notes and symbol sections (libc.so.6: 111 KiB read of
+1.9 MiB, 2200 functions, 13-17 ms). Every offset and count is bounded: a corrupt file gives an
 ELFError, never an IndexError or a huge allocation.
 """
 
@@ -88,7 +88,8 @@ def parse_kallsyms(text: str) -> SymbolTable:
     """/proc/kallsyms: `ffffffff81000000 T _stext` and `... t name\t[module]`.
     Only text symbols (t, T, w, W) are kept: stacks hold code addresses. All
     addresses zero (kptr_restrict, no CAP_SYSLOG) gives an empty table. One
-    regex pass: 120k symbols of this 6.18 kernel's 200k lines in 0.2 s."""
+    regex pass: 122k text symbols of this 6.18 kernel in 0.3-0.5 s (a
+    loaded 2-CPU host; the table's sort is a third of it)."""
     return SymbolTable((address, 0, name) for address, name in
                        ((int(a, 16), n) for a, n in _KALLSYMS_TEXT.findall(text)) if address)
 
