@@ -4,9 +4,9 @@ and /proc/PID/maps lines.
 
 Pure: bytes and text in, tables out. The ELF reader takes a `read(offset,
 size)` callable instead of the file's bytes, so a 100 MB binary costs only
-its headers, notes and symbol sections (libc.so.6: 111 KiB read of
-1.9 MiB, 2200 functions, 13-17 ms). Every offset and count is bounded: a corrupt file gives an
-ELFError, never an IndexError or a huge allocation.
+its headers, notes and symbol sections (libc.so.6: 111 KiB read of 1.9 MiB,
+2200 functions, 13-17 ms). Every offset and count is bounded: a corrupt
+file gives an ELFError, never an IndexError or a huge allocation.
 """
 
 from __future__ import annotations
