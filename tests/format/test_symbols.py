@@ -187,18 +187,23 @@ def test_a_known_build_id_reads_no_symbol_table():
 
 
 def test_kallsyms():
-    table = parse_kallsyms("ffffffff81000000 T _stext\n"
+    table = parse_kallsyms("ffffffffc0000000 t mod_fn\t[mymod]\n"  # out of order: sorted
+                           "ffffffff81000000 T _stext\n"
                            "ffffffff81000100 t do_work\n"
                            "ffffffff81000100 T do_work_alias\n"
                            "ffffffff82000000 D some_data\n"
-                           "ffffffffc0000000 t mod_fn\t[mymod]\n"
                            "0000000000000000 A fixed_percpu_data\n"
                            "garbage line\n")
-    assert len(table) == 3
+    assert len(table) == 4  # aliases too: of one address lookup names the first listed
     assert table.lookup(0xFFFFFFFF81000010) == Symbol("_stext", 0x10)
     assert table.lookup(0xFFFFFFFF81000180) == Symbol("do_work", 0x80)
     assert table.lookup(0xFFFFFFFFC0000004) == Symbol("mod_fn", 4)
     assert table.lookup(0x1000) is None
+
+
+def test_kallsyms_of_32_bit_addresses():
+    table = parse_kallsyms("c1000000 T _stext\nc1000100 t do_work\n00000000 t hidden\n")
+    assert len(table) == 2 and table.lookup(0xC1000104) == Symbol("do_work", 4)
 
 
 def test_kallsyms_hidden_addresses_give_an_empty_table():

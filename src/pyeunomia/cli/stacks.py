@@ -47,6 +47,11 @@ class StackOutput:
             raise
         self.profile = FoldedProfile() if (self.folded_path or self.svg_path) else None
         self.writer: StackWriter | None = None
+        self.symbolizer = Symbolizer()
+        if self.specs and self.specs[0].with_symbols:
+            # kallsyms now, before anything samples: read on the first kernel stack it held that sample (and
+            # a stop) for 0.3 s here and many seconds in the matrix's qemu guests, while samples piled up
+            self.symbolizer.kernel_table()
 
     def event_writer(self, prog: Program, stream: IO[bytes], as_json: bool) -> StackWriter:
         if prog.layout is None:
@@ -54,7 +59,7 @@ class StackOutput:
                              "export type: rebuild it with ecc")
         ids = stack_map(prog.loaded.maps())
         reader = SampleReader(self.specs[0], prog.layout, ids.addresses if ids is not None else None)
-        self.writer = StackWriter(reader, Symbolizer(), None if self.folded_path == "-" else stream, as_json,
+        self.writer = StackWriter(reader, self.symbolizer, None if self.folded_path == "-" else stream, as_json,
                                   self.profile)
         return self.writer
 

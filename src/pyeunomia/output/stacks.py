@@ -159,7 +159,8 @@ class StackWriter(EventWriter):
         """A stack's text, made once per frames tuple (a repeated stack is
         the same tuple): escaping 20 frames' names costs about 150 µs, this
         lookup 0.1 µs; a repeated sample of 10+10 frames costs 12-14 µs in all
-        as text, 25-33 µs as JSON, 8-15 µs folded only (measured here, loaded). The tuple is kept with its text, so its id stays its own."""
+        as text, 25-33 µs as JSON, 8-15 µs folded only (measured here,
+        loaded). The tuple is kept with its text, so its id stays its own."""
         key = (id(frames), kind)
         found = self._texts.get(key)
         if found is not None and found[0] is frames:
