@@ -33,10 +33,12 @@ class StackOutput:
         self.specs = stack_trace_specs(package)
         self.folded_path: str | None = getattr(args, "folded", None)
         self.svg_path: str | None = getattr(args, "flamegraph", None)
-        self.title = f"{package.name}: on-CPU samples"
+        self.title = f"{package.name}: stack samples"
         if (self.folded_path or self.svg_path) and not self.specs:
             raise UsageError(f"{package.origin} has no map with the stack_trace interpreter: --folded and "
                              "--flamegraph need one (\"intepreter\": {\"stack_trace\": {}} on its event buffer)")
+        if self.folded_path and self.folded_path == self.svg_path:
+            raise UsageError(f"--folded and --flamegraph both name {self.folded_path}: give each its own file")
         self.files: dict[str, IO[bytes]] = {}
         try:
             for path in (self.folded_path, self.svg_path):
