@@ -190,3 +190,12 @@ def test_an_unwritable_flame_graph_is_one_line_before_loading():
         f"ecli: error: cannot write {target}: No such file or directory: choose a writable path"]
     assert_nothing_new_loaded(before)
     assert not os.path.exists(target)
+
+
+def test_one_file_for_both_outputs_is_refused():
+    target = temp_dir() / "out"
+    done = run("ecli", "run", "-d", "1", "--folded", str(target), "--flamegraph", str(target), str(profile_package()))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"ecli: error: --folded and --flamegraph both name {target}: give each its own file"]
+    assert not target.exists()
