@@ -138,7 +138,7 @@ def every(reason: str) -> dict[str, str]:
 
 
 STACKS_CC = ("programs:stacks-target.c", a.STACKS_TARGET)
-STACK_FRAMES = [event(pid="{pid}", comm="{comm}"), frame("ustack", "kmx_user_spin", first=True),
+STACK_FRAMES: list[Expect] = [event(pid="{pid}", comm="{comm}"), frame("ustack", "kmx_user_spin", first=True),
                 frame("ustack", "kmx_kernel_reads", first=True), frame("kstack", "vfs_read")]
 GUEST_BTF = "/kmx/btf/vmlinux"  # the guest's own kernel BTF, extracted on the host (kernel_matrix/btfhub.py)
 _HIDE = {  # shell commands that hide the kernel's BTF in the command's own mount namespace
