@@ -30,6 +30,7 @@ Ctx = dict[str, Any]
 Action = Callable[[Ctx], None]
 
 UPROBE_TARGET = "/kmx/bin/kmx-uprobe-target"  # the path the uprobe test program names in its SEC()
+STACKS_TARGET = "/kmx/bin/kmx-stacks-target"  # spins in kmx_user_spin, reads /dev/zero in kmx_kernel_reads
 AT_FDCWD = -100
 SYS_OPENAT2 = 437  # x86_64
 
@@ -161,6 +162,15 @@ def busy_child(ctx: Ctx) -> None:
     """A uniquely named shell that spins for a few seconds (CPU samples)."""
     path = _copy_exe("/bin/bash", f"kmxp{ctx['token']}")
     proc = subprocess.Popen([path, "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"])
+    _later(ctx, _stop_child(proc))
+    ctx.update(pid=proc.pid, comm=os.path.basename(path)[:15])
+
+
+def stacks_busy(ctx: Ctx) -> None:
+    """The stack target, under a unique name, spinning in user space and
+    reading /dev/zero in the kernel until the check ends."""
+    path = _copy_exe(STACKS_TARGET, f"kmxs{ctx['token']}")
+    proc = subprocess.Popen([path])
     _later(ctx, _stop_child(proc))
     ctx.update(pid=proc.pid, comm=os.path.basename(path)[:15])
 

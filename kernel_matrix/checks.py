@@ -207,7 +207,37 @@ def said(text: str) -> Said:
     return Said(text)
 
 
-Expect = Json | Hist | Trace | Metric | Fact | Said
+@dataclass(frozen=True)
+class StackFrame:
+    """A stack sample of `{pid}` (ecli -j of a stack_trace package) whose
+    `stack` ("kstack" or "ustack") has a frame named `symbol`; with `first`,
+    as its innermost frame (where the sample hit, which needs no unwinding)."""
+
+    stack: str
+    symbol: str
+    first: bool = False
+    stream: str = STDOUT
+
+    def matches(self, line: str, ctx: Ctx) -> bool:
+        event = parse_json(line)
+        if event is None or normal(event.get("pid")) != render("{pid}", ctx):
+            return False
+        frames = event.get(self.stack)
+        if not isinstance(frames, list):
+            return False
+        names = [f.get("symbol") for f in frames if isinstance(f, dict)]
+        return names[:1] == [self.symbol] if self.first else self.symbol in names
+
+    def describe(self, ctx: Ctx) -> str:
+        where = "innermost " if self.first else ""
+        return f"a {self.stack} of pid {ctx.get('pid')} with {where}frame {self.symbol}"
+
+
+def frame(stack: str, symbol: str, first: bool = False) -> StackFrame:
+    return StackFrame(stack, symbol, first)
+
+
+Expect = Json | Hist | Trace | Metric | Fact | Said | StackFrame
 
 
 @dataclass

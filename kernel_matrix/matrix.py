@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from . import actions as a
 from .actions import Action
-from .checks import Expect, event, fact, hist, metric, said, trace
+from .checks import Expect, event, fact, frame, hist, metric, said, trace
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,9 @@ def every(reason: str) -> dict[str, str]:
     return {k.label: reason for k in KERNELS}
 
 
+STACKS_CC = ("programs:stacks-target.c", a.STACKS_TARGET)
+STACK_FRAMES: list[Expect] = [event(pid="{pid}", comm="{comm}"), frame("ustack", "kmx_user_spin", first=True),
+                frame("ustack", "kmx_kernel_reads", first=True), frame("kstack", "vfs_read")]
 GUEST_BTF = "/kmx/btf/vmlinux"  # the guest's own kernel BTF, extracted on the host (kernel_matrix/btfhub.py)
 _HIDE = {  # shell commands that hide the kernel's BTF in the command's own mount namespace
     "empty": "mount -t tmpfs none /sys/kernel/btf && : > /sys/kernel/btf/vmlinux",  # there, but unusable
@@ -244,6 +247,11 @@ PROGRAMS: tuple[Program, ...] = (
         [trace("Got IP packet: tot_len: {ip_len}, ttl: 64", any_task=True)], modules="sch_ingress cls_bpf"),
     row("ex/profile", example("profile", header=True), "ecli run -j {pkg}", a.busy_child,
         [event(pid="{pid}", comm="{comm}")]),
+    # symbolized stacks: the target is built with -O2 (no frame pointers), so only the innermost user frame
+    # (where the sample hit) is checked; the kernel's stacks unwind by its own unwinder (ORC)
+    row("stacks/profile", Build("ecc", "examples:profile/profile.bpf.c", "examples:profile/profile.h",
+                                cc=STACKS_CC), "ecli run -j {pkg}", a.stacks_busy, STACK_FRAMES),
+    row("stacks/stackid", own("stackid", cc=STACKS_CC), "ecli run -j {pkg}", a.stacks_busy, STACK_FRAMES),
     # attach types this project's host cannot test, with exact events
     row("ksyscall", own("ksyscall"), "ecli run -j {pkg}", a.kill_missing,
         [event(pid="{pid}", exit=0, tpid="{tpid}", sig="{sig}"), event(pid="{pid}", exit=1, ret="{ret}")]),

@@ -366,3 +366,32 @@ def test_header_without_include_guard(tmp_path):
     assert "export.c" in done.stderr  # the exact export unit ran, after the guessed one failed
     ours, reference = load(tmp_path / "out" / "nested.skel.json"), load(built("nested") / "nested.skel.json")
     assert ours == reference
+
+
+RINGBUF_SOURCE = ("#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n"
+                  "/// @intepreter INTERPRETER\n"
+                  "struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } events SEC(\".maps\");\n"
+                  "SEC(\"tp/syscalls/sys_enter_getpid\") int count(void *ctx) { return 0; }\n"
+                  "char LICENSE[] SEC(\"license\") = \"GPL\";\n")
+
+
+def test_intepreter_comment_is_copied_to_the_map(tmp_path):
+    """`/// @intepreter` (sic, upstream's spelling, as eunomia's profile example writes it)."""
+    header = write(tmp_path / "event.h", "struct event { __u32 pid; };\n")
+    value = '{"stack_trace": {"field_map": {"pid": "pid"}, "with_symbols": false}}'
+    src = write(tmp_path / "st.bpf.c", RINGBUF_SOURCE.replace("INTERPRETER", value))
+    done = run("ecc", str(src), str(header), "-o", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    events = load(tmp_path / "out" / "st.skel.json")["bpf_skel"]["maps"][0]
+    assert events["name"] == "events" and events["intepreter"] == json.loads(value)
+
+
+def test_a_bad_intepreter_comment_is_one_line(tmp_path):
+    header = write(tmp_path / "event.h", "struct event { __u32 pid; };\n")
+    bad = '{"stack_trace": {"field_map": {"stack": "x"}}}'
+    src = write(tmp_path / "st.bpf.c", RINGBUF_SOURCE.replace("INTERPRETER", bad))
+    done = run("ecc", str(src), str(header), "-o", str(tmp_path / "out"))
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"ecc: error: {src}:4: intepreter.stack_trace.field_map: unknown key 'stack': use pid, cpu_id, comm, "
+        "kstack_sz, ustack_sz, kstack, ustack"]

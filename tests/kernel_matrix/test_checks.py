@@ -69,3 +69,14 @@ def test_said_looks_at_stderr_lines_with_templates():
     assert said.stream == checks.STDERR
     assert said.matches("ecli: entry to syscall unlinkat: loads 'unlink_fentry' (fentry)", {"name": "unlink_fentry"})
     assert not said.matches("ecli: ... loads 'unlink_kprobe' (ksyscall)", {"name": "unlink_fentry"})
+def test_stack_frames_of_the_pid():
+    line = ('{"pid": 42, "comm": "kmxs1", "kstack": [{"address": 1, "symbol": "read_zero", "offset": 2}, '
+            '{"address": 3, "symbol": "vfs_read", "offset": 4}], "ustack": [{"address": 5, "symbol": "kmx_user_spin", '
+            '"offset": 6, "module": "/tmp/kmxs1"}, {"address": 7, "symbol": null, "offset": 0}]}')
+    assert checks.frame("kstack", "vfs_read").matches(line, CTX)
+    assert not checks.frame("kstack", "vfs_read", first=True).matches(line, CTX)  # not the innermost
+    assert checks.frame("ustack", "kmx_user_spin", first=True).matches(line, CTX)
+    assert not checks.frame("ustack", "vfs_read").matches(line, CTX)
+    assert not checks.frame("kstack", "vfs_read").matches(line.replace('"pid": 42', '"pid": 43'), CTX)
+    assert not checks.frame("kstack", "vfs_read").matches('{"pid": 42, "kstack": "vfs_read"}', CTX)
+    assert "innermost frame kmx_user_spin" in checks.frame("ustack", "kmx_user_spin", first=True).describe(CTX)

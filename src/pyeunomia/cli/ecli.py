@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 UPSTREAM_VERSION = "0.1.0"  # upstream's loader shows this when the package's doc has no version
 RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname", "-F", "--frequency", "--btf",
-                "--only", "--skip"}
+                "--only", "--skip", "--folded", "--flamegraph"}
 
 
 def runner_parser() -> ArgumentParser:
@@ -56,6 +56,12 @@ def runner_parser() -> ArgumentParser:
                      help="give up downloading a package URL (connect, TLS, headers and body) after this many "
                           "seconds (default: 60)")
     run.add_argument("--no-header", action="store_true", help="leave out the table's header line")
+    run.add_argument("--folded", metavar="FILE",
+                     help="for stack trace packages: write each distinct stack and its count at exit, folded "
+                          "('comm;caller;callee count', flamegraph.pl's input); '-' prints them instead of the "
+                          "stacks")
+    run.add_argument("--flamegraph", metavar="FILE.svg",
+                     help="for stack trace packages: write an SVG flame graph of the samples at exit")
     run.add_argument("package", metavar="PACKAGE")
     run.add_argument("program_args", nargs=argparse.REMAINDER, metavar="...")
     sub.add_parser("list", help="list the built-in packages")
@@ -177,11 +183,17 @@ def main(argv: list[str]) -> int:
 
 
 def run_package(package: Package, values: dict[str, Any], args: argparse.Namespace) -> int:
+    from ..format.extrameta import interpreters
     from ..format.runmeta import run_meta
     from ..output.writers import mismatch_summary, plan_writer
     from ..runner.program import Program
 
     run = run_meta(package.meta.raw, f"{package.origin}: meta")  # print_header, debug_verbose
+    stacks = None
+    if args.folded or args.flamegraph or any(kind == "stack_trace" for _, kind in interpreters(package)):
+        from .stacks import StackOutput  # most packages print no stacks
+
+        stacks = StackOutput(package, args)  # its files open before anything loads
     stops = StopSignals()
     try:
         with Program(package, values, verbose=args.verbose or run.debug_verbose, ifname=args.ifname,
@@ -189,7 +201,8 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
             out = sys.stdout.buffer
             # no table without an event buffer, nor when the package says "print_header": false
             header = not args.no_header and run.print_header is not False and bool(prog.buffer_maps())
-            writer = plan_writer(prog.exports, out, args.json, header)
+            writer = stacks.event_writer(prog, out, args.json) if stacks else \
+                plan_writer(prog.exports, out, args.json, header)
             for note in [*(prog.loaded.choices if args.verbose else []), *prog.loaded.notes,
                          *prog.exports.notes, *_interpreter_notes(package)]:
                 sys.stderr.write(f"ecli: {escape_text(note)}\n")
@@ -204,8 +217,12 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
                 samples = SamplePrinter(out, args.json)
             stats = prog.run(writer, samples, duration=args.duration,
                              should_stop=stops.stop_requested, wakeup_fd=stops.wakeup_fd)
+        for note in stacks.finish(out) if stacks else ():
+            sys.stderr.write(f"ecli: {escape_text(note)}\n")
     finally:
         stops.restore()
+        if stacks:
+            stacks.close()
     if stats.lost:
         sys.stderr.write(f"ecli: {stats.lost} events lost (of {stats.received + stats.lost})\n")
     for line in mismatch_summary(writer):
@@ -233,13 +250,13 @@ def hertz(text: str) -> int:
 
 
 def _interpreter_notes(package: Package) -> list[str]:
-    """Upstream's `intepreter` (sic) of a buffer map, which ecli does not
-    implement yet: its events still print, field by field."""
+    """Upstream's `intepreter` (sic) of a buffer map that ecli does not
+    know (it knows stack_trace): its events still print, field by field."""
     from ..format.extrameta import interpreters
+    from ..format.stacks import INTERPRETER
 
-    return [f"map '{name}' asks for upstream's '{kind}' interpreter, which ecli does not implement yet: its events "
-            "print field by field" + (" (stacks as arrays of addresses)" if kind == "stack_trace" else "")
-            for name, kind in interpreters(package)]
+    return [f"map '{name}' asks for upstream's '{kind}' interpreter, which ecli does not implement: its events "
+            "print field by field" for name, kind in interpreters(package) if kind != INTERPRETER]
 
 
 def entry() -> None:

@@ -19,7 +19,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import CompileError
+from ..errors import CompileError, PackageError
+from ..format import stacks
 from ..format.package import SAMPLE_TYPES
 from .clangast import Decl, Node
 
@@ -160,6 +161,14 @@ def check_sample(value: Any, where: str) -> dict[str, Any]:
     if kind not in SAMPLE_TYPES:
         raise CompileError(f"{where}: @sample type {kind!r} is not one of {', '.join(SAMPLE_TYPES)}")
     return value
+
+
+def check_interpreter(value: Any, where: str) -> Any:
+    """`/// @intepreter {"stack_trace": {...}}` (sic, upstream's spelling) on a buffer map."""
+    try:
+        return stacks.check_interpreter(value, where)
+    except PackageError as e:
+        raise CompileError(str(e)) from None
 
 
 def check_program_doc(keys: dict[str, Any], where: str) -> dict[str, Any]:

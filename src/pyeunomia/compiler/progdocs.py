@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import CompileError, PackageError
 from ..format.extrameta import TC_KEYS, TC_SECTION_PREFIXES, XDP_KEYS, XDP_SECTION_PREFIXES, tc_keys, xdp_keys
 from ..format.objspec import ObjectSpec
-from .docs import SourceDocs, check_sample
+from .docs import SourceDocs, check_interpreter, check_sample
 
 log = logging.getLogger("pyeunomia.ecc")
 
@@ -72,6 +72,8 @@ def map_keys(name: str, keys: dict[str, Any], line: int, file: str) -> dict[str,
     out = dict(keys)
     if "sample" in out:
         out["sample"] = check_sample(out["sample"], where)
+    if "intepreter" in out:  # sic, upstream's key: `/// @intepreter {"stack_trace": {...}}`
+        out["intepreter"] = check_interpreter(out["intepreter"], where)
     return out
 
 

@@ -454,7 +454,7 @@ def build_meta(spec: ObjectSpec, obj_name: str, export: list[str],
     maps: list[dict[str, Any]] = []
     for m in spec.maps:
         entry: dict[str, Any] = {"ident": m.name, "name": m.name}
-        entry.update({k: v for k, v in docs.get(m.name, {}).items() if k == "sample"})
+        entry.update({k: v for k, v in docs.get(m.name, {}).items() if k in ("sample", "intepreter")})
         maps.append(entry)
     short = obj_name[:8]
     for sec in sections:
