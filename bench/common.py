@@ -176,7 +176,8 @@ def tutorial_package() -> Path | None:
         return None
     out = OUT / "tutorial-opensnoop"
     package = out / "package.json"
-    inputs = [source / "opensnoop.bpf.c", source / "opensnoop.h", *(ROOT / "src" / "pyeunomia" / "compiler").glob("*.py")]
+    compiler = ROOT / "src" / "pyeunomia" / "compiler"
+    inputs = [source / "opensnoop.bpf.c", source / "opensnoop.h", *compiler.glob("*.py")]
     newest = max(p.stat().st_mtime for p in inputs)
     if not package.exists() or package.stat().st_mtime < newest:
         out.mkdir(parents=True, exist_ok=True)
