@@ -286,7 +286,7 @@ def test_sigsnoop_failed_kill_and_target_signal():
 
 # -- tcpstates: inet_sock_set_state ----------------------------------------------------------------------
 
-TCP_STATES = {"ESTABLISHED": 1, "SYN_SENT": 2, "CLOSE": 7}
+TCP_ESTABLISHED, TCP_SYN_SENT, TCP_CLOSE = "1", "2", "7"  # include/net/tcp_states.h
 
 
 def test_tcpstates_loopback_connect():
@@ -301,8 +301,8 @@ def test_tcpstates_loopback_connect():
         conn, _ = server.accept()
         for s in (conn, client, server):
             s.close()
-        syn = wait_rows(proc, {"dport": str(port), "oldstate": "7", "newstate": "2"})
-        established = wait_rows(proc, {"dport": str(port), "oldstate": "2", "newstate": "1"})
+        syn = wait_rows(proc, {"dport": str(port), "oldstate": TCP_CLOSE, "newstate": TCP_SYN_SENT})
+        established = wait_rows(proc, {"dport": str(port), "oldstate": TCP_SYN_SENT, "newstate": TCP_ESTABLISHED})
     finally:
         stop(proc)
     loopback = int.from_bytes(socket.inet_aton("127.0.0.1"), "little")
@@ -320,8 +320,8 @@ def test_tcpstates_loopback_connect():
 # -- bashreadline: a uretprobe on bash's readline ---------------------------------------------------------
 
 def test_bashreadline_prints_the_line_an_interactive_bash_read():
-    bash = shutil.which("bash") or "/bin/bash"
-    require(Path("/bin/bash").exists(), "the example probes /bin/bash")
+    bash = "/bin/bash"  # the example's uretprobe is on /bin/bash:readline
+    require(Path(bash).exists(), "the example probes /bin/bash")
     line = f"echo pyeu-readline {os.getpid()}"
     proc = ecli("bashreadline")
     master, slave = pty.openpty()
