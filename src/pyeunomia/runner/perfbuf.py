@@ -17,8 +17,8 @@ full-speed open loop on a 2-CPU VM (bench/perfab.py, CPU time of the producer):
   8 MiB per CPU holds 120 ms, and the poll loop reads every
   `perf_buffer_time_ms` while records flow (EventLoop's linger), so the
   watermark is only the safety net. 0 lost in every run since.
-The rings are locked memory that counts in the reader's RSS, so the default
-is a budget over all CPUs, not 8 MiB times the CPU count.
+The rings are pinned kernel memory (VmPin: 15 MiB here; not in RSS), so the
+default is a budget over all CPUs, not 8 MiB times the CPU count.
 """
 
 from __future__ import annotations
