@@ -23,9 +23,11 @@ default is a budget over all CPUs, not 8 MiB times the CPU count.
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 
+from ..errors import KernelError
 from ..format.writer import EventWriter
 from ..kernel import libbpf
 from .ringbuf import RUN_MAX
@@ -76,15 +78,29 @@ class _Ring:
 
 
 class PerfBufferReader:
-    def __init__(self, name: str, map_fd: int, page_cnt: int, writer: EventWriter):
+    """`page_cnt` pages per CPU ring; with `at_least`, fewer (halving, down to
+    `at_least`) when the kernel refuses that much pinned memory: without
+    CAP_IPC_LOCK a process may pin RLIMIT_MEMLOCK (8 MiB on Debian) beyond
+    perf_event_mlock_kb (516 KiB), so a non-root user granted CAP_BPF and
+    CAP_PERFMON gets EPERM for 16 MiB where 64 pages work."""
+
+    def __init__(self, name: str, map_fd: int, page_cnt: int, writer: EventWriter, at_least: int | None = None):
         self.name = name
         self.writer = writer
         self.lost = 0
         page = os.sysconf("SC_PAGE_SIZE")
-        # Wake the reader each half ring written: a safety net, as the loop
-        # reads every TIME_MS while records flow, and the poll timeout picks
-        # up a trickle (see the module's docstring).
-        self._handle = libbpf.perf_buffer_open(map_fd, page_cnt, max(1, page_cnt * page // 2))
+        while True:
+            try:
+                # Wake the reader each half ring written: a safety net, as the loop
+                # reads every TIME_MS while records flow, and the poll timeout picks
+                # up a trickle (see the module's docstring).
+                self._handle = libbpf.perf_buffer_open(map_fd, page_cnt, max(1, page_cnt * page // 2))
+                break
+            except KernelError as e:
+                if e.errno != errno.EPERM or at_least is None or page_cnt // 2 < at_least:
+                    raise
+                page_cnt //= 2
+        self.page_cnt = page_cnt
         self._rings = [_Ring(fd, mem, page) for fd, mem in libbpf.perf_buffer_rings(self._handle)]
         self.fds = [r.fd for r in self._rings]
 

@@ -83,8 +83,11 @@ class Program:
                 else:
                     from .perfbuf import PerfBufferReader, ring_pages  # most packages have none: load on demand
 
-                    pages = self.perf_pages or ring_pages(self.package.meta.perf_buffer_pages)
-                    pb = PerfBufferReader(m.name, m.fd, pages, DISCARD)
+                    at_least = self.package.meta.perf_buffer_pages
+                    if self.perf_pages:
+                        pb = PerfBufferReader(m.name, m.fd, self.perf_pages, DISCARD)
+                    else:
+                        pb = PerfBufferReader(m.name, m.fd, ring_pages(at_least), DISCARD, at_least=at_least)
                     readers.append((pb, pb.fds))
             for m in self.loaded.maps():
                 if is_lost_counter(m):
