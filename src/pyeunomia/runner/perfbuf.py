@@ -17,6 +17,10 @@ full-speed open loop on a 2-CPU VM (bench/perfab.py, CPU time of the producer):
   8 MiB per CPU holds 120 ms, and the poll loop reads every
   `perf_buffer_time_ms` while records flow (EventLoop's linger), so the
   watermark is only the safety net. 0 lost in every run since.
+What is left is the programs' own: with bpf_stats, the tutorial's enter
+program costs 270 ns per open and its exit 740 ns (960 ns with the 64-page
+rings' wakeups), where bpftrace's programs take 7.8 µs: the reader cannot
+bring the tutorial's added cost under a tenth of bpftrace's on this host.
 The rings are pinned kernel memory (VmPin: 15 MiB here; not in RSS), so the
 default is a budget over all CPUs, not 8 MiB times the CPU count.
 """
