@@ -20,6 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 OUT = ROOT / "bench" / "out"
 BPFTRACE_OPENSNOOP = "/usr/sbin/opensnoop.bt"
+LIBBPF_TOOLS_OPENSNOOP = "/usr/sbin/opensnoop"  # Debian's libbpf-tools (C, libbpf)
+# eunomia-bpf's tutorial opensnoop (a perf event array and a hash map), compiled by our ecc
+EXAMPLES = Path(os.environ.get("PYEUNOMIA_EUNOMIA_EXAMPLES", ROOT.parent / "shared" / "fixtures" / "eunomia-examples"))
+TUTORIAL = "ecli run tutorial opensnoop (perf array)"
 TRACER_CPU = 0
 PRODUCER_CPU = 1
 
@@ -154,9 +158,32 @@ def tracers() -> dict[str, Tracer]:
         "opensnoop --json": Tracer("opensnoop --json", [str(BIN / "opensnoop"), "--json"]),
         "ecli run opensnoop": Tracer("ecli run opensnoop", [str(BIN / "ecli"), "run", "opensnoop"]),
     }
+    package = tutorial_package()
+    if package is not None:
+        out[TUTORIAL] = Tracer(TUTORIAL, [str(BIN / "ecli"), "run", str(package)])
+    if os.path.exists(LIBBPF_TOOLS_OPENSNOOP):
+        out["libbpf-tools opensnoop (C)"] = Tracer("libbpf-tools opensnoop (C)", [LIBBPF_TOOLS_OPENSNOOP])
     if shutil.which("bpftrace") and os.path.exists(BPFTRACE_OPENSNOOP):
         out["bpftrace opensnoop.bt"] = Tracer("bpftrace opensnoop.bt", ["bpftrace", BPFTRACE_OPENSNOOP])
     return out
+
+
+def tutorial_package() -> Path | None:
+    """The tutorial's opensnoop.bpf.c compiled by our ecc (once per source
+    change), or None when eunomia-bpf's examples are not here."""
+    source = EXAMPLES / "opensnoop"
+    if not (source / "opensnoop.bpf.c").exists():
+        return None
+    out = OUT / "tutorial-opensnoop"
+    package = out / "package.json"
+    compiler = ROOT / "src" / "pyeunomia" / "compiler"
+    inputs = [source / "opensnoop.bpf.c", source / "opensnoop.h", *compiler.glob("*.py")]
+    newest = max(p.stat().st_mtime for p in inputs)
+    if not package.exists() or package.stat().st_mtime < newest:
+        out.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(BIN / "ecc"), str(source / "opensnoop.bpf.c"), str(source / "opensnoop.h"),
+                        "-o", str(out)], check=True, capture_output=True)
+    return package
 
 
 # The documented configs: the tutorial's (pid, comm and filename labels, counted

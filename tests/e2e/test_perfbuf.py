@@ -102,3 +102,30 @@ def test_overflow_is_counted_not_hidden(perf_object):
     assert len(second) == 1 and second[0]["seq"] == n
     assert stats.lost == n - len(first)
     assert sorted(e["seq"] for e in first) == list(range(len(first)))
+
+
+SMALL_MEMLOCK = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_MEMLOCK, (1 << 20, 1 << 20))
+from pyeunomia import Program, open_package
+from pyeunomia.runner.perfbuf import PerfBufferReader, ring_pages
+with Program(open_package(sys.argv[1])) as prog:
+    pages = [r.page_cnt for r, _ in prog._readers if isinstance(r, PerfBufferReader)]
+print(ring_pages(), *pages)
+"""
+
+
+def test_rings_shrink_to_what_the_memlock_limit_allows(perf_object):
+    """Without CAP_IPC_LOCK (a user granted CAP_BPF and CAP_PERFMON), perf
+    rings beyond RLIMIT_MEMLOCK are refused: the default size halves until
+    it fits, down to the package's perf_buffer_pages (64), instead of failing."""
+    require(shutil.which("setpriv") is not None, "setpriv (util-linux) is missing")
+    path = temp_dir() / "perf.bpf.o"
+    path.write_bytes(perf_object)
+    done = subprocess.run(["setpriv", "--inh-caps", "-ipc_lock", "--bounding-set", "-ipc_lock",
+                           sys.executable, "-c", SMALL_MEMLOCK, str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    wanted, got = (int(x) for x in done.stdout.split())
+    # what fits: 1 MiB of RLIMIT_MEMLOCK plus perf_event_mlock_kb (516 KiB) per CPU, free
+    assert wanted >= 1024 and 64 <= got < wanted and got & (got - 1) == 0, (wanted, got)

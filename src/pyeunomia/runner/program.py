@@ -51,7 +51,7 @@ class Program:
         self.layout = package.export_layout()
         self.exports = package.exports  # which struct each event buffer carries
         self.poll_ms = poll_ms if poll_ms is not None else min(package.meta.poll_timeout_ms, 100)
-        self.perf_pages = perf_pages or package.meta.perf_buffer_pages
+        self.perf_pages = perf_pages  # None: sized by perfbuf.ring_pages
         self._loop: EventLoop | None = None
         self._readers: list[tuple[Reader, list[int]]] = []
         # Readers exist before the programs attach: a perf array drops records
@@ -86,9 +86,13 @@ class Program:
                     rb = RingBufferReader(m.name, m.fd, m.max_entries, DISCARD)
                     readers.append((rb, [m.fd]))
                 else:
-                    from .perfbuf import PerfBufferReader  # most packages have none: load on demand
+                    from .perfbuf import PerfBufferReader, ring_pages  # most packages have none: load on demand
 
-                    pb = PerfBufferReader(m.name, m.fd, self.perf_pages, DISCARD)
+                    at_least = self.package.meta.perf_buffer_pages
+                    if self.perf_pages:
+                        pb = PerfBufferReader(m.name, m.fd, self.perf_pages, DISCARD)
+                    else:
+                        pb = PerfBufferReader(m.name, m.fd, ring_pages(at_least), DISCARD, at_least=at_least)
                     readers.append((pb, pb.fds))
             for m in self.loaded.maps():
                 if is_lost_counter(m):
@@ -123,11 +127,19 @@ class Program:
     def _linger_ms(self) -> int | None:
         """A program with a `wakeup_interval_ns` global (opensnoop's) wakes the
         reader at most once per interval: the loop must look again that soon
-        after reading (see EventLoop)."""
+        after reading (see EventLoop). Perf arrays wake it only every half
+        ring: while records flow, read them every `perf_buffer_time_ms`."""
+        found = []
         interval_ns = self.values.get("wakeup_interval_ns")
         if isinstance(interval_ns, int) and not isinstance(interval_ns, bool) and interval_ns > 0:
-            return max(1, interval_ns // 1_000_000)
-        return None
+            found.append(max(1, interval_ns // 1_000_000))
+        if any(m.type == MAP_PERF_EVENT_ARRAY for m in self.buffer_maps()):
+            from .perfbuf import TIME_MS
+
+            time_ms = self.package.meta.raw.get("perf_buffer_time_ms", TIME_MS)
+            found.append(time_ms if isinstance(time_ms, int) and not isinstance(time_ms, bool) and time_ms > 0
+                         else TIME_MS)
+        return min(found) if found else None
 
     def run(self, writer: EventWriter, samples: SampleWriter | None = None, *, duration: float | None = None,
             should_stop: Callable[[], bool] = lambda: False, wakeup_fd: int | None = None) -> RunStats:
