@@ -140,11 +140,17 @@ def test_bounded_dump_keeps_the_largest():
     child = Child()
     with Program(open_package(package()), {"target_pid": child.pid}) as prog:
         child.go()
-        keep = Keep()
-        MapDumper(prog.package, prog.loaded, keep, limit=3).dump()
-    (sizes,) = [d for d in keep.dumps if d.name == "sizes"]
-    assert sizes.total == 4
-    assert sizes.entries == [(1, 2), (11, 3), (14157, 4)]  # the 3 largest, by key
+        three, one = Keep(), Keep()
+        MapDumper(prog.package, prog.loaded, three, limit=3).dump()
+        MapDumper(prog.package, prog.loaded, one, limit=1).dump()
+    by_name = {d.name: d for d in three.dumps}
+    assert by_name["sizes"].total == 4
+    assert by_name["sizes"].entries == [(1, 2), (11, 3), (14157, 4)]  # the 3 largest, by key
+    assert by_name["calls"].entries == [(0, CALLS), (1, CALLS)]
+    by_name = {d.name: d for d in one.dumps}
+    assert (by_name["sizes"].entries, by_name["sizes"].total) == ([(14157, 4)], 4)
+    assert (by_name["calls"].entries, by_name["calls"].total) == ([(0, CALLS)], 2)  # per-CPU, ranked from bytes
+    assert by_name["hists"].total == 1
 
 
 def test_a_program_with_nothing_to_print_says_so():
@@ -163,3 +169,26 @@ def test_maps_that_stay_empty_are_named_at_exit():
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert "stayed empty" in done.stderr and "nothing to print" not in done.stderr
+
+
+def test_sampled_map_keys_sort_as_numbers():
+    """A map with `sample` metadata keeps its own path (every interval), its
+    keys in numeric order now, and is not printed again at exit."""
+    doc = json.loads(Path(package()).read_text())
+    for m in doc["meta"]["bpf_skel"]["maps"]:
+        if m["name"] == "sizes":
+            m["sample"] = {"interval": 200, "type": "default_kv"}
+    sampled = temp_dir() / "package.json"
+    sampled.write_text(json.dumps(doc))
+    child = Child()
+    with running("ecli", "run", "-j", str(sampled), "--target_pid", str(child.pid)) as ecli:
+        child.go()
+        seen = ecli.wait_for(lambda line: json.loads(line) == {**json.loads(line), "map": "sizes", "key": 14157,
+                                                                 "value": 4})
+        ecli.stop()
+        rest = [json.loads(line) for line in ecli.rest()]
+    # the round that counted the last write: every key, in numeric order
+    last_round = [json.loads(line) for line in seen[-4:]]
+    assert [(e["key"], e["value"]) for e in last_round] == list(WRITES)
+    assert len({e["time"] for e in last_round}) == 1
+    assert all("time" in e for e in rest if e.get("map") == "sizes")  # none from the exit dump

@@ -6,6 +6,7 @@ Histograms are recognised as libbpf-tools writes them, from BTF and names
 
     struct hist { __u32 slots[26]; char comm[16]; }   a member named `slots`
     __u32 hist[26];                                   an integer array named *hist* or *slots*
+    struct hist hists[NR_SOFTIRQS];                   an array of the first: one per index
 
 They are log2 (slot i counts [2^i, 2^(i+1))) unless a name involved (the
 map's or global's, the struct's, the member's) says `linear` or `lhist`:
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from .btf import Btf, Kind
+from .btf import INT_BOOL, INT_SIGNED, Btf, Kind
 
 SLOTS = "slots"
 LINEAR_HINTS = ("linear", "lhist")
@@ -26,6 +27,7 @@ HIST_HINTS = ("hist", SLOTS)
 class HistShape(NamedTuple):
     linear: bool
     member: str | None  # the slots member of a struct value; None: the value is the array
+    indexed: bool = False  # an array of such structs, one histogram per index (softirqs' `hists[NR]`)
 
 
 class MapDump(NamedTuple):
@@ -98,6 +100,18 @@ def weight(value: Any, hist: HistShape | None) -> float:
     return 0.0
 
 
+def int_code(btf: Btf, type_id: int) -> str | None:
+    """The struct-module format of a scalar integer type (with its byte
+    order), for ranking a large map's values without decoding each one."""
+    if not type_id:
+        return None
+    t = btf.resolve(type_id)
+    if t.kind != Kind.INT or t.size not in (1, 2, 4, 8) or t.encoding & INT_BOOL:
+        return None
+    code = {1: "b", 2: "h", 4: "i", 8: "q"}[t.size]
+    return btf.endian + (code if t.encoding & INT_SIGNED else code.upper())
+
+
 def hist_shape(btf: Btf, type_id: int, *names: str) -> HistShape | None:
     """The histogram a value of this BTF type holds, if it is one; `names`:
     the map's or global's name and any other name that hints (see the module doc)."""
@@ -114,6 +128,9 @@ def hist_shape(btf: Btf, type_id: int, *names: str) -> HistShape | None:
                     and _int_array(btf, m.type_id):
                 return HistShape(_linear([*hints, t.name.lower(), m.name.lower()]), m.name)
         return None
+    if t.kind == Kind.ARRAY and btf.resolve(t.elem_id).kind == Kind.STRUCT:
+        inner = hist_shape(btf, t.elem_id, *names)
+        return inner._replace(indexed=True) if inner is not None and inner.member else None
     if _int_array(btf, type_id) and any(h in n for n in hints for h in (*HIST_HINTS, *LINEAR_HINTS)):
         return HistShape(_linear(hints), None)
     return None

@@ -47,7 +47,7 @@ def _json_lines(dump: MapDump, stamp: str | None) -> str:
     kind = "global" if dump.is_global else "map"
     lines = []
     for key, value in dump.entries:
-        entry = {**head, kind: dump.name, "value": value} if dump.is_global else \
+        entry = {**head, kind: dump.name, "value": value} if dump.is_global and key is None else \
             {**head, kind: dump.name, "key": key, "value": value}
         lines.append(json_text(entry) + "\n")
     if dump.total > len(dump.entries):
@@ -59,7 +59,7 @@ def _text_block(dump: MapDump, _stamp: str | None) -> str:
     out = []
     name = "@" + _safe(dump.name)
     for key, value in dump.entries:
-        label = name if dump.is_global else f"{name}[{_fields(key)}]"
+        label = name if dump.is_global and key is None else f"{name}[{_fields(key)}]"
         if dump.hist is not None:
             out.append(_hist_text(label, value, dump.hist))
         elif dump.is_global and isinstance(value, list) and all(isinstance(v, int | float) for v in value):
@@ -76,14 +76,16 @@ def _text_block(dump: MapDump, _stamp: str | None) -> str:
 def _hist_text(label: str, value: Any, hist: HistShape) -> str:
     if hist.member is not None and isinstance(value, dict):
         slots = value.get(hist.member)
-        rest = {k: v for k, v in value.items() if k != hist.member and v not in (0, "", None, [])}
+        rest = {k: v for k, v in value.items() if k != hist.member}
     else:
         slots, rest = value, {}
-    head = f"{label}: {_fields(rest)}\n" if rest else f"{label}:\n"
     if not isinstance(slots, list):
         return f"{label}: {_fields(value)}\n"
     draw = linear_histogram(slots, unit=UNIT) if hist.linear else log2_histogram(slots, unit=UNIT)
-    return head + (draw or "(no samples)\n")
+    if not draw:  # no samples (hardirqs' slots stay empty unless asked for): the other members alone
+        return f"{label}: {_fields(rest) if rest else '(no samples)'}\n"
+    shown = {k: v for k, v in rest.items() if v not in (0, "", None, [])}
+    return (f"{label}: {_fields(shown)}\n" if shown else f"{label}:\n") + draw
 
 
 def _fields(value: Any) -> str:

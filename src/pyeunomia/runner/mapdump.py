@@ -21,19 +21,20 @@ data section; nothing runs per event.
 from __future__ import annotations
 
 import heapq
+import struct
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ..format.layout import value_decoder
-from ..format.mapshape import DumpWriter, HistShape, MapDump, hist_shape, sort_key, sum_per_cpu, weight
+from ..format.mapshape import DumpWriter, HistShape, MapDump, hist_shape, int_code, sort_key, sum_per_cpu, weight
 from ..format.mapuse import map_role, map_uses
 from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF, GlobalVar
 from ..format.package import DUMMY_PREFIX, Package
 from ..kernel import libbpf
 from .loader import LoadedObject, MapInfo
 from .lostmap import is_lost_counter
-from .maps import PERCPU_MAP_TYPES, percpu_value_size, read_entries
+from .maps import BATCH_CHUNK, PERCPU_MAP_TYPES, percpu_value_size, read_entries
 
 # hash, array, percpu hash, percpu array, lru hash, lru percpu hash
 READABLE_MAP_TYPES = {1, 2, 5, 6, 9, 10}
@@ -47,6 +48,7 @@ class _MapTarget(NamedTuple):
     key: Callable[[bytes], Any]
     value: Callable[[bytes], Any]
     hist: HistShape | None
+    code: str | None  # a scalar integer value's struct format: ranked without decoding
 
 
 class _SectionTarget(NamedTuple):
@@ -89,7 +91,8 @@ class MapDumper:
                 continue
             hist = hist_shape(btf, value_id, info.name, btf.resolve(value_id).name if value_id else "")
             self.maps.append(_MapTarget(info, value_decoder(btf, key_id) if key_id else bytes.hex,
-                                        value_decoder(btf, value_id) if value_id else bytes.hex, hist))
+                                        value_decoder(btf, value_id) if value_id else bytes.hex, hist,
+                                        int_code(btf, value_id)))
         self.sections = _section_targets(package, loaded, infos)
 
     @property
@@ -117,19 +120,58 @@ class MapDumper:
 
     def _read_map(self, t: _MapTarget) -> MapDump:
         m = t.info
-        raw = read_entries(m.fd, m.type, m.key_size, m.value_size, m.max_entries)
-        if m.type in ARRAY_TYPES:
-            raw = [(k, v) for k, v in raw if v.count(0) != len(v)]  # never filled
-        value = t.value
+        size = m.value_size
         if m.type in PERCPU_MAP_TYPES:
-            stride = percpu_value_size(m.value_size)
+            size = percpu_value_size(m.value_size) * libbpf.num_possible_cpus()
+        keys, values, n = _read_all(m, size)
+        chosen: list[int] | range = range(n)
+        if m.type in ARRAY_TYPES:
+            zero = bytes(size)
+            chosen = [i for i in chosen if values[i * size:(i + 1) * size] != zero]  # never filled
+        total = len(chosen)
+        if total > self.limit:
+            chosen = self._largest(t, values, size, chosen)
+        decode = self._value_decoder(t)
+        entries = [(t.key(keys[i * m.key_size:(i + 1) * m.key_size]), decode(values[i * size:(i + 1) * size]))
+                   for i in chosen]
+        entries.sort(key=lambda kv: sort_key(kv[0]))
+        return MapDump(m.name, False, t.hist, entries, total)
 
-            def value(v: bytes) -> Any:  # one value per CPU, added up
-                return sum_per_cpu([t.value(v[i:i + stride]) for i in range(0, len(v), stride)])
-        decoded = [(k, value(v)) for k, v in raw] if len(raw) <= self.limit else \
-            heapq.nlargest(self.limit, ((k, value(v)) for k, v in raw), key=lambda kv: weight(kv[1], t.hist))
-        entries = sorted(((t.key(k), v) for k, v in decoded), key=lambda kv: sort_key(kv[0]))
-        return MapDump(m.name, False, t.hist, entries, len(raw))
+    def _value_decoder(self, t: _MapTarget) -> Callable[[bytes], Any]:
+        if t.info.type not in PERCPU_MAP_TYPES:
+            return t.value
+        stride = percpu_value_size(t.info.value_size)
+
+        def per_cpu(v: bytes) -> Any:  # one value per CPU, added up
+            return sum_per_cpu([t.value(v[i:i + stride]) for i in range(0, len(v), stride)])
+        return per_cpu
+
+    def _largest(self, t: _MapTarget, values: bytes, size: int, chosen: list[int] | range) -> list[int]:
+        """The `limit` entries of largest weight (format/mapshape.py). A
+        scalar integer value is ranked from the raw bytes: a million u64
+        values in 0.1 s, against 3 s decoded one by one."""
+        if t.code is not None:
+            width = struct.calcsize(t.code)
+            flat = [v for (v,) in struct.iter_unpack(t.code, values)] if size == width else None
+            if flat is None:  # per-CPU: one value every 8 bytes, CPUs side by side
+                cpus = size // percpu_value_size(t.info.value_size)
+                padded = t.code + f"{percpu_value_size(width) - width}x" if width < 8 else t.code
+                cells = [v for (v,) in struct.iter_unpack(padded, values)]
+                flat = [sum(cells[i:i + cpus]) for i in range(0, len(cells), cpus)]
+            return heapq.nlargest(self.limit, chosen, key=flat.__getitem__)
+        decode = self._value_decoder(t)
+        return heapq.nlargest(self.limit, chosen,
+                              key=lambda i: weight(decode(values[i * size:(i + 1) * size]), t.hist))
+
+
+def _read_all(m: MapInfo, value_size: int) -> tuple[bytes, bytes, int]:
+    """(keys, values, count) packed end to end: in batches where the kernel
+    has them (5.6 and newer for hashes, 5.10 for per-CPU arrays)."""
+    batch = libbpf.map_lookup_all(m.fd, m.key_size, value_size, max(1, min(m.max_entries, BATCH_CHUNK)))
+    if batch is not None:
+        return batch
+    entries = read_entries(m.fd, m.type, m.key_size, m.value_size, m.max_entries)
+    return b"".join(k for k, _ in entries), b"".join(v for _, v in entries), len(entries)
 
 
 def _section_targets(package: Package, loaded: LoadedObject, infos: list[MapInfo]) -> list[_SectionTarget]:
@@ -172,6 +214,12 @@ def _read_section(s: _SectionTarget) -> list[MapDump]:
     out = []
     for g, decode, hist in s.globals:
         part = now[g.offset:g.offset + g.size]
-        if part != s.start[g.offset:g.offset + g.size]:
-            out.append(MapDump(g.name, True, hist, [(None, decode(part))], 1))
+        if part == s.start[g.offset:g.offset + g.size]:
+            continue
+        value = decode(part)
+        if hist is not None and hist.indexed and isinstance(value, list):
+            entries = [(i, v) for i, v in enumerate(value) if weight(v, hist)]  # the histograms filled
+            out.append(MapDump(g.name, True, hist, entries, len(entries)))
+        else:
+            out.append(MapDump(g.name, True, hist, [(None, value)], 1))
     return out
