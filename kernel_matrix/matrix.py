@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from . import actions as a
 from .actions import Action
-from .checks import Expect, event, fact, hist, metric, trace
+from .checks import Expect, Json, event, fact, hist, metric, trace
 
 
 @dataclass(frozen=True)
@@ -221,6 +221,12 @@ PROGRAMS: tuple[Program, ...] = (
         [event(pid="{pid}", exit=0, a="{a}", b="{b}"), event(pid="{pid}", exit=1, ret="{sum}")]),
     row("fexit", own("fexit"), "ecli run -j {pkg}", a.unlink_missing,
         [event(pid="{pid}", name="{path}", ret="{ret}")]),
+    # results kept only in maps and globals (libbpf-tools' style), printed every -i round: batch lookups, .bss
+    row("maptally", Build("ecc", "repo:tests/e2e/programs/maptally/maptally.bpf.c",
+                          "repo:tests/e2e/programs/maptally/maptally.h"),
+        "ecli run -j -i 0.5 {pkg} --target_pid {harness_pid}", a.write_sizes,
+        [*(event(map="sizes", key=size, value=times) for size, times in a.MAPTALLY_WRITES),
+         Json({"map": "hists", "key.pid": "{pid}"}), Json({"global": "fd_writes"})]),
     # Kernels without BTF: each command runs where the kernel's BTF is hidden
     row("nobtf/bootstrap", example("bootstrap", header=True), without_btf("ecli run -j {pkg}"), a.exec_false,
         EXEC_EXIT, unsupported=every(NO_BTF)),
