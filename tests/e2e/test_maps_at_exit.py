@@ -143,6 +143,11 @@ def test_bounded_dump_keeps_the_largest():
         three, one = Keep(), Keep()
         MapDumper(prog.package, prog.loaded, three, limit=3).dump()
         MapDumper(prog.package, prog.loaded, one, limit=1).dump()
+        chosen = MapDumper(prog.package, prog.loaded, Keep())
+        everything = MapDumper(prog.package, prog.loaded, Keep(), all_maps=True)
+    assert sorted(t.info.name for t in chosen.maps) == ["calls", "data", "hists", "sizes"]
+    assert chosen.skipped == [("start", "state kept between events (the program deletes its entries)")]
+    assert sorted(t.info.name for t in everything.maps) == ["calls", "data", "hists", "sizes", "start"]
     by_name = {d.name: d for d in three.dumps}
     assert by_name["sizes"].total == 4
     assert by_name["sizes"].entries == [(1, 2), (11, 3), (14157, 4)]  # the 3 largest, by key
