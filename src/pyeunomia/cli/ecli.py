@@ -180,6 +180,8 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
             stats = prog.run(writer, samples, duration=args.duration, should_stop=stops.stop_requested,
                              wakeup_fd=stops.wakeup_fd, extra=[dumper] if args.interval else [])
             dumps = dumper.dump()
+            for problem in dumper.problems:
+                sys.stderr.write(f"ecli: {escape_text(problem)}\n")
             if not (dumps or dumper.empty or prog.buffer_maps() or samples):
                 sys.stderr.write(f"ecli: {escape_text(package.name)}: the maps and globals it fills stayed empty\n")
     finally:

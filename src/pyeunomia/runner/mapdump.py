@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from ..errors import KernelError
 from ..format.layout import value_decoder
 from ..format.mapshape import DumpWriter, HistShape, MapDump, hist_shape, int_code, sort_key, sum_per_cpu, weight
 from ..format.mapuse import map_role, map_uses
@@ -69,6 +70,7 @@ class MapDumper:
         self.next_due = time.monotonic() + interval if interval else float("inf")
         self.limit = max(1, limit)
         self.skipped: list[tuple[str, str]] = []  # (map, why not printed), for -v
+        self.problems: list[str] = []  # maps the last round could not read, one line each
         self.maps: list[_MapTarget] = []
         self.sections: list[_SectionTarget] = []
         spec = package.spec
@@ -79,8 +81,8 @@ class MapDumper:
         events = {t.name for t in package.meta.export_types} if has_buffer else set()
         uses = map_uses(spec)
         for info in infos:
-            if "." in info.name:
-                continue  # internal (.rodata, .kconfig, .data, .bss): globals are read below
+            if "." in info.name or info.fd < 0:
+                continue  # internal (.rodata, .kconfig, .data, .bss: globals are read below), or never created
             if info.type not in READABLE_MAP_TYPES or info.name in sampled or is_lost_counter(info):
                 continue
             mspec = spec.map(info.name)
@@ -113,9 +115,23 @@ class MapDumper:
         return dumps
 
     def read(self) -> list[MapDump]:
-        out = [d for d in (self._read_map(t) for t in self.maps) if d.total]
+        """One round: a map the kernel will not read is a line in `problems`,
+        not the end of the round (the others, at exit, are the run's results)."""
+        self.problems = []
+        out = []
+        for t in self.maps:
+            try:
+                dump = self._read_map(t)
+            except KernelError as e:
+                self.problems.append(f"map '{t.info.name}' could not be read: {e}")
+                continue
+            if dump.total:
+                out.append(dump)
         for s in self.sections:
-            out += _read_section(s)
+            try:
+                out += _read_section(s)
+            except KernelError as e:
+                self.problems.append(f"map '{s.info.name}' could not be read: {e}")
         return out
 
     def _read_map(self, t: _MapTarget) -> MapDump:
