@@ -138,6 +138,22 @@ def write_null(ctx: Ctx) -> None:
     ctx.update(pid=os.getpid())
 
 
+MAPTALLY_WRITES = ((9973, 3), (14157, 4))  # sizes no other write of the harness has
+
+
+def write_sizes(ctx: Ctx) -> None:
+    """write(2) calls of unusual sizes from the harness itself (the pid a
+    map-only program filters on, known before it starts: `{harness_pid}`)."""
+    fd = os.open("/dev/null", os.O_WRONLY)
+    try:
+        for size, times in MAPTALLY_WRITES:
+            for _ in range(times):
+                os.write(fd, b"m" * size)
+    finally:
+        os.close(fd)
+    ctx.update(pid=os.getpid())
+
+
 # -- processes and signals -----------------------------------------------------
 
 def exec_false(ctx: Ctx) -> None:

@@ -142,7 +142,8 @@ def one_line(lines: list[str]) -> str:
 def run_check(program: matrix.Program, index: int, tracer: TraceReader) -> dict[str, Any]:
     """Start, wait for attachment, trigger, watch; always stop and clean up."""
     started = time.monotonic()
-    ctx: Ctx = {"token": os.urandom(3).hex(), "port": 20000 + index, "pkg": program.package_file, "cleanup": []}
+    ctx: Ctx = {"token": os.urandom(3).hex(), "port": 20000 + index, "pkg": program.package_file, "cleanup": [],
+                "harness_pid": os.getpid()}
     argv = [arg.format_map(ctx) for arg in program.run]
     stop_scrape = threading.Event()
     holder: list[Command] = []

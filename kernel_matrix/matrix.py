@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from . import actions as a
 from .actions import Action
-from .checks import Expect, event, fact, frame, hist, metric, said, trace
+from .checks import Expect, Json, event, fact, frame, hist, metric, said, trace
 
 
 @dataclass(frozen=True)
@@ -282,6 +282,12 @@ PROGRAMS: tuple[Program, ...] = (
                has_missing_kfunc=0, has_missing_var=0, do_exit_addr="{do_exit}")]),
     row("e2e/uprobes", e2e("uprobes"), "ecli run -j {pkg}", a.libc_strtol,
         [event(pid="{pid}", exit=0, text="{text}", base="{base}"), event(pid="{pid}", exit=1, ret="{ret}")]),
+    # results kept only in maps and globals (libbpf-tools' style), printed every -i round: batch lookups, .bss
+    row("maptally", Build("ecc", "repo:tests/e2e/programs/maptally/maptally.bpf.c",
+                          "repo:tests/e2e/programs/maptally/maptally.h"),
+        "ecli run -j -i 0.5 {pkg} --target_pid {harness_pid}", a.write_sizes,
+        [*(event(map="sizes", key=size, value=times) for size, times in a.MAPTALLY_WRITES),
+         Json({"map": "hists", "key.pid": "{pid}"}), Json({"global": "fd_writes"})]),
     # Kernels without BTF: each command runs where the kernel's BTF is hidden
     row("nobtf/bootstrap", example("bootstrap", header=True), without_btf("ecli run -j {pkg}"), a.exec_false,
         EXEC_EXIT, unsupported=every(NO_BTF)),

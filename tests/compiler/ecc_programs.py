@@ -15,7 +15,7 @@ from tests.conftest import require
 from tests.e2e.helpers import run
 
 PROGRAMS = Path(__file__).resolve().parents[1] / "e2e" / "programs"
-NAMES = ("opensnoop", "allglobals", "nested", "hist")
+NAMES = ("opensnoop", "allglobals", "nested", "hist", "maptally")
 
 
 def sources(name: str) -> tuple[Path, Path]:

@@ -19,10 +19,12 @@ from .common import ArgumentParser, StopSignals, require_stdout, run_command, se
 if TYPE_CHECKING:
     from ..format.options import GlobalOption
     from ..format.package import Package
+    from ..runner.mapdump import MapDumper
+    from ..runner.program import Program
 
 UPSTREAM_VERSION = "0.1.0"  # upstream's loader shows this when the package's doc has no version
 RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname", "-F", "--frequency", "--btf",
-                "--only", "--skip", "--folded", "--flamegraph"}
+                "--only", "--skip", "--folded", "--flamegraph", "-i", "--interval", "--all-maps"}
 
 
 def runner_parser() -> ArgumentParser:
@@ -37,6 +39,10 @@ def runner_parser() -> ArgumentParser:
     run.add_argument("-j", "--json", action="store_true", help="print one JSON object per event")
     run.add_argument("-d", "--duration", type=seconds, metavar="SECONDS", help="stop after this many seconds")
     run.add_argument("-v", "--verbose", action="store_true", help="show libbpf's own log")
+    run.add_argument("-i", "--interval", type=seconds, metavar="SECONDS",
+                     help="also print the maps and globals the program fills every SECONDS (they print at exit)")
+    run.add_argument("--all-maps", action="store_true",
+                     help="print every hash and array map at exit, state kept between events included")
     run.add_argument("--ifname", metavar="IFACE", help="network interface for xdp and tc programs (default: the "
                                                        "package's, else lo)")
     run.add_argument("-F", "--frequency", type=hertz, metavar="HZ",
@@ -215,8 +221,14 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
                 from ..output.sampled import SamplePrinter  # most packages sample no map
 
                 samples = SamplePrinter(out, args.json)
-            stats = prog.run(writer, samples, duration=args.duration,
-                             should_stop=stops.stop_requested, wakeup_fd=stops.wakeup_fd)
+            dumper = _map_dumper(prog, package, args)
+            stats = prog.run(writer, samples, duration=args.duration, should_stop=stops.stop_requested,
+                             wakeup_fd=stops.wakeup_fd, extra=[dumper] if args.interval else [])
+            dumps = dumper.dump()
+            for problem in dumper.problems:
+                sys.stderr.write(f"ecli: {escape_text(problem)}\n")
+            if not (dumps or dumper.empty or prog.buffer_maps() or samples):
+                sys.stderr.write(f"ecli: {escape_text(package.name)}: the maps and globals it fills stayed empty\n")
         for note in stacks.finish(out) if stacks else ():
             sys.stderr.write(f"ecli: {escape_text(note)}\n")
     finally:
@@ -236,6 +248,23 @@ def names(text: str) -> list[str]:
     if not out:
         raise argparse.ArgumentTypeError(f"expected program names separated by commas, got {text!r}")
     return out
+
+
+def _map_dumper(prog: Program, package: Package, args: argparse.Namespace) -> MapDumper:
+    """What prints the maps and globals at exit (runner/mapdump.py), and the
+    one line at start for a program that has nothing to print at all."""
+    from ..output.mapprint import MapPrinter
+    from ..runner.mapdump import MapDumper
+
+    dumper = MapDumper(package, prog.loaded, MapPrinter(sys.stdout.buffer, args.json), interval=args.interval,
+                       all_maps=args.all_maps)
+    if args.verbose:
+        for name, why in dumper.skipped:
+            sys.stderr.write(f"ecli: map '{escape_text(name)}' is not printed: {why} (--all-maps prints it)\n")
+    if dumper.empty and not prog.buffer_maps() and not prog.sampled_maps():
+        sys.stderr.write(f"ecli: {escape_text(package.name)} has nothing to print: no event buffer, no sampled "
+                         "map, no map or global it fills (bpf_printk writes to /sys/kernel/tracing/trace_pipe)\n")
+    return dumper
 
 
 def hertz(text: str) -> int:

@@ -6,13 +6,10 @@ from __future__ import annotations
 import os
 import select
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from ..format.writer import EventWriter
-
-if TYPE_CHECKING:
-    from .sampler import MapSampler
 
 
 class Reader(Protocol):
@@ -25,8 +22,17 @@ class Reader(Protocol):
     def close(self) -> None: ...
 
 
+class Sampler(Protocol):
+    """Something the loop runs when due: a sampled map, the -i map dump."""
+
+    @property
+    def next_due(self) -> float: ...
+
+    def sample_now(self) -> None: ...
+
+
 class EventLoop:
-    def __init__(self, readers: list[tuple[Reader, list[int]]], samplers: list[MapSampler],
+    def __init__(self, readers: list[tuple[Reader, list[int]]], samplers: Sequence[Sampler],
                  writer: EventWriter, poll_ms: int, wakeup_fd: int | None = None, linger_ms: int | None = None):
         self.readers = [r for r, _ in readers]
         self.samplers = samplers

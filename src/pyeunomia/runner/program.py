@@ -12,20 +12,17 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
 from ..format.package import Package
 from ..format.writer import DISCARD, CallbackWriter, EventWriter, MapWriters, SampleCallback, SampleWriter
 from .kernelbtf import BtfFile
 from .loader import LoadedObject, MapInfo
-from .loop import EventLoop, Reader
+from .loop import EventLoop, Reader, Sampler
 from .lostmap import LostCounter, is_lost_counter
 from .ringbuf import RingBufferReader
-
-if TYPE_CHECKING:
-    from .sampler import MapSampler
 
 
 class RunStats(NamedTuple):
@@ -104,15 +101,16 @@ class Program:
         return readers
 
     def open_loop(self, writer: EventWriter, samples: SampleWriter | None = None,
-                  wakeup_fd: int | None = None) -> EventLoop:
+                  wakeup_fd: int | None = None, extra: Sequence[Sampler] = ()) -> EventLoop:
         """A poll loop over every event buffer, writing to `writer`, and
-        (with `samples`) samplers for every sampled map."""
+        (with `samples`) samplers for every sampled map; `extra` run when
+        due too (runner/mapdump.py's periodic dump)."""
         if self._loop is not None:
             self._loop.close()
         for reader, _fds in self._readers:
             reader.writer = writer.for_map(reader.name)
         spec = self.package.spec
-        samplers: list[MapSampler] = []
+        samplers: list[Sampler] = list(extra)
         for info, sample in self.sampled_maps():
             if samples is None:
                 break
@@ -142,10 +140,11 @@ class Program:
         return min(found) if found else None
 
     def run(self, writer: EventWriter, samples: SampleWriter | None = None, *, duration: float | None = None,
-            should_stop: Callable[[], bool] = lambda: False, wakeup_fd: int | None = None) -> RunStats:
+            should_stop: Callable[[], bool] = lambda: False, wakeup_fd: int | None = None,
+            extra: Sequence[Sampler] = ()) -> RunStats:
         """Hand events to `writer` (and sampled maps to `samples`) until
         stopped; output.writers has the writers ecli prints with."""
-        loop = self.open_loop(writer, samples, wakeup_fd=wakeup_fd)
+        loop = self.open_loop(writer, samples, wakeup_fd=wakeup_fd, extra=extra)
         try:
             loop.run(duration, should_stop)
         finally:

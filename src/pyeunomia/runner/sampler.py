@@ -9,6 +9,7 @@ from typing import Any
 
 from ..format.btf import Btf
 from ..format.layout import value_decoder
+from ..format.mapshape import sort_key, sum_per_cpu
 from ..format.package import SampleMeta
 from ..format.writer import SampleWriter
 from .loader import MapInfo
@@ -31,7 +32,7 @@ class MapSampler:
         self.next_due = time.monotonic() + self.interval
         m = self.info
         entries = read_entries(m.fd, m.type, m.key_size, m.value_size, m.max_entries)
-        decoded = sorted(((self._key(k), self._decode_value(v)) for k, v in entries), key=lambda kv: str(kv[0]))
+        decoded = sorted(((self._key(k), self._decode_value(v)) for k, v in entries), key=lambda kv: sort_key(kv[0]))
         if self.sample.clear_map:
             clear_entries(m.fd, [k for k, _ in entries])
         self.writer.write_sample(m.name, self.sample.type, self.sample.unit, decoded)
@@ -41,17 +42,4 @@ class MapSampler:
             return self._value(raw)
         stride = percpu_value_size(self.info.value_size)
         per_cpu = [self._value(raw[i:i + stride]) for i in range(0, len(raw), stride)]
-        return _sum_values(per_cpu)
-
-
-def _sum_values(values: list[Any]) -> Any:
-    """Per-CPU values added up: numbers, lists slot by slot, dicts member by member."""
-    first = values[0]
-    if isinstance(first, bool) or not isinstance(first, int | float | list | dict):
-        return values
-    if isinstance(first, int | float):
-        return sum(values)
-    if isinstance(first, list):
-        return [_sum_values([v[i] for v in values]) for i in range(len(first))]
-    return {k: (_sum_values([v[k] for v in values]) if isinstance(first[k], int | float | list) else first[k])
-            for k in first}
+        return sum_per_cpu(per_cpu)
