@@ -343,3 +343,39 @@ def test_a_scrape_in_a_flood_of_silent_connections_is_read_not_evicted(served):
             p.wait()
     assert all(r.startswith(b"HTTP/1.1 200 ") for r in replies), [r[:40] for r in replies]
     assert served.server.evicted > 0
+
+
+def test_shutdown_before_the_loop_begins_leaves_it_nothing_to_do():
+    # The exporter starts serve_forever on a thread and a SIGTERM right then
+    # calls shutdown() and server_close() before that thread has run: the
+    # loop, when it runs at last, must return without touching the closed
+    # selector (it raised "I/O operation on closed epoll object") and start
+    # no worker thread.
+    server = HttpServer(("127.0.0.1", 0), App())
+    server.shutdown()
+    server.server_close()
+    threads = threading.active_count()
+    server.serve_forever()
+    assert threading.active_count() == threads
+
+
+def test_start_then_immediate_shutdown_is_clean_every_time():
+    # The same race left to the scheduler, as a SIGTERM at start-up leaves it:
+    # no exception on the I/O thread, and every thread it started ends.
+    failures: list[BaseException] = []
+    hook = threading.excepthook
+    threading.excepthook = lambda args: failures.append(args.exc_value)  # type: ignore[assignment,arg-type]
+    try:
+        for i in range(200):
+            server = HttpServer(("127.0.0.1", 0), App())
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            if i % 2:
+                time.sleep(0.0001 * (i % 7))  # sometimes the loop has begun, sometimes not
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+            assert not thread.is_alive()
+    finally:
+        threading.excepthook = hook
+    assert failures == []

@@ -405,3 +405,57 @@ def test_the_python_api_hands_misfits_over_undecoded():
     writer.write_run(view, HEADER, stride, 1, length)
     assert got[0] == {"map": "events", "size": 32, "data": RECORDS[0] + b"\0" * 4}
     assert got[1]["pid"] == 4242 and writer.mismatched == 1
+class ShortWrites(io.RawIOBase):
+    """A raw stream that, like stdout's FileIO under PYTHONUNBUFFERED=1 when
+    a signal interrupts a write to a full pipe, takes only part of each write."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.data = bytearray()
+        self.calls = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        self.calls += 1
+        taken = bytes(b[: self.most])
+        self.data += taken
+        return len(taken)
+
+
+@pytest.mark.parametrize("writer_of", [lambda s: JsonWriter(exec_layout(), s), lambda s: TableWriter(exec_layout(), s)])
+def test_a_batch_is_written_whole_to_a_stream_taking_part_of_each_write(clock, writer_of):
+    whole, short = Stream(), ShortWrites(7)
+    for stream in (whole, short):
+        writer = writer_of(stream)
+        view, stride, length = ring(RECORDS)
+        writer.write_run(view, HEADER, stride, 3, length)
+        writer.end_batch()
+        writer.end_batch()  # nothing pending: nothing written twice
+    assert bytes(short.data) == whole.getvalue() and len(whole.getvalue()) > 7 * 3
+    assert short.calls == -(-len(whole.getvalue()) // 7)
+
+
+def test_write_all_waits_for_a_full_non_blocking_pipe():
+    import os
+    import threading
+
+    from pyeunomia.output.streams import write_all
+
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    data = bytes(range(256)) * 4096  # 1 MiB: 16 pipes' worth
+    got = bytearray()
+
+    def reader() -> None:
+        while chunk := os.read(r, 65536):
+            got.extend(chunk)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    with open(w, "wb", buffering=0) as raw:  # a raw FileIO: write() gives None when the pipe is full
+        write_all(raw, data)
+    thread.join(10)
+    os.close(r)
+    assert bytes(got) == data

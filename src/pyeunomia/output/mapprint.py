@@ -23,6 +23,7 @@ from ..format.escape import escape_bytes
 from ..format.mapshape import DumpWriter, HistShape, MapDump
 from ..format.rows import json_text
 from .histogram import linear_histogram, log2_histogram
+from .streams import write_all
 
 UNIT = "(unit)"
 
@@ -38,7 +39,7 @@ class MapPrinter(DumpWriter):
         text = "".join(map(_json_lines if self.as_json else _text_block, dumps, [stamp] * len(dumps)))
         if stamp is not None and not self.as_json:
             text = f"{stamp}\n" + text
-        self.stream.write(text.encode("utf-8"))
+        write_all(self.stream, text.encode("utf-8"))
         self.stream.flush()
 
 

@@ -10,6 +10,7 @@ from ..format.escape import escape_bytes
 from ..format.rows import json_text
 from ..format.writer import SampleWriter
 from .histogram import linear_histogram, log2_histogram
+from .streams import write_all
 
 
 class SamplePrinter(SampleWriter):
@@ -23,9 +24,9 @@ class SamplePrinter(SampleWriter):
         stamp = time.strftime("%H:%M:%S")
         if self.as_json:
             lines = [json_text({"time": stamp, "map": map_name, "key": k, "value": v}) + "\n" for k, v in entries]
-            self.stream.write("".join(lines).encode("ascii"))
+            write_all(self.stream, "".join(lines).encode("ascii"))
         else:
-            self.stream.write(_text_block(stamp, kind, unit, entries).encode("utf-8"))
+            write_all(self.stream, _text_block(stamp, kind, unit, entries).encode("utf-8"))
         self.stream.flush()
 
 

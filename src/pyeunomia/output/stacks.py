@@ -31,6 +31,7 @@ from ..format.escape import escape_bytes, escape_text
 from ..format.rows import json_text
 from ..format.stacks import Frame, Sample, SampleReader, Symbolizer
 from ..format.writer import EventWriter
+from .streams import write_all
 
 UNKNOWN = "[unknown]"
 KERNEL_MARK = "_[k]"
@@ -173,7 +174,9 @@ class StackWriter(EventWriter):
 
     def end_batch(self) -> None:
         if self.pending and self.stream is not None:
-            self.stream.write("".join(self.pending).encode("utf-8", "surrogateescape"))
+            data = "".join(self.pending).encode("utf-8", "surrogateescape")
+            self.pending.clear()  # written at most once, even if writing fails part-way
+            write_all(self.stream, data)
             self.stream.flush()
         self.pending.clear()
 

@@ -2,8 +2,8 @@
 
 Readers hand over runs of same-sized records that sit in ring memory; a writer
 formats a whole run with one compiled function, keeps the text until the batch
-ends, and then writes it with one call and flushes, so a pipe sees events
-within one poll interval.
+ends, and then writes it all (streams.write_all: a raw stdout can take part
+of it) and flushes, so a pipe sees events within one poll interval.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..format.rows import (
     table_header,
 )
 from ..format.writer import EventWriter, MapWriters
+from .streams import write_all
 
 
 class _FormattingWriter(EventWriter):
@@ -89,8 +90,9 @@ class _FormattingWriter(EventWriter):
 
     def end_batch(self) -> None:
         if self.pending:
-            self.stream.write(b"".join(self.pending))
-            self.pending.clear()
+            data = b"".join(self.pending)
+            self.pending.clear()  # written at most once, even if writing fails part-way
+            write_all(self.stream, data)
             self.stream.flush()
 
 
