@@ -38,21 +38,29 @@ from .strategies import many_types_btf, package_text, upstream_doc
 MB = 1 << 20
 
 
+WALL_GUARD_S = 60.0
+
+
 def cost(fn: Callable[[], Any], memory: bool = True) -> tuple[float, int]:
-    """(seconds, peak bytes allocated) of fn(); our errors count as an answer.
-    Tracing memory slows allocation-heavy code severalfold: without `memory`
-    the time is the real one and the peak 0."""
+    """(CPU seconds, peak bytes allocated) of fn(); our errors count as an
+    answer. Tracing memory slows allocation-heavy code severalfold: without
+    `memory` the time is the real one and the peak 0. CPU time, not wall time:
+    on a shared 2-core machine the 10 s cap of a 4.5 s parse failed 3 runs in
+    6 with two CPU hogs beside it (wall 8.6-12.1 s, CPU 3.3 s). A wait that
+    costs no CPU still fails, on the wall-clock guard."""
     if memory:
         tracemalloc.start()
-    start = time.perf_counter()
+    start, wall = time.process_time(), time.perf_counter()
     try:
         fn()
     except EunomiaError:
         pass
     finally:
-        seconds = time.perf_counter() - start
+        seconds = time.process_time() - start
+        waited = time.perf_counter() - wall
         peak = tracemalloc.get_traced_memory()[1] if memory else 0
         tracemalloc.stop()
+    assert waited < WALL_GUARD_S, f"{waited:.1f} s of wall time ({seconds:.1f} s of CPU): it waited on something"
     return seconds, peak
 
 
