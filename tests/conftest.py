@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -65,6 +66,11 @@ def nothing_left_loaded():
     """After the whole suite no eBPF program the tests loaded may remain."""
     before = loaded_prog_ids()
     yield
+    from tests.e2e.helpers import stop_leftovers
+
+    left = stop_leftovers()  # after a failed test only: its own failure says what went wrong
+    if left:
+        print(f"\nstopped {len(left)} commands that failed tests left running: {left}", file=sys.stderr)
     assert_nothing_new_loaded(before)
 
 

@@ -33,12 +33,33 @@ def run(name: str, *args: str, timeout: float = 60, **kw: Any) -> subprocess.Com
     return subprocess.run(command(name) + list(args), capture_output=True, text=True, timeout=timeout, **kw)
 
 
+STARTED: list[subprocess.Popen[bytes]] = []  # every Running's process, for stop_leftovers
+
+
+def stop_leftovers() -> list[str]:
+    """SIGKILL the process group of every Running still alive (a test that
+    failed before its stop: left running, it keeps its programs loaded and
+    its CPU, and every later leak check would fail); their command lines."""
+    left = []
+    for proc in STARTED:
+        if proc.poll() is None:
+            left.append(" ".join(map(str, proc.args))[:200])  # type: ignore[arg-type]
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+    STARTED.clear()
+    return left
+
+
 class Running:
     """A command running in the background, its stdout lines collected."""
 
     def __init__(self, argv: list[str], ready_text: str | None, env: dict[str, str] | None = None):
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                                      start_new_session=True)
+        STARTED.append(self.proc)
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.stderr_lines: list[str] = []
         self._ready = threading.Event()
