@@ -353,16 +353,18 @@ static __always_inline int emit(long ret, enum open_syscall syscall, __u64 id, _
 	if (!emit_events)
 		return 0;
 
+	/* The name is checked before a reservation: with the ring full, an open
+	 * that -n filters out is no lost event. */
+	char comm[TASK_COMM_LEN];
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (!comm_matches(comm))
+		return 0;
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_lost();
 		return 0;
 	}
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	if (!comm_matches(e->comm)) {
-		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
-		return 0;
-	}
+	__builtin_memcpy(e->comm, comm, sizeof(e->comm));
 	__u64 now = bpf_ktime_get_boot_ns();
 	e->ts = now;
 	e->cgroup_id = bpf_get_current_cgroup_id();
