@@ -19,6 +19,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 UPSTREAM = FIXTURES / "upstream"
+# eunomia-bpf's 14 examples, upstream's code used by path (not copied into this repository)
+EUNOMIA_EXAMPLES = Path(os.environ.get("PYEUNOMIA_EUNOMIA_EXAMPLES",
+                                       ROOT.parent / "shared" / "fixtures" / "eunomia-examples"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

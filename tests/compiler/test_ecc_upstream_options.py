@@ -5,7 +5,6 @@ one line."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -15,14 +14,14 @@ import pytest
 import yaml
 
 from pyeunomia.compiler.upstream import wasm_header
-from tests.conftest import ROOT
+from tests.conftest import EUNOMIA_EXAMPLES
 from tests.e2e.helpers import command, run
 
 from .ecc_programs import compiler, sources  # noqa: F401 - compiler is a fixture
 
 pytestmark = pytest.mark.usefixtures("compiler")
 
-EXAMPLES = Path(os.environ.get("PYEUNOMIA_EUNOMIA_EXAMPLES", ROOT.parent / "shared" / "fixtures" / "eunomia-examples"))
+EXAMPLES = EUNOMIA_EXAMPLES
 NEEDS_FOO = """\
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>

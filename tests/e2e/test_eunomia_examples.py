@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import ROOT, require
+from ..conftest import EUNOMIA_EXAMPLES, require
 from .helpers import Running, command, run, temp_dir, unique_executable
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
-EXAMPLES = Path(os.environ.get("PYEUNOMIA_EUNOMIA_EXAMPLES", ROOT.parent / "shared" / "fixtures" / "eunomia-examples"))
+EXAMPLES = EUNOMIA_EXAMPLES
 TRACE_PIPE = Path("/sys/kernel/tracing/trace_pipe")
 SOURCES = {  # what each README passes to ecc
     "bashreadline": ["bashreadline.bpf.c", "bashreadline.h"],

@@ -7,7 +7,6 @@ line, exit 1, nothing left loaded."""
 from __future__ import annotations
 
 import functools
-import os
 import subprocess
 from pathlib import Path
 
@@ -15,12 +14,12 @@ import pytest
 
 from tests.compiler.ecc_programs import compiler  # noqa: F401 - compiler is a fixture
 
-from ..conftest import assert_nothing_new_loaded, loaded_prog_ids, require
-from .helpers import ROOT, command, compile_bpf, run, temp_dir
+from ..conftest import EUNOMIA_EXAMPLES, assert_nothing_new_loaded, loaded_prog_ids, require
+from .helpers import command, compile_bpf, run, temp_dir
 
 pytestmark = pytest.mark.usefixtures("kernel", "compiler")
 
-EXAMPLES = Path(os.environ.get("PYEUNOMIA_EUNOMIA_EXAMPLES", ROOT.parent / "shared" / "fixtures" / "eunomia-examples"))
+EXAMPLES = EUNOMIA_EXAMPLES
 
 
 def refused(*args: str) -> str:

@@ -5,7 +5,6 @@ with exact counts of the write(2) calls a child makes."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -15,11 +14,12 @@ import pytest
 
 from tests.compiler.ecc_programs import built, compiler  # noqa: F401 - compiler is a fixture
 
-from .helpers import ROOT, Running, command, run, running, temp_dir
+from ..conftest import EUNOMIA_EXAMPLES
+from .helpers import Running, command, run, running, temp_dir
 
 pytestmark = pytest.mark.usefixtures("kernel", "compiler")
 
-EXAMPLES = Path(os.environ.get("PYEUNOMIA_EUNOMIA_EXAMPLES", ROOT.parent / "shared" / "fixtures" / "eunomia-examples"))
+EXAMPLES = EUNOMIA_EXAMPLES
 FD = 5
 WRITES = ((1, 2), (11, 3), (15, 1), (14157, 4))  # (bytes, times): keys that sort differently as strings
 CALLS = sum(n for _size, n in WRITES)

@@ -20,12 +20,12 @@ import pytest
 from pyeunomia.kernel import features
 
 from ..compiler.ecc_programs import compiler  # noqa: F401 - compiler is a fixture
-from ..conftest import ROOT, assert_nothing_new_loaded, loaded_prog_ids, require
+from ..conftest import EUNOMIA_EXAMPLES, assert_nothing_new_loaded, loaded_prog_ids, require
 from .helpers import Running, command, run, temp_dir, unique_executable
 
 pytestmark = pytest.mark.usefixtures("kernel", "compiler")
 
-EXAMPLES = Path(os.environ.get("PYEUNOMIA_EUNOMIA_EXAMPLES", ROOT.parent / "shared" / "fixtures" / "eunomia-examples"))
+EXAMPLES = EUNOMIA_EXAMPLES
 BUSY_LOOP = "i=0; while [ $i -lt 100000000 ]; do i=$((i+1)); done"
 
 

@@ -24,13 +24,13 @@ import pytest
 from pyeunomia.kernel import features
 
 from ..compiler.ecc_programs import compiler, copy_sources  # noqa: F401 - compiler is a fixture
-from ..conftest import ROOT, assert_nothing_new_loaded, loaded_prog_ids, require
+from ..conftest import EUNOMIA_EXAMPLES, assert_nothing_new_loaded, loaded_prog_ids, require
 from .helpers import UPSTREAM, Running, command, run, temp_dir
 from .test_netattach import FORCE_NETLINK, TCX_COUNT, filters, in_ns, netns, qdiscs  # noqa: F401 - netns: fixture
 
 pytestmark = pytest.mark.usefixtures("kernel", "compiler")
 
-EXAMPLES = Path(os.environ.get("PYEUNOMIA_EUNOMIA_EXAMPLES", ROOT.parent / "shared" / "fixtures" / "eunomia-examples"))
+EXAMPLES = EUNOMIA_EXAMPLES
 TRACE = Path("/sys/kernel/tracing/trace")
 DATAGRAMS = 3
 # Sends COUNT datagrams of SIZE bytes to PORT on 127.0.0.1 and receives them
