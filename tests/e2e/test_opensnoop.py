@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -353,10 +355,7 @@ def test_a_stop_while_writing_to_a_full_pipe_loses_no_byte(unbuffered):
         assert tracer.stderr is not None and tracer.stdout is not None
         assert b"attached" in tracer.stderr.readline()
         child.go()
-        deadline = time.monotonic() + 20
-        while not _blocked_writing(tracer.pid, 1):  # stdout is full: nobody reads it yet
-            assert time.monotonic() < deadline, "never blocked writing its output"
-            time.sleep(0.01)
+        _wait(lambda: _blocked_writing(tracer.pid, 1), "never blocked writing its output")  # stdout is full
         tracer.send_signal(signal.SIGINT)
         out = tracer.stdout.read()
         status, errors = tracer.wait(15), tracer.stderr.read().decode()
@@ -369,6 +368,13 @@ def test_a_stop_while_writing_to_a_full_pipe_loses_no_byte(unbuffered):
     events = [json.loads(line) for line in out.splitlines()]  # a cut line fails here
     mine = [e for e in events if e["fname"] == "f"]  # not the child's start-up opens
     assert len(mine) == opens and {e["pid"] for e in mine} == {child.pid}, errors
+
+
+def _wait(condition: Callable[[], bool], failure: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.01)
 
 
 def _blocked_writing(pid: int, fd: int) -> bool:
@@ -402,20 +408,14 @@ def test_a_full_ring_counts_as_lost_only_the_opens_the_filter_wants():
     others: list[list[object]] = [["chdir", str(tmp)], ["repeat", 3000, op("openat", "f", os.O_RDONLY, 0)]]
     child, other = Child(tmp, ops, tag="m"), Child(tmp, others, tag="o")
     for c in (child, other):  # its start-up opens done: it waits for "go" on stdin
-        deadline = time.monotonic() + 20
-        while not _blocked_reading(c.pid, 0):
-            assert time.monotonic() < deadline, "the child never got ready"
-            time.sleep(0.01)
+        _wait(partial(_blocked_reading, c.pid, 0), "the child never got ready")
     tracer = subprocess.Popen([*command("opensnoop"), "-j", "-n", child.name, "--exact-name", "-b", "1"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         assert tracer.stderr is not None and tracer.stdout is not None
         assert b"attached" in tracer.stderr.readline()
         child.go()
-        deadline = time.monotonic() + 20
-        while not _blocked_writing(tracer.pid, 1):  # stdout is full: nobody reads it yet
-            assert time.monotonic() < deadline, "never blocked writing its output"
-            time.sleep(0.01)
+        _wait(lambda: _blocked_writing(tracer.pid, 1), "never blocked writing its output")  # stdout is full
         other.go()  # 3000 opens the filter does not want, with the ring full
         tracer.send_signal(signal.SIGINT)
         out = tracer.stdout.read()

@@ -190,11 +190,10 @@ def main(argv: list[str]) -> int:
 
 def run_package(package: Package, values: dict[str, Any], args: argparse.Namespace) -> int:
     from ..format.extrameta import interpreters
-    from ..format.runmeta import run_meta
     from ..output.writers import mismatch_summary, plan_writer
     from ..runner.program import Program
 
-    run = run_meta(package.meta.raw, f"{package.origin}: meta")  # print_header, debug_verbose
+    run = package.meta.run  # print_header, debug_verbose
     stacks = None
     if args.folded or args.flamegraph or any(kind == "stack_trace" for _, kind in interpreters(package)):
         from .stacks import StackOutput  # most packages print no stacks

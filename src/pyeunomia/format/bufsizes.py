@@ -26,7 +26,6 @@ a wrong number.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 from .elf import SHF_EXECINSTR, ElfFile
 
@@ -48,13 +47,23 @@ _INSN = {"<": struct.Struct("<BBhi"), ">": struct.Struct(">BBhi")}
 _REL = {"<": struct.Struct("<QQ"), ">": struct.Struct(">QQ")}
 
 
-@dataclass
 class BufferWrites:
     """What one map is written with: the constant sizes seen, and how many
-    writes had a size that is not a constant on the path to the call."""
+    writes had a size that is not a constant on the path to the call. (Not a
+    dataclass: importing dataclasses loads inspect, 8-10 ms of start-up for
+    every ecli run; see format/record.py.)"""
 
-    sizes: set[int] = field(default_factory=set)
-    unknown: int = 0
+    __slots__ = ("sizes", "unknown")
+
+    def __init__(self, sizes: set[int] | None = None, unknown: int = 0):
+        self.sizes: set[int] = sizes if sizes is not None else set()
+        self.unknown = unknown
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BufferWrites) and (self.sizes, self.unknown) == (other.sizes, other.unknown)
+
+    def __repr__(self) -> str:
+        return f"BufferWrites(sizes={self.sizes!r}, unknown={self.unknown!r})"
 
     @property
     def size(self) -> int | None:
@@ -62,9 +71,13 @@ class BufferWrites:
         return next(iter(self.sizes)) if len(self.sizes) == 1 and not self.unknown else None
 
 
-@dataclass(frozen=True)
 class _Map:
-    name: str
+    """A register holding a map's address (not a number)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
 
 
 def _map_loads(elf: ElfFile) -> dict[int, dict[int, str]]:

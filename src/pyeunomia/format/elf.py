@@ -85,6 +85,7 @@ class ElfFile:
 
     def __init__(self, data: bytes):
         self.data = data
+        self._symbols: list[Symbol] | None = None
         if len(data) < 64 or data[:4] != b"\x7fELF":
             raise ELFError("not an ELF object (bad magic)")
         if data[4] != 2:
@@ -131,6 +132,14 @@ class ElfFile:
         return self._bounded(section.offset, section.size, f"section {section.name}")
 
     def symbols(self) -> list[Symbol]:
+        """The symbol table, parsed once: objspec, insns, mapuse and bufsizes
+        each look up programs and maps in it (opensnoop's 12 programs parsed
+        its 900 symbols 34 times at every start). Shared: read it, do not change it."""
+        if self._symbols is None:
+            self._symbols = self._parse_symbols()
+        return self._symbols
+
+    def _parse_symbols(self) -> list[Symbol]:
         symtab = next((s for s in self.sections if s.type == SHT_SYMTAB), None)
         if symtab is None:
             return []

@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import PackageError
 from .btf import BTFError, Kind
-from .bufsizes import BufferWrites, buffer_writes
 from .escape import escape_text
 from .layout import FieldKind, Layout, LayoutCache, members_layout, struct_layout
 from .objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
 
 if TYPE_CHECKING:
+    from .bufsizes import BufferWrites
+    from .objspec import ObjectSpec
     from .package import Package
 
 NO_EXPORT, DEFAULT = "no_export", "default"
@@ -156,7 +157,7 @@ def export_plan(pkg: Package, layout_cache: LayoutCache | None = None) -> Export
     layout_cache = layout_cache if layout_cache is not None else LayoutCache()
     spec = pkg.spec
     buffers = [m for m in spec.maps if m.type in (MAP_RINGBUF, MAP_PERF_EVENT_ARRAY)]
-    writes = cache(lambda: buffer_writes(spec.elf))  # read when first needed: 4 ms for opensnoop's object
+    writes = cache(lambda: _buffer_writes(spec))  # read when first needed: 4 ms for opensnoop's object
     out: dict[str, BufferExport] = {}
     notes: list[str] = []
     if is_multiple(pkg.meta.raw):
@@ -192,3 +193,11 @@ def export_plan(pkg: Package, layout_cache: LayoutCache | None = None) -> Export
         out[m.name] = BufferExport(m.name, chosen, record_check(m.name, chosen, perf, False, partial(
             _variable, writes, m.name)) if chosen else None)
     return ExportPlan(out, notes)
+
+
+def _buffer_writes(spec: ObjectSpec) -> dict[str, BufferWrites]:
+    """The sizes the program writes per buffer: imported here, as most runs
+    never need it (records fit their struct)."""
+    from .bufsizes import buffer_writes
+
+    return buffer_writes(spec.elf)

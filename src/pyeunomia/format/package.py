@@ -25,7 +25,7 @@ from .escape import escape_text
 from .exports import ExportPlan, export_plan
 from .layout import Layout, LayoutCache, struct_layout
 from .objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF, ObjectSpec
-from .runmeta import run_meta
+from .runmeta import RunMeta, run_meta
 from .units import size_text
 
 if TYPE_CHECKING:
@@ -107,9 +107,16 @@ class PackageMeta(NamedTuple):
     progs: tuple[ProgMeta, ...]
     export_types: tuple[ExportType, ...]
     doc: Doc
-    poll_timeout_ms: int
-    perf_buffer_pages: int
+    run: RunMeta  # upstream's top-level run settings, checked once here (format/runmeta.py)
     raw: dict[str, Any]
+
+    @property
+    def poll_timeout_ms(self) -> int:
+        return self.run.poll_timeout_ms
+
+    @property
+    def perf_buffer_pages(self) -> int:
+        return self.run.perf_buffer_pages
 
 
 class Package:
@@ -421,10 +428,8 @@ def parse_meta(raw: Any, origin: str = "<memory>") -> PackageMeta:
                                   _get(t, "size", int, tw, 0), members))
     d = _get(skel, "doc", dict, sw, {})
     doc = Doc(*(_get(d, k, str, sw + ".doc", None) for k in ("description", "brief", "details", "version")))
-    run = run_meta(raw, where)  # upstream's top-level settings, checked (format/runmeta.py)
     return PackageMeta(
-        obj_name, tuple(variables), tuple(maps), tuple(progs), tuple(exports), doc,
-        run.poll_timeout_ms, run.perf_buffer_pages, raw,
+        obj_name, tuple(variables), tuple(maps), tuple(progs), tuple(exports), doc, run_meta(raw, where), raw,
     )
 
 

@@ -128,6 +128,8 @@ def unused_maps(spec: ObjectSpec, loaded: set[str]) -> set[str]:
     """Maps (.maps) that programs refer to, but none of the `loaded` ones:
     not created, as libbpf-tools' front-ends leave out the maps of the
     twins they do not load."""
+    if all(p.name in loaded for p in spec.programs):
+        return set()  # nothing left out: no instructions to read
     used = {p.name: program_maps(spec, p) for p in spec.programs}
     wanted = set().union(*(maps for name, maps in used.items() if name in loaded))
     return set().union(*used.values()) - wanted

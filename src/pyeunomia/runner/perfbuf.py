@@ -47,7 +47,6 @@ _U32 = struct.Struct("<I")
 
 RING_BUDGET = 16 << 20  # bytes of rings per perf array over all CPUs, by default
 RING_MAX = 8 << 20  # bytes per CPU: 120 ms of a full-speed open loop
-TIME_MS = 10  # upstream's perf_buffer_time_ms: how often to read while records flow
 
 
 def ring_pages(at_least: int = 64, cpus: int | None = None, page: int | None = None) -> int:
@@ -96,7 +95,7 @@ class PerfBufferReader:
         while True:
             try:
                 # Wake the reader each half ring written: a safety net, as the loop
-                # reads every TIME_MS while records flow, and the poll timeout picks
+                # reads every perf_buffer_time_ms while records flow, and the poll timeout picks
                 # up a trickle (see the module's docstring).
                 self._handle = libbpf.perf_buffer_open(map_fd, page_cnt, max(1, page_cnt * page // 2))
                 break

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
 from ..format.package import Package
+from ..format.runmeta import DEFAULT_PERF_BUFFER_TIME_MS
 from ..format.writer import DISCARD, CallbackWriter, EventWriter, MapWriters, SampleCallback, SampleWriter
 from .kernelbtf import BtfFile
 from .loader import LoadedObject, MapInfo
@@ -132,11 +133,7 @@ class Program:
         if isinstance(interval_ns, int) and not isinstance(interval_ns, bool) and interval_ns > 0:
             found.append(max(1, interval_ns // 1_000_000))
         if any(m.type == MAP_PERF_EVENT_ARRAY for m in self.buffer_maps()):
-            from .perfbuf import TIME_MS
-
-            time_ms = self.package.meta.raw.get("perf_buffer_time_ms", TIME_MS)
-            found.append(time_ms if isinstance(time_ms, int) and not isinstance(time_ms, bool) and time_ms > 0
-                         else TIME_MS)
+            found.append(self.package.meta.run.perf_buffer_time_ms or DEFAULT_PERF_BUFFER_TIME_MS)
         return min(found) if found else None
 
     def run(self, writer: EventWriter, samples: SampleWriter | None = None, *, duration: float | None = None,
