@@ -30,7 +30,7 @@ class FakeSymbolizer:
         self.calls += 1
         return self._cache.setdefault(("k", addresses), tuple(Frame(a, f"k{a:x}", 4, "") for a in addresses))
 
-    def user(self, pid: int, addresses: tuple[int, ...]) -> tuple[Frame, ...]:
+    def user(self, pid: int, addresses: tuple[int, ...], comm: bytes | None = None) -> tuple[Frame, ...]:
         self.calls += 1
         return self._cache.setdefault((pid, addresses),
                                       tuple(Frame(a, f"u{pid}_{a:x}", 0, "/bin/x") for a in addresses))

@@ -123,7 +123,7 @@ class StackWriter(EventWriter):
         if not self.symbols:
             return (_raw_frames(kstack) if kstack else None), (_raw_frames(ustack) if ustack else None)
         kframes = self.symbolizer.kernel(kstack) if kstack else None
-        uframes = self.symbolizer.user(sample.pid or 0, ustack) if ustack and sample.pid else \
+        uframes = self.symbolizer.user(sample.pid or 0, ustack, sample.comm) if ustack and sample.pid else \
             (_raw_frames(ustack) if ustack else None)
         return kframes, uframes
 

@@ -68,6 +68,7 @@ class Symbolizer:
         self._user_stacks: dict[tuple[int, tuple[int, ...]], tuple[Frame, ...]] = {}
         self._user_addresses: dict[tuple[int, int], Frame] = {}
         self._processes: dict[int, _Process] = {}
+        self._comms: dict[int, bytes] = {}  # the comm each pid was last seen with
         self._files: dict[tuple[int, ...] | bytes, _Mapped] = {}
         self.files_read = 0  # symbol tables read: a test's window on the file caches
 
@@ -105,14 +106,32 @@ class Symbolizer:
 
     # -- user ---------------------------------------------------------------------
 
-    def user(self, pid: int, addresses: tuple[int, ...]) -> tuple[Frame, ...]:
+    def user(self, pid: int, addresses: tuple[int, ...], comm: bytes | None = None) -> tuple[Frame, ...]:
+        """`comm`, the sample's: a pid whose comm changed has exec'd (or is
+        another process): what was cached for it is another program's. A
+        sample taken between fork and exec cached the parent's maps, and
+        every later address of the new program stayed unknown."""
+        if comm is not None and self._comms.setdefault(pid, comm) != comm:
+            self._forget(pid)
+            self._comms[pid] = comm
+        if len(self._comms) > PROCESS_CACHE:
+            self._comms.clear()
         key = (pid, addresses)
         frames = self._user_stacks.get(key)
         if frames is None:
-            if len(self._user_stacks) >= STACK_CACHE:
-                self._user_stacks.clear()
-            frames = self._user_stacks[key] = tuple(self._user_frame(pid, a, i == 0) for i, a in enumerate(addresses))
+            frames = tuple(self._user_frame(pid, a, i == 0) for i, a in enumerate(addresses))
+            if all(f.module for f in frames):  # an address in no mapping may be mapped later: not kept
+                if len(self._user_stacks) >= STACK_CACHE:
+                    self._user_stacks.clear()
+                self._user_stacks[key] = frames
         return frames
+
+    def _forget(self, pid: int) -> None:
+        self._processes.pop(pid, None)
+        for stack in [k for k in self._user_stacks if k[0] == pid]:
+            del self._user_stacks[stack]
+        for address in [k for k in self._user_addresses if k[0] == pid]:
+            del self._user_addresses[address]
 
     def _user_frame(self, pid: int, address: int, exact: bool) -> Frame:
         key = (pid, address if exact else -address)
@@ -132,8 +151,8 @@ class Symbolizer:
                 found = mapped.symbols.symbols.lookup(at) if at is not None else None
                 if found is not None:
                     frame = Frame(address, found.name, found.offset + back, mapping.path)
-        elif mapping is None and self._processes.get(pid) is None:
-            return frame  # the process is gone: do not remember a miss that a later pid may fill
+        elif mapping is None:
+            return frame  # in no mapping (yet: a dlopen, an exec) or the process is gone: not remembered
         if len(self._user_addresses) >= ADDRESS_CACHE:
             self._user_addresses.clear()
         self._user_addresses[key] = frame
