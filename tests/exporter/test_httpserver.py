@@ -155,6 +155,21 @@ def test_at_the_connection_cap_a_scrape_is_still_answered(served):
         s.close()
 
 
+@pytest.mark.parametrize("served", [(App(), fast(max_connections=8, request_timeout_s=60.0))], indirect=True)
+def test_at_the_cap_a_newcomer_is_not_evicted_before_anyone_else_arrives(served):
+    slow = [served.connect() for _ in range(8)]
+    for s in slow:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nX-Slow: ")  # partial heads: each is older than the newcomer
+    time.sleep(0.2)
+    with served.connect() as late:
+        time.sleep(0.3)  # accepted, its request not sent yet, nobody else waiting: no reason to close it
+        late.sendall(GET)
+        assert read_all(late).startswith(b"HTTP/1.1 200 ")
+    assert served.server.evicted == 1  # one slow client made room for it, once it was here
+    for s in slow:
+        s.close()
+
+
 @pytest.mark.parametrize("served", [(App(), Limits())], indirect=True)
 def test_many_connections_take_no_threads(served):
     threads = threading.active_count()

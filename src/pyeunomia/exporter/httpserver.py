@@ -233,10 +233,6 @@ class HttpServer:
 
     def _accept(self) -> None:
         for _ in range(64):
-            if len(self._conns) >= self.max_connections and not self._evict_one():
-                self._pause_accepting(f"{len(self._conns)} connections busy in handlers: not accepting for "
-                                      f"{ACCEPT_PAUSE_S:g} s")
-                return
             try:
                 sock, addr = self.socket.accept()
             except BlockingIOError:
@@ -248,7 +244,16 @@ class HttpServer:
                         self._pause_accepting(f"cannot accept: {e.strerror}")
                     return
                 continue  # ECONNABORTED and the like: that client is gone
+            # Room is made only for a connection that is really here: evicting before accept() closed
+            # the last one accepted when its request had not arrived yet and no one else was waiting
+            # (a scrape after a flood got a reset). When every connection is in a handler, this one is
+            # kept anyway, one over the cap (the fd budget keeps FD_RESERVE spare), and accepting pauses.
+            full = len(self._conns) >= self.max_connections and not self._evict_one()
             self._add(sock, addr)
+            if full:
+                self._pause_accepting(f"{len(self._conns) - 1} connections busy in handlers: not accepting "
+                                      f"for {ACCEPT_PAUSE_S:g} s")
+                return
 
     def _add(self, sock: socket.socket, addr: Any) -> None:
         sock.setblocking(False)
