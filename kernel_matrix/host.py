@@ -28,7 +28,8 @@ from .procs import CommandError, log, on_terminate, remove_tree
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO = PACKAGE_DIR.parent
 GUEST_PYTHON = (3, 11)  # Debian bookworm's, in every guest
-GUEST_MODULES = ("__init__.py", "actions.py", "checks.py", "guest.py", "matrix.py")
+GUEST_MODULES = ("__init__.py", "actions.py", "checks.py", "guest.py", "matrix.py",
+                 *sorted(p.name for p in PACKAGE_DIR.glob("tools_*.py")))  # the catalogue's rows (matrix._catalogue)
 HOST_TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "mmdebstrap": "mmdebstrap", "gcc": "gcc",
               "dpkg-deb": "dpkg", "apt-get": "apt", "lz4": "lz4", "zstd": "zstd"}  # lz4, zstd: kernel BTF
 

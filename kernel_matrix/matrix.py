@@ -28,6 +28,7 @@ Standard library only: the guest imports this too, to know its checks.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -148,6 +149,7 @@ def every(reason: str) -> dict[str, str]:
     return {k.label: reason for k in KERNELS}
 
 
+_HERE = os.path.dirname(os.path.abspath(__file__))
 STACKS_CC = ("programs:stacks-target.c", a.STACKS_TARGET)
 STACK_FRAMES: list[Expect] = [event(pid="{pid}", comm="{comm}"), frame("ustack", "kmx_user_spin", first=True),
                 frame("ustack", "kmx_kernel_reads", first=True), frame("kstack", "vfs_read")]
@@ -311,6 +313,23 @@ PROGRAMS: tuple[Program, ...] = (
          said("entry to syscall unlinkat: loads 'unlink_kprobe' (ksyscall)"),
          said("tracepoint sched_switch: loads 'switch_raw_tp' (raw_tp)")], ready=TWINS_READY),
 )
+
+
+def _catalogue() -> tuple[Program, ...]:
+    """The catalogue's tools (src/pyeunomia/tools/), one module per group:
+    kernel_matrix/tools_GROUP.py holds `ROWS` and the triggers they use.
+    Found by name, so a new group touches no shared line."""
+    import importlib
+    import pkgutil
+
+    rows: list[Program] = []
+    for module in sorted(m.name for m in pkgutil.iter_modules([_HERE])):
+        if module.startswith("tools_"):
+            rows.extend(importlib.import_module(f"{__package__}.{module}").ROWS)
+    return tuple(rows)
+
+
+PROGRAMS += _catalogue()
 
 
 def by_name() -> dict[str, Program]:

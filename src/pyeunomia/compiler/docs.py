@@ -26,7 +26,8 @@ from .clangast import Decl, Node
 
 DESCRIPTION = "description"
 STRING_KEYS = (DESCRIPTION, "brief", "details", "version")
-CMDARG_KEYS = {"short": str, "long": str, "help": str}
+CMDARG_KEYS: dict[str, type | tuple[type, ...]] = {"short": str, "long": str, "help": str, "metavar": str,
+                                                   "convert": (str, dict)}
 
 
 def _text_of(node: Node) -> list[str]:
@@ -141,7 +142,8 @@ def check_cmdarg(value: Any, where: str) -> dict[str, Any]:
         raise CompileError(f'{where}: @cmdarg needs a JSON object such as {{"short": "p", "long": "pid"}}')
     for key, kind in CMDARG_KEYS.items():
         if key in value and not isinstance(value[key], kind):
-            raise CompileError(f"{where}: @cmdarg '{key}' must be a string")
+            what = "a string" if kind is str else "a name or an object"
+            raise CompileError(f"{where}: @cmdarg '{key}' must be {what}")
     short = value.get("short")
     if short is not None and len(short) != 1:
         raise CompileError(f"{where}: @cmdarg 'short' must be a single character, not {short!r}")
