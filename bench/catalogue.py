@@ -1,0 +1,311 @@
+"""The catalogue side by side: each of our tools (`ecli run NAME`) beside
+Debian's libbpf-tools C tool of the same name and, where Debian ships one,
+bpftrace's NAME.bt, under the same generated load (bench/loadgen.c).
+
+For each tracer: events generated, events it reported, added ns per
+operation on the loaded process (the load pinned to one CPU, the tracer to
+the other), start-up to its first event, and its RSS after the load. A peer
+that cannot run on this kernel (most use kprobes, which it lacks) is listed
+with libbpf's or bpftrace's first error line.
+
+    .venv/bin/python bench/catalogue.py [--quick] [--only NAME,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common import BIN, OUT, PRODUCER_CPU, ROOT, TRACER_CPU, Stat, rss_kib
+
+LOADGEN_SRC = ROOT / "bench" / "loadgen.c"
+MARK = "pyeuload"  # the load's comm
+EXEC_MARK = "pyeuexec"  # what its exec'd children are called
+LOOP_MARK = "$loop"  # the loop device's name (loop3), known once it is set up
+
+
+@dataclass(frozen=True)
+class Case:
+    tool: str
+    load: str  # loadgen's mode
+    n: int  # operations per run
+    count: str = "lines"  # lines: lines naming the load; hist: histogram totals; row: the number on the row naming `mark`
+    mark: str = MARK
+    ours: tuple[str, ...] = ()  # options after `ecli run NAME`
+    c_args: tuple[str, ...] = ()
+    bt: bool = False  # bpftrace has /usr/sbin/NAME.bt
+    row_index: int = 0  # count: row: which number after the mark (-2: the one before the last)
+    bt_mark: str = ""  # bpftrace's own way of naming the load, when it differs
+
+
+CASES: tuple[Case, ...] = (
+    Case("execsnoop", "exec", 2_000, mark=EXEC_MARK, bt=True),
+    Case("exitsnoop", "exec", 2_000, mark=EXEC_MARK),
+    Case("threadsnoop", "thread", 20_000, bt=True),
+    Case("killsnoop", "kill", 50_000, bt=True),
+    Case("sigsnoop", "kill", 50_000),
+    Case("statsnoop", "stat", 50_000, bt=True),
+    Case("syncsnoop", "fsync", 50_000, bt=True),
+    Case("mountsnoop", "mount", 2_000),
+    Case("tcpconnect", "connect", 10_000, bt=True),
+    Case("tcpaccept", "connect", 10_000, bt=True),
+    Case("tcplife", "connect", 10_000, bt=True),
+    Case("tcpstates", "connect", 10_000),
+    Case("tcpconnlat", "connect", 10_000),
+    Case("bindsnoop", "bind", 20_000),
+    Case("gethostlatency", "resolve", 5_000, bt=True),
+    Case("biosnoop", "dio", 20_000, bt=True),
+    Case("biolatency", "dio", 20_000, count="hist", bt=True),
+    Case("bitesize", "dio", 20_000, count="hist", bt=True),
+    Case("biopattern", "dio", 20_000, count="row", mark=LOOP_MARK, row_index=-2),
+    Case("runqlat", "switch", 50_000, count="hist", bt=True),
+    Case("cpudist", "switch", 50_000, count="hist"),
+    Case("syscount", "syscall", 200_000, count="row", ours=("-P",), c_args=("-P",), bt=True,
+         bt_mark="@process[pyeuload]"),
+    Case("softirqs", "connect", 10_000, count="hist", ours=("-d",), c_args=("-d",)),
+    Case("hardirqs", "dio", 20_000, count="hist", ours=("-d",), c_args=("-d",)),
+)
+
+_LIBBPF_HIST = re.compile(rb"^\s*\d+\s*->\s*\d+\s*:\s*(\d+)", re.M)
+_BPFTRACE_HIST = re.compile(rb"^\[[^\]\n]*[\])]\s+(\d+)\s+\|", re.M)
+_NUMBER = re.compile(rb"\b(\d+)\b")
+
+
+def reported(case: Case, output: bytes) -> int:
+    """How many of the load's events a tracer's output shows."""
+    if case.count == "hist":
+        return sum(int(m) for m in _LIBBPF_HIST.findall(output)) + sum(int(m) for m in _BPFTRACE_HIST.findall(output))
+    mark = case.mark.encode()
+    if case.count == "row":
+        total = 0
+        for line in output.splitlines():
+            if mark in line:
+                numbers = [int(m) for m in _NUMBER.findall(line.split(mark, 1)[1])]
+                if -len(numbers) <= case.row_index < len(numbers):
+                    total += numbers[case.row_index]
+        return total
+    return sum(1 for line in output.splitlines() if mark in line)
+
+
+@dataclass
+class Tracer:
+    label: str
+    argv: list[str]
+    mark: str = ""  # what names the load in this tracer's output, when not the case's mark
+
+
+@dataclass
+class Result:
+    label: str
+    error: str = ""
+    generated: int = 0
+    reported: int = 0
+    added_ns: Stat | None = None
+    startup_s: float | None = None
+    rss_kib: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def build_loadgen() -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    exe = OUT / "loadgen"
+    if not exe.exists() or exe.stat().st_mtime < LOADGEN_SRC.stat().st_mtime:
+        subprocess.run(["gcc", "-O2", "-pthread", "-o", str(exe), str(LOADGEN_SRC)], check=True)
+    return exe
+
+
+class Fixtures:
+    """What loads need: a copy of /bin/true named pyeuexec, a file to stat and
+    fsync, a mount point, a loop device to read with O_DIRECT."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="pyeu-catalogue-"))
+        self.exe = self.dir / EXEC_MARK
+        shutil.copy("/bin/true", self.exe)
+        self.file = self.dir / "file"
+        self.file.write_bytes(b"x" * 4096)
+        self.mnt = self.dir / "mnt"
+        self.mnt.mkdir()
+        backing = Path("/var/tmp") / f"pyeu-catalogue-{os.getpid()}.img"  # not tmpfs: a real file under the loop
+        with open(backing, "wb") as f:
+            f.truncate(64 << 20)
+        self.backing = backing
+        self.loop = subprocess.run(["losetup", "--find", "--show", "--direct-io=on", str(backing)], check=True,
+                                   capture_output=True, text=True).stdout.strip()
+
+    def arg(self, mode: str) -> str:
+        return {"exec": str(self.exe), "stat": str(self.file), "fsync": str(self.file), "mount": str(self.mnt),
+                "dio": self.loop}.get(mode, "")
+
+    def close(self) -> None:
+        subprocess.run(["losetup", "-d", self.loop], capture_output=True)
+        self.backing.unlink(missing_ok=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_load(exe: Path, case: Case, fx: Fixtures, n: int) -> float:
+    out = subprocess.run([str(exe), case.load, str(n), str(PRODUCER_CPU), fx.arg(case.load)], check=True,
+                         capture_output=True, text=True, timeout=600).stdout
+    return float(out.strip())
+
+
+def tracers(case: Case) -> list[Tracer]:
+    out = []
+    if os.path.exists(ROOT / "src" / "pyeunomia" / "tools" / case.tool / "package.json"):
+        out.append(Tracer(f"ecli run {case.tool}", [str(BIN / "ecli"), "run", case.tool, *case.ours]))
+    if os.path.exists(f"/usr/sbin/{case.tool}"):
+        # stdio into a file is block-buffered: line-buffered, its first event shows when it happens
+        out.append(Tracer("libbpf-tools (C)", ["stdbuf", "-oL", f"/usr/sbin/{case.tool}", *case.c_args]))
+    if case.bt and shutil.which("bpftrace") and os.path.exists(f"/usr/sbin/{case.tool}.bt"):
+        out.append(Tracer("bpftrace .bt", ["bpftrace", f"/usr/sbin/{case.tool}.bt"], case.bt_mark))
+    return out
+
+
+def _first_error(text: str) -> str:
+    for line in text.splitlines():
+        if re.search(r"error|fail|not permitted|invalid|no such", line, re.I) and "RLIMIT_MEMLOCK" not in line:
+            return line.strip()[:120]
+    return (text.strip().splitlines() or ["exited"])[-1][:120]
+
+
+def measure(case: Case, tracer: Tracer, exe: Path, fx: Fixtures, reps: int, untraced: Stat) -> Result:
+    res = Result(tracer.label)
+    if tracer.mark:
+        case = Case(**{**case.__dict__, "mark": tracer.mark})
+    out_path = fx.dir / "trace.out"
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen(["taskset", "-c", str(TRACER_CPU), *tracer.argv], stdout=out,
+                                stderr=subprocess.PIPE, start_new_session=True)
+        start = time.monotonic()
+        try:
+            res.startup_s = _until_first(case, proc, out_path, exe, fx, start)
+            if proc.poll() is not None:
+                res.error = _first_error(_stop(proc))
+                return res
+            base = len(out_path.read_bytes()) if case.count == "lines" else 0
+            costs = []
+            for _ in range(reps):
+                costs.append(run_load(exe, case, fx, case.n))
+            time.sleep(1.0)  # let the last events drain
+            res.rss_kib = rss_kib(proc.pid)
+            err = _stop(proc)
+            if proc.returncode not in (0, -signal.SIGINT, 130) and not out_path.stat().st_size:
+                res.error = _first_error(err)
+                return res
+            data = out_path.read_bytes()
+            res.generated = case.n * reps
+            res.reported = reported(case, data[base:])
+            med = untraced.median
+            res.added_ns = Stat([c - med for c in costs])
+            lost = [line for line in err.splitlines() if "lost" in line.lower()]
+            res.notes.extend(line.strip()[:80] for line in lost[:1])
+        finally:
+            if proc.poll() is None:
+                _stop(proc)
+    return res
+
+
+def _until_first(case: Case, proc: subprocess.Popen[bytes], out_path: Path, exe: Path, fx: Fixtures,
+                 start: float, timeout: float = 30.0) -> float | None:
+    """Seconds from launch to the first event naming the load (small loads
+    repeated); None for tools that print only at exit (histograms, tables):
+    for those, the time until the tracer says it is tracing is not comparable."""
+    if case.count != "lines":
+        time.sleep(3.0)  # attach
+        return None
+    while time.monotonic() - start < timeout:
+        if proc.poll() is not None:
+            return None
+        run_load(exe, case, fx, 1)
+        if reported(case, out_path.read_bytes()):
+            return time.monotonic() - start
+        time.sleep(0.005)
+    return None
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> str:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+    return err.decode("utf-8", "replace") if err else ""
+
+
+def run_all(reps: int, quick: bool, only: set[str] | None, peers: bool = False,
+            progress: Callable[[str], None] = lambda s: None) -> list[tuple[Case, Stat, list[Result]]]:
+    exe = build_loadgen()
+    fx = Fixtures()
+    rows = []
+    try:
+        for case in CASES:
+            if only and case.tool not in only:
+                continue
+            if not os.path.exists(ROOT / "src" / "pyeunomia" / "tools" / case.tool / "package.json") and not peers:
+                continue  # not in the catalogue yet
+            if quick:
+                case = Case(**{**case.__dict__, "n": max(100, case.n // 10)})
+            if case.mark == LOOP_MARK:
+                case = Case(**{**case.__dict__, "mark": os.path.basename(fx.loop)})
+            untraced = Stat([run_load(exe, case, fx, case.n) for _ in range(reps)])
+            results = []
+            for tracer in tracers(case):
+                progress(f"{case.tool}: {tracer.label}")
+                results.append(measure(case, tracer, exe, fx, reps, untraced))
+            rows.append((case, untraced, results))
+    finally:
+        fx.close()
+    return rows
+
+
+INTRO = ("Each tool of the catalogue (`ecli run NAME`, table output) beside Debian's libbpf-tools C tool of the "
+         "same name and bpftrace's NAME.bt where Debian ships one, all writing to a file, under one load "
+         "(bench/loadgen.c, pinned to CPU 1; tracers on CPU 0): generated = operations made, reported = the "
+         "events naming the load (or histogram totals, which include the machine's own activity), added ns per "
+         "op = the load's time per operation traced minus untraced (median, min–max of the repetitions). "
+         "A peer that cannot run here says why (most need kprobes, which this kernel lacks).\n\n")
+
+
+def markdown(rows: list[tuple[Case, Stat, list[Result]]]) -> str:
+    head = ("| tool | load | tracer | generated | reported | added ns per op | start-up to first event | RSS MiB |\n"
+            "|---|---|---|---|---|---|---|---|\n")
+    lines = []
+    for case, untraced, results in rows:
+        load = f"{case.load} ({untraced.median:,.0f} ns/op untraced)"
+        for r in results:
+            if r.error:
+                lines.append(f"| {case.tool} | {load} | {r.label} | – | – | – | – | cannot run here: {r.error} |")
+                continue
+            added = r.added_ns.text("{:+,.0f}") if r.added_ns else "–"
+            startup = f"{r.startup_s:.2f} s" if r.startup_s is not None else "– (prints at exit)"
+            note = f" ({'; '.join(r.notes)})" if r.notes else ""
+            lines.append(f"| {case.tool} | {load} | {r.label} | {r.generated:,} | {r.reported:,}{note} | {added} | "
+                         f"{startup} | {r.rss_kib / 1024:.1f} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="a tenth of the operations, one repetition")
+    ap.add_argument("--only", help="these tools only, comma-separated")
+    ap.add_argument("--peers", action="store_true", help="also the tools not in the catalogue yet (peers only)")
+    args = ap.parse_args()
+    only = set(args.only.split(",")) if args.only else None
+    rows = run_all(1 if args.quick else 3, args.quick, only, args.peers, progress=lambda s: print(s, file=sys.stderr))
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
