@@ -39,7 +39,7 @@ class Case:
     tool: str
     load: str  # loadgen's mode
     n: int  # operations per run
-    count: str = "lines"  # lines: lines naming the load; hist: histogram totals; row: the number on the row naming `mark`
+    count: str = "lines"  # lines: lines naming the load; hist: histogram totals; row: a number on the row of `mark`
     mark: str = MARK
     ours: tuple[str, ...] = ()  # options after `ecli run NAME`
     c_args: tuple[str, ...] = ()
