@@ -113,3 +113,20 @@ def test_without_extended_the_uid_column_is_left_out():
                         "STATUS              LAT(ms)\n")
     assert lines[-1] == (f"exit    {sleeper.pid:7d} sleep            0        ok           {'0' * 32}     0 "
                          "signal 9 (SIGKILL)    0.000\n")
+
+
+def test_ecc_refuses_a_bad_column_at_its_line(tmp_path):
+    from tests.compiler.ecc_programs import copy_sources
+
+    from .helpers import run
+
+    source, header = copy_sources("colmeta", tmp_path)
+    text = header.read_text()
+    header.write_text(text.replace('"decoder": "signal"', '"decoder": "signals"'))
+    line = 2 + text[:text.index('"decoder": "signal"')].count("\n")  # the member's line, below its comment
+    done = run("ecc", str(source), str(header), "-o", str(tmp_path / "out"))
+    assert done.returncode != 0
+    assert f"colmeta.bpf.h:{line}: member 'sig': unknown decoder 'signals': use one of " in done.stderr
+    header.write_text(text.replace('"family": "af"', '"family": "family"'))
+    done = run("ecc", str(source), str(header), "-o", str(tmp_path / "out"))
+    assert "member 'addr': decoder inet: 'family' is not another member of the struct" in done.stderr

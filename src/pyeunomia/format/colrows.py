@@ -19,7 +19,7 @@ from ..decoders import DECODERS
 from .columns import Column, memo_decoder
 from .escape import escape_bytes
 from .layout import FieldKind, Layout
-from .rows import CompiledRows, compile_rows
+from .rows import CompiledRows, compile_json_rows, compile_rows
 
 
 def _cut(raw: bytes) -> str:
@@ -96,28 +96,10 @@ def column_header(columns: list[Column], time_width: int | None) -> bytes:
 
 def compile_json_text_rows(layout: Layout, columns: list[Column]) -> CompiledRows:
     """JSON lines of every member (rows.compile_json_rows) plus `NAME_text`
-    for each decoded column, after the members."""
-    from .rows import compile_json_rows
-
-    plain = compile_json_rows(layout)
-    decoded = [c for c in columns if c.decoder is not None]
-    if not decoded:
-        return plain
-    # The member part is rows.compile_json_rows's own line; the decoded keys
-    # are appended in a second compiled function over the same records.
+    for each decoded column, after the members, in one compiled function."""
     env: dict[str, Any] = {}
     parts, cells = [], []
-    for n, c in enumerate(decoded):
+    for n, c in enumerate(c for c in columns if c.decoder is not None):
         parts.append(encode_basestring_ascii(c.member + "_text").replace("%", "%%") + ":%s")
         cells.append(_decoded_cell(layout, c, n, env, _json_text, "J"))
-    extra = compile_rows(layout, ",".join(parts), cells, env)
-
-    def write(view: memoryview, header: int, stride: int, count: int, append: Callable[[Any], None],
-              prefix: Any) -> None:
-        lines: list[str] = []
-        plain.write(view, header, stride, count, lines.append, prefix)
-        texts: list[str] = []
-        extra.write(view, header, stride, count, texts.append, prefix)
-        for line, text in zip(lines, texts, strict=True):
-            append(line[:-2] + "," + text + "}\n")
-    return CompiledRows(write, plain.source + extra.source)
+    return compile_json_rows(layout, (parts, cells, env) if parts else None)

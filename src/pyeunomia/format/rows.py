@@ -180,8 +180,11 @@ def compile_table_rows(layout: Layout, widths: list[int], escape: bool) -> Compi
     return compile_rows(layout, b" ".join(fmt_parts) + b"\n", cells, env)
 
 
-def compile_json_rows(layout: Layout) -> CompiledRows:
-    """Rows as JSON objects, one per line, keys in member order."""
+def compile_json_rows(layout: Layout, extra: tuple[list[str], list[str], dict[str, Any]] | None = None
+                      ) -> CompiledRows:
+    """Rows as JSON objects, one per line, keys in member order; `extra`:
+    (format parts, cells, their names) of more keys after the members
+    (format/colrows.py: the decoded columns' NAME_text)."""
     env: dict[str, Any] = {"enc": encode_basestring_ascii, "json_text": json_text}
     parts, cells = [], []
     for n, f in enumerate(layout.fields):
@@ -204,6 +207,9 @@ def compile_json_rows(layout: Layout) -> CompiledRows:
             # a raw member's ref is already converted (R{n}(rec)): do not convert it twice
             env[f"J{n}"] = _json_of(f.convert if f.index is not None else None)
             cells.append(f"J{n}({ref})")
+    if extra is not None:
+        parts, cells = parts + extra[0], cells + extra[1]
+        env.update(extra[2])
     return compile_rows(layout, "{" + ",".join(parts) + "}\n", cells, env)
 
 
