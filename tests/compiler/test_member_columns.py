@@ -94,8 +94,8 @@ def test_bad_columns_name_the_line(column, message):
 
 def test_a_decoder_that_cannot_take_the_members_values():
     spec, meta = spec_and_meta()
-    with pytest.raises(CompileError, match="p.h:3: member 'comm': decoder signal takes int values, and comm "
-                                           "holds str values"):
+    with pytest.raises(CompileError, match=r"p\.h:3: member 'comm': decoder signal takes int values, and comm "
+                                           r"holds str values"):
         member_columns(meta, spec, docs_with(comm={"column": {"decoder": "signal"}}))
     spec, meta = spec_and_meta()
     member_columns(meta, spec, docs_with(pid={"column": {"decoder": {"name": "inet", "family": "af"}}}))

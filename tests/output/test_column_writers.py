@@ -115,7 +115,7 @@ def test_bad_columns_are_refused():
     layout = conn_layout()
     with pytest.raises(ValueError, match="unknown decoder 'nope'"):
         plan_columns(layout, {"pid": {"decoder": "nope"}})
-    with pytest.raises(ValueError, match="'family' is not another member|'fam' is not another member"):
+    with pytest.raises(ValueError, match="decoder inet: 'fam' is not another member"):
         plan_columns(layout, {"addr": {"decoder": {"name": "inet", "family": "fam"}}})
     with pytest.raises(ValueError, match="decoder duration has no parameter 'units'"):
         plan_columns(layout, {"pid": {"decoder": {"name": "duration", "units": "ns"}}})
