@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from pyeunomia.format import columns as columns_module
+from pyeunomia.decoders import DECODERS
+from pyeunomia.decoders import columns as columns_module
+from pyeunomia.decoders.columns import check_column, plan_columns
 from pyeunomia.format.btf import Btf
-from pyeunomia.format.columns import check_column, plan_columns
 from pyeunomia.format.layout import Layout, struct_layout
 from pyeunomia.output import writers as events
 from pyeunomia.output.writers import ColumnTableWriter, JsonWriter, event_writer
@@ -94,11 +95,9 @@ def test_json_has_raw_members_and_text_keys():
 
 def test_each_distinct_value_is_decoded_once(monkeypatch, clock):
     calls: list[Any] = []
-    real = columns_module.DECODERS["errno"]
-    monkeypatch.setitem(columns_module.DECODERS, "errno", real._replace(
+    real = DECODERS["errno"]
+    monkeypatch.setitem(DECODERS, "errno", real._replace(
         make=lambda params: lambda v: calls.append(v) or real.make(params)(v)))
-    from pyeunomia.format import colrows
-    monkeypatch.setattr(colrows, "DECODERS", columns_module.DECODERS)
     writer = ColumnTableWriter(conn_layout(), io.BytesIO(), {"err": {"decoder": "errno"}}, header=False)
     many = [rec(b"a", 1, -2, b"", 0, 0, 0), rec(b"b", 2, -13, b"", 0, 0, 0)] * 50
     view, stride, length = ring(many)
@@ -130,3 +129,12 @@ def test_bad_columns_are_refused():
     with pytest.raises(ValueError, match="no key 'colour'"):
         check_column({"colour": "red"}, ["pid"], "pid")
     assert check_column(True, ["pid"], "pid") == {}
+
+
+def test_a_packages_bad_column_is_a_package_error():
+    from pyeunomia.errors import PackageError
+
+    with pytest.raises(PackageError, match="struct conn: unknown decoder 'nope'"):
+        event_writer(conn_layout(), io.BytesIO(), False, columns={"pid": {"decoder": "nope"}})
+    with pytest.raises(PackageError, match="struct conn: a column names member 'gone'"):
+        event_writer(conn_layout(), io.BytesIO(), True, columns={"gone": {}})

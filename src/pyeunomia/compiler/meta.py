@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+from ..decoders.columns import check_column, value_kind
 from ..errors import CompileError
 from ..format.btf import INT_BOOL, INT_SIGNED, Btf, BTFError, Kind
-from ..format.columns import check_column, value_kind
 from ..format.layout import struct_layout
 from ..format.objspec import GlobalVar, ObjectSpec
 from ..format.package import build_meta
@@ -109,7 +109,7 @@ def package_meta(spec: ObjectSpec, obj_name: str, exports: list[str], docs: Sour
 
 def member_columns(meta: dict[str, Any], spec: ObjectSpec, docs: SourceDocs) -> None:
     """Each export type member's `/// @column {...}` as its "column" key
-    (format/columns.py), checked here: an unknown decoder, a bad parameter or
+    (decoders/columns.py), checked here: an unknown decoder, a bad parameter or
     a sibling member the struct lacks is a CompileError naming the line."""
     for export in meta.get("export_types", []):
         found = docs.members.get(export["name"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..files import read_regular
 from ..format.symbols import SymbolTable, parse_kallsyms
 from .registry import Decode, DecoderType
 
@@ -18,7 +17,8 @@ KALLSYMS_LIMIT = 256 << 20
 
 def read_kallsyms(path: str = "/proc/kallsyms") -> SymbolTable:
     try:
-        text = read_regular(path, KALLSYMS_LIMIT).decode("ascii", "replace")
+        with open(path, "rb") as f:  # procfs: a size of 0, read to the end (bounded)
+            text = f.read(KALLSYMS_LIMIT).decode("ascii", "replace")
     except OSError:
         text = ""
     return parse_kallsyms(text)

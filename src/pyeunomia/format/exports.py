@@ -100,7 +100,7 @@ class BufferExport(NamedTuple):
     map: str
     layout: Layout | None
     check: RecordCheck | None
-    columns: dict[str, Any] | None = None  # member -> @column spec (format/columns.py); None: every member shows
+    columns: dict[str, Any] | None = None  # member -> @column spec (decoders/columns.py); None: every member shows
 
 
 class ExportPlan(NamedTuple):
@@ -197,20 +197,11 @@ def export_plan(pkg: Package, layout_cache: LayoutCache | None = None) -> Export
 
 
 def _columns(pkg: Package, layout: Layout | None) -> dict[str, Any] | None:
-    """The @column specs of the export type naming `layout`'s struct, checked
-    against it once here (PackageError), so a writer never meets a bad one."""
+    """The @column specs of the export type naming `layout`'s struct
+    (decoders/columns.py checks them against it when a writer is made)."""
     if layout is None:
         return None
-    found = next((dict(t.columns) for t in pkg.meta.export_types if t.name == layout.name and t.columns), None)
-    if not found:
-        return None
-    from .columns import plan_columns  # the decoders' table: only for packages with columns
-
-    try:
-        plan_columns(layout, found, extended=True)
-    except ValueError as e:
-        raise PackageError(f"{pkg.origin}: struct {escape_text(layout.name)}: {escape_text(str(e))}") from None
-    return found
+    return next((dict(t.columns) for t in pkg.meta.export_types if t.name == layout.name and t.columns), None)
 
 
 def _buffer_writes(spec: ObjectSpec) -> dict[str, BufferWrites]:

@@ -91,7 +91,7 @@ class ExportType(NamedTuple):
     type_id: int
     size: int
     members: tuple[tuple[str, str], ...]
-    columns: tuple[tuple[str, Any], ...] = ()  # (member, its "column"): format/columns.py, checked with the layout
+    columns: tuple[tuple[str, Any], ...] = ()  # (member, its "column"): decoders/columns.py, checked with the layout
 
 
 class Doc(NamedTuple):

@@ -184,7 +184,7 @@ def compile_json_rows(layout: Layout, extra: tuple[list[str], list[str], dict[st
                       ) -> CompiledRows:
     """Rows as JSON objects, one per line, keys in member order; `extra`:
     (format parts, cells, their names) of more keys after the members
-    (format/colrows.py: the decoded columns' NAME_text)."""
+    (output/colrows.py: the decoded columns' NAME_text)."""
     env: dict[str, Any] = {"enc": encode_basestring_ascii, "json_text": json_text}
     parts, cells = [], []
     for n, f in enumerate(layout.fields):

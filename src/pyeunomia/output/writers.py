@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from ..decoders.columns import plan_columns
+from ..errors import PackageError
 from ..format.escape import escape_bytes, escape_text, is_safe_batch
 from ..format.exports import ExportPlan, RecordCheck
 from ..format.layout import Layout
@@ -27,6 +29,7 @@ from ..format.rows import (
     table_header,
 )
 from ..format.writer import EventWriter, MapWriters
+from .colrows import column_header, compile_column_rows, compile_json_text_rows
 from .streams import write_all
 
 
@@ -156,15 +159,12 @@ class TableWriter(RowsWriter):
 
 
 class ColumnTableWriter(RowsWriter):
-    """The table of a struct with `@column` members (format/colrows.py): only
+    """The table of a struct with `@column` members (output/colrows.py): only
     those, extended ones with -e, the time first only with -T."""
 
     def __init__(self, layout: Layout, stream: IO[bytes], columns: dict[str, Any], header: bool = True, *,
                  extended: bool = False, timestamp: bool = False, check: RecordCheck | None = None,
                  notes: IO[str] | None = None, label: bytes = b""):
-        from ..format.colrows import column_header, compile_column_rows
-        from ..format.columns import plan_columns
-
         cols = plan_columns(layout, columns, extended)
         prefix = timestamp or bool(label)
         head = label + column_header(cols, 8 if timestamp else None) if header else b""
@@ -188,9 +188,6 @@ class JsonWriter(RowsWriter):
                  check: RecordCheck | None = None, notes: IO[str] | None = None,
                  columns: dict[str, Any] | None = None):
         if columns:  # NAME_text keys of decoded columns: the careful rows, with the decoders' memos
-            from ..format.colrows import compile_json_text_rows
-            from ..format.columns import plan_columns
-
             rows = compile_json_text_rows(layout, plan_columns(layout, columns, extended=True))
             super().__init__(layout, stream, rows, json=True, lost_stream=lost_stream, check=check, notes=notes)
             return
@@ -243,11 +240,14 @@ def event_writer(layout: Layout | None, stream: IO[bytes], as_json: bool, header
     `columns`: the struct's @column specs (then -e `extended`, -T `timestamp`)."""
     if layout is None:
         return HexWriter(stream, as_json, label)
-    if as_json:
-        return JsonWriter(layout, stream, check=check, notes=notes, columns=columns)
-    if columns:
-        return ColumnTableWriter(layout, stream, columns, header, extended=extended, timestamp=timestamp,
-                                 check=check, notes=notes, label=label)
+    try:
+        if as_json:
+            return JsonWriter(layout, stream, check=check, notes=notes, columns=columns)
+        if columns:
+            return ColumnTableWriter(layout, stream, columns, header, extended=extended, timestamp=timestamp,
+                                     check=check, notes=notes, label=label)
+    except ValueError as e:  # a package's column that does not fit its struct (ecc refuses them)
+        raise PackageError(f"struct {escape_text(layout.name)}: {escape_text(str(e))}") from None
     return TableWriter(layout, stream, header=header, check=check, notes=notes, label=label)
 
 

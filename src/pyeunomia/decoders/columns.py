@@ -1,9 +1,11 @@
 """Event columns: which members of an event struct the table shows, how
 (header, width, alignment) and through which decoder (docs/writing-tools.md,
 "Events: columns"). `ecc` writes a member's `/// @column {...}` comment into
-the package as `export_types[].members[].column`; upstream's loader ignores
-the key. Pure: `check_column` serves both ecc (CompileError at the comment's
-line) and the runner (PackageError for a package written by hand).
+the package as `export_types[].members[].column`; upstream's loader
+(bpf-loader-rs) ignores the key. Kept here, next to the decoders it names:
+ecc (compiler/meta.py: CompileError at the comment's line) and the writers
+(output/colrows.py, output/writers.py: PackageError for a package written by
+hand) both check columns with it. Pure.
 """
 
 from __future__ import annotations
@@ -11,8 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from ..decoders import DECODERS, sibling_params
-from .layout import Field, FieldKind, Layout
+from ..format.layout import Field, FieldKind, Layout
+from .registry import DecoderType, sibling_params
+
+
+def _table() -> dict[str, DecoderType]:
+    from . import DECODERS  # the package's table (its __init__ does not import this module)
+
+    return DECODERS
 
 KEYS: dict[str, type | tuple[type, ...]] = {"header": str, "width": int, "left": bool, "extended": bool,
                                             "decoder": (str, dict)}
@@ -67,9 +75,9 @@ def check_column(value: Any, members: list[str], member: str, kinds: Mapping[str
         raise ValueError(f"@column 'width' must be from 1 to {MAX_WIDTH}")
     if "decoder" in value:
         name, params = decoder_of(value["decoder"])
-        dtype = DECODERS.get(name)
+        dtype = _table().get(name)
         if dtype is None:
-            raise ValueError(f"unknown decoder {name!r}: use one of {', '.join(sorted(DECODERS))}")
+            raise ValueError(f"unknown decoder {name!r}: use one of {', '.join(sorted(_table()))}")
         for key in params:
             if key not in dtype.params:
                 raise ValueError(f"decoder {name} has no parameter {key!r} (parameters: "
@@ -124,7 +132,7 @@ def plan_columns(layout: Layout, specs: Mapping[str, Any], extended: bool = Fals
             continue
         header = spec.get("header", f.name)
         decoder, params = decoder_of(spec["decoder"]) if "decoder" in spec else (None, {})
-        siblings = tuple(position[s] for s in sibling_params(DECODERS[decoder], params)) if decoder else ()
+        siblings = tuple(position[s] for s in sibling_params(_table()[decoder], params)) if decoder else ()
         left = spec.get("left", f.kind == FieldKind.CHARS or (decoder is not None and value_kind(f) != "int"))
         width = spec.get("width", max(len(header), 0 if decoder else natural_width(f)))
         out.append(Column(f.name, n, header, width, left, bool(spec.get("extended")), decoder, params, siblings))

@@ -1,10 +1,10 @@
 """Compiled rows for a struct with `@column` members: the table shows those
 members only, with their headers, widths, alignment and decoders, and JSON
-lines gain a `NAME_text` key per decoded column (format/columns.py).
+lines gain a `NAME_text` key per decoded column (decoders/columns.py).
 
 A decoded cell costs one dict lookup per event: the generated code reads
 `M.get(value) or D(value)`, where M is the column's memo of value -> text
-and D (columns.memo_decoder) decodes a value not seen before, stores it and
+and D (decoders/columns.memo_decoder) decodes a value not seen before, stores it and
 empties the memo at MEMO_LIMIT entries. A decoder reading sibling members
 is keyed by the tuple of the values.
 """
@@ -16,10 +16,10 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from ..decoders import DECODERS
-from .columns import Column, memo_decoder
-from .escape import escape_bytes
-from .layout import FieldKind, Layout
-from .rows import CompiledRows, compile_json_rows, compile_rows
+from ..decoders.columns import Column, memo_decoder
+from ..format.escape import escape_bytes
+from ..format.layout import FieldKind, Layout
+from ..format.rows import CompiledRows, compile_json_rows, compile_rows
 
 
 def _cut(raw: bytes) -> str:
