@@ -138,3 +138,18 @@ def test_a_packages_bad_column_is_a_package_error():
         event_writer(conn_layout(), io.BytesIO(), False, columns={"pid": {"decoder": "nope"}})
     with pytest.raises(PackageError, match="struct conn: a column names member 'gone'"):
         event_writer(conn_layout(), io.BytesIO(), True, columns={"gone": {}})
+
+
+def test_a_text_member_decoded_and_labelled_lines(clock):
+    stream = Stream()
+    specs = {"comm": {"header": "WHO", "decoder": {"name": "static_map", "map": {"curl": "web"}, "default": "-"}},
+             "pid": {}}
+    writer = event_writer(conn_layout(), stream, False, columns=specs, label=b"events ")
+    view, stride, length = ring(RECORDS)
+    writer.write_run(view, HEADER, stride, 2, length)
+    writer.end_batch()
+    assert stream.getvalue().decode().splitlines() == [
+        "events WHO    pid",  # a decoded column is as wide as its header unless it says "width"
+        "events web     42",
+        "events -        7",
+    ]
