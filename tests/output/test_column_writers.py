@@ -153,3 +153,38 @@ def test_a_text_member_decoded_and_labelled_lines(clock):
         "events web     42",
         "events -        7",
     ]
+
+
+def small_layout() -> Layout:
+    """struct small { char comm[8]; s32 err; }: 12 bytes, every member fit for the fast JSON rows."""
+    b = BtfBuilder()
+    char = b.int("char", 1, ENC_SIGNED)
+    s32 = b.int("int", 4, ENC_SIGNED)
+    small = b.struct("small", 12, [("comm", b.array(char, 8), 0), ("err", s32, 64)])
+    return struct_layout(Btf.parse(b.build()), small)
+
+
+def test_json_text_keys_on_the_fast_rows_and_the_careful_fallback():
+    specs = {"err": {"decoder": "errno"},
+             "comm": {"decoder": {"name": "static_map", "map": {"q": 'say "hi"', "u": "caf\u00e9"}}}}
+    stream = Stream()
+    writer = JsonWriter(small_layout(), stream, columns=specs)
+    assert writer._quotes is not None  # the fast rows, checked per batch
+    plain = [struct.pack("<8si", b"ls", -2), struct.pack("<8si", b"cat", 0)]
+    view, stride, length = ring(plain)
+    writer.write_run(view, HEADER, stride, 2, length)
+    writer.end_batch()
+    assert [json.loads(line) for line in stream.getvalue().splitlines()] == [
+        {"comm": "ls", "err": -2, "comm_text": "ls", "err_text": "ENOENT"},
+        {"comm": "cat", "err": 0, "comm_text": "cat", "err_text": "ok"}]
+    stream = Stream()
+    writer = JsonWriter(small_layout(), stream, columns=specs)
+    odd = [struct.pack("<8si", b"q", 13), struct.pack("<8si", b"u", 1)]
+    view, stride, length = ring(odd)
+    writer.write_run(view, HEADER, stride, 2, length)
+    writer.end_batch()
+    data = stream.getvalue()
+    assert data.isascii()
+    assert [json.loads(line) for line in data.splitlines()] == [
+        {"comm": "q", "err": 13, "comm_text": 'say "hi"', "err_text": "EACCES"},
+        {"comm": "u", "err": 1, "comm_text": "caf\u00e9", "err_text": "EPERM"}]

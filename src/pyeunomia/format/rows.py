@@ -213,11 +213,14 @@ def compile_json_rows(layout: Layout, extra: tuple[list[str], list[str], dict[st
     return compile_rows(layout, "{" + ",".join(parts) + "}\n", cells, env)
 
 
-def compile_json_fast_rows(layout: Layout) -> tuple[CompiledRows, int] | None:
+def compile_json_fast_rows(layout: Layout, extra: tuple[list[bytes], list[str], dict[str, Any], int] | None = None
+                           ) -> tuple[CompiledRows, int] | None:
     """JSON rows as bytes with strings copied raw between quotes, and how many
     double quotes each line then has; valid for a batch only when the batch
     passes escape.is_safe_batch with that count (else use compile_json_rows).
-    None when a member's text cannot be predicted that way."""
+    None when a member's text cannot be predicted that way. `extra`: (format
+    parts, cells, their names, their quotes) of keys after the members, as
+    compile_json_rows takes them."""
     env: dict[str, Any] = {"TF": (b"false", b"true")}
     parts, cells = [], []
     quotes = 0
@@ -246,6 +249,9 @@ def compile_json_fast_rows(layout: Layout) -> tuple[CompiledRows, int] | None:
             quotes += 2
         else:
             return None
+    if extra is not None:
+        parts, cells, quotes = parts + extra[0], cells + extra[1], quotes + extra[3]
+        env.update(extra[2])
     return compile_rows(layout, b"{" + b",".join(parts) + b"}\n", cells, env), quotes
 
 

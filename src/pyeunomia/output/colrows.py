@@ -19,7 +19,7 @@ from ..decoders import DECODERS
 from ..decoders.columns import Column, memo_decoder
 from ..format.escape import escape_bytes
 from ..format.layout import FieldKind, Layout
-from ..format.rows import CompiledRows, compile_json_rows, compile_rows
+from ..format.rows import CompiledRows, compile_json_fast_rows, compile_json_rows, compile_rows
 
 
 def _cut(raw: bytes) -> str:
@@ -35,6 +35,11 @@ def _json_text(value: Any) -> str:
     """A JSON string always: NAME_text is text, whatever the decoder returned."""
     text = value if isinstance(value, str) else str(value)
     return encode_basestring_ascii(text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+
+
+def _raw_text(value: Any) -> bytes:
+    text = value if isinstance(value, str) else str(value)
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _decoded_cell(layout: Layout, c: Column, n: int, env: dict[str, Any], to_text: Callable[[Any], Any],
@@ -94,12 +99,27 @@ def column_header(columns: list[Column], time_width: int | None) -> bytes:
     return escape_bytes(b" ".join(cells).rstrip()) + b"\n"
 
 
-def compile_json_text_rows(layout: Layout, columns: list[Column]) -> CompiledRows:
-    """JSON lines of every member (rows.compile_json_rows) plus `NAME_text`
-    for each decoded column, after the members, in one compiled function."""
+def compile_json_text_rows(layout: Layout, columns: list[Column]
+                           ) -> tuple[CompiledRows, tuple[CompiledRows, int] | None]:
+    """JSON lines of every member plus `NAME_text` for each decoded column,
+    after the members, in one compiled function: (the careful rows, the fast
+    rows and their quotes per line, or None) as rows.compile_json_rows and
+    compile_json_fast_rows make them. The fast rows copy a decoded text raw
+    between quotes: a text with a quote, a backslash or a byte beyond ASCII
+    fails the batch check and the batch takes the careful rows."""
+    decoded = [c for c in columns if c.decoder is not None]
     env: dict[str, Any] = {}
-    parts, cells = [], []
-    for n, c in enumerate(c for c in columns if c.decoder is not None):
-        parts.append(encode_basestring_ascii(c.member + "_text").replace("%", "%%") + ":%s")
+    fast_env: dict[str, Any] = {}
+    parts, cells, fast_parts, fast_cells = [], [], [], []
+    quotes = 0
+    for n, c in enumerate(decoded):
+        key = encode_basestring_ascii(c.member + "_text").replace("%", "%%")
+        parts.append(key + ":%s")
         cells.append(_decoded_cell(layout, c, n, env, _json_text, "J"))
-    return compile_json_rows(layout, (parts, cells, env) if parts else None)
+        fast_parts.append(key.encode() + b':"%s"')
+        fast_cells.append(_decoded_cell(layout, c, n, fast_env, _raw_text, "F"))
+        quotes += key.count('"') + 2
+    if not decoded:
+        return compile_json_rows(layout), compile_json_fast_rows(layout)
+    return (compile_json_rows(layout, (parts, cells, env)),
+            compile_json_fast_rows(layout, (fast_parts, fast_cells, fast_env, quotes)))

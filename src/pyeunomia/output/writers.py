@@ -187,12 +187,10 @@ class JsonWriter(RowsWriter):
     def __init__(self, layout: Layout, stream: IO[bytes], lost_stream: IO[str] | None = None, *,
                  check: RecordCheck | None = None, notes: IO[str] | None = None,
                  columns: dict[str, Any] | None = None):
-        if columns:  # NAME_text keys of decoded columns: the careful rows, with the decoders' memos
-            rows = compile_json_text_rows(layout, plan_columns(layout, columns, extended=True))
-            super().__init__(layout, stream, rows, json=True, lost_stream=lost_stream, check=check, notes=notes)
-            return
-        careful = compile_json_rows(layout)
-        fast = compile_json_fast_rows(layout)
+        if columns:  # with NAME_text keys of decoded columns
+            careful, fast = compile_json_text_rows(layout, plan_columns(layout, columns, extended=True))
+        else:
+            careful, fast = compile_json_rows(layout), compile_json_fast_rows(layout)
         if fast is None:
             super().__init__(layout, stream, careful, json=True, lost_stream=lost_stream, check=check, notes=notes)
         else:
