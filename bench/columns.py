@@ -9,6 +9,14 @@ on main), the @column table (10 columns, 7 decoded: static_map, signal,
 errno, inet with a family sibling, port, exit_status, duration), -e (+uid),
 and -j with NAME_text keys. Values repeat as real events do (a few pids,
 errnos, addresses); each decoded cell is then one dict lookup.
+
+Measured 2026-12-02 on the shared 2-core host (load 4-5, so +-40%): plain
+table 90-215k events/s (main's writer, unchanged: 160-193k on main itself),
+@column table 470-720k, -e -T 410-810k (the @column table skips the u8[16]
+member's list conversion the plain table pays for), JSON 115-213k, JSON with
+NAME_text 85-150k. On a struct the fast JSON rows take (char[8], s32; the
+tests' small_layout), 200k events: table 2.06M/s, @column with errno 2.20M/s,
+JSON 1.80M/s, JSON + err_text 2.15M/s: a decoded column costs no measurable time.
 """
 
 from __future__ import annotations
