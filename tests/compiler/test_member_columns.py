@@ -45,9 +45,9 @@ def test_member_comments_through_real_clang(tool, tmp_path):
     docs = collect(decls, lambda f: f == str(src), None, "p.c")  # the struct is in the header: found all the same
     header = str(tmp_path / "p.h")
     assert docs.members == {"event": {
-        "comm": ({"column": {"header": "PCOMM", "width": 16}}, f"{header}:3"),
-        "pid": ({"description": "The pid", "column": {"header": "PID"}}, f"{header}:6"),
-        "err": ({"column": {"decoder": "errno"}}, f"{header}:10"),  # in an anonymous union: the struct's own
+        "comm": ({"column": {"header": "PCOMM", "width": 16}}, f"{header}:2"),
+        "pid": ({"description": "The pid", "column": {"header": "PID"}}, f"{header}:4"),
+        "err": ({"column": {"decoder": "errno"}}, f"{header}:9"),  # in an anonymous union: the struct's own
     }}
 
 

@@ -123,7 +123,7 @@ def test_ecc_refuses_a_bad_column_at_its_line(tmp_path):
     source, header = copy_sources("colmeta", tmp_path)
     text = header.read_text()
     header.write_text(text.replace('"decoder": "signal"', '"decoder": "signals"'))
-    line = 2 + text[:text.index('"decoder": "signal"')].count("\n")  # the member's line, below its comment
+    line = 1 + text[:text.index('"decoder": "signal"')].count("\n")  # the comment's line
     done = run("ecc", str(source), str(header), "-o", str(tmp_path / "out"))
     assert done.returncode != 0
     assert f"colmeta.bpf.h:{line}: member 'sig': unknown decoder 'signals': use one of " in done.stderr

@@ -38,7 +38,8 @@ class Decl:
 
 @dataclass(frozen=True)
 class FieldDoc:
-    """A struct member's doc comment (`/// @column ...` above it) and line."""
+    """A struct member's doc comment (`/// @column ...` above it) and the line
+    the comment starts on (where ecc's errors about it point)."""
 
     name: str
     line: int
@@ -129,7 +130,7 @@ def _record_fields(inner: list[Any], tracker: _LocationTracker, out: list[FieldD
         if not isinstance(child, dict):
             tracker.walk(child)
             continue
-        line = 0
+        line = comment_line = 0
         for key, value in child.items():
             if key == "loc" and isinstance(value, dict):
                 if tracker.location(value) is not None:
@@ -137,12 +138,30 @@ def _record_fields(inner: list[Any], tracker: _LocationTracker, out: list[FieldD
             elif key == "inner" and child.get("kind") == "RecordDecl" and not child.get("name") \
                     and isinstance(value, list):
                 _record_fields(value, tracker, out)
+            elif key == "inner" and isinstance(value, list):
+                for part in value:
+                    if isinstance(part, dict) and part.get("kind") == "FullComment":
+                        comment_line = _comment_line(part, tracker)
+                    else:
+                        tracker.walk(part)
             else:
                 tracker.walk(value)
         if child.get("kind") == "FieldDecl" and child.get("name"):
             comment = next((c for c in child.get("inner", []) if c.get("kind") == "FullComment"), None)
             if comment is not None:
-                out.append(FieldDoc(child["name"], line, comment))
+                out.append(FieldDoc(child["name"], comment_line or line, comment))
+
+
+def _comment_line(comment: Node, tracker: _LocationTracker) -> int:
+    """The line a doc comment starts on (its "loc"), walking it in order."""
+    line = 0
+    for key, value in comment.items():
+        if key == "loc" and isinstance(value, dict):
+            if tracker.location(value) is not None:
+                line = tracker.line
+        else:
+            tracker.walk(value)
+    return line
 
 
 class SameFile:
