@@ -37,7 +37,7 @@ ALLOWED = {
     "source": {"format", "files"},
     "runner": {"format", "kernel", "files", "cache", "external", "source"},
     "output": {"format", "decoders"},
-    "compiler": {"format", "files", "cache", "external"},
+    "compiler": {"format", "decoders", "files", "cache", "external"},  # decoders: ecc checks @column's
     "exporter": {"format", "decoders", "runner", "output", "source", "files"},
     "cli": {"format", "decoders", "kernel", "runner", "output", "compiler", "exporter", "source", "files", "cache",
             "external"},

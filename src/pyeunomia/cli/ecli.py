@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 UPSTREAM_VERSION = "0.1.0"  # upstream's loader shows this when the package's doc has no version
 RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname", "-F", "--frequency", "--btf",
                 "--only", "--skip", "--folded", "--flamegraph", "-i", "--interval", "--all-maps"}
+# Runner options every tool also takes after PACKAGE (docs/writing-tools.md), unless a global has the spelling
+PER_PACKAGE_FLAGS = {"extended": (("-e", "--extended"), "show the extended columns too"),
+                     "timestamp": (("-T", "--timestamp"), "print the wall-clock time (HH:MM:SS) first")}
 
 
 def runner_parser() -> ArgumentParser:
@@ -62,6 +65,8 @@ def runner_parser() -> ArgumentParser:
                      help="give up downloading a package URL (connect, TLS, headers and body) after this many "
                           "seconds (default: 60)")
     run.add_argument("--no-header", action="store_true", help="leave out the table's header line")
+    for dest, (flags, text) in PER_PACKAGE_FLAGS.items():
+        run.add_argument(*flags, dest=dest, action="store_true", help=text + " (tables of @column structs)")
     run.add_argument("--folded", metavar="FILE",
                      help="for stack trace packages: write each distinct stack and its count at exit, folded "
                           "('comm;caller;callee count', flamegraph.pl's input); '-' prints them instead of the "
@@ -129,6 +134,7 @@ def program_parser(package: Package, options: list[GlobalOption]) -> ArgumentPar
 
 
 UPSTREAM_VERBOSE = "upstream-verbose"  # a dest no C global can have: the values are the globals otherwise
+RUNNER_PREFIX = "runner-"  # likewise, for -e and -T given after PACKAGE
 
 
 def _upstream_program_flags(p: ArgumentParser, package: Package, options: list[GlobalOption]) -> None:
@@ -140,6 +146,11 @@ def _upstream_program_flags(p: ArgumentParser, package: Package, options: list[G
     if "--verbose" not in taken:
         p.add_argument("--verbose", dest=UPSTREAM_VERBOSE, action="store_true", default=argparse.SUPPRESS,
                        help="show libbpf's own log (as ecli run -v)")  # only in the values when given
+    for dest, (flags, text) in PER_PACKAGE_FLAGS.items():
+        free = [f for f in flags if f not in taken]
+        if free:
+            p.add_argument(*free, dest=RUNNER_PREFIX + dest, action="store_true", default=argparse.SUPPRESS,
+                           help=text + " (as before PACKAGE)")
     version = [f for f in ("-V", "--version") if f not in taken]
     if version:
         text = f"{package.meta.obj_name} {package.meta.doc.version or UPSTREAM_VERSION}"
@@ -179,6 +190,8 @@ def main(argv: list[str]) -> int:
     try:
         values = vars(program_parser(package, options).parse_args(args.program_args))
         args.verbose = values.pop(UPSTREAM_VERBOSE, False) or args.verbose
+        for dest in PER_PACKAGE_FLAGS:
+            setattr(args, dest, values.pop(RUNNER_PREFIX + dest, False) or getattr(args, dest, False))
     except UsageError as e:
         misplaced = [a for a in args.program_args if a.split("=")[0] in RUNNER_FLAGS]
         if misplaced:
@@ -207,7 +220,8 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
             # no table without an event buffer, nor when the package says "print_header": false
             header = not args.no_header and run.print_header is not False and bool(prog.buffer_maps())
             writer = stacks.event_writer(prog, out, args.json) if stacks else \
-                plan_writer(prog.exports, out, args.json, header)
+                plan_writer(prog.exports, out, args.json, header, extended=getattr(args, "extended", False),
+                            timestamp=getattr(args, "timestamp", False))
             for note in [*(prog.loaded.choices if args.verbose else []), *prog.loaded.notes,
                          *prog.exports.notes, *_interpreter_notes(package)]:
                 sys.stderr.write(f"ecli: {escape_text(note)}\n")

@@ -33,6 +33,17 @@ class Decl:
     tag: str = ""  # RecordDecl: "struct" or "union"
     complete: bool = False  # RecordDecl: a definition, not just "struct x;"
     comment: Node | None = None  # the FullComment clang attached, if any
+    fields: tuple[FieldDoc, ...] = ()  # RecordDecl: its members' doc comments (anonymous members' spliced in)
+
+
+@dataclass(frozen=True)
+class FieldDoc:
+    """A struct member's doc comment (`/// @column ...` above it) and the line
+    the comment starts on (where ecc's errors about it point)."""
+
+    name: str
+    line: int
+    comment: Node
 
 
 class _LocationTracker:
@@ -88,6 +99,7 @@ def top_level_decls(ast: Node) -> list[Decl]:
     out = []
     for node in ast.get("inner", []):
         file, line, begin = "", 0, -1
+        fields: list[FieldDoc] = []
         for key, value in node.items():
             if key == "loc" and isinstance(value, dict):
                 if tracker.location(value) is not None:
@@ -98,14 +110,58 @@ def top_level_decls(ast: Node) -> list[Decl]:
                     offset = tracker.location(start)
                     begin = -1 if offset is None else offset
                 tracker.walk(value.get("end"))
+            elif key == "inner" and node.get("kind") == "RecordDecl" and isinstance(value, list):
+                _record_fields(value, tracker, fields)
             else:
                 tracker.walk(value)
         if node.get("isImplicit") or not file:
             continue
         comment = next((c for c in node.get("inner", []) if c.get("kind") == "FullComment"), None)
         out.append(Decl(node.get("kind", ""), node.get("name", ""), file, line, begin,
-                        node.get("tagUsed", ""), bool(node.get("completeDefinition")), comment))
+                        node.get("tagUsed", ""), bool(node.get("completeDefinition")), comment, tuple(fields)))
     return out
+
+
+def _record_fields(inner: list[Any], tracker: _LocationTracker, out: list[FieldDoc]) -> None:
+    """The commented FieldDecls of a record's `inner`, walked in document
+    order (for their lines); an anonymous struct or union member's fields
+    count as the record's own, as C (and format/layout.py) sees them."""
+    for child in inner:
+        if not isinstance(child, dict):
+            tracker.walk(child)
+            continue
+        line = comment_line = 0
+        for key, value in child.items():
+            if key == "loc" and isinstance(value, dict):
+                if tracker.location(value) is not None:
+                    line = tracker.line
+            elif key == "inner" and child.get("kind") == "RecordDecl" and not child.get("name") \
+                    and isinstance(value, list):
+                _record_fields(value, tracker, out)
+            elif key == "inner" and isinstance(value, list):
+                for part in value:
+                    if isinstance(part, dict) and part.get("kind") == "FullComment":
+                        comment_line = _comment_line(part, tracker)
+                    else:
+                        tracker.walk(part)
+            else:
+                tracker.walk(value)
+        if child.get("kind") == "FieldDecl" and child.get("name"):
+            comment = next((c for c in child.get("inner", []) if c.get("kind") == "FullComment"), None)
+            if comment is not None:
+                out.append(FieldDoc(child["name"], comment_line or line, comment))
+
+
+def _comment_line(comment: Node, tracker: _LocationTracker) -> int:
+    """The line a doc comment starts on (its "loc"), walking it in order."""
+    line = 0
+    for key, value in comment.items():
+        if key == "loc" and isinstance(value, dict):
+            if tracker.location(value) is not None:
+                line = tracker.line
+        else:
+            tracker.walk(value)
+    return line
 
 
 class SameFile:

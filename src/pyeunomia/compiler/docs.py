@@ -96,6 +96,8 @@ class SourceDocs:
     program: dict[str, Any] = field(default_factory=dict)
     program_line: int = 0
     functions: dict[str, tuple[dict[str, Any], int]] = field(default_factory=dict)  # BPF programs' comments
+    # struct name -> member name -> (keys, "file:line"): members' comments, in the source or any header
+    members: dict[str, dict[str, tuple[dict[str, Any], str]]] = field(default_factory=dict)
 
 
 def collect(decls: list[Decl], in_source: Any, file_doc: Node | None, file_label: str) -> SourceDocs:
@@ -112,6 +114,8 @@ def collect(decls: list[Decl], in_source: Any, file_doc: Node | None, file_label
         docs.program.update(comment_keys(file_doc))
     previous: Decl | None = None
     for d in decls:
+        if d.kind == "RecordDecl" and d.name and d.complete and d.fields and d.name not in docs.members:
+            docs.members[d.name] = {f.name: (comment_keys(f.comment), f"{d.file}:{f.line}") for f in d.fields}
         if not in_source(d.file):
             previous = d
             continue

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from ..format.btf import INT_BOOL, INT_SIGNED, Btf, Kind
+from ..decoders.columns import check_column, value_kind
+from ..errors import CompileError
+from ..format.btf import INT_BOOL, INT_SIGNED, Btf, BTFError, Kind
+from ..format.layout import struct_layout
 from ..format.objspec import GlobalVar, ObjectSpec
 from ..format.package import build_meta
 from . import progdocs
@@ -94,6 +97,7 @@ def package_meta(spec: ObjectSpec, obj_name: str, exports: list[str], docs: Sour
             extra[""] = program
     meta = build_meta(spec, obj_name, order_exports(btf, exports), extra)
     progdocs.apply(meta["bpf_skel"], spec, docs)  # programs' and maps' comments: tchook, sample, ...
+    member_columns(meta, spec, docs)
     _in_section_order(spec, meta["bpf_skel"])
     for entry in meta["bpf_skel"]["maps"]:
         # Not an upstream key (its loader ignores unknown ones): the kind of
@@ -101,6 +105,37 @@ def package_meta(spec: ObjectSpec, obj_name: str, exports: list[str], docs: Sour
         map_spec = spec.map(entry["name"])
         entry["type"] = map_spec.type_name if map_spec else "array"
     return dict(sorted_keys(meta))
+
+
+def member_columns(meta: dict[str, Any], spec: ObjectSpec, docs: SourceDocs) -> None:
+    """Each export type member's `/// @column {...}` as its "column" key
+    (decoders/columns.py), checked here: an unknown decoder, a bad parameter or
+    a sibling member the struct lacks is a CompileError naming the line."""
+    for export in meta.get("export_types", []):
+        found = docs.members.get(export["name"])
+        if not found:
+            continue
+        names = [m["name"] for m in export["members"]]
+        t = spec.btf.find(export["name"], Kind.STRUCT)
+        kinds = {}
+        if t is not None:
+            try:
+                kinds = {f.name: k for f in struct_layout(spec.btf, t.id).fields if (k := value_kind(f))}
+            except BTFError:
+                kinds = {}
+        for member in export["members"]:
+            keys, where = found.get(member["name"], ({}, ""))
+            if "column" not in keys:
+                continue
+            try:
+                member["column"] = check_column(keys["column"], names, member["name"], kinds)
+            except ValueError as e:
+                raise CompileError(f"{where}: member '{member['name']}': {e}") from None
+        listed = set(names)
+        for name, (keys, where) in found.items():
+            if "column" in keys and name not in listed:
+                raise CompileError(f"{where}: @column on '{name}', a member struct {export['name']} does not "
+                                   "export (a member of a nested struct cannot be a column)")
 
 
 def _in_section_order(spec: ObjectSpec, skel: dict[str, Any]) -> None:

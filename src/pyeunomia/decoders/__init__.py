@@ -11,8 +11,28 @@ only /sys/fs/cgroup).
 
 from __future__ import annotations
 
-from . import cgroup, errno, open_flags, result, static_map
-from .registry import Decode, DecoderType
+from . import (
+    bytesize,
+    cgroup,
+    dev,
+    duration,
+    errno,
+    exit_status,
+    inet,
+    irq,
+    ksym,
+    ktime,
+    open_flags,
+    port,
+    result,
+    signal,
+    softirq,
+    static_map,
+    syscall,
+    tcp_state,
+    uid,
+)
+from .registry import Decode, DecoderType, sibling_params
 
 DECODERS: dict[str, DecoderType] = {d.name: d for d in (
     errno.DECODER,
@@ -20,6 +40,20 @@ DECODERS: dict[str, DecoderType] = {d.name: d for d in (
     open_flags.DECODER,
     cgroup.DECODER,
     static_map.DECODER,
+    signal.DECODER,
+    syscall.DECODER,
+    tcp_state.DECODER,
+    inet.DECODER,
+    port.DECODER,
+    duration.DECODER,
+    ktime.DECODER,
+    bytesize.DECODER,
+    ksym.DECODER,
+    dev.DECODER,
+    exit_status.DECODER,
+    softirq.DECODER,
+    irq.DECODER,
+    uid.DECODER,
 )}
 
-__all__ = ["DECODERS", "Decode", "DecoderType"]
+__all__ = ["DECODERS", "Decode", "DecoderType", "sibling_params"]

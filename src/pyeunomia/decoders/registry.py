@@ -11,7 +11,17 @@ Decode = Callable[[Any], Any]
 
 class DecoderType(NamedTuple):
     name: str
-    accepts: tuple[str, ...]  # the value kinds it takes: "int", "str"
+    accepts: tuple[str, ...]  # the value kinds it takes: "int", "str", "bytes" (an array member's raw bytes)
     params: tuple[str, ...]  # parameter names it knows
-    make: Callable[[Mapping[str, Any]], Decode]  # ValueError names a bad parameter
+    make: Callable[[Mapping[str, Any]], Decode]  # ValueError names a bad parameter; reads no files
     help: str
+    # Parameters whose value names a sibling member of the same struct (inet's
+    # "family"): when given, the decode function takes the tuple (value,
+    # sibling values in this order) instead of the value alone. Only an event
+    # column can give them; the exporter's labels refuse them.
+    siblings: tuple[str, ...] = ()
+
+
+def sibling_params(kind: DecoderType, params: Mapping[str, Any]) -> list[str]:
+    """The sibling member names `params` gives, in `kind.siblings` order."""
+    return [params[p] for p in kind.siblings if params.get(p) is not None]

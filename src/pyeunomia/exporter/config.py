@@ -323,6 +323,10 @@ def _decoders(node: Node | None) -> tuple[DecoderConfig, ...]:
             if key not in kind.params:
                 known = ", ".join(kind.params) or "none"
                 raise param.error(f"decoder {name} has no parameter {shown(key)} (parameters: {known})")
+        for key in kind.siblings:
+            if params.get(key) is not None:
+                raise param_nodes[key].error(f"decoder {name}: '{key}' names another member, which a label cannot "
+                                             "read: labels decode one value")
         try:
             kind.make(params)
         except ValueError as e:

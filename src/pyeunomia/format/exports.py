@@ -100,6 +100,7 @@ class BufferExport(NamedTuple):
     map: str
     layout: Layout | None
     check: RecordCheck | None
+    columns: dict[str, Any] | None = None  # member -> @column spec (decoders/columns.py); None: every member shows
 
 
 class ExportPlan(NamedTuple):
@@ -171,7 +172,7 @@ def export_plan(pkg: Package, layout_cache: LayoutCache | None = None) -> Export
                                    "sampled maps: give the buffer's struct as {\"btf_type_id\": N}")
             layout, longer = _config_layout(pkg, m.name, config, layout_cache)
             check = record_check(m.name, layout, m.type != MAP_RINGBUF, longer, partial(_variable, writes, m.name))
-            out[m.name] = BufferExport(m.name, layout, check)
+            out[m.name] = BufferExport(m.name, layout, check, _columns(pkg, layout))
         return ExportPlan(out, notes)
     exports = pkg.meta.export_types
     if not exports:
@@ -191,8 +192,16 @@ def export_plan(pkg: Package, layout_cache: LayoutCache | None = None) -> Export
                              f"records into it, the size of that struct (the package lists struct "
                              f"{layouts[0].name if layouts[0] else '?'} first)")
         out[m.name] = BufferExport(m.name, chosen, record_check(m.name, chosen, perf, False, partial(
-            _variable, writes, m.name)) if chosen else None)
+            _variable, writes, m.name)) if chosen else None, _columns(pkg, chosen))
     return ExportPlan(out, notes)
+
+
+def _columns(pkg: Package, layout: Layout | None) -> dict[str, Any] | None:
+    """The @column specs of the export type naming `layout`'s struct
+    (decoders/columns.py checks them against it when a writer is made)."""
+    if layout is None:
+        return None
+    return next((dict(t.columns) for t in pkg.meta.export_types if t.name == layout.name and t.columns), None)
 
 
 def _buffer_writes(spec: ObjectSpec) -> dict[str, BufferWrites]:

@@ -91,6 +91,7 @@ class ExportType(NamedTuple):
     type_id: int
     size: int
     members: tuple[tuple[str, str], ...]
+    columns: tuple[tuple[str, Any], ...] = ()  # (member, its "column"): decoders/columns.py, checked with the layout
 
 
 class Doc(NamedTuple):
@@ -424,8 +425,10 @@ def parse_meta(raw: Any, origin: str = "<memory>") -> PackageMeta:
         tw = f"{where}.export_types[{i}]"
         members = tuple((_get(m, "name", str, f"{tw}.members[{j}]"), _get(m, "type", str, f"{tw}.members[{j}]"))
                         for j, m in enumerate(_get(t, "members", list, tw, [])))
+        columns = tuple((m["name"], m["column"]) for m in _get(t, "members", list, tw, [])
+                        if isinstance(m, dict) and isinstance(m.get("name"), str) and m.get("column") is not None)
         exports.append(ExportType(_get(t, "name", str, tw), _get(t, "type_id", int, tw, 0),
-                                  _get(t, "size", int, tw, 0), members))
+                                  _get(t, "size", int, tw, 0), members, columns))
     d = _get(skel, "doc", dict, sw, {})
     doc = Doc(*(_get(d, k, str, sw + ".doc", None) for k in ("description", "brief", "details", "version")))
     return PackageMeta(

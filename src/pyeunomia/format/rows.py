@@ -180,8 +180,11 @@ def compile_table_rows(layout: Layout, widths: list[int], escape: bool) -> Compi
     return compile_rows(layout, b" ".join(fmt_parts) + b"\n", cells, env)
 
 
-def compile_json_rows(layout: Layout) -> CompiledRows:
-    """Rows as JSON objects, one per line, keys in member order."""
+def compile_json_rows(layout: Layout, extra: tuple[list[str], list[str], dict[str, Any]] | None = None
+                      ) -> CompiledRows:
+    """Rows as JSON objects, one per line, keys in member order; `extra`:
+    (format parts, cells, their names) of more keys after the members
+    (output/colrows.py: the decoded columns' NAME_text)."""
     env: dict[str, Any] = {"enc": encode_basestring_ascii, "json_text": json_text}
     parts, cells = [], []
     for n, f in enumerate(layout.fields):
@@ -204,14 +207,20 @@ def compile_json_rows(layout: Layout) -> CompiledRows:
             # a raw member's ref is already converted (R{n}(rec)): do not convert it twice
             env[f"J{n}"] = _json_of(f.convert if f.index is not None else None)
             cells.append(f"J{n}({ref})")
+    if extra is not None:
+        parts, cells = parts + extra[0], cells + extra[1]
+        env.update(extra[2])
     return compile_rows(layout, "{" + ",".join(parts) + "}\n", cells, env)
 
 
-def compile_json_fast_rows(layout: Layout) -> tuple[CompiledRows, int] | None:
+def compile_json_fast_rows(layout: Layout, extra: tuple[list[bytes], list[str], dict[str, Any], int] | None = None
+                           ) -> tuple[CompiledRows, int] | None:
     """JSON rows as bytes with strings copied raw between quotes, and how many
     double quotes each line then has; valid for a batch only when the batch
     passes escape.is_safe_batch with that count (else use compile_json_rows).
-    None when a member's text cannot be predicted that way."""
+    None when a member's text cannot be predicted that way. `extra`: (format
+    parts, cells, their names, their quotes) of keys after the members, as
+    compile_json_rows takes them."""
     env: dict[str, Any] = {"TF": (b"false", b"true")}
     parts, cells = [], []
     quotes = 0
@@ -240,6 +249,9 @@ def compile_json_fast_rows(layout: Layout) -> tuple[CompiledRows, int] | None:
             quotes += 2
         else:
             return None
+    if extra is not None:
+        parts, cells, quotes = parts + extra[0], cells + extra[1], quotes + extra[3]
+        env.update(extra[2])
     return compile_rows(layout, b"{" + b",".join(parts) + b"}\n", cells, env), quotes
 
 

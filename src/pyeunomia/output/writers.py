@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from ..decoders.columns import plan_columns
+from ..errors import PackageError
 from ..format.escape import escape_bytes, escape_text, is_safe_batch
 from ..format.exports import ExportPlan, RecordCheck
 from ..format.layout import Layout
@@ -27,6 +29,7 @@ from ..format.rows import (
     table_header,
 )
 from ..format.writer import EventWriter, MapWriters
+from .colrows import column_header, compile_column_rows, compile_json_text_rows
 from .streams import write_all
 
 
@@ -155,13 +158,39 @@ class TableWriter(RowsWriter):
         return self.label + self._time_prefix()
 
 
+class ColumnTableWriter(RowsWriter):
+    """The table of a struct with `@column` members (output/colrows.py): only
+    those, extended ones with -e, the time first only with -T."""
+
+    def __init__(self, layout: Layout, stream: IO[bytes], columns: dict[str, Any], header: bool = True, *,
+                 extended: bool = False, timestamp: bool = False, check: RecordCheck | None = None,
+                 notes: IO[str] | None = None, label: bytes = b""):
+        cols = plan_columns(layout, columns, extended)
+        prefix = timestamp or bool(label)
+        head = label + column_header(cols, 8 if timestamp else None) if header else b""
+        super().__init__(layout, stream, compile_column_rows(layout, cols, escape=False, prefix=prefix),
+                         safe=compile_column_rows(layout, cols, escape=True, prefix=prefix), header=head,
+                         check=check, notes=notes, label=label)
+        if timestamp:
+            self._prefix_of = self._labeled_time if label else self._time_prefix
+        elif label:
+            bare = label.rstrip(b" ")
+            self._prefix_of = lambda: bare
+
+    def _labeled_time(self) -> bytes:
+        return self.label + self._time_prefix()
+
+
 class JsonWriter(RowsWriter):
     """One JSON object per line, keyed by member name; always ASCII."""
 
     def __init__(self, layout: Layout, stream: IO[bytes], lost_stream: IO[str] | None = None, *,
-                 check: RecordCheck | None = None, notes: IO[str] | None = None):
-        careful = compile_json_rows(layout)
-        fast = compile_json_fast_rows(layout)
+                 check: RecordCheck | None = None, notes: IO[str] | None = None,
+                 columns: dict[str, Any] | None = None):
+        if columns:  # with NAME_text keys of decoded columns
+            careful, fast = compile_json_text_rows(layout, plan_columns(layout, columns, extended=True))
+        else:
+            careful, fast = compile_json_rows(layout), compile_json_fast_rows(layout)
         if fast is None:
             super().__init__(layout, stream, careful, json=True, lost_stream=lost_stream, check=check, notes=notes)
         else:
@@ -199,20 +228,29 @@ def hex_lines(view: memoryview, header: int, stride: int, count: int, length: in
 
 
 def event_writer(layout: Layout | None, stream: IO[bytes], as_json: bool, header: bool = True, *,
-                 check: RecordCheck | None = None, notes: IO[str] | None = None, label: bytes = b"") -> EventWriter:
+                 check: RecordCheck | None = None, notes: IO[str] | None = None, label: bytes = b"",
+                 columns: dict[str, Any] | None = None, extended: bool = False,
+                 timestamp: bool = False) -> EventWriter:
     """The writer a generic package's events get: a table, JSON lines, or
     for records without an export type their bytes in hex. `header`: print
     the table's header line (only worth it when the program has an event
-    buffer to fill the table). `check`: the record sizes `layout` fits."""
+    buffer to fill the table). `check`: the record sizes `layout` fits.
+    `columns`: the struct's @column specs (then -e `extended`, -T `timestamp`)."""
     if layout is None:
         return HexWriter(stream, as_json, label)
-    if as_json:
-        return JsonWriter(layout, stream, check=check, notes=notes)
+    try:
+        if as_json:
+            return JsonWriter(layout, stream, check=check, notes=notes, columns=columns)
+        if columns:
+            return ColumnTableWriter(layout, stream, columns, header, extended=extended, timestamp=timestamp,
+                                     check=check, notes=notes, label=label)
+    except ValueError as e:  # a package's column that does not fit its struct (ecc refuses them)
+        raise PackageError(f"struct {escape_text(layout.name)}: {escape_text(str(e))}") from None
     return TableWriter(layout, stream, header=header, check=check, notes=notes, label=label)
 
 
 def plan_writer(plan: ExportPlan, stream: IO[bytes], as_json: bool, header: bool = True,
-                notes: IO[str] | None = None) -> EventWriter:
+                notes: IO[str] | None = None, *, extended: bool = False, timestamp: bool = False) -> EventWriter:
     """A writer for every event buffer of a package, each with its own struct
     and size check. With several buffers a table's lines (and each buffer's
     header line) start with the map's name."""
@@ -220,10 +258,11 @@ def plan_writer(plan: ExportPlan, stream: IO[bytes], as_json: bool, header: bool
     if len(buffers) <= 1:
         b = buffers[0] if buffers else None
         return event_writer(b.layout if b else None, stream, as_json, header, check=b.check if b else None,
-                            notes=notes)
+                            notes=notes, columns=b.columns if b else None, extended=extended, timestamp=timestamp)
     width = max(len(b.map) for b in buffers) + 1
     writers = {b.map: event_writer(b.layout, stream, as_json, header, check=b.check, notes=notes,
-                                   label=escape_bytes(b.map.encode()).ljust(width) if not as_json else b"")
+                                   label=escape_bytes(b.map.encode()).ljust(width) if not as_json else b"",
+                                   columns=b.columns, extended=extended, timestamp=timestamp)
                for b in buffers}
     first = next(iter(writers.values()))
     if isinstance(first, _FormattingWriter):  # every header line first, before any buffer's records
