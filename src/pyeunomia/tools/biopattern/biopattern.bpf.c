@@ -12,8 +12,8 @@
 #include <bpf/bpf_helpers.h>
 #include "biopattern.bpf.h"
 
-/// Trace this disk only (0: all)
-/// @cmdarg {"short": "d", "long": "disk", "metavar": "DISK", "convert": "disk"}
+/// Trace this disk only: its device number as the kernel's dev_t, MAJOR << 20 | MINOR (0: all)
+/// @cmdarg {"short": "d", "long": "disk", "metavar": "DISK"}
 const volatile __u32 targ_dev = 0;
 
 /// @table {"key": {"header": "DISK", "decoder": "dev"}, "sort": "count", "clear": true}
