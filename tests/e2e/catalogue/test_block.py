@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from ...conftest import require
 from ..helpers import Running, command, temp_dir
 
 pytestmark = pytest.mark.usefixtures("kernel")
@@ -65,6 +66,10 @@ class Loop:
                                    capture_output=True, text=True).stdout.strip()
         rdev = os.stat(self.path).st_rdev
         self.dev = os.major(rdev) << 20 | os.minor(rdev)  # the kernel's dev_t, as the block tracepoints carry
+
+    def scheduler(self, name: str) -> None:
+        """Requests go through an I/O scheduler (block_rq_insert, then issue) rather than straight to the driver."""
+        Path(f"/sys/block/{os.path.basename(self.path)}/queue/scheduler").write_text(name)
 
     def close(self) -> None:
         subprocess.run(["losetup", "-d", self.path], check=True)
@@ -167,11 +172,37 @@ def test_biosnoop_reports_each_request_exactly(loops):
 
 def test_biosnoop_queued(loops):
     a, _b = loops
-    child = Child(reads(a, 8192))
+    schedulers = Path(f"/sys/block/{os.path.basename(a.path)}/queue/scheduler").read_text()
+    require("mq-deadline" in schedulers, "the mq-deadline I/O scheduler (an insert before each issue)")
+    a.scheduler("mq-deadline")
+    child = Child(reads(a, 8192, 4096))
     events = [e for e in traced("biosnoop", "-Q", "-d", str(a.dev), children=(child,)) if "map" not in e]
-    [event] = [e for e in events if e["pid"] == child.pid]
-    assert (event["sector"], event["len"], event["comm"]) == (0, 8192, child.name)
-    assert event["delta"] > 0 and event["qdelta"] >= 0
+    ours = [e for e in events if e["pid"] == child.pid]
+    assert [(e["sector"], e["len"], e["comm"]) for e in ours] == [(0, 8192, child.name), (16, 4096, child.name)]
+    assert all(e["delta"] > 0 and e["qdelta"] > 0 for e in ours)  # inserted, then issued, then completed
+
+
+def cgroup_arg(path: Path) -> str:
+    """-c as this build takes it: the cgroup's path where the `cgroup` converter exists, else its id."""
+    import importlib.util
+    return str(path) if importlib.util.find_spec("pyeunomia.converters") else str(path.stat().st_ino)
+
+
+def test_biosnoop_cgroup_filter(loops):
+    a, _b = loops
+    root = Path("/sys/fs/cgroup/unified")
+    if not (root / "cgroup.procs").exists():
+        root = Path("/sys/fs/cgroup")
+    group = root / f"pyeu-blk-{os.getpid()}"
+    group.mkdir()
+    try:
+        inside, outside = Child(reads(a, 4096)), Child(reads(a, 4096), tag="out")
+        (group / "cgroup.procs").write_text(str(inside.pid))
+        events = [e for e in traced("biosnoop", "-c", cgroup_arg(group), children=(inside, outside))
+                  if "map" not in e]
+        assert [(e["pid"], e["sector"], e["cgroup_id"]) for e in events] == [(inside.pid, 0, group.stat().st_ino)]
+    finally:
+        group.rmdir()
 
 
 def test_biopattern_sequential_and_random(loops):
