@@ -42,6 +42,8 @@ for how, offset, size in json.loads(sys.argv[3]):
     assert n == size, (n, size)
     os.close(fd)
 """
+# A block device's O_DIRECT reads are sync requests (rwbs "RS") on 6.1, 6.12 and 6.18; 5.10 does not mark them
+READ_RWBS_OLD = "R"
 NET_RX = 3
 DATAGRAMS = 40
 
@@ -101,8 +103,9 @@ def block_io(ctx: Ctx) -> None:
     if proc.returncode:
         raise RuntimeError(f"the I/O child failed: {err.strip()[-300:]}")
     rdev = os.stat(dev).st_rdev
+    release = tuple(int(p) for p in os.uname().release.split("-")[0].split(".")[:2])
     ctx.update(pid=proc.pid, dev=os.major(rdev) << 20 | os.minor(rdev), comm=comm,
-               write_sector=(2 << 20) // SECTOR)
+               write_sector=(2 << 20) // SECTOR, read_rwbs=READ_RWBS_OLD if release < (6, 0) else "RS")
 
 
 def _interrupts() -> dict[str, int]:
@@ -153,10 +156,10 @@ ROWS: tuple[Program, ...] = (
     row("tool/biolatency", None, "ecli run -j -i 0.5 biolatency -D", block_io,
         [_counted({"map": "hists", "key.dev": "{dev}", "key.rwbs": ""}, total=len(PLAN))], modules="loop"),
     row("tool/biolatency-F", None, "ecli run -j -i 0.5 biolatency -F -Q", block_io,
-        [_counted({"map": "hists", "key.dev": 0, "key.rwbs": "RS"}, total=6),
+        [_counted({"map": "hists", "key.dev": 0, "key.rwbs": "{read_rwbs}"}, total=6),
          _counted({"map": "hists", "key.dev": 0, "key.rwbs": "WS"}, total=1)], modules="loop"),
     row("tool/biosnoop", None, "ecli run -j biosnoop", block_io,
-        [event(pid="{pid}", comm="{comm}", dev="{dev}", rwbs="RS", sector=0, len=4096),
+        [event(pid="{pid}", comm="{comm}", dev="{dev}", rwbs="{read_rwbs}", sector=0, len=4096),
          event(pid="{pid}", comm="{comm}", dev="{dev}", rwbs="WS", sector="{write_sector}", len=65536)],
         modules="loop"),
     # -i 2: the counters are cleared every round, and the seven requests take milliseconds

@@ -7,7 +7,9 @@
 /// their records did not; the fields read here (dev, sector, rwbs) exist on
 /// every kernel, rwbs at an offset CO-RE relocates (6.x inserted ioprio before
 /// it and grew it to 10 bytes). Without the request pointer, a request is
-/// known by (disk, sector) from issue to completion.
+/// known by (disk, sector) from issue to completion. With -c, the cgroup is
+/// the submitter's, noted at block_bio_queue (always in its context) by the
+/// bio's sector: insert and issue may run in a kworker.
 /// @positional ["interval", "count"]
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -62,6 +64,23 @@ struct {
 	__type(value, struct hist);
 } hists SEC(".maps");
 
+/* The cgroup that submitted each bio, by its first sector, until a request
+ * takes it (-c only). LRU: bios of bio-based devices never become requests. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_ENTRIES);
+	__type(key, __u64);
+	__type(value, __u64);
+} submitters SEC(".maps");
+
+/* What block_bio_queue's record starts with, the same on every kernel. Its
+ * dev is the partition's on 6.x: the sector, absolute on both, is the key. */
+struct bio_queue_record {
+	__u64 common;
+	__u32 dev;
+	__u64 sector;
+};
+
 /* What block_rq_complete's record starts with, the same on every kernel:
  * rwbs and the rest moved (6.x inserted ioprio), these did not. */
 struct rq_complete_record {
@@ -90,8 +109,19 @@ static __always_inline int trace_start(struct trace_event_raw_block_rq *ctx, boo
 
 	if (targ_dev && key.dev != targ_dev)
 		return 0;
-	if (targ_cgroup && bpf_get_current_cgroup_id() != targ_cgroup)
-		return 0;
+	if (targ_cgroup) {
+		__u64 sector = key.sector, cgroup_id;
+		__u64 *submitter = bpf_map_lookup_elem(&submitters, &sector);
+
+		if (submitter) {
+			cgroup_id = *submitter;
+			bpf_map_delete_elem(&submitters, &sector);
+		} else {
+			cgroup_id = bpf_get_current_cgroup_id();
+		}
+		if (cgroup_id != targ_cgroup)
+			return 0;
+	}
 	/* with -Q a request keeps its insert time; without, issue replaces it */
 	if (!insert && targ_queued && bpf_map_lookup_elem(&starts, &key))
 		return 0;
@@ -99,6 +129,18 @@ static __always_inline int trace_start(struct trace_event_raw_block_rq *ctx, boo
 	/* up to its NUL, the rest left zero: the histogram key must not carry stale bytes */
 	bpf_probe_read_kernel_str(s.rwbs, sizeof(s.rwbs), ctx->rwbs);
 	bpf_map_update_elem(&starts, &key, &s, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/block/block_bio_queue")
+int block_bio_queue(struct bio_queue_record *ctx)
+{
+	__u64 sector = ctx->sector, cgroup_id;
+
+	if (!targ_cgroup)
+		return 0;
+	cgroup_id = bpf_get_current_cgroup_id();
+	bpf_map_update_elem(&submitters, &sector, &cgroup_id, BPF_ANY);
 	return 0;
 }
 

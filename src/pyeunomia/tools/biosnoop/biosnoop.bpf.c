@@ -7,8 +7,11 @@
 /// their records did not; rwbs sits at an offset CO-RE relocates (6.x
 /// inserted ioprio before it). Without the request pointer, a request is
 /// known by (disk, sector) from issue to completion. The process is the one
-/// current at insert or issue: the submitter for synchronous I/O, a kworker
-/// when the block layer deferred the dispatch.
+/// that submitted the request's first bio (block_bio_queue, always in the
+/// submitter's context, keyed by its sector): insert and issue may run in a
+/// kworker when the block layer defers the dispatch (5.10 does for a 64 KiB
+/// O_DIRECT write on a loop device). A request of no queued bio (a flush the
+/// block layer made) goes to the task current at insert or issue.
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
@@ -63,6 +66,31 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
+/* Who submitted each bio, by its first sector, until a request takes it.
+ * LRU: bios of bio-based devices (dm, md) never become requests here. */
+struct who {
+	__u64 cgroup_id;
+	__u32 pid;
+	char comm[TASK_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_ENTRIES);
+	__type(key, __u64);
+	__type(value, struct who);
+} submitters SEC(".maps");
+
+/* What block_bio_queue's record starts with, the same on every kernel. Its
+ * dev is the partition's on 6.x (bi_bdev is not remapped), the disk's on
+ * 5.10: the sector, absolute after the remap on both, is the key. */
+struct bio_queue_record {
+	__u64 common;
+	__u32 dev;
+	__u64 sector;
+	__u32 nr_sector;
+};
+
 /* What block_rq_complete's record starts with, the same on every kernel. */
 struct rq_complete_record {
 	__u64 common;
@@ -86,18 +114,39 @@ static __always_inline int trace_start(struct trace_event_raw_block_rq *ctx, boo
 		s->len = ctx->nr_sector << 9;
 		return 0;
 	}
-	fresh.cgroup_id = bpf_get_current_cgroup_id();
+	__u64 sector = key.sector;
+	struct who *w = bpf_map_lookup_elem(&submitters, &sector);
+
+	if (w) {
+		fresh.cgroup_id = w->cgroup_id;
+		fresh.pid = w->pid;
+		__builtin_memcpy(fresh.comm, w->comm, sizeof(fresh.comm));
+		bpf_map_delete_elem(&submitters, &sector);
+	} else {
+		fresh.cgroup_id = bpf_get_current_cgroup_id();
+		fresh.pid = bpf_get_current_pid_tgid() >> 32;
+		bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
+	}
 	if (targ_cgroup && fresh.cgroup_id != targ_cgroup)
 		return 0;
 	if (insert)
 		fresh.insert_ts = now;
 	fresh.issue_ts = now;
-	fresh.pid = bpf_get_current_pid_tgid() >> 32;
 	/* sectors, not the record's bytes: before 5.x bytes was 0 but for passthrough requests */
 	fresh.len = ctx->nr_sector << 9;
-	bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
 	bpf_probe_read_kernel_str(fresh.rwbs, sizeof(fresh.rwbs), ctx->rwbs);
 	bpf_map_update_elem(&starts, &key, &fresh, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/block/block_bio_queue")
+int block_bio_queue(struct bio_queue_record *ctx)
+{
+	__u64 sector = ctx->sector;
+	struct who w = {.cgroup_id = bpf_get_current_cgroup_id(), .pid = bpf_get_current_pid_tgid() >> 32};
+
+	bpf_get_current_comm(w.comm, sizeof(w.comm));
+	bpf_map_update_elem(&submitters, &sector, &w, BPF_ANY);
 	return 0;
 }
 
