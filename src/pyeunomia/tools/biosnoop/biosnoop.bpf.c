@@ -132,7 +132,7 @@ static __always_inline int trace_start(struct trace_event_raw_block_rq *ctx, boo
 	if (insert)
 		fresh.insert_ts = now;
 	fresh.issue_ts = now;
-	/* sectors, not the record's bytes: before 5.x bytes was 0 but for passthrough requests */
+	/* nr_sector, the measure every block tool here and block_rq_complete use (bytes is also set for passthrough) */
 	fresh.len = ctx->nr_sector << 9;
 	bpf_probe_read_kernel_str(fresh.rwbs, sizeof(fresh.rwbs), ctx->rwbs);
 	bpf_map_update_elem(&starts, &key, &fresh, BPF_ANY);
