@@ -58,7 +58,7 @@ int BPF_KRETPROBE(readline_return, const char *line)
 			*n += 1;
 		return 0;
 	}
-	e->ts = bpf_ktime_get_ns();
+	e->ts = bpf_ktime_get_boot_ns();
 	e->pid = id >> 32;
 	__builtin_memcpy(e->comm, comm, sizeof(e->comm));
 	if (bpf_probe_read_user_str(e->line, sizeof(e->line), line) < 0)

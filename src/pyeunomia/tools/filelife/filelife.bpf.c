@@ -168,7 +168,7 @@ static __always_inline int opened(long ret)
 	if (pos < 0)
 		return 0;
 	make_key(s, pos);
-	struct birth b = {.ts = bpf_ktime_get_ns(), .pid = id >> 32};
+	struct birth b = {.ts = bpf_ktime_get_boot_ns(), .pid = id >> 32};
 
 	bpf_map_update_elem(&births, s->key, &b, BPF_ANY);
 	return 0;
@@ -247,7 +247,7 @@ static __always_inline int unlink_exit(long ret)
 			*lostn += 1;
 		return 0;
 	}
-	e->ts = bpf_ktime_get_ns();
+	e->ts = bpf_ktime_get_boot_ns();
 	e->age = e->ts - born.ts;
 	e->pid = id >> 32;
 	e->tid = tid;

@@ -57,7 +57,7 @@ static __always_inline int entry(const char *host, unsigned int call)
 
 	if (targ_pid && targ_pid != (pid_t)(id >> 32))
 		return 0;
-	l.start = bpf_ktime_get_ns();
+	l.start = bpf_ktime_get_boot_ns();
 	bpf_map_update_elem(&inflight, &tid, &l, BPF_ANY);
 	return 0;
 }
@@ -82,7 +82,7 @@ static __always_inline int leave(long long ret)
 			*n += 1;
 		return 0;
 	}
-	e->ts = bpf_ktime_get_ns();
+	e->ts = bpf_ktime_get_boot_ns();
 	e->time = e->ts - c.start;
 	e->pid = id >> 32;
 	e->tid = tid;

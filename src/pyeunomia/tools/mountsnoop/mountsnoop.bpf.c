@@ -60,7 +60,7 @@ static __always_inline int enter(struct call_args *a)
 
 	if (targ_pid && targ_pid != (pid_t)(id >> 32))
 		return 0;
-	a->start = bpf_ktime_get_ns();
+	a->start = bpf_ktime_get_boot_ns();
 	bpf_map_update_elem(&inflight, &tid, a, BPF_ANY);
 	return 0;
 }
@@ -93,7 +93,7 @@ static __always_inline int leave(long ret)
 	}
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
-	e->ts = bpf_ktime_get_ns();
+	e->ts = bpf_ktime_get_boot_ns();
 	e->delta = e->ts - c.start;
 	e->pid = id >> 32;
 	e->tid = tid;

@@ -81,7 +81,7 @@ static __always_inline int leave(long ret)
 			*n += 1;
 		return 0;
 	}
-	e->ts = bpf_ktime_get_ns();
+	e->ts = bpf_ktime_get_boot_ns();
 	e->pid = id >> 32;
 	e->tid = tid;
 	e->ret = ret;

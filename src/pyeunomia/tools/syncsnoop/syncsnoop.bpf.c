@@ -42,7 +42,7 @@ static __always_inline int emit(unsigned int call, long long fd)
 			*n += 1;
 		return 0;
 	}
-	e->ts = bpf_ktime_get_ns();
+	e->ts = bpf_ktime_get_boot_ns();
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
 	e->call = call;
