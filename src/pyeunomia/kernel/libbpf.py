@@ -142,6 +142,7 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "bpf_map__set_autocreate": (c_int, [c_void_p, c_bool]),
     "bpf_program__attach": (c_void_p, [c_void_p]),
     "bpf_program__attach_xdp": (c_void_p, [c_void_p, c_int]),
+    "bpf_program__attach_uprobe_opts": (c_void_p, [c_void_p, c_int, c_char_p, c_size_t, c_void_p]),
     "bpf_program__attach_perf_event": (c_void_p, [c_void_p, c_int]),
     "bpf_link__destroy": (c_int, [c_void_p]),
     "bpf_tc_hook_create": (c_int, [ctypes.POINTER(TcHook)]),
@@ -436,6 +437,24 @@ def program_attach(prog: int) -> int:
     ctypes.set_errno(0)
     return _check_ptr(lib().bpf_program__attach(c_void_p(prog)), f"attaching '{program_name(prog)}'",
                       capability="CAP_PERFMON")
+
+
+class UprobeOpts(ctypes.Structure):
+    """struct bpf_uprobe_opts as libbpf 1.0 and 1.1 have it (later ones add
+    fields after these, zero unless sz covers them)."""
+
+    _fields_ = [("sz", c_size_t), ("ref_ctr_offset", c_size_t), ("bpf_cookie", ctypes.c_uint64),
+                ("retprobe", ctypes.c_bool), ("func_name", c_char_p)]
+
+
+def program_attach_uprobe(prog: int, retprobe: bool, binary: str, func: str, pid: int = -1) -> int:
+    """A uprobe on `func` of `binary` (a path, or a name libbpf finds on PATH
+    or in the library directories), in every process (`pid` -1)."""
+    opts = UprobeOpts(ctypes.sizeof(UprobeOpts), 0, 0, retprobe, func.encode())
+    ctypes.set_errno(0)
+    return _check_ptr(lib().bpf_program__attach_uprobe_opts(c_void_p(prog), pid, binary.encode(), 0,
+                                                            ctypes.byref(opts)),
+                      f"attaching '{program_name(prog)}' to {func} in {binary}", capability="CAP_PERFMON")
 
 
 def program_attach_xdp(prog: int, ifindex: int) -> int:

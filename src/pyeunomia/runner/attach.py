@@ -33,6 +33,11 @@ is attached by its section.
 - perf_event programs sample every CPU (one perf event each) at 49 Hz or
   `frequency`: the CPU cycles counter where there is one, else cpu-clock.
 - kprobe-family sections need kprobe support, named when it is missing.
+- `uprobe/BINARY:FUNC` and `uretprobe/BINARY:FUNC` probe another binary when
+  a string global whose doc comment says `@binary "BINARY"` is set
+  (libbpf-tools' `bashreadline -s PATH`, `gethostlatency -l LIBC`); unset,
+  the SEC() name's own BINARY, which libbpf finds on PATH or in the library
+  directories.
 - Everything else attaches by its SEC() name through libbpf.
 """
 
@@ -63,6 +68,20 @@ XDP_PREFIXES = XDP_SECTION_PREFIXES
 TC_PREFIXES = TC_SECTION_PREFIXES
 KPROBE_PREFIXES = ("kprobe", "kretprobe", "ksyscall", "kretsyscall")
 PERF_EVENT_PREFIXES = ("perf_event",)
+UPROBE_PREFIXES = ("uprobe/", "uretprobe/")
+
+
+def uprobe_binaries(package: Package, values: Mapping[str, object]) -> dict[str, str]:
+    """BINARY -> the path to probe instead, from the string globals marked
+    `@binary "BINARY"` that the user set (a non-empty value)."""
+    skel = package.meta.raw.get("bpf_skel", {})
+    out: dict[str, str] = {}
+    for section in skel.get("data_sections", []):
+        for var in section.get("variables", []):
+            binary, value = var.get("binary"), values.get(var.get("name", ""))
+            if isinstance(binary, str) and isinstance(value, str) and value:
+                out[binary] = value
+    return out
 BPF_TCX_INGRESS, BPF_TCX_EGRESS = 46, 47
 COMPAT_SUFFIX = "__compat"
 XDP_FLAGS_MODES, XDP_FLAGS_REPLACE = 0x2 | 0x4 | 0x8, 0x10  # SKB, DRV, HW; REPLACE
@@ -165,10 +184,12 @@ class Teardown:
 
 
 def attach(name: str, section: str, handle: int, into: Teardown, *, package: Package | None = None,
-           ifname: str | None = None, frequency: int | None = None) -> str | None:
+           ifname: str | None = None, frequency: int | None = None,
+           binaries: Mapping[str, str] | None = None) -> str | None:
     """Attach one loaded program, recording in `into` what to take down
     (also what was made before a failure). Returns a line for the user
-    about a choice made for them (which interface, which event), or None."""
+    about a choice made for them (which interface, which event), or None.
+    `binaries`: uprobe binaries replaced by the user (uprobe_binaries)."""
     if section.startswith(XDP_PREFIXES):
         return _attach_xdp(name, section, handle, xdp_meta(package, name) if package else XdpMeta(None), ifname,
                            into)
@@ -179,6 +200,16 @@ def attach(name: str, section: str, handle: int, into: Teardown, *, package: Pac
         return _attach_perf_event(name, section, handle, frequency or DEFAULT_FREQUENCY, into)
     if section.startswith(KPROBE_PREFIXES) and not features.has_kprobes():
         raise UnsupportedFeatureError("kprobes", f"program '{name}' ({section}) needs them")
+    if binaries and section.startswith(UPROBE_PREFIXES):
+        kind, _, target = section.partition("/")
+        binary, _, func = target.rpartition(":")
+        if binary in binaries and func.isidentifier():
+            path = binaries[binary]
+            missing = f"no such file {path}" if "/" in path and not os.path.exists(path) else \
+                f"no function {func} in {path}"
+            into.links.append(_call(name, section, lambda: libbpf.program_attach_uprobe(
+                handle, kind == "uretprobe", path, func), {_ENOENT: f"{missing} (ENOENT)"}))
+            return None
     into.links.append(_call(name, section, lambda: libbpf.program_attach(handle)))
     return None
 

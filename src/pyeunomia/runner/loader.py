@@ -300,11 +300,12 @@ class LoadedObject:
     def attach(self, ifname: str | None = None, *, frequency: int | None = None) -> None:
         """Attach every loaded program (runner/attach.py): `ifname` for xdp
         and tc, `frequency` (Hz) for perf_event sampling."""
+        binaries = policy.uprobe_binaries(self.package, self.values)
         for p in self.programs:
             if libbpf.program_fd(p.handle) < 0:
                 continue  # not loaded (autoload off)
             note = policy.attach(p.name, p.section, p.handle, self._teardown, package=self.package, ifname=ifname,
-                                 frequency=frequency)
+                                 frequency=frequency, binaries=binaries)
             if note:
                 self.notes.append(note)
 
