@@ -1,0 +1,77 @@
+"""Kernel-matrix rows of the network tools (tcpconnect, tcpaccept, tcplife,
+tcpstates, tcpconnlat, bindsnoop): one loopback IPv4 session or bind on the
+row's free port, and the exact events it must give.
+
+Standard library only: the guest imports this too.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from .actions import Ctx
+from .checks import event
+from .matrix import Program, row
+
+V4 = str([127, 0, 0, 1] + [0] * 12)  # the events' raw 16-byte address field, as checks.normal shows it
+SENT, ANSWERED = 1000, 3000
+
+
+def net_session(ctx: Ctx) -> None:
+    """Listen on the row's port, connect, send SENT bytes, answer ANSWERED,
+    close the client, then the server end after its EOF, then the listener."""
+    port = ctx["port"]
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", port))
+    server.listen(1)
+    client = socket.create_connection(("127.0.0.1", port), timeout=5)
+    conn, _ = server.accept()
+    conn.settimeout(5)
+    client.sendall(b"x" * SENT)
+    got = 0
+    while got < SENT:
+        got += len(conn.recv(4096))
+    conn.sendall(b"y" * ANSWERED)
+    got = 0
+    while got < ANSWERED:
+        got += len(client.recv(4096))
+    cport, fd = client.getsockname()[1], conn.fileno()
+    client.close()
+    while conn.recv(4096):
+        pass
+    conn.close()
+    server.close()
+    ctx.update(pid=os.getpid(), cport=cport, fd=fd)
+
+
+def net_bind(ctx: Ctx) -> None:
+    """bind(2) a TCP socket with SO_REUSEADDR and SO_REUSEPORT to the row's port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind(("127.0.0.1", ctx["port"]))
+        ctx.update(pid=os.getpid(), fd=sock.fileno())
+    finally:
+        sock.close()
+
+
+ROWS: tuple[Program, ...] = (
+    row("tool/tcpconnect", None, "ecli run -j tcpconnect -P {port}", net_session,
+        [event(pid="{pid}", af=2, saddr=V4, daddr=V4, dport="{port}")]),
+    row("tool/tcpaccept", None, "ecli run -j tcpaccept -P {port}", net_session,
+        [event(pid="{pid}", af=2, saddr=V4, sport="{port}", daddr=V4, dport="{cport}", fd="{fd}")]),
+    # bytes_acked counts the SYN and FIN too: the server's FIN, the client's SYN and FIN
+    row("tool/tcplife", None, "ecli run -j tcplife -L {port}", net_session,
+        [event(pid="{pid}", af=2, sport="{port}", dport="{cport}", tx_b=ANSWERED + 1, rx_b=SENT + 1)]),
+    row("tool/tcpstates", None, "ecli run -j tcpstates -L {port}", net_session,
+        [event(pid="{pid}", oldstate=7, newstate=10, sport="{port}", saddr=V4),
+         event(oldstate=1, newstate=8, sport="{port}", dport="{cport}", daddr=V4),
+         event(pid="{pid}", oldstate=10, newstate=7, sport="{port}")]),
+    row("tool/tcpconnlat", None, "ecli run -j tcpconnlat", net_session,
+        [event(pid="{pid}", af=2, lport="{cport}", dport="{port}", daddr=V4)]),
+    row("tool/bindsnoop", None, "ecli run -j bindsnoop -P {port}", net_bind,
+        [event(pid="{pid}", ret=0, proto=6, opts=24, port="{port}", af=2, addr=V4, fd="{fd}")]),
+)
