@@ -16,6 +16,7 @@ from .matrix import Program, row
 
 V4 = str([127, 0, 0, 1] + [0] * 12)  # the events' raw 16-byte address field, as checks.normal shows it
 SENT, ANSWERED = 1000, 3000
+IP_FREEBIND, IP_TRANSPARENT, IP_BIND_ADDRESS_NO_PORT = 15, 19, 24
 
 
 def net_session(ctx: Ctx) -> None:
@@ -47,10 +48,13 @@ def net_session(ctx: Ctx) -> None:
 
 
 def net_bind(ctx: Ctx) -> None:
-    """bind(2) a TCP socket with SO_REUSEADDR and SO_REUSEPORT to the row's port."""
+    """bind(2) a TCP socket with every option bindsnoop shows to the row's port:
+    the IP_ ones are inet_sock bitfields before 6.6, inet_flags bits after."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    for option in (IP_FREEBIND, IP_TRANSPARENT, IP_BIND_ADDRESS_NO_PORT):
+        sock.setsockopt(socket.SOL_IP, option, 1)
     try:
         sock.bind(("127.0.0.1", ctx["port"]))
         ctx.update(pid=os.getpid(), fd=sock.fileno())
@@ -72,6 +76,7 @@ ROWS: tuple[Program, ...] = (
          event(pid="{pid}", oldstate=10, newstate=7, sport="{port}")]),
     row("tool/tcpconnlat", None, "ecli run -j tcpconnlat", net_session,
         [event(pid="{pid}", af=2, lport="{cport}", dport="{port}", daddr=V4)]),
+    # opts: 1 FREEBIND + 2 TRANSPARENT + 4 BIND_ADDRESS_NO_PORT + 8 REUSEADDR + 16 REUSEPORT
     row("tool/bindsnoop", None, "ecli run -j bindsnoop -P {port}", net_bind,
-        [event(pid="{pid}", ret=0, proto=6, opts=24, port="{port}", af=2, addr=V4, fd="{fd}")]),
+        [event(pid="{pid}", ret=0, proto=6, opts=31, port="{port}", af=2, addr=V4, fd="{fd}")]),
 )

@@ -278,14 +278,17 @@ def test_tcpconnlat_min() -> None:
         assert not [line for line in slow.rest() if json.loads(line).get("pid") == a.pid]
 
 
-SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, SOL_IP, IP_FREEBIND = 1, 2, 15, 0, 15
+SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT = 1, 2, 15
+SOL_IP, IP_FREEBIND, IP_TRANSPARENT, IP_BIND_ADDRESS_NO_PORT = 0, 15, 19, 24
 
 
 def test_bindsnoop() -> None:
     """-x shows failed binds too; without it only successes; -p keeps the other child out.
-    OPTS bits: 1 FREEBIND, 8 REUSEADDR, 16 REUSEPORT; PROTO 6 TCP, 17 UDP."""
+    OPTS bits: 1 FREEBIND, 2 TRANSPARENT, 4 BIND_ADDRESS_NO_PORT, 8 REUSEADDR,
+    16 REUSEPORT; PROTO 6 TCP, 17 UDP."""
     p1, p2 = free_port(), free_port()
-    ops = [["bind", 4, "tcp", p1, [[SOL_SOCKET, SO_REUSEADDR], [SOL_SOCKET, SO_REUSEPORT]]],
+    ops = [["bind", 4, "tcp", p1, [[SOL_SOCKET, SO_REUSEADDR], [SOL_SOCKET, SO_REUSEPORT],
+                                   [SOL_IP, IP_TRANSPARENT], [SOL_IP, IP_BIND_ADDRESS_NO_PORT]]],
            ["bind", 6, "udp", p2, [[SOL_IP, IP_FREEBIND]]],
            ["bind", 4, "tcp", p1, []]]  # EADDRINUSE: the first holds it without SO_REUSEADDR here
     a, b = pair(ops, [["bind", 4, "tcp", 0, []]])
@@ -299,7 +302,7 @@ def test_bindsnoop() -> None:
         plain += [json.loads(line) for line in ok.rest()]
     assert results[2]["ret"] == -98
     assert [e["pid"] for e in seen] == [a.pid] * 3
-    want = [(0, 6, 24, p1, 2, RAW[4]), (0, 17, 1, p2, 10, RAW[6]), (-98, 6, 0, p1, 2, RAW[4])]
+    want = [(0, 6, 30, p1, 2, RAW[4]), (0, 17, 1, p2, 10, RAW[6]), (-98, 6, 0, p1, 2, RAW[4])]
     assert [(e["ret"], e["proto"], e["opts"], e["port"], e["af"], e["addr"]) for e in seen] == want
     assert [e["fd"] for e in seen] == [r["fd"] for r in results]
     assert all(e["comm"] == a.name and e["bound_dev_if"] == 0 for e in seen)
