@@ -37,10 +37,13 @@ pytestmark = pytest.mark.usefixtures("kernel")
 LOOPBACK = {4: "127.0.0.1", 6: "::1"}
 AF = {4: 2, 6: 10}
 RAW = {4: [127, 0, 0, 1] + [0] * 12, 6: [0] * 15 + [1]}  # the events' 16-byte address fields
+NOBODY = 65534
 SENT, ANSWERED = 1000, 3000  # bytes the client sends, and the server answers
 
 CHILD = r"""
-import json, socket, sys
+import encodings.idna, json, os, socket, sys  # idna: create_connection imports it, later unreadable
+if len(sys.argv) > 2:  # drop to this uid: the interpreter itself may sit where that user cannot read
+    os.setresuid(int(sys.argv[2]), int(sys.argv[2]), int(sys.argv[2]))
 FAM = {4: (socket.AF_INET, "127.0.0.1"), 6: (socket.AF_INET6, "::1")}
 ops = json.loads(sys.argv[1])
 sys.stdin.readline()  # wait until the tracer is ready
@@ -86,11 +89,12 @@ print(json.dumps(out), flush=True)
 class Child:
     """A Python process under a unique name that works sockets when told to."""
 
-    def __init__(self, tmp: Path, ops: list[list[Any]], tag: str):
+    def __init__(self, tmp: Path, ops: list[list[Any]], tag: str, uid: int | None = None):
         self.name = f"pyeu{tag}{os.getpid() % 1000}{int(time.monotonic() * 1000) % 10000}"[:15]
         link = tmp / self.name
         link.symlink_to(os.path.realpath(sys.executable))
-        self.proc = subprocess.Popen([str(link), "-c", CHILD, json.dumps(ops)],
+        argv = [str(link), "-c", CHILD, json.dumps(ops)] + ([] if uid is None else [str(uid)])
+        self.proc = subprocess.Popen(argv,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.pid = self.proc.pid
 
@@ -143,6 +147,19 @@ def test_tcpconnect_pid_filter(family: int) -> None:
     assert [e["pid"] for e in seen] == [a.pid]
     e = seen[0]
     assert_ends(e, family, comm=a.name, uid=0, saddr=RAW[family], daddr=RAW[family], dport=port_a)
+
+
+def test_tcpconnect_uid_filter() -> None:
+    """-u: a child running as nobody (65534) is seen with its uid, the root one is not."""
+    port_a, port_b = free_port(), free_port()
+    tmp = temp_dir()
+    a = Child(tmp, [["session", 4, port_a]], "a", uid=NOBODY)
+    b = Child(tmp, [["session", 4, port_b]], "b")
+    with running("ecli", "run", "-j", "tcpconnect", "-u", str(NOBODY)) as tool:
+        b.go()
+        a.go()
+        seen = events_until(tool, a.pid, 1)
+    assert [(e["pid"], e["uid"], e["dport"]) for e in seen] == [(a.pid, NOBODY, port_a)]
 
 
 def test_tcpconnect_ports_count() -> None:
