@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0
+/// Trace TCP sessions as they close: who, both ends, bytes sent and received, and how long it lived.
+///
+/// One hook: the sock:inet_sock_set_state tracepoint (4.16+). A session's
+/// birth is its first change into SYN_SENT, SYN_RECV or ESTABLISHED; its owner
+/// is the task that moved it to SYN_SENT (connect() runs in that task), else
+/// the first to move it to FIN_WAIT1 or LAST_ACK (close() runs in the closer);
+/// at CLOSE the byte counts are read from the tcp_sock through CO-RE and one
+/// event is sent. Sessions born before the tool started are not reported.
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "tcplife.bpf.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define PORTS_TEXT 64
+#define MAX_PORTS 16
+
+/// Process ID to trace (0: all)
+/// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
+const volatile pid_t targ_pid = 0;
+/// Trace IPv4 only
+/// @cmdarg {"short": "4", "long": "ipv4"}
+const volatile bool targ_ipv4 = false;
+/// Trace IPv6 only
+/// @cmdarg {"short": "6", "long": "ipv6"}
+const volatile bool targ_ipv6 = false;
+/// Comma-separated list of local ports to trace
+/// @cmdarg {"short": "L", "long": "localport", "metavar": "LOCALPORT"}
+const volatile char targ_lports[PORTS_TEXT] = "";
+/// Comma-separated list of remote ports to trace
+/// @cmdarg {"short": "D", "long": "remoteport", "metavar": "REMOTEPORT"}
+const volatile char targ_dports[PORTS_TEXT] = "";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} events SEC(".maps");
+
+/* Events the ring had no room for, per CPU: counted, never dropped silently. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+static __always_inline void count_lost(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&lost, &zero);
+
+	if (n)
+		*n += 1;
+}
+
+/* A session in flight: when it was born, and who owns it. */
+struct session {
+	__u64 born_ns;
+	__u32 pid;
+	char comm[TASK_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u64);
+	__type(value, struct session);
+} sessions SEC(".maps");
+
+static __u16 lports[MAX_PORTS], dports[MAX_PORTS];
+static __s32 n_lports = -1, n_dports = -1;
+
+/* The port lists, parsed once from their text on the first event: the text
+ * is what the command line gives, and parsing it here keeps the tool free of
+ * Python of its own. A race between CPUs parses it twice, to the same. */
+static __always_inline int parse_ports(const volatile char *text, __u16 *out)
+{
+	__u32 cur = 0, n = 0;
+	bool digits = false;
+
+	for (int i = 0; i < PORTS_TEXT; i++) {
+		char c = text[i];
+
+		if (c >= '0' && c <= '9') {
+			cur = cur * 10 + (c - '0');
+			digits = true;
+			if (cur > 0xffff)
+				cur = 0x10000; /* matches no port */
+			continue;
+		}
+		if (digits && n < MAX_PORTS)
+			out[n++ & (MAX_PORTS - 1)] = cur;
+		cur = 0;
+		digits = false;
+		if (!c)
+			break;
+	}
+	return n;
+}
+
+static __always_inline bool port_in(__u16 port, const volatile char *text, __u16 *list, __s32 *count)
+{
+	__s32 n = *count;
+
+	if (!text[0])
+		return true;
+	if (n < 0) {
+		n = parse_ports(text, list);
+		*count = n;
+	}
+	for (int i = 0; i < MAX_PORTS; i++) {
+		if (i >= n)
+			break;
+		if (list[i] == port)
+			return true;
+	}
+	return false;
+}
+
+/* The addresses, from the socket: the tracepoint record's arrays sit at
+ * offsets CO-RE relocates, and the verifier refuses a ctx pointer moved by a
+ * register. IPv4 goes in the first 4 bytes, the rest zero. */
+static __always_inline void read_addrs(struct sock *sk, __u16 family, unsigned char *saddr, unsigned char *daddr)
+{
+	if (family == AF_INET) {
+		__builtin_memset(saddr, 0, 16);
+		__builtin_memset(daddr, 0, 16);
+		BPF_CORE_READ_INTO((__u32 *)saddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)daddr, sk, __sk_common.skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO((struct in6_addr *)saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO((struct in6_addr *)daddr, sk, __sk_common.skc_v6_daddr);
+	}
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	__u64 sk = (__u64)ctx->skaddr, now = bpf_ktime_get_ns();
+	__u16 family = ctx->family, sport = ctx->sport, dport = ctx->dport;
+	int newstate = ctx->newstate;
+	struct session *s;
+	struct tcp_sock *tp;
+	struct event *e;
+
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+	if ((targ_ipv4 && family != AF_INET) || (targ_ipv6 && family != AF_INET6))
+		return 0;
+
+	s = bpf_map_lookup_elem(&sessions, &sk);
+	if (newstate < TCP_FIN_WAIT1) { /* ESTABLISHED, SYN_SENT, SYN_RECV */
+		if (!s) {
+			struct session fresh = {.born_ns = now};
+
+			bpf_map_update_elem(&sessions, &sk, &fresh, BPF_NOEXIST);
+			s = bpf_map_lookup_elem(&sessions, &sk);
+			if (!s)
+				return 0;
+		}
+		if (newstate == TCP_SYN_SENT) {
+			s->pid = bpf_get_current_pid_tgid() >> 32;
+			bpf_get_current_comm(s->comm, sizeof(s->comm));
+		}
+		return 0;
+	}
+	if (!s)
+		return 0;
+	if ((newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) && !s->pid) {
+		s->pid = bpf_get_current_pid_tgid() >> 32;
+		bpf_get_current_comm(s->comm, sizeof(s->comm));
+	}
+	if (newstate != TCP_CLOSE)
+		return 0;
+
+	if ((targ_pid && s->pid != targ_pid) ||
+	    !port_in(sport, targ_lports, lports, &n_lports) || !port_in(dport, targ_dports, dports, &n_dports)) {
+		bpf_map_delete_elem(&sessions, &sk);
+		return 0;
+	}
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_lost();
+		bpf_map_delete_elem(&sessions, &sk);
+		return 0;
+	}
+	e->pid = s->pid;
+	__builtin_memcpy(e->comm, s->comm, sizeof(e->comm));
+	e->span_us = (now - s->born_ns) / 1000;
+	tp = (struct tcp_sock *)sk;
+	e->rx_b = BPF_CORE_READ(tp, bytes_received);
+	e->tx_b = BPF_CORE_READ(tp, bytes_acked);
+	e->af = family;
+	e->sport = sport;
+	e->dport = dport;
+	read_addrs((struct sock *)sk, family, e->saddr, e->daddr);
+	bpf_map_delete_elem(&sessions, &sk);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
