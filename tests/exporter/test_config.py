@@ -128,8 +128,8 @@ def _metric(body: str) -> str:
              "                - {name: errno, base: 8}\n"), 9,
      "programs[0].metrics.counters[0].labels[0].decoders[0].base", "no parameter 'base'"),
     (_metric("        - name: a\n          labels:\n            - name: x\n              decoders:\n"
-             "                - {name: inet, family: af}\n"), 9,
-     "programs[0].metrics.counters[0].labels[0].decoders[0].family", "names another member, which a label cannot"),
+             "                - errno\n                - {name: inet, family: af}\n"), 10,
+     "programs[0].metrics.counters[0].labels[0].decoders[1].family", "only a label's first decoder can read"),
     (_metric("        - name: a\n          max_series: 0\n"), 6, "programs[0].metrics.counters[0].max_series",
      "1 or more"),
     (_metric("        - name: a\n          expire_after: soon\n"), 6,

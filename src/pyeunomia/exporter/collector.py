@@ -7,6 +7,7 @@ or registration time (describe() is empty).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.samples import Sample
@@ -47,12 +48,14 @@ class ExporterCollector:
         cfg = m.plan.config
         names = list(m.label_names)
         if cfg.kind == "counter":
-            counter = SeriesFamily(m.plan.name, cfg.description, "counter", m.label_names, es.items)
+            counter = SeriesFamily(m.plan.name, cfg.description, "counter", m.label_names,
+                                   _scaled(es.items, cfg.multiplier))
             if es.overflow is not None:
-                counter.extra.append(Sample(counter.sample_name, dict(OVERFLOW), es.overflow))
+                counter.extra.append(Sample(counter.sample_name, dict(OVERFLOW), es.overflow * cfg.multiplier))
             return counter
         if cfg.kind == "gauge":
-            return SeriesFamily(m.plan.name, cfg.description, "gauge", m.label_names, es.items)
+            return SeriesFamily(m.plan.name, cfg.description, "gauge", m.label_names,
+                                _scaled(es.items, cfg.multiplier))
         return self._event_histogram(m, es, names)
 
     def _event_histogram(self, m: EventMetric, es: EventSeries, names: list[str]) -> Metric:
@@ -82,9 +85,9 @@ class ExporterCollector:
         names = list(mm.label_names)
         if cfg.kind in ("counter", "gauge"):
             family = SeriesFamily(mm.plan.name, cfg.description, cfg.kind, mm.label_names,
-                                  list(reading.values.items()))
+                                  _scaled(list(reading.values.items()), cfg.multiplier))
             if reading.overflow is not None:
-                family.extra.append(Sample(family.sample_name, dict(OVERFLOW), reading.overflow))
+                family.extra.append(Sample(family.sample_name, dict(OVERFLOW), reading.overflow * cfg.multiplier))
             return family
         mult = cfg.buckets.multiplier if cfg.buckets else 1.0
         fam = HistogramMetricFamily(mm.plan.name, cfg.description, labels=names)
@@ -159,9 +162,15 @@ def _cumulative(les: list[str], counts: list[int]) -> list[tuple[str, float]]:
     return out
 
 
+def _scaled(items: list[tuple[tuple[str, ...], Any]], multiplier: float) -> list[tuple[tuple[str, ...], Any]]:
+    return items if multiplier == 1.0 else [(labels, value * multiplier) for labels, value in items]
+
+
 def _append_histogram(fam: Metric, labels: dict[str, str], buckets: list[tuple[str, float]],
                       total: float | None) -> None:
-    """Buckets (and count and sum, when the sum is known) with these labels."""
+    """Buckets (and count and sum, when the sum is known) with these labels.
+    A map's log2 slots have no sum, so no count either (OpenMetrics allows
+    neither alone): their count is the +Inf bucket."""
     name = fam.name
     for le, value in buckets:
         fam.samples.append(Sample(name + "_bucket", {**labels, "le": le}, value))

@@ -20,7 +20,7 @@ series limits and metrics read from BPF maps.
               expire_after: 5m          # drop a series not seen for this long
               map: opens                # read a BPF hash map at scrape time instead
           histograms: [{name, value: field, buckets: {type: exp2, min: 0, max: 20}}]
-          gauges: [{name, value: field}]
+          gauges: [{name, value: field}]        # counters and gauges: multiplier: 1e-9 (ns -> s)
 
 Pure: parses and checks the structure; whether fields, globals and maps exist
 is checked against the package by `plan`. Every error names the file, the
@@ -111,6 +111,7 @@ class MetricConfig:
     max_series: int
     expire_after: float | None  # seconds
     at: Located
+    multiplier: float = 1.0  # a counter's or gauge's exported value is value * multiplier (ns -> s: 1e-9)
 
     @property
     def exposed_name(self) -> str:
@@ -239,6 +240,8 @@ def parse_metric(node: Node, kind: str) -> MetricConfig:
                                 "value")
     if kind == "histogram":
         allowed += ("buckets",)
+    else:
+        allowed += ("multiplier",)
     keys = _mapping(node, f"a {kind}", allowed)
     name = _text(node, keys, "name", required=True)
     assert name is not None
@@ -269,8 +272,13 @@ def parse_metric(node: Node, kind: str) -> MetricConfig:
         buckets = _buckets(node, keys.get("buckets"), map_name is not None)
     if kind in ("histogram", "gauge") and map_name is None and value is None:
         raise node.error(f"an event {kind} needs 'value': the event field it measures", node.child_path("value"))
+    multiplier = 1.0
+    if "multiplier" in keys:
+        multiplier = _number(keys["multiplier"], positive=True)
+        if map_name is None and value is None:
+            raise keys["multiplier"].error("a count of events has nothing to scale: give 'value' (or 'map')")
     return MetricConfig(kind, name, description, labels, map_name, value, buckets, max_series, expire,
-                        Located(node))
+                        Located(node), multiplier)
 
 
 def _labels(node: Node | None) -> tuple[LabelConfig, ...]:
@@ -324,9 +332,9 @@ def _decoders(node: Node | None) -> tuple[DecoderConfig, ...]:
                 known = ", ".join(kind.params) or "none"
                 raise param.error(f"decoder {name} has no parameter {shown(key)} (parameters: {known})")
         for key in kind.siblings:
-            if params.get(key) is not None:
-                raise param_nodes[key].error(f"decoder {name}: '{key}' names another member, which a label cannot "
-                                             "read: labels decode one value")
+            if params.get(key) is not None and out:
+                raise param_nodes[key].error(f"decoder {name}: '{key}' names another member, which only a label's "
+                                             "first decoder can read (the later ones take the text before them)")
         try:
             kind.make(params)
         except ValueError as e:

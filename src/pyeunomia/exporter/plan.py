@@ -170,7 +170,7 @@ def _event_metric(m: MetricConfig, layout: Layout, program: str) -> MetricPlan:
     labels = []
     for label in m.labels:
         f, n = field_of(label.source, "from" if label.source != label.name else "name", label.at)
-        labels.append(plan_label(label, f, n, "field"))
+        labels.append(plan_label(label, f, n, "field", list(layout.fields)))
     value_field, value_cell = None, ""
     if m.value is not None:
         f, n = field_of(m.value, "value", m.at)
@@ -200,12 +200,14 @@ def _map_metric(m: MetricConfig, package: Package) -> MetricPlan:
         if f is None:
             raise label.at.error(f"the key of map {shown(m.map)} has no member {shown(label.source)} (members: "
                                  f"{', '.join(by_name)})", "from" if label.source != label.name else "name")
-        labels.append(plan_label(label, f, 0, "key member"))
-    positions = [key_fields.index(by_name[label.source]) for label in m.labels]
+        labels.append(plan_label(label, f, key_fields.index(f), "key member", key_fields))
+    # each label's key member, and the members its decoder also reads (inet's family)
+    picks = [(key_fields.index(by_name[label.source]), plan.siblings) for label, plan in zip(m.labels, labels,
+                                                                                              strict=True)]
 
     def label_values(raw: bytes, read: Callable[[bytes], tuple[Any, ...]] = key_values) -> tuple[Any, ...]:
         every = read(raw)
-        return tuple(every[p] for p in positions)
+        return tuple((every[p], *(every[s] for s in sibs)) if sibs else every[p] for p, sibs in picks)
     value, slots = _value_reader(m, btf, spec.value_type_id)
     if m.kind == "histogram":
         _check_slots(m, slots)
