@@ -22,6 +22,7 @@ Bench loads (events per second generators), one line per tool:
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -29,10 +30,12 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ...conftest import require
 from ..helpers import Running, command
 
 pytestmark = pytest.mark.usefixtures("kernel")
@@ -87,13 +90,15 @@ def wait_blocked(pid: int) -> None:
 class Child:
     """The sleeper described above, under a comm of its own."""
 
-    def __init__(self, name: str = "pyeusched") -> None:
+    def __init__(self, name: str = "pyeusched", group: Path | None = None) -> None:
         self.comm = f"{name}{os.getpid() % 1000}"[:15]
         self.proc = subprocess.Popen([sys.executable, "-c", CHILD, self.comm, str(SLEEPS)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.pid = self.proc.pid
         assert self.proc.stdout is not None and self.proc.stdout.readline() == b"ready\n"
         wait_blocked(self.pid)
+        if group is not None:  # moved while it sleeps: no switch of its own
+            (group / "cgroup.procs").write_text(str(self.pid))
         self.before = switches(self.pid)
 
     def go(self) -> int:
@@ -111,12 +116,50 @@ class Child:
 
 
 @contextmanager
-def child() -> Iterator[Child]:
-    c = Child()
+def child(group: Path | None = None) -> Iterator[Child]:
+    c = Child(group=group)
     try:
         yield c
     finally:
         c.kill()
+
+
+def cgroup2_root() -> Path | None:
+    """Where cgroup v2 is mounted (v2-only: /sys/fs/cgroup; hybrid: its unified/)."""
+    with open("/proc/self/mounts") as mounts:
+        for line in mounts:
+            fields = line.split()
+            if fields[2] == "cgroup2":
+                return Path(fields[1])
+    return None
+
+
+@contextmanager
+def cgroup() -> Iterator[Path]:
+    """A fresh cgroup v2 directory, removed once its processes have exited."""
+    root = cgroup2_root()
+    require(root is not None, "no cgroup v2 hierarchy is mounted")
+    assert root is not None
+    group = root / f"pyeunomia-sched-{os.getpid()}-{time.monotonic_ns() % 100000}"
+    group.mkdir()
+    try:
+        yield group
+    finally:
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+
+def cgroup_arg(group: Path) -> str:
+    """The path once the `cgroup` converter exists (docs/writing-tools.md);
+    until then the option takes the cgroup's id, its directory's inode."""
+    return str(group) if importlib.util.find_spec("pyeunomia.converters") else str(group.stat().st_ino)
 
 
 def tool(*args: str) -> Running:
@@ -160,6 +203,17 @@ def test_runqlat_pid_filter_leaves_others_out():
         d_other = other.go()
         out = hists(results(r))
     assert list(out) == [other.pid] and sum(out[other.pid]) == d_other
+
+
+@pytest.mark.parametrize("name", ["runqlat", "cpudist"])
+def test_cgroup_filter(name: str):
+    """-c: only the child moved into a fresh cgroup is counted, not the one left in the test's own."""
+    with cgroup() as group, child(group) as inside, child() as outside:
+        r = tool(name, "-c", cgroup_arg(group), "-P")
+        d = inside.go()
+        outside.go()
+        out = hists(results(r))
+    assert list(out) == [inside.pid] and sum(out[inside.pid]) == d
 
 
 def test_runqslower_every_switch_in_with_threshold_0():

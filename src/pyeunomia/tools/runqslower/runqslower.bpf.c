@@ -6,7 +6,8 @@
 /// with raw_tp twins for kernels that lack BTF-typed tracepoints; CO-RE reads
 /// of task_struct cover state -> __state (5.14). Only latencies above the
 /// threshold leave the kernel, as ring buffer events. The task switched out
-/// for the late one (PREV COMM, PREV TID) shows with -e/-P.
+/// for the late one (PREV COMM, PREV TID: libbpf-tools' -P) shows with -e,
+/// the runner's extended-columns option (a bool global cannot choose columns).
 /// @positional ["min_us"]
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -27,9 +28,6 @@ const volatile pid_t targ_tid = 0;
 /// Report only latencies above this (default 10000 us; 0: every switch-in)
 /// @cmdarg {"long": "min-us", "metavar": "MIN_US", "convert": {"name": "duration", "unit": "us"}}
 const volatile __u64 min_us = 10000;
-/// Also show the previous task (PREV COMM, PREV TID), as -e does
-/// @cmdarg {"short": "P", "long": "previous"}
-const volatile bool targ_previous = false;
 
 /* When each runnable task (by thread id) was queued: state between events. */
 struct {
