@@ -35,8 +35,8 @@ ROWS: tuple[Program, ...] = (
     row("tool/cpudist", None, "ecli run -j -i 1 cpudist -P", a.sleepy_child, [hist("{pid}")]),
     row("tool/cpudist-offcpu", None, "ecli run -j -i 1 cpudist -O -L", a.sleepy_child, [hist("{pid}")]),
     row("tool/offcputime", None, "ecli run -j offcputime -u", a.sleepy_child,
-        [event(pid="{pid}", comm="{comm}"), frame("kstack", "schedule")]),
+        [event(pid="{pid}", tid="{pid}", comm="{comm}"), frame("kstack", "schedule")]),
     row("tool/offcputime-raw_tp", None, "ecli run -j --skip sched_switch_btf offcputime -u", a.sleepy_child,
-        [event(pid="{pid}", comm="{comm}"), frame("kstack", "schedule")]),
-    row("tool/profile", None, "ecli run -j -F 99 profile", a.busy_child, [event(pid="{pid}", comm="{comm}")]),
+        [event(pid="{pid}", tid="{pid}", comm="{comm}"), frame("kstack", "schedule")]),
+    row("tool/profile", None, "ecli run -j -F 99 profile", a.busy_child, [event(pid="{pid}", tid="{pid}", comm="{comm}")]),
 )

@@ -82,6 +82,19 @@ def test_json():
                     "ustack": [{"address": 0x10000, "symbol": "u4660_10000", "offset": 0, "module": "/bin/x"}]}
 
 
+def test_json_carries_the_members_the_mapping_does_not_name():
+    """offcputime's off-CPU time or a thread id: raw, as any event's JSON; text stays upstream's."""
+    layout = profile_layout(names=("tid", "cpu_id", "comm", "kstack_sz", "ustack_sz", "kstack", "ustack"))
+    out = io.BytesIO()
+    writer = StackWriter(SampleReader(StackTraceSpec("events", {}, True), layout), FakeSymbolizer(), out, True)
+    record = upstream_record(kstack_sz=8, ustack_sz=0)
+    writer.write_run(memoryview(bytes(8) + record), 8, 8 + 2080, 1, 2080)
+    writer.end_batch()
+    line = json.loads(out.getvalue())
+    assert (line["pid"], line["tid"], line["cpu_id"]) == (None, 4660, 22136)
+    assert list(line) == ["time", "comm", "pid", "cpu_id", "tid", "kstack", "ustack"]
+
+
 def test_hostile_comm_is_escaped():
     record = bytearray(upstream_record(8, 8))
     record[8:24] = b"\x1b[2Jevil\n;x\0\0\0\0\0"

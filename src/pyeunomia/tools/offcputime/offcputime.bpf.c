@@ -121,7 +121,8 @@ static __always_inline int on_switch(void *ctx, struct task_struct *prev, struct
 		s.ts = now;
 		s.state = state;
 		/* prev is still current here: these are its own stacks */
-		/* skip 2 frames: this program and bpf_trace_run4 that called it */
+		/* skip 2 frames: this program and bpf_trace_run4 that called it (then
+		 * __traceiter_sched_switch when the tracepoint has several probes, or __schedule) */
 		s.kern_stack_id = user_stacks_only ? -1 : bpf_get_stackid(ctx, &stackmap, 2);
 		s.user_stack_id = kernel_stacks_only ? -1 : bpf_get_stackid(ctx, &stackmap, BPF_F_USER_STACK);
 		bpf_map_update_elem(&start, &tid, &s, BPF_ANY);
@@ -135,7 +136,7 @@ static __always_inline int on_switch(void *ctx, struct task_struct *prev, struct
 		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 		if (e) {
 			e->tgid = BPF_CORE_READ(next, tgid);
-			e->pid = tid;
+			e->tid = tid;
 			bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), next->comm);
 			e->kern_stack_id = sp->kern_stack_id;
 			e->user_stack_id = sp->user_stack_id;

@@ -8,7 +8,7 @@
  * (ids into the stack trace map). */
 struct event {
 	__u32 tgid;
-	__u32 pid;
+	__u32 tid;
 	char comm[TASK_COMM_LEN];
 	__s64 kern_stack_id;
 	__s64 user_stack_id;

@@ -72,7 +72,7 @@ int do_perf_event(void *ctx)
 	if (!e)
 		return 0;
 	e->tgid = tgid;
-	e->pid = tid;
+	e->tid = tid;
 	e->cpu = cpu;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->kern_stack_id = user_stacks_only ? -1 : bpf_get_stackid(ctx, &stackmap, 0);

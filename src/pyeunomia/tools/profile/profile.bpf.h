@@ -7,7 +7,7 @@
 /* One sample of a CPU: who ran, and its stacks (ids into the stack trace map). */
 struct event {
 	__u32 tgid;
-	__u32 pid;
+	__u32 tid;
 	__u32 cpu;
 	char comm[TASK_COMM_LEN];
 	__s64 kern_stack_id;
