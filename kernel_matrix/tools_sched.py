@@ -38,5 +38,6 @@ ROWS: tuple[Program, ...] = (
         [event(pid="{pid}", tid="{pid}", comm="{comm}"), frame("kstack", "schedule")]),
     row("tool/offcputime-raw_tp", None, "ecli run -j --skip sched_switch_btf offcputime -u", a.sleepy_child,
         [event(pid="{pid}", tid="{pid}", comm="{comm}"), frame("kstack", "schedule")]),
-    row("tool/profile", None, "ecli run -j -F 99 profile", a.busy_child, [event(pid="{pid}", tid="{pid}", comm="{comm}")]),
+    row("tool/profile", None, "ecli run -j -F 99 profile", a.busy_child,
+        [event(pid="{pid}", tid="{pid}", comm="{comm}")]),
 )
