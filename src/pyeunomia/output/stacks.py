@@ -61,7 +61,8 @@ class FoldedProfile:
         self._names: dict[tuple[int, int, bytes], tuple[str, ...]] = {}
         self._keep: list[object] = []  # the frame tuples whose ids key _names, kept alive
 
-    def add(self, comm: bytes | None, kframes: tuple[Frame, ...] | None, uframes: tuple[Frame, ...] | None) -> None:
+    def add(self, comm: bytes | None, kframes: tuple[Frame, ...] | None, uframes: tuple[Frame, ...] | None,
+            weight: int = 1) -> None:
         key = (id(kframes), id(uframes), comm or b"")
         names = self._names.get(key)
         if names is None:
@@ -74,7 +75,7 @@ class FoldedProfile:
                      *(frame_name(f) for f in reversed(uframes or ())),
                      *(frame_name(f) + KERNEL_MARK for f in reversed(kframes or ())))
             self._names[key] = names
-        self.counts[names] += 1
+        self.counts[names] += weight
 
     def lines(self) -> list[str]:
         return [f"{';'.join(stack)} {count}\n" for stack, count in sorted(self.counts.items())]
@@ -140,7 +141,7 @@ class StackWriter(EventWriter):
         self.samples += 1
         kframes, uframes = self._frames(sample)
         if self.profile is not None:
-            self.profile.add(sample.comm, kframes, uframes)
+            self.profile.add(sample.comm, kframes, uframes, 1 if sample.weight is None else sample.weight)
         if self.stream is None:
             return
         if self.as_json:

@@ -273,6 +273,19 @@ def test_offcputime_events_with_stacks():
         [True] * len(sleeps)
 
 
+def test_offcputime_folded_stacks_sum_the_time(tmp_path: Path):
+    folded = tmp_path / "offcpu.folded"
+    with child() as c:
+        r = tool("--folded", str(folded), "offcputime", "-p", str(c.pid), "-m", "0")
+        c.go()
+        events = results(r)
+    lines = folded.read_text().splitlines()
+    assert lines and all(line.startswith(c.comm + ";") for line in lines)
+    # weighted by delta_us (the stack_trace mapping's weight): the same microseconds the events carry
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in lines) == sum(e["delta_us"] for e in events)
+    assert sum(e["delta_us"] for e in events) >= SLEEPS * 2000
+
+
 def test_offcputime_raw_tp_twin_user_stacks_only():
     with child() as c:
         r = tool("--skip", "sched_switch_btf", "offcputime", "-p", str(c.pid), "-m", "0", "-U")

@@ -7,7 +7,8 @@
 /// in, the period ends and, if it lasted between the minimum and maximum
 /// block times, one event carries both stack ids and the time in us. The
 /// runner prints the stacks symbolized, and --folded / --flamegraph give
-/// the folded stacks and a flame graph. A tp_btf program where the kernel
+/// the folded stacks and a flame graph weighted by the time (the
+/// stack_trace mapping's `weight`), as libbpf-tools' offcputime sums it. A tp_btf program where the kernel
 /// takes it (5.5+), its raw_tp twin elsewhere; CO-RE reads of task_struct
 /// (state -> __state in 5.14).
 #include <vmlinux.h>
@@ -71,7 +72,8 @@ struct {
 	__uint(max_entries, 10240);
 } stackmap SEC(".maps");
 
-/// @intepreter {"stack_trace": {"field_map": {"pid": "tgid", "cpu_id": "cpu", "comm": "comm", "kstack": "kern_stack_id", "ustack": "user_stack_id"}}}
+/* weight: the folded stacks and the flame graph sum off-CPU microseconds, as libbpf-tools' folded output */
+/// @intepreter {"stack_trace": {"field_map": {"pid": "tgid", "cpu_id": "cpu", "comm": "comm", "kstack": "kern_stack_id", "ustack": "user_stack_id", "weight": "delta_us"}}}
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22);
