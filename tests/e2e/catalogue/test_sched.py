@@ -22,16 +22,17 @@ Bench loads (events per second generators), one line per tool:
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import pytest
 
@@ -59,6 +60,28 @@ end = time.monotonic() + float(sys.argv[2])
 while time.monotonic() < end:
     pass
 """
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def once_more(test: Callable[P, R]) -> Callable[P, R]:
+    """Run a counting test a second time if its first run fails.
+
+    Rarely (about 1 run in 25 here, while other sessions were loading and
+    unloading programs of their own), one of the child's switch-ins never
+    reaches the tool: a copy of runqlat with
+    counters in the kernel saw all 21 wake-ups recorded and 20 switch-ins
+    looked up, none missing its start, while /proc counted 21 switches. A
+    tool that miscounts fails both runs; each run still asserts exact counts."""
+    @functools.wraps(test)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return test(*args, **kwargs)
+        except AssertionError:
+            return test(*args, **kwargs)
+    return run
 
 
 def switches(pid: int) -> int:
@@ -176,6 +199,7 @@ def hists(entries: list[dict[str, Any]], name: str = "hists") -> dict[Any, list[
     return {e["key"]: e["value"]["slots"] for e in entries if e.get("map") == name}
 
 
+@once_more
 def test_runqlat_counts_every_wait_of_the_pid():
     with child() as c:
         r = tool("runqlat", "-p", str(c.pid), "-P")
@@ -186,6 +210,7 @@ def test_runqlat_counts_every_wait_of_the_pid():
     assert d >= SLEEPS
 
 
+@once_more
 def test_runqlat_per_thread_in_msecs():
     with child() as c:
         r = tool("runqlat", "-p", str(c.pid), "-L", "-m")
@@ -196,6 +221,17 @@ def test_runqlat_per_thread_in_msecs():
     assert sum(entry["value"]["slots"]) == d
 
 
+@once_more
+def test_runqlat_per_pid_namespace():
+    with child() as c:
+        r = tool("runqlat", "-p", str(c.pid), "--pidnss")
+        d = c.go()
+        out = hists(results(r))
+        inum = os.stat(f"/proc/{c.pid}/ns/pid").st_ino  # the namespace's inode number
+    assert list(out) == [inum] and sum(out[inum]) == d
+
+
+@once_more
 def test_runqlat_pid_filter_leaves_others_out():
     with child() as c, child() as other:
         r = tool("runqlat", "-p", str(other.pid), "-P")
@@ -206,6 +242,7 @@ def test_runqlat_pid_filter_leaves_others_out():
 
 
 @pytest.mark.parametrize("name", ["runqlat", "cpudist"])
+@once_more
 def test_cgroup_filter(name: str):
     """-c: only the child moved into a fresh cgroup is counted, not the one left in the test's own."""
     with cgroup() as group, child(group) as inside, child() as outside:
@@ -216,6 +253,7 @@ def test_cgroup_filter(name: str):
     assert list(out) == [inside.pid] and sum(out[inside.pid]) == d
 
 
+@once_more
 def test_runqslower_every_switch_in_with_threshold_0():
     with child() as c:
         r = tool("runqslower", "-p", str(c.pid), "--min-us", "0")
@@ -234,6 +272,7 @@ def test_runqslower_threshold_and_tid_filter():
     assert events == []
 
 
+@once_more
 def test_cpudist_on_cpu_periods():
     with child() as c:
         r = tool("cpudist", "-p", str(c.pid), "-P")
@@ -242,6 +281,7 @@ def test_cpudist_on_cpu_periods():
     assert list(out) == [c.pid] and sum(out[c.pid]) == d
 
 
+@once_more
 def test_cpudist_off_cpu_periods():
     with child() as c:
         r = tool("cpudist", "-O", "-p", str(c.pid))
@@ -254,6 +294,7 @@ def test_cpudist_off_cpu_periods():
     assert sum(slots[10:]) >= SLEEPS
 
 
+@once_more
 def test_offcputime_events_with_stacks():
     with child() as c:
         r = tool("offcputime", "-p", str(c.pid), "-m", "0")
@@ -273,6 +314,7 @@ def test_offcputime_events_with_stacks():
         [True] * len(sleeps)
 
 
+@once_more
 def test_offcputime_folded_stacks_sum_the_time(tmp_path: Path):
     folded = tmp_path / "offcpu.folded"
     with child() as c:
@@ -286,6 +328,7 @@ def test_offcputime_folded_stacks_sum_the_time(tmp_path: Path):
     assert sum(e["delta_us"] for e in events) >= SLEEPS * 2000
 
 
+@once_more
 def test_offcputime_raw_tp_twin_user_stacks_only():
     with child() as c:
         r = tool("--skip", "sched_switch_btf", "offcputime", "-p", str(c.pid), "-m", "0", "-U")
@@ -344,6 +387,7 @@ def test_runqlen_per_cpu():
     assert sum(per_cpu[last]) > 0 and per_cpu[last][0] == per_cpu[last][1] == 0
 
 
+@once_more
 def test_runqlat_raw_tp_twins():
     btf = "sched_wakeup_btf,sched_wakeup_new_btf,sched_switch_btf"
     with child() as c:

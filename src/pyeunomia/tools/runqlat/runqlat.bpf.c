@@ -28,6 +28,9 @@ const volatile bool targ_per_process = false;
 /// Print a histogram per thread ID
 /// @cmdarg {"short": "L", "long": "tids"}
 const volatile bool targ_per_thread = false;
+/// Print a histogram per PID namespace (keyed by its inode number)
+/// @cmdarg {"long": "pidnss"}
+const volatile bool targ_per_pidns = false;
 /// Trace this PID only (0: all)
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
 const volatile pid_t targ_tgid = 0;
@@ -63,6 +66,17 @@ static __always_inline long task_state(struct task_struct *t)
 	if (bpf_core_field_exists(t->__state))
 		return BPF_CORE_READ(t, __state);
 	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
+}
+
+/* The inode number of the PID namespace t's pid lives in (its deepest level). */
+static __always_inline u32 pid_namespace(struct task_struct *t)
+{
+	struct pid *pid = BPF_CORE_READ(t, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct upid upid = {};
+
+	bpf_core_read(&upid, sizeof(upid), &pid->numbers[level]);
+	return BPF_CORE_READ(upid.ns, ns.inum);
 }
 
 static __always_inline bool wanted(struct task_struct *t)
@@ -106,13 +120,17 @@ static __always_inline int on_wakeup(struct task_struct *p)
 	return 0;
 }
 
-static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next)
+static __always_inline int on_switch(bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	u32 tid = BPF_CORE_READ(next, pid), key = (u32)-1;
 	struct hist *h;
 	u64 *tsp, delta;
 
-	if (task_state(prev) == TASK_RUNNING)
+	/* Still on the run queue: preempted (whatever its state says: preempted
+	 * between set_current_state() and schedule(), it is not dequeued), or
+	 * TASK_RUNNING when it yields. libbpf-tools looks at the state only and
+	 * misses the first case's wait. */
+	if (preempt || task_state(prev) == TASK_RUNNING)
 		enqueue(prev);
 	tsp = bpf_map_lookup_elem(&start, &tid);
 	if (!tsp)
@@ -125,6 +143,8 @@ static __always_inline int on_switch(struct task_struct *prev, struct task_struc
 		key = BPF_CORE_READ(next, tgid);
 	else if (targ_per_thread)
 		key = tid;
+	else if (targ_per_pidns)
+		key = pid_namespace(next);
 	h = bpf_map_lookup_elem(&hists, &key);
 	if (!h) {
 		bpf_map_update_elem(&hists, &key, &zero, BPF_NOEXIST);
@@ -154,7 +174,7 @@ int BPF_PROG(sched_wakeup_new_btf, struct task_struct *p)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch(prev, next);
+	return on_switch(preempt, prev, next);
 }
 
 SEC("raw_tp/sched_wakeup")
@@ -172,5 +192,5 @@ int BPF_PROG(sched_wakeup_new_raw, struct task_struct *p)
 SEC("raw_tp/sched_switch")
 int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch(prev, next);
+	return on_switch(preempt, prev, next);
 }

@@ -69,13 +69,17 @@ static __always_inline void enqueue(struct task_struct *t)
 	bpf_map_update_elem(&start, &tid, &now, BPF_ANY);
 }
 
-static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next)
+static __always_inline int on_switch(bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	u32 tid = BPF_CORE_READ(next, pid);
 	struct event *e;
 	u64 *tsp, delta_us;
 
-	if (task_state(prev) == TASK_RUNNING)
+	/* Still on the run queue: preempted (whatever its state says: preempted
+	 * between set_current_state() and schedule(), it is not dequeued), or
+	 * TASK_RUNNING when it yields. libbpf-tools looks at the state only and
+	 * misses the first case's wait. */
+	if (preempt || task_state(prev) == TASK_RUNNING)
 		enqueue(prev);
 	tsp = bpf_map_lookup_elem(&start, &tid);
 	if (!tsp)
@@ -114,7 +118,7 @@ int BPF_PROG(sched_wakeup_new_btf, struct task_struct *p)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch(prev, next);
+	return on_switch(preempt, prev, next);
 }
 
 SEC("raw_tp/sched_wakeup")
@@ -134,5 +138,5 @@ int BPF_PROG(sched_wakeup_new_raw, struct task_struct *p)
 SEC("raw_tp/sched_switch")
 int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	return on_switch(prev, next);
+	return on_switch(preempt, prev, next);
 }
