@@ -262,6 +262,18 @@ def test_runqslower_every_switch_in_with_threshold_0():
         events = results(r)
     assert len(events) == d
     assert {(e["pid"], e["tgid"], e["task"]) for e in events} == {(c.pid, c.pid, c.comm)}
+    assert {(e["prev_pid"], e["prev_task"]) for e in events} == {(0, "")}  # no -P
+
+
+@once_more
+def test_runqslower_previous_task():
+    """-P: each event names the task switched out for the child; the child never preempts itself."""
+    with child() as c:
+        r = tool("runqslower", "-p", str(c.pid), "--min-us", "0", "-P")
+        d = c.go()
+        events = results(r)
+    assert len(events) == d
+    assert all(e["prev_task"] and e["prev_pid"] != c.pid for e in events)
 
 
 def test_runqslower_threshold_and_tid_filter():

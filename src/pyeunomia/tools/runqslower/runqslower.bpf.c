@@ -5,9 +5,10 @@
 /// sched_switch for preempted tasks and the switch-in), as tp_btf programs
 /// with raw_tp twins for kernels that lack BTF-typed tracepoints; CO-RE reads
 /// of task_struct cover state -> __state (5.14). Only latencies above the
-/// threshold leave the kernel, as ring buffer events. The task switched out
-/// for the late one (PREV COMM, PREV TID: libbpf-tools' -P) shows with -e,
-/// the runner's extended-columns option (a bool global cannot choose columns).
+/// threshold leave the kernel, as ring buffer events. With -P each also
+/// names the task switched out for the late one (PREV COMM, PREV TID), as
+/// libbpf-tools' -P; the table shows those columns with -e, the runner's
+/// extended-columns option (a global cannot choose columns).
 /// @positional ["min_us"]
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -25,6 +26,9 @@ const volatile pid_t targ_pid = 0;
 /// Trace this TID only (0: all)
 /// @cmdarg {"short": "t", "long": "tid", "metavar": "TID"}
 const volatile pid_t targ_tid = 0;
+/// Also record the previous task's name and TID (PREV COMM, PREV TID; the table shows them with -e)
+/// @cmdarg {"short": "P", "long": "previous"}
+const volatile bool targ_previous = false;
 /// Report only latencies above this (default 10000 us; 0: every switch-in)
 /// @cmdarg {"long": "min-us", "metavar": "MIN_US", "convert": {"name": "duration", "unit": "us"}}
 const volatile __u64 min_us = 10000;
@@ -93,10 +97,15 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev, str
 		return 0;
 	e->pid = tid;
 	e->tgid = BPF_CORE_READ(next, tgid);
-	e->prev_pid = BPF_CORE_READ(prev, pid);
 	e->delta_us = delta_us;
 	bpf_probe_read_kernel_str(e->task, sizeof(e->task), next->comm);
-	bpf_probe_read_kernel_str(e->prev_task, sizeof(e->prev_task), prev->comm);
+	if (targ_previous) {
+		e->prev_pid = BPF_CORE_READ(prev, pid);
+		bpf_probe_read_kernel_str(e->prev_task, sizeof(e->prev_task), prev->comm);
+	} else {
+		e->prev_pid = 0;
+		e->prev_task[0] = 0;
+	}
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
