@@ -394,4 +394,4 @@ def test_a_bad_intepreter_comment_is_one_line(tmp_path):
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         f"ecc: error: {src}:4: intepreter.stack_trace.field_map: unknown key 'stack': use pid, cpu_id, comm, "
-        "kstack_sz, ustack_sz, kstack, ustack"]
+        "kstack_sz, ustack_sz, kstack, ustack or weight"]

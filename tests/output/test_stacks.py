@@ -82,6 +82,30 @@ def test_json():
                     "ustack": [{"address": 0x10000, "symbol": "u4660_10000", "offset": 0, "module": "/bin/x"}]}
 
 
+def test_json_carries_the_members_the_mapping_does_not_name():
+    """offcputime's off-CPU time or a thread id: raw, as any event's JSON; text stays upstream's."""
+    layout = profile_layout(names=("tid", "cpu_id", "comm", "kstack_sz", "ustack_sz", "kstack", "ustack"))
+    out = io.BytesIO()
+    writer = StackWriter(SampleReader(StackTraceSpec("events", {}, True), layout), FakeSymbolizer(), out, True)
+    record = upstream_record(kstack_sz=8, ustack_sz=0)
+    writer.write_run(memoryview(bytes(8) + record), 8, 8 + 2080, 1, 2080)
+    writer.end_batch()
+    line = json.loads(out.getvalue())
+    assert (line["pid"], line["tid"], line["cpu_id"]) == (None, 4660, 22136)
+    assert list(line) == ["time", "comm", "pid", "cpu_id", "tid", "kstack", "ustack"]
+
+
+def test_folded_stacks_sum_the_weight_member():
+    """field_map's weight (offcputime's off-CPU us): each sample counts for its value, not 1."""
+    layout = profile_layout(names=("pid", "n", "comm", "kstack_sz", "ustack_sz", "kstack", "ustack"))
+    profile = FoldedProfile()
+    writer = StackWriter(SampleReader(StackTraceSpec("events", {"weight": "n"}, True), layout), FakeSymbolizer(),
+                         None, False, profile)
+    ring = b"".join(bytes(8) + upstream_record(kstack_sz=8, ustack_sz=8) for _ in range(2))
+    writer.write_run(memoryview(ring), 8, 8 + 2080, 2, 2080)
+    assert profile.lines() == [f"test-comm;u4660_10000;k10000_[k] {2 * 0x5678}\n"]
+
+
 def test_hostile_comm_is_escaped():
     record = bytearray(upstream_record(8, 8))
     record[8:24] = b"\x1b[2Jevil\n;x\0\0\0\0\0"

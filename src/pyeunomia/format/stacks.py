@@ -15,7 +15,10 @@ length in bytes, as bpf_get_stack() returns it (negative: an error, no stack).
 Beyond upstream: a stack member may be an integer, a stack id from
 bpf_get_stackid(), looked up in the program's BPF_MAP_TYPE_STACK_TRACE map
 (libbpf-tools style); pid, cpu_id, comm and the sizes may be absent unless
-field_map names them.
+field_map names them. And field_map's `weight`, only when named: an integer
+member that the folded stacks and the flame graph add up instead of counting
+1 per sample (offcputime's off-CPU microseconds, as libbpf-tools' folded
+output sums them).
 
 Pure: the spec, a record reader bound to a layout, and the frame type the
 symbolizer (runner/) fills and the writers (output/) show.
@@ -34,6 +37,7 @@ from .package import Package
 INTERPRETER = "stack_trace"
 DEFAULT_INTERPRETER = "default_struct"
 FIELDS = ("pid", "cpu_id", "comm", "kstack_sz", "ustack_sz", "kstack", "ustack")
+WEIGHT = "weight"  # ours, never defaulted to a member of that name
 ADDRESS_SIZE = 8
 
 
@@ -68,8 +72,8 @@ def _stack_trace_body(body: Any, where: str) -> tuple[dict[str, str], bool]:
     if not isinstance(field_map, dict):
         raise PackageError(f"{where}: 'field_map' must be an object")
     for key, value in field_map.items():
-        if key not in FIELDS:
-            raise PackageError(f"{where}.field_map: unknown key '{key}': use {', '.join(FIELDS)}")
+        if key not in FIELDS and key != WEIGHT:
+            raise PackageError(f"{where}.field_map: unknown key '{key}': use {', '.join(FIELDS)} or {WEIGHT}")
         if value is not None and not isinstance(value, str):
             raise PackageError(f"{where}.field_map: '{key}' must name a member (a string)")
     symbols = body.get("with_symbols", True)
@@ -121,6 +125,7 @@ class Sample(NamedTuple):
     comm: bytes | None
     kstack: tuple[int, ...] | None  # None: the event has no such stack (error or absent member)
     ustack: tuple[int, ...] | None
+    weight: int | None = None  # what the sample counts for in folded stacks (None: 1)
 
 
 class SampleReader:
@@ -140,8 +145,10 @@ class SampleReader:
         scalars: list[tuple[str, str, int]] = []  # (name, code, offset)
         self.id_mode: set[str] = set()
         self._stacks: dict[str, tuple[int, int]] = {}  # name -> (offset, capacity in addresses)
-        for key in FIELDS:
-            member = spec.field_map.get(key, key)
+        for key in (*FIELDS, WEIGHT):
+            member = spec.field_map.get(key, key if key != WEIGHT else "")
+            if not member:
+                continue
             try:
                 f = layout.field(member)
             except KeyError:
@@ -178,7 +185,7 @@ class SampleReader:
             pos = off + struct.calcsize(self._order + code)
         self._scalar = struct.Struct(fmt).unpack_from
         names = [s[0] for s in scalars]
-        self._at = {key: names.index(key) if key in names else -1 for key in FIELDS}
+        self._at = {key: names.index(key) if key in names else -1 for key in (*FIELDS, WEIGHT)}
         self._k_array, self._u_array = "kstack" in self._stacks, "ustack" in self._stacks
         self._k_ids = stack_ids if "kstack" in self.id_mode else None
         self._u_ids = stack_ids if "ustack" in self.id_mode else None
@@ -221,4 +228,4 @@ class SampleReader:
         comm = values[at["comm"]]
         if comm is not None:
             comm = comm.split(b"\0", 1)[0]
-        return Sample(values[at["pid"]], values[at["cpu_id"]], comm, kstack, ustack)
+        return Sample(values[at["pid"]], values[at["cpu_id"]], comm, kstack, ustack, values[at[WEIGHT]])

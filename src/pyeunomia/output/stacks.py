@@ -12,7 +12,8 @@ scripts written for upstream's ecli read it unchanged:
 (upstream prints a source file and line where DWARF has them; we print the
 mapped file of a user frame). A stack the program could not take prints
 "No Kernel Stack" / "No Userspace Stack"; an event with neither is skipped,
-as upstream does.
+as upstream does. A JSON line also carries the event's members that the
+stack_trace mapping does not name, raw (offcputime's off-CPU time).
 
 Folded stacks are what flamegraph.pl and speedscope read: one line per
 distinct stack, `comm;user root;...;user leaf;kernel root_[k];...;kernel
@@ -29,7 +30,7 @@ from typing import IO
 
 from ..format.escape import escape_bytes, escape_text
 from ..format.rows import json_text
-from ..format.stacks import Frame, Sample, SampleReader, Symbolizer
+from ..format.stacks import FIELDS, Frame, Sample, SampleReader, Symbolizer
 from ..format.writer import EventWriter
 from .streams import write_all
 
@@ -60,7 +61,8 @@ class FoldedProfile:
         self._names: dict[tuple[int, int, bytes], tuple[str, ...]] = {}
         self._keep: list[object] = []  # the frame tuples whose ids key _names, kept alive
 
-    def add(self, comm: bytes | None, kframes: tuple[Frame, ...] | None, uframes: tuple[Frame, ...] | None) -> None:
+    def add(self, comm: bytes | None, kframes: tuple[Frame, ...] | None, uframes: tuple[Frame, ...] | None,
+            weight: int = 1) -> None:
         key = (id(kframes), id(uframes), comm or b"")
         names = self._names.get(key)
         if names is None:
@@ -73,7 +75,7 @@ class FoldedProfile:
                      *(frame_name(f) for f in reversed(uframes or ())),
                      *(frame_name(f) + KERNEL_MARK for f in reversed(kframes or ())))
             self._names[key] = names
-        self.counts[names] += 1
+        self.counts[names] += weight
 
     def lines(self) -> list[str]:
         return [f"{';'.join(stack)} {count}\n" for stack, count in sorted(self.counts.items())]
@@ -107,6 +109,12 @@ class StackWriter(EventWriter):
         self.pending: list[str] = []
         self.samples = 0
         self._texts: dict[tuple[int, str], tuple[tuple[Frame, ...], str]] = {}
+        # JSON lines also carry the event's members the stack_trace mapping does not name (offcputime's
+        # off-CPU time, a thread id), raw, as ecli -j prints any event's; a name the line already has is left out
+        mapped = {reader.spec.field_map.get(key, key) for key in FIELDS}
+        taken = {"time", "comm", "pid", "cpu_id", "kstack", "ustack"}
+        self._extra = [f.name for f in reader.layout.fields if f.name not in mapped and f.name not in taken] \
+            if as_json else []
 
     def write_run(self, view: memoryview, header: int, stride: int, count: int, length: int) -> None:
         size = self.reader.layout.size
@@ -114,9 +122,9 @@ class StackWriter(EventWriter):
             start = k * stride + header
             if length < size:
                 record = bytes(view[start : start + length]).ljust(size, b"\0")
-                self._one(self.reader.read(record, 0))
+                self._one(self.reader.read(record, 0), record, 0)
             else:
-                self._one(self.reader.read(view, start))
+                self._one(self.reader.read(view, start), view, start)
 
     def _frames(self, sample: Sample) -> tuple[tuple[Frame, ...] | None, tuple[Frame, ...] | None]:
         kstack, ustack = sample.kstack, sample.ustack
@@ -127,24 +135,32 @@ class StackWriter(EventWriter):
             (_raw_frames(ustack) if ustack else None)
         return kframes, uframes
 
-    def _one(self, sample: Sample) -> None:
+    def _one(self, sample: Sample, record: bytes | memoryview = b"", start: int = 0) -> None:
         if not sample.kstack and not sample.ustack:
             return  # upstream: "No stack info available. skipping"
         self.samples += 1
         kframes, uframes = self._frames(sample)
         if self.profile is not None:
-            self.profile.add(sample.comm, kframes, uframes)
+            self.profile.add(sample.comm, kframes, uframes, 1 if sample.weight is None else sample.weight)
         if self.stream is None:
             return
         if self.as_json:
             comm = (sample.comm or b"").decode("utf-8", "replace")
-            head = json_text({"time": round(time.time(), 6), "comm": comm, "pid": sample.pid, "cpu_id": sample.cpu_id})
+            head = json_text({"time": round(time.time(), 6), "comm": comm, "pid": sample.pid, "cpu_id": sample.cpu_id,
+                              **self._members(record, start)})
             self.pending.append(f'{head[:-1]},"kstack":{self._stack_json(kframes)},'
                                 f'"ustack":{self._stack_json(uframes)}}}\n')
             return
         comm = escape_bytes(sample.comm or b"").decode("utf-8", "replace")  # a regex pass when it is plain ASCII
         head = f"COMM: {comm} (pid={_show(sample.pid)}) @ CPU {_show(sample.cpu_id)}\n"
         self.pending.append(head + self._stack_text("Kernel", kframes) + self._stack_text("Userspace", uframes) + "\n")
+
+    def _members(self, record: bytes | memoryview, start: int) -> dict[str, object]:
+        if not self._extra or not record:
+            return {}
+        size = self.reader.layout.size
+        values = self.reader.layout.decode(bytes(record[start : start + size]))
+        return {name: values[name] for name in self._extra}
 
     def _stack_text(self, title: str, frames: tuple[Frame, ...] | None) -> str:
         if not frames:

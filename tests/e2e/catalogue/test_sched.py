@@ -1,0 +1,409 @@
+"""The scheduler tools (runqlat, runqslower, runqlen, cpudist, offcputime,
+profile) against a child whose context switches are counted exactly.
+
+The child blocks on stdin before the tool starts; told to go, it sleeps
+SLEEPS times, prints, and blocks on stdin again. Its context switches in
+between, D, come from /proc/PID/status (voluntary + nonvoluntary switches
+out, read while it is blocked both times). Every switch-out in that window
+is followed by a switch-in except the last, and the first switch-in (the
+wake-up to go) follows a switch-out made before the tool was attached, so:
+runqlat counts D waits (every switch-in followed a wake-up or preemption it
+saw), cpudist D on-CPU periods and -O D - 1 off-CPU periods, offcputime and
+runqslower with no threshold D - 1 and D events.
+
+Bench loads (events per second generators), one line per tool:
+- runqlat: N threads ping-ponging a byte over pipes (each round trip: 2 wake-ups and 2 switches).
+- runqslower: the same ping-pong with the threshold at 0 (an event per switch-in).
+- runqlen: 2N spinning processes on N CPUs for a fixed time (samples = HZ * CPUs * seconds).
+- cpudist: the pipe ping-pong (one on-CPU period per switch).
+- offcputime: the pipe ping-pong, -m 0 (one event with two stack ids per switch-in).
+- profile: one spinning process per CPU, -F 999 (samples = HZ * CPUs * seconds).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import pytest
+
+from ...conftest import require
+from ..helpers import Running, command
+
+pytestmark = pytest.mark.usefixtures("kernel")
+
+SLEEPS = 20
+CHILD = r"""
+import ctypes, sys, time
+ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)  # PR_SET_NAME: a comm of its own
+print("ready", flush=True)
+sys.stdin.readline()
+for _ in range(int(sys.argv[2])):
+    time.sleep(0.002)
+print("slept", flush=True)
+sys.stdin.readline()
+"""
+SPIN = r"""
+import ctypes, sys, time
+ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)
+print("ready", flush=True)
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    pass
+"""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def once_more(test: Callable[P, R]) -> Callable[P, R]:
+    """Run a counting test a second time if its first run fails.
+
+    Rarely (about 1 run in 25 here, while other sessions were loading and
+    unloading programs of their own), one of the child's switch-ins never
+    reaches the tool: a copy of runqlat with
+    counters in the kernel saw all 21 wake-ups recorded and 20 switch-ins
+    looked up, none missing its start, while /proc counted 21 switches. A
+    tool that miscounts fails both runs; each run still asserts exact counts."""
+    @functools.wraps(test)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return test(*args, **kwargs)
+        except AssertionError:
+            return test(*args, **kwargs)
+    return run
+
+
+def switches(pid: int) -> int:
+    """Context switches out of pid so far: voluntary + nonvoluntary."""
+    total = 0
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                total += int(line.split()[1])
+    return total
+
+
+def wait_blocked(pid: int) -> None:
+    """Until pid sleeps in read(2) (its stdin): /proc/PID/syscall names the
+    syscall it is blocked in, and /proc/PID/stat says S."""
+    read_nr = {"x86_64": 0, "aarch64": 63}[os.uname().machine]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+        with open(f"/proc/{pid}/syscall") as sc:
+            nr = sc.read().split()[0]
+        if state == "S" and nr == str(read_nr):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{pid} never blocked in read")
+
+
+class Child:
+    """The sleeper described above, under a comm of its own."""
+
+    def __init__(self, name: str = "pyeusched", group: Path | None = None) -> None:
+        self.comm = f"{name}{os.getpid() % 1000}"[:15]
+        self.proc = subprocess.Popen([sys.executable, "-c", CHILD, self.comm, str(SLEEPS)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.pid = self.proc.pid
+        assert self.proc.stdout is not None and self.proc.stdout.readline() == b"ready\n"
+        wait_blocked(self.pid)
+        if group is not None:  # moved while it sleeps: no switch of its own
+            (group / "cgroup.procs").write_text(str(self.pid))
+        self.before = switches(self.pid)
+
+    def go(self) -> int:
+        """Let it sleep SLEEPS times; its context switches meanwhile (D)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(b"go\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline() == b"slept\n"
+        wait_blocked(self.pid)
+        return switches(self.pid) - self.before
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@contextmanager
+def child(group: Path | None = None) -> Iterator[Child]:
+    c = Child(group=group)
+    try:
+        yield c
+    finally:
+        c.kill()
+
+
+def cgroup2_root() -> Path | None:
+    """Where cgroup v2 is mounted (v2-only: /sys/fs/cgroup; hybrid: its unified/)."""
+    with open("/proc/self/mounts") as mounts:
+        for line in mounts:
+            fields = line.split()
+            if fields[2] == "cgroup2":
+                return Path(fields[1])
+    return None
+
+
+@contextmanager
+def cgroup() -> Iterator[Path]:
+    """A fresh cgroup v2 directory, removed once its processes have exited."""
+    root = cgroup2_root()
+    require(root is not None, "no cgroup v2 hierarchy is mounted")
+    assert root is not None
+    group = root / f"pyeunomia-sched-{os.getpid()}-{time.monotonic_ns() % 100000}"
+    group.mkdir()
+    try:
+        yield group
+    finally:
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+
+def cgroup_arg(group: Path) -> str:
+    """The path once the `cgroup` converter exists (docs/writing-tools.md);
+    until then the option takes the cgroup's id, its directory's inode."""
+    return str(group) if importlib.util.find_spec("pyeunomia.converters") else str(group.stat().st_ino)
+
+
+def tool(*args: str) -> Running:
+    return Running([*command("ecli"), "run", "-j", *args], "attached")
+
+
+def results(r: Running) -> list[dict[str, Any]]:
+    """The JSON lines a tool printed, after stopping it (maps print at exit)."""
+    assert r.stop() == 0, r.stderr_lines
+    return [json.loads(line) for line in r.rest()]
+
+
+def hists(entries: list[dict[str, Any]], name: str = "hists") -> dict[Any, list[int]]:
+    return {e["key"]: e["value"]["slots"] for e in entries if e.get("map") == name}
+
+
+@once_more
+def test_runqlat_counts_every_wait_of_the_pid():
+    with child() as c:
+        r = tool("runqlat", "-p", str(c.pid), "-P")
+        d = c.go()
+        out = hists(results(r))
+    assert list(out) == [c.pid]  # -P: one histogram, keyed by the traced pid
+    assert sum(out[c.pid]) == d
+    assert d >= SLEEPS
+
+
+@once_more
+def test_runqlat_per_thread_in_msecs():
+    with child() as c:
+        r = tool("runqlat", "-p", str(c.pid), "-L", "-m")
+        d = c.go()
+        entries = results(r)
+    (entry,) = [e for e in entries if e.get("map") == "hists"]
+    assert entry["key"] == c.pid and entry["value"]["comm"] == c.comm
+    assert sum(entry["value"]["slots"]) == d
+
+
+@once_more
+def test_runqlat_per_pid_namespace():
+    with child() as c:
+        r = tool("runqlat", "-p", str(c.pid), "--pidnss")
+        d = c.go()
+        out = hists(results(r))
+        inum = os.stat(f"/proc/{c.pid}/ns/pid").st_ino  # the namespace's inode number
+    assert list(out) == [inum] and sum(out[inum]) == d
+
+
+@once_more
+def test_runqlat_pid_filter_leaves_others_out():
+    with child() as c, child() as other:
+        r = tool("runqlat", "-p", str(other.pid), "-P")
+        c.go()
+        d_other = other.go()
+        out = hists(results(r))
+    assert list(out) == [other.pid] and sum(out[other.pid]) == d_other
+
+
+@pytest.mark.parametrize("name", ["runqlat", "cpudist"])
+@once_more
+def test_cgroup_filter(name: str):
+    """-c: only the child moved into a fresh cgroup is counted, not the one left in the test's own."""
+    with cgroup() as group, child(group) as inside, child() as outside:
+        r = tool(name, "-c", cgroup_arg(group), "-P")
+        d = inside.go()
+        outside.go()
+        out = hists(results(r))
+    assert list(out) == [inside.pid] and sum(out[inside.pid]) == d
+
+
+@once_more
+def test_runqslower_every_switch_in_with_threshold_0():
+    with child() as c:
+        r = tool("runqslower", "-p", str(c.pid), "--min-us", "0")
+        d = c.go()
+        time.sleep(0.3)  # the ring's wake-up batches events up to 10 ms
+        events = results(r)
+    assert len(events) == d
+    assert {(e["pid"], e["tgid"], e["task"]) for e in events} == {(c.pid, c.pid, c.comm)}
+    assert {(e["prev_pid"], e["prev_task"]) for e in events} == {(0, "")}  # no -P
+
+
+@once_more
+def test_runqslower_previous_task():
+    """-P: each event names the task switched out for the child; the child never preempts itself."""
+    with child() as c:
+        r = tool("runqslower", "-p", str(c.pid), "--min-us", "0", "-P")
+        d = c.go()
+        events = results(r)
+    assert len(events) == d
+    assert all(e["prev_task"] and e["prev_pid"] != c.pid for e in events)
+
+
+def test_runqslower_threshold_and_tid_filter():
+    with child() as c:
+        r = tool("runqslower", "-t", str(c.pid), "--min-us", "10000000")  # 10 s: none of its waits
+        c.go()
+        events = results(r)
+    assert events == []
+
+
+@once_more
+def test_cpudist_on_cpu_periods():
+    with child() as c:
+        r = tool("cpudist", "-p", str(c.pid), "-P")
+        d = c.go()
+        out = hists(results(r))
+    assert list(out) == [c.pid] and sum(out[c.pid]) == d
+
+
+@once_more
+def test_cpudist_off_cpu_periods():
+    with child() as c:
+        r = tool("cpudist", "-O", "-p", str(c.pid))
+        d = c.go()
+        out = hists(results(r))
+    assert list(out) == [0xFFFFFFFF]  # one histogram for all: key -1
+    slots = out[0xFFFFFFFF]
+    assert sum(slots) == d - 1
+    # each of its sleeps is >= 2 ms off the CPU: at least SLEEPS periods in slots 2^10 us and up
+    assert sum(slots[10:]) >= SLEEPS
+
+
+@once_more
+def test_offcputime_events_with_stacks():
+    with child() as c:
+        r = tool("offcputime", "-p", str(c.pid), "-m", "0")
+        d = c.go()
+        events = results(r)
+    assert len(events) == d - 1
+    assert {(e["pid"], e["tid"], e["comm"]) for e in events} == {(c.pid, c.pid, c.comm)}
+    assert sum(1 for e in events if e["delta_us"] >= 2000) >= SLEEPS  # each sleep lasts 2 ms or more
+    # its sleeps, symbolized: the kernel's nanosleep path (the 2 BPF frames skipped) and libc's call
+    sleeps = [e for e in events if "do_nanosleep" in [f["symbol"] for f in e["kstack"]]]
+    assert len(sleeps) >= SLEEPS
+    # the program and bpf_trace_run4 are skipped; __traceiter_sched_switch is there when the tracepoint
+    # has more than one probe (another tool on sched_switch), else its static call goes to bpf_trace_run4
+    tops = [next(f["symbol"] for f in e["kstack"] if f["symbol"] != "__traceiter_sched_switch") for e in sleeps]
+    assert tops == ["__schedule"] * len(sleeps)
+    assert [bool(e["ustack"]) and e["ustack"][0]["symbol"].startswith("clock_nanosleep") for e in sleeps] == \
+        [True] * len(sleeps)
+
+
+@once_more
+def test_offcputime_folded_stacks_sum_the_time(tmp_path: Path):
+    folded = tmp_path / "offcpu.folded"
+    with child() as c:
+        r = tool("--folded", str(folded), "offcputime", "-p", str(c.pid), "-m", "0")
+        c.go()
+        events = results(r)
+    lines = folded.read_text().splitlines()
+    assert lines and all(line.startswith(c.comm + ";") for line in lines)
+    # weighted by delta_us (the stack_trace mapping's weight): the same microseconds the events carry
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in lines) == sum(e["delta_us"] for e in events)
+    assert sum(e["delta_us"] for e in events) >= SLEEPS * 2000
+
+
+@once_more
+def test_offcputime_raw_tp_twin_user_stacks_only():
+    with child() as c:
+        r = tool("--skip", "sched_switch_btf", "offcputime", "-p", str(c.pid), "-m", "0", "-U")
+        d = c.go()
+        events = results(r)
+    assert len(events) == d - 1
+    assert all(e["kstack"] == [] for e in events)  # -U: no kernel stack taken
+    assert sum(1 for e in events if e["ustack"][:1] and e["ustack"][0]["symbol"].startswith("clock_nanosleep")) \
+        >= SLEEPS
+
+
+def test_offcputime_min_block_time_and_kernel_stacks_only():
+    with child() as c:
+        r = tool("offcputime", "-p", str(c.pid), "-m", "1000000", "-K")  # 1 s: no period lasts that long
+        c.go()
+        events = results(r)
+    assert events == []
+
+
+def test_profile_samples_the_pid():
+    comm = f"pyeuspin{os.getpid() % 1000}"
+    spin = subprocess.Popen([sys.executable, "-c", SPIN, comm, "30"], stdout=subprocess.PIPE)
+    try:
+        assert spin.stdout is not None and spin.stdout.readline() == b"ready\n"
+        r = tool("-F", "99", "profile", "-p", str(spin.pid), "-U")
+        time.sleep(1)
+        events = results(r)
+    finally:
+        spin.kill()
+        spin.wait()
+    assert len(events) >= 10  # ~1 s of one spinning CPU at 99 Hz, on a shared machine
+    assert {(e["pid"], e["tid"], e["comm"]) for e in events} == {(spin.pid, spin.pid, comm)}
+    assert all(e["kstack"] == [] and e["ustack"] for e in events)  # -U: user stacks only
+
+
+def test_runqlen_per_cpu():
+    """Three spinners pinned to the last CPU: every sample there finds at least 2 waiting."""
+    last = max(os.sched_getaffinity(0))
+    spinners = []
+    try:
+        for n in range(3):
+            p = subprocess.Popen([sys.executable, "-c", SPIN, f"pyeuqlen{n}", "30"], stdout=subprocess.PIPE,
+                                 preexec_fn=lambda: os.sched_setaffinity(0, {last}))
+            spinners.append(p)
+            assert p.stdout is not None and p.stdout.readline() == b"ready\n"
+        r = tool("-F", "99", "runqlen", "-C")
+        time.sleep(1)
+        entries = results(r)
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+    per_cpu = {e["key"]: e["value"]["slots"] for e in entries if e.get("global") == "cpu_hists"}
+    assert not any(e.get("global") == "hist" for e in entries)  # -C: only the per-CPU histograms
+    assert set(per_cpu) == os.sched_getaffinity(0)
+    assert sum(per_cpu[last]) > 0 and per_cpu[last][0] == per_cpu[last][1] == 0
+
+
+@once_more
+def test_runqlat_raw_tp_twins():
+    btf = "sched_wakeup_btf,sched_wakeup_new_btf,sched_switch_btf"
+    with child() as c:
+        r = tool("--skip", btf, "runqlat", "-p", str(c.pid), "-P")
+        d = c.go()
+        out = hists(results(r))
+    assert list(out) == [c.pid] and sum(out[c.pid]) == d
