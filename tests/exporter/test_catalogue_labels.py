@@ -105,3 +105,9 @@ def test_a_counter_multiplier_scales_map_values():
 def test_a_multiplier_needs_a_value_to_scale():
     with pytest.raises(ConfigError, match="nothing to scale"):
         plan_of(config("      counters:\n        - name: c\n          multiplier: 2\n", name="tcpconnect"))
+
+
+def test_scaled_bounds_are_written_as_people_read_them():
+    """Slot bounds 2^(i+1)-1 us in seconds: 15 us is 1.5e-05, not the product's 1.4999999999999999e-05."""
+    les = ExporterCollector(None)._les((1.0, 3.0, 7.0, 15.0, 255.0), 0.000001)  # type: ignore[arg-type]
+    assert les == ["1e-06", "3e-06", "7e-06", "1.5e-05", "0.000255", "+Inf"]

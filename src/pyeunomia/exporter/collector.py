@@ -75,7 +75,8 @@ class ExporterCollector:
         key = (bounds, mult)
         les = self._le_cache.get(key)
         if les is None:
-            les = self._le_cache[key] = [_go_float(b * mult) for b in bounds] + ["+Inf"]
+            # 15 significant digits: 15 us is le="1.5e-05", not the product's 1.4999999999999999e-05
+            les = self._le_cache[key] = [_go_float(float(f"{b * mult:.15g}")) for b in bounds] + ["+Inf"]
         return les
 
     # -- metrics from maps ------------------------------------------------------

@@ -311,7 +311,7 @@ def _decoders(node: Node | None) -> tuple[DecoderConfig, ...]:
         return ()
     items = node.value if isinstance(node.value, list) else [node]
     types = DECODERS
-    out = []
+    out: list[DecoderConfig] = []
     for item in items:
         if isinstance(item.value, str):
             name, params, param_nodes = item.value, {}, {}

@@ -1,0 +1,239 @@
+"""The catalogue's exporter configs (examples/NAME.yaml) against the real
+kernel and a real Prometheus: every config passes the exporter's --check;
+then one exporter runs all of them at once (each program with a filter
+added where the tool has one, so only the test's own activity is counted),
+Prometheus scrapes it every second, and PromQL must see the exact counts of
+real activity: block I/O on a loop device, TCP connects to a port of our
+own, a child's context switches, interrupts bracketed by the kernel's own
+counters. Finally every query of examples/grafana-catalogue.json must
+return series.
+
+The kernel's log2 histograms have no sum (the BPF programs keep none), so
+their count is the +Inf bucket."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ..exporter.live import Exporter
+from .catalogue.test_block import (
+    READ_RWBS,
+    Child,
+    Loop,
+    disk_writes,
+    proc_interrupts,
+    proc_softirqs,
+    reads,
+    udp_on_loopback,
+)
+from .catalogue.test_sched import SLEEPS, cgroup, cgroup_arg
+from .catalogue.test_sched import child as sched_child
+from .helpers import ROOT, command, temp_dir
+from .test_exporter_prometheus import Prometheus, prometheus
+
+pytestmark = pytest.mark.usefixtures("kernel")
+
+EXAMPLES = ROOT / "examples"
+# every config of the catalogue, and the tools it runs (a tool may run twice: hardirqs and hardirqs -d)
+CONFIGS = {"biolatency": ["biolatency"], "biopattern": ["biopattern"], "bitesize": ["bitesize"],
+           "hardirqs": ["hardirqs", "hardirqs"], "softirqs": ["softirqs", "softirqs"],
+           "tcpconnect": ["tcpconnect"], "runqlat": ["runqlat"], "cpudist": ["cpudist", "cpudist"]}
+NET_RX = 3
+
+
+def programs_of(name: str) -> list[dict[str, Any]]:
+    programs: list[dict[str, Any]] = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())["programs"]
+    return programs
+
+
+def test_every_config_passes_the_exporters_check():
+    """Each config parses, plans against its package, loads, attaches and detaches (--check), and
+    aggregates in the kernel only: every metric reads a map, so no event reaches userspace."""
+    shipped = {p.stem for p in EXAMPLES.glob("*.yaml")} - {"opensnoop", "opensnoop-kernel"}
+    assert shipped == set(CONFIGS)
+    checks = {name: subprocess.Popen([*command("eunomia-exporter"), "-c", str(EXAMPLES / f"{name}.yaml"), "--check"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+              for name in CONFIGS}
+    for name, proc in checks.items():
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, out
+        assert out.splitlines()[-1] == f"{EXAMPLES / name}.yaml: OK", out
+        assert out.count("loaded and attached") == len(CONFIGS[name]), out
+    for name, tools in CONFIGS.items():
+        text = (EXAMPLES / f"{name}.yaml").read_text()
+        assert text.startswith("# ") and f"eunomia-exporter -c examples/{name}.yaml" in text, name
+        programs = programs_of(name)
+        assert [p["name"] for p in programs] == tools
+        for p in programs:
+            for group in p["metrics"].values():
+                assert all("map" in m for m in group), name
+
+
+def combined(overrides: dict[str, list[dict[str, Any]]]) -> str:
+    """Every config's programs in one exporter; `overrides[name][i]`: options added to its i-th program."""
+    programs = []
+    for name in CONFIGS:
+        for i, program in enumerate(programs_of(name)):
+            extra = overrides.get(name, [])
+            if i < len(extra):
+                program["options"] = {**(program.get("options") or {}), **extra[i]}
+            programs.append(program)
+    return yaml.safe_dump({"programs": programs})
+
+
+def connects(host: str, family: int, port: int, n: int) -> None:
+    """n TCP connects to a listener of our own on host:port, each accepted and closed."""
+    with socket.socket(family, socket.SOCK_STREAM) as server:
+        server.bind((host, port))
+        server.listen(n)
+        for _ in range(n):
+            with socket.socket(family, socket.SOCK_STREAM) as c:
+                c.connect((host, port))
+                server.accept()[0].close()
+
+
+def free_port_both() -> int:
+    """A port free on 127.0.0.1 and on ::1."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        try:
+            with socket.socket(socket.AF_INET6) as s6:
+                s6.bind(("::1", port))
+            return port
+        except OSError:
+            continue
+
+
+def value_of(prom: Prometheus, expr: str, want: float, timeout: float = 20) -> None:
+    """Prometheus answers `expr` with one series of exactly `want`."""
+    prom.wait_for(expr, lambda r: len(r) == 1 and float(r[0]["value"][1]) == want, timeout)
+
+
+def bracketed(kernel: Callable[[], int], scraped: Callable[[], float], activity: Callable[[], None]) -> int:
+    """The exporter's number grows by at least what the kernel's own counter
+    counted between the inner two reads and at most what it counted between
+    the outer two (the exporter reads its maps in between); its growth."""
+    outer0 = kernel()
+    scraped0 = scraped()
+    inner0 = kernel()
+    activity()
+    inner1 = kernel()
+    scraped1 = scraped()
+    outer1 = kernel()
+    grown = int(scraped1 - scraped0)
+    assert inner1 - inner0 <= grown <= outer1 - outer0, (inner1 - inner0, grown, outer1 - outer0)
+    return grown
+
+
+def summed(exp: Exporter, sample: str, label: str, values: set[str]) -> Callable[[], float]:
+    """A scrape's sum of `sample` over the series whose `label` is one of `values`."""
+    def read() -> float:
+        return sum(v for labels, v in exp.samples(sample).items() if dict(labels).get(label) in values)
+    return read
+
+
+SCHED = {"eunomia_runq_latency_seconds_bucket": 0, "eunomia_cpu_oncpu_seconds_bucket": 0,
+         "eunomia_cpu_offcpu_seconds_bucket": -1}
+
+
+def sched_round(exp: Exporter, group: Path) -> None:
+    """A child moved into `group` (the cgroup the sched programs filter on)
+    while blocked switches D times when told to go: runqlat counts D waits,
+    cpudist D on-CPU periods and D - 1 off-CPU ones (its first switch-out came
+    before it was in the group). As test_sched's once_more: a switch-in that
+    rarely never reaches the tool (1 run in 25 there) gets a second child."""
+    for _ in range(2):
+        with sched_child(group) as sleeper:
+            before = {sample: exp.value(sample, le="+Inf") or 0 for sample in SCHED}
+            d = sleeper.go()
+            grown = {sample: (exp.value(sample, le="+Inf") or 0) - before[sample] for sample in SCHED}
+        assert d >= SLEEPS
+        if grown == {sample: d + offset for sample, offset in SCHED.items()}:
+            return
+    raise AssertionError(f"the child switched {d} times; counted {grown}")
+
+
+def check_interrupts(exp: Exporter) -> None:
+    """softirqs' NET_RX count and histogram, and hardirqs' counts, bracketed by /proc."""
+    def net_rx() -> int:
+        return proc_softirqs()[NET_RX]
+    nets = [bracketed(net_rx, summed(exp, "eunomia_softirqs_total", "vector", {"net_rx"}), udp_on_loopback),
+            bracketed(net_rx, lambda: exp.value("eunomia_softirq_duration_seconds_bucket", vector="net_rx",
+                                                le="+Inf") or 0, udp_on_loopback)]
+    assert min(nets) >= 40  # our datagrams, one NET_RX each
+    names = set(proc_interrupts())  # the lines with one handler: its name is the label
+    hard = bracketed(lambda: sum(v for n, v in proc_interrupts().items() if n in names),
+                     summed(exp, "eunomia_hardirqs_total", "irq", names), disk_writes)
+    assert hard > 0  # the disk's writes: at least their completion interrupts
+
+
+def block_plan(a: Loop, b: Loop) -> list[tuple[str, str, int, int]]:
+    """4 sequential reads on a (the first counts as random), 3 scattered ones, 2 reads on b."""
+    scattered = [(a.path, "r", offset, 4096) for offset in (10 << 20, 5 << 20, 12 << 20)]
+    return reads(a, 4096, 4096, 8192, 4096) + scattered + reads(b, 16384, 65536)
+
+
+def check_block(prom: Prometheus, a: Loop, b: Loop, comm: str) -> None:
+    disk_a, disk_b = a.path.rsplit("/", 1)[1], b.path.rsplit("/", 1)[1]
+    latency = f'eunomia_bio_latency_seconds_bucket{{disk="{disk_a}",le="+Inf"}}'
+    value_of(prom, latency, 7)
+    assert [s["metric"]["flags"] for s in prom.query(latency)] == [READ_RWBS]
+    assert not prom.query(f'eunomia_bio_latency_seconds_bucket{{disk="{disk_b}"}}')  # disk: a only
+    for metric, want in (("requests", 7), ("sequential_requests", 3), ("random_requests", 4),
+                         ("bytes", 4096 * 6 + 8192)):
+        value_of(prom, f'eunomia_bio_{metric}_total{{disk="{disk_a}"}}', want)
+    # slots of KiB, bounds in bytes: 4 KiB (x6) -> le 7168, 8 KiB -> 15360, 16 KiB -> 31744, 64 KiB -> 130048
+    for le, want in (("3072.0", 0), ("7168.0", 6), ("15360.0", 7), ("31744.0", 8), ("130048.0", 9), ("+Inf", 9)):
+        value_of(prom, f'eunomia_bio_size_bytes_bucket{{comm="{comm}",le="{le}"}}', want)
+    assert {s["metric"]["comm"] for s in prom.query("eunomia_bio_size_bytes_bucket")} == {comm}  # comm: ours only
+
+
+def check_dashboard(prom: Prometheus) -> None:
+    """Every query of the dashboard is valid PromQL with data behind it."""
+    dashboard = json.loads((EXAMPLES / "grafana-catalogue.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+    assert len(exprs) >= 2 * len(CONFIGS)
+    time.sleep(2)  # rate() needs two samples in its window
+    empty = [e for e in exprs if not prom.query(e)]
+    assert empty == [], empty
+
+
+def test_catalogue_through_prometheus():
+    tmp = temp_dir()
+    a, b = Loop(), Loop()
+    port = free_port_both()
+    try:
+        with cgroup() as group:
+            io = Child(block_plan(a, b), tag="met")
+            config = combined({"biolatency": [{"disk": a.dev}], "biopattern": [{"disk": a.dev}],
+                               "bitesize": [{"comm": io.name}], "runqlat": [{"cgroup": cgroup_arg(group)}],
+                               "cpudist": [{"cgroup": cgroup_arg(group)}] * 2})
+            with Exporter(tmp, config) as exp, prometheus(tmp, f"127.0.0.1:{exp.port}") as prom:
+                prom.wait_for('up{job="eunomia"}', lambda r: r and r[0]["value"][1] == "1")
+                io.go()
+                connects("127.0.0.1", socket.AF_INET, port, 5)
+                connects("::1", socket.AF_INET6, port, 3)
+                sched_round(exp, group)
+                check_interrupts(exp)
+                check_block(prom, a, b, io.name)
+                value_of(prom, f'eunomia_tcp_connects_total{{saddr="127.0.0.1",daddr="127.0.0.1",dport="{port}"}}', 5)
+                value_of(prom, f'eunomia_tcp_connects_total{{saddr="::1",daddr="::1",dport="{port}"}}', 3)
+                for sample in SCHED:  # what the exporter showed directly, Prometheus shows too
+                    value_of(prom, f'{sample}{{le="+Inf"}}', exp.value(sample, le="+Inf") or -1)
+                assert prom.query('eunomia_softirq_time_seconds_total{vector="net_rx"} > 0')
+                assert prom.query("eunomia_hardirq_time_seconds_total > 0")
+                check_dashboard(prom)
+    finally:
+        a.close()
+        b.close()
