@@ -147,6 +147,13 @@ def check_cmdarg(value: Any, where: str) -> dict[str, Any]:
     short = value.get("short")
     if short is not None and len(short) != 1:
         raise CompileError(f"{where}: @cmdarg 'short' must be a single character, not {short!r}")
+    if "convert" in value:
+        from ..converters import converter_of  # only a package that converts pays for the converters
+
+        try:
+            converter_of(value["convert"])
+        except ValueError as e:
+            raise CompileError(f"{where}: @cmdarg convert: {e}") from None
     long = value.get("long")
     if long is not None and (not long or long.startswith("-") or any(c.isspace() for c in long)):
         raise CompileError(f"{where}: @cmdarg 'long' must be an option name without dashes or spaces")
@@ -173,9 +180,28 @@ def check_interpreter(value: Any, where: str) -> Any:
         raise CompileError(str(e)) from None
 
 
-def check_program_doc(keys: dict[str, Any], where: str) -> dict[str, Any]:
+POSITIONAL_RUNNER = ("interval", "count")  # ecli run's -i SECONDS and --count N
+
+
+def check_positional(value: Any, where: str, globals_: set[str]) -> list[str]:
+    """`@positional ["interval", "count"]`: each name is the runner's interval
+    or count, or a global's name (an option given by position)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:
+        raise CompileError(f'{where}: @positional needs a JSON list of names such as ["interval", "count"]')
+    for name in value:
+        if name not in POSITIONAL_RUNNER and name not in globals_:
+            raise CompileError(f"{where}: @positional {name!r} is neither {' nor '.join(POSITIONAL_RUNNER)} "
+                               "nor a const volatile global of the program")
+        if value.count(name) > 1:
+            raise CompileError(f"{where}: @positional names {name!r} twice")
+    return value
+
+
+def check_program_doc(keys: dict[str, Any], where: str, globals_: set[str] | None = None) -> dict[str, Any]:
     """The program's doc keys; the runner reads the known ones as strings."""
     out = dict(keys)
+    if "positional" in out:
+        out["positional"] = check_positional(out["positional"], where, globals_ or set())
     for key in STRING_KEYS:
         if key in out and not isinstance(out[key], str):
             out[key] = json.dumps(out[key]) if not isinstance(out[key], bool) else ""

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import PackageError
 from .btf import INT_BOOL, INT_SIGNED, Kind, byte_order
 from .escape import escape_text
 from .objspec import GlobalVar
 from .package import DUMMY_PREFIX, Package, VariableMeta
+
+if TYPE_CHECKING:
+    from ..converters import ConverterType
 
 FLT_MAX = 3.4028234663852886e38
 
@@ -34,6 +37,13 @@ class GlobalOption(NamedTuple):
     long: str
     short: str | None = None
     enum_values: tuple[tuple[str, int], ...] = ()
+    metavar: str | None = None
+    convert: tuple[ConverterType, dict[str, Any]] | None = None  # from converters/: only when used
+
+    @property
+    def syntax(self) -> str | None:
+        """What a converting option takes, for --help."""
+        return self.convert[0].syntax if self.convert else None
 
     @property
     def flag(self) -> str:
@@ -58,6 +68,9 @@ class GlobalOption(NamedTuple):
 
     def parse(self, text: str) -> Any:
         """A command-line string as this option's value; ValueError says why not."""
+        if self.convert is not None:
+            converter, params = self.convert
+            return self.check(converter.parse(text, params))
         t = text.strip()
         try:
             if self.kind == "bool":
@@ -235,14 +248,26 @@ def _option(package: Package, g: GlobalVar, meta: VariableMeta | None) -> Global
         help=help_text or f"set {g.type_name} {g.name}",
         long=(cmdarg.long if cmdarg and cmdarg.long else g.name),
         short=cmdarg.short if cmdarg else None, enum_values=enum_values,
+        metavar=cmdarg.metavar if cmdarg else None,
+        convert=_converter(package, g.name, cmdarg.convert) if cmdarg and cmdarg.convert is not None else None,
     )
     initial = opt.decode(g.initial)
     default = initial
     for candidate in ((cmdarg.default if cmdarg else None), (meta.value if meta else None)):
         if candidate is not None:
             try:
-                default = opt.check(candidate)
+                default = opt.parse(candidate) if opt.convert and isinstance(candidate, str) else opt.check(candidate)
             except ValueError:
                 continue
             break
     return opt._replace(initial=initial, default=default)
+
+
+def _converter(package: Package, name: str, spec: Any) -> tuple[ConverterType, dict[str, Any]]:
+    """A global's `convert` as (converter, params); imported only for a package that converts."""
+    from ..converters import converter_of
+
+    try:
+        return converter_of(spec)
+    except ValueError as e:
+        raise PackageError(f"{package.origin}: global '{escape_text(name)}': {e}") from None
