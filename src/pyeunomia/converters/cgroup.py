@@ -8,8 +8,14 @@ from .base import ConverterType, Params, no_params
 
 
 def parse(text: str, params: Params) -> int:
-    from ..decoders.cgroup import cgroup_id_and_level
+    import os
 
+    from ..decoders.cgroup import cgroup2_root, cgroup_id_and_level
+
+    root = cgroup2_root()
+    if root is not None and os.path.isabs(text) and os.path.exists(text) and \
+            not os.path.realpath(text).startswith(os.path.realpath(root)):
+        raise ValueError(f"{text} is not under the cgroup v2 mount {root}: give a directory there")
     try:
         return cgroup_id_and_level(text)[0]
     except OSError as e:
