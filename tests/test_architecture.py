@@ -30,6 +30,7 @@ ROOT_MODULES = {"errors", "files", "cache", "source", "external"}  # shared by s
 ALLOWED = {
     "format": set(),
     "decoders": {"format"},
+    "converters": {"format", "decoders"},
     "kernel": set(),
     "files": {"format"},
     "cache": {"files"},
@@ -37,10 +38,10 @@ ALLOWED = {
     "source": {"format", "files"},
     "runner": {"format", "kernel", "files", "cache", "external", "source"},
     "output": {"format", "decoders"},
-    "compiler": {"format", "files", "cache", "external"},
+    "compiler": {"format", "files", "cache", "external", "converters", "decoders"},
     "exporter": {"format", "decoders", "runner", "output", "source", "files"},
     "cli": {"format", "decoders", "kernel", "runner", "output", "compiler", "exporter", "source", "files", "cache",
-            "external"},
+            "external", "converters"},
     "__init__": {"runner", "output", "source", "format", "api"},
     "api": {"runner", "output", "source", "format"},
 }

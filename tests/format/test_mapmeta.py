@@ -33,14 +33,22 @@ class Types:
 
 T = Types()
 BOOLS = {"targ_ms"}
+KNOWN = {"errno": (), "static_map": ("map", "default")}  # decoders to check against, as ecc passes the registry's
 
 
 def view(spec: dict[str, Any], key: int = 0, value: int = 0) -> Any:
-    return map_view("m", spec, T.btf, key or T.u32, value or T.hist, BOOLS)
+    return map_view("m", spec, T.btf, key or T.u32, value or T.hist, BOOLS, KNOWN)
 
 
 def test_no_comment_no_view():
     assert map_view("m", {"name": "m"}, T.btf, T.u32, T.hist, BOOLS) is None
+
+
+def test_decoders_are_checked_only_against_what_the_caller_knows():
+    spec = {HISTOGRAM: {"key": {"decoder": "dev"}}}
+    assert map_view("m", spec, T.btf, T.u32, T.hist, BOOLS).key == (Column(None, "key", "dev"),)  # the runner's
+    with pytest.raises(ValueError, match="unknown decoder 'dev' \\(known: errno, static_map\\)"):
+        view(spec)
 
 
 def test_histogram_keys():
@@ -81,6 +89,7 @@ def test_table_keys():
     ({HISTOGRAM: {"key": {"members": {"pid": {}}}}}, 0, 0, "key: 'members' needs a struct key"),
     ({HISTOGRAM: {"key": {"header": "d", "decoder": "nosuch"}}}, 0, 0, "key: unknown decoder 'nosuch' (known: "),
     ({HISTOGRAM: {"key": {"decoder": {"name": "errno", "x": 1}}}}, 0, 0, "decoder 'errno' takes no parameter 'x'"),
+    ({HISTOGRAM: {"key": {"decoder": 7}}}, 0, 0, 'key: a decoder is a name or {"name": ..., params}'),
     ({HISTOGRAM: {"key": {"title": "x"}}}, 0, 0, "key: unknown key 'title' (known: header, decoder)"),
     ({HISTOGRAM: {"clear": 1}}, 0, 0, "'clear' must be true or false"),
     ({TABLE: {"sort": "cnt"}}, 0, "stat", "@table of map 'm': sort 'cnt' is not a member of the value "

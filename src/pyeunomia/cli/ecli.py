@@ -17,7 +17,7 @@ from ..format.escape import escape_text
 from .common import ArgumentParser, StopSignals, require_stdout, run_command, seconds, setup_logging
 
 if TYPE_CHECKING:
-    from ..format.options import GlobalOption
+    from ..format.options import ConverterOf, GlobalOption
     from ..format.package import Package
     from ..runner.mapdump import MapDumper
     from ..runner.program import Program
@@ -217,7 +217,7 @@ def _metavar(o: GlobalOption) -> str:
     if o.metavar:
         return _doc_text(o.metavar).replace("%", "%%")
     if o.convert is not None:
-        return o.convert[0].name.upper()
+        return o.convert.name.upper()
     return {"int": "INT", "float": "NUM", "str": "TEXT", "enum": "NAME"}.get(o.kind, "VALUE")
 
 
@@ -233,7 +233,7 @@ def main(argv: list[str]) -> int:
 
     package = open_package(args.package, sha256=args.sha256, insecure=args.insecure,
                            timeout=args.timeout or FETCH_TIMEOUT_S)
-    options = global_options(package)
+    options = global_options(package, _converters(package))
     try:
         values = vars(program_parser(package, options).parse_args(args.program_args))
         args.verbose = values.pop(UPSTREAM_VERBOSE, False) or args.verbose
@@ -247,6 +247,16 @@ def main(argv: list[str]) -> int:
     if args.count and not args.interval:
         raise UsageError("--count needs an interval: give -i SECONDS (or the package's interval argument)")
     return run_package(package, values, args)
+
+
+def _converters(package: Package) -> ConverterOf | None:
+    """pyeunomia.converters' for_option when an option of the package
+    converts: the others do not pay for importing the converters."""
+    if not any(v.cmdarg.convert is not None for v in package.meta.variables):
+        return None
+    from ..converters import for_option
+
+    return for_option
 
 
 def _list_tools() -> None:

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..converters import converter_of
 from ..errors import CompileError, PackageError
 from ..format import stacks
 from ..format.package import SAMPLE_TYPES
@@ -148,8 +149,6 @@ def check_cmdarg(value: Any, where: str) -> dict[str, Any]:
     if short is not None and len(short) != 1:
         raise CompileError(f"{where}: @cmdarg 'short' must be a single character, not {short!r}")
     if "convert" in value:
-        from ..converters import converter_of  # only a package that converts pays for the converters
-
         try:
             converter_of(value["convert"])
         except ValueError as e:

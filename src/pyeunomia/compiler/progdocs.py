@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..decoders import DECODERS
 from ..errors import CompileError, PackageError
 from ..format.extrameta import TC_KEYS, TC_SECTION_PREFIXES, XDP_KEYS, XDP_SECTION_PREFIXES, tc_keys, xdp_keys
 from ..format.mapmeta import HISTOGRAM, TABLE, bool_globals, map_view
@@ -80,7 +81,7 @@ def map_keys(name: str, keys: dict[str, Any], line: int, file: str, spec: Object
         m = spec.map(name)
         try:
             map_view(name, out, spec.btf, m.key_type_id if m else 0, m.value_type_id if m else 0,
-                     bool_globals(spec.btf, spec.globals))
+                     bool_globals(spec.btf, spec.globals), {n: d.params for n, d in DECODERS.items()})
         except ValueError as e:
             raise CompileError(f"{where}: {e}") from None
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..format.options import Converter
 from . import byte_size, cgroup, duration, errno, flags, ifindex, signal, syscall, uid
 from .base import ConverterType, Params
 
@@ -37,4 +38,10 @@ def converter_of(spec: Any) -> tuple[ConverterType, dict[str, Any]]:
     return found, params
 
 
-__all__ = ["CONVERTERS", "ConverterType", "Params", "converter_of"]
+def for_option(spec: Any) -> Converter:
+    """A `convert` value as the option's Converter (format/options.py)."""
+    found, params = converter_of(spec)
+    return Converter(found.name, lambda text: found.parse(text, params), found.syntax)
+
+
+__all__ = ["CONVERTERS", "ConverterType", "Params", "converter_of", "for_option"]

@@ -4,14 +4,13 @@ id, the directory's inode number, which bpf_get_current_cgroup_id() gives."""
 
 from __future__ import annotations
 
+import os
+
+from ..decoders.cgroup import cgroup2_root, cgroup_id_and_level
 from .base import ConverterType, Params, no_params
 
 
 def parse(text: str, params: Params) -> int:
-    import os
-
-    from ..decoders.cgroup import cgroup2_root, cgroup_id_and_level
-
     root = cgroup2_root()
     if root is not None and os.path.isabs(text) and os.path.exists(text) and \
             not os.path.realpath(text).startswith(os.path.realpath(root)):

@@ -10,11 +10,14 @@ runner for a package built elsewhere.
 
 A struct key names the members it shows: `"key": {"members": {"comm": {},
 "pid": {"header": "PID", "decoder": ...}}}`. Decoders are named from
-pyeunomia.decoders.DECODERS (by name only: whichever exist).
+pyeunomia.decoders.DECODERS (by name only: whichever exist); the caller
+passes the registry's names and parameters to check them against (ecc does;
+the runner shows a value whose decoder it lacks as it is).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from .btf import INT_BOOL, Btf, Kind
@@ -24,6 +27,7 @@ HISTOGRAM, TABLE = "histogram", "table"
 HISTOGRAM_KEYS = ("unit", "unit_option", "linear", "key", "clear")
 TABLE_KEYS = ("key", "sort", "top", "clear", "columns")
 SCALAR = "value"  # `"sort": "value"`: a table whose value is a plain number
+KnownDecoders = Mapping[str, tuple[str, ...]]  # decoder name -> the parameters it takes
 
 
 class Column(NamedTuple):
@@ -47,8 +51,9 @@ class MapView(NamedTuple):
 
 
 def map_view(name: str, entry: dict[str, Any], btf: Btf, key_id: int, value_id: int,
-             bool_globals: set[str]) -> MapView | None:
-    """The view a map entry of meta.bpf_skel asks for; ValueError says what is wrong."""
+             bool_globals: set[str], decoders: KnownDecoders | None = None) -> MapView | None:
+    """The view a map entry of meta.bpf_skel asks for; ValueError says what is
+    wrong. `decoders`: the names and parameters to check decoders against."""
     has_hist, has_table = HISTOGRAM in entry, TABLE in entry
     if not (has_hist or has_table):
         return None
@@ -68,10 +73,10 @@ def map_view(name: str, entry: dict[str, Any], btf: Btf, key_id: int, value_id: 
     clear = spec.get("clear", False)
     if not isinstance(clear, bool):
         raise ValueError(f"{where}: 'clear' must be true or false")
-    key = _key_columns(spec.get("key"), btf, key_id, f"{where}: key")
+    key = _key_columns(spec.get("key"), btf, key_id, f"{where}: key", decoders)
     if has_hist:
         return _histogram(spec, where, btf, value_id, name, bool_globals)._replace(key=key, clear=clear)
-    return _table(spec, where, btf, value_id)._replace(key=key, clear=clear)
+    return _table(spec, where, btf, value_id, decoders)._replace(key=key, clear=clear)
 
 
 def _histogram(spec: dict[str, Any], where: str, btf: Btf, value_id: int, name: str,
@@ -120,7 +125,7 @@ def _int_array(btf: Btf, type_id: int) -> bool:
     return elem.kind == Kind.INT and elem.name not in ("char", "signed char") and not elem.encoding & INT_BOOL
 
 
-def _table(spec: dict[str, Any], where: str, btf: Btf, value_id: int) -> MapView:
+def _table(spec: dict[str, Any], where: str, btf: Btf, value_id: int, decoders: KnownDecoders | None) -> MapView:
     members = _members(btf, value_id)
     sort = spec.get("sort")
     if sort is not None:
@@ -139,7 +144,7 @@ def _table(spec: dict[str, Any], where: str, btf: Btf, value_id: int) -> MapView
     for member, col in columns_spec.items():
         if (members is None and member != SCALAR) or (members is not None and member not in members):
             raise ValueError(f"{where}: column {member!r} is not a member of the value")
-        columns.append(_column(None if members is None else member, col, f"{where}: column {member!r}"))
+        columns.append(_column(None if members is None else member, col, f"{where}: column {member!r}", decoders))
     if members is not None:  # in struct order, as the key's members
         columns.sort(key=lambda c: members.index(c.member or ""))
     return MapView(TABLE, sort=sort, top=top, columns=tuple(columns))
@@ -153,7 +158,7 @@ def _members(btf: Btf, type_id: int) -> list[str] | None:
     return [m.name for m in t.members] if t.kind == Kind.STRUCT else None
 
 
-def _key_columns(spec: Any, btf: Btf, key_id: int, where: str) -> tuple[Column, ...]:
+def _key_columns(spec: Any, btf: Btf, key_id: int, where: str, decoders: KnownDecoders | None) -> tuple[Column, ...]:
     if spec is None:
         return ()
     if not isinstance(spec, dict):
@@ -172,11 +177,11 @@ def _key_columns(spec: Any, btf: Btf, key_id: int, where: str) -> tuple[Column, 
             if m not in members:
                 raise ValueError(f"{where}: {m!r} is not a member of the key (known: {', '.join(members)})")
         # in struct order: a package's JSON keeps no order of its own (ecc writes keys sorted)
-        return tuple(_column(m, chosen[m], f"{where} member {m!r}") for m in members if m in chosen)
-    return (_column(None, spec, where),)
+        return tuple(_column(m, chosen[m], f"{where} member {m!r}", decoders) for m in members if m in chosen)
+    return (_column(None, spec, where, decoders),)
 
 
-def _column(member: str | None, spec: Any, where: str) -> Column:
+def _column(member: str | None, spec: Any, where: str, decoders: KnownDecoders | None) -> Column:
     if not isinstance(spec, dict):
         raise ValueError(f'{where} must be an object such as {{"header": "PID", "decoder": "errno"}}')
     for k in spec:
@@ -187,45 +192,32 @@ def _column(member: str | None, spec: Any, where: str) -> Column:
         raise ValueError(f"{where}: 'header' must be a string")
     decoder = spec.get("decoder")
     if decoder is not None:
-        check_decoder(decoder, where)
+        check_decoder(decoder, where, decoders)
     return Column(member, header, decoder)
 
 
-def check_decoder(spec: Any, where: str) -> None:
-    """A decoder named in the registry, with only the parameters it knows."""
-    from ..decoders import DECODERS
+def decoder_spec(spec: Any) -> tuple[str, dict[str, Any]]:
+    """A decoder given as a name or {"name": ..., params}: (name, params); ValueError if neither."""
+    if isinstance(spec, str):
+        return spec, {}
+    if isinstance(spec, dict) and isinstance(spec.get("name"), str):
+        return spec["name"], {k: v for k, v in spec.items() if k != "name"}
+    raise ValueError('a decoder is a name or {"name": ..., params}')
 
-    name, params = (spec, {}) if isinstance(spec, str) else \
-        (spec.get("name"), {k: v for k, v in spec.items() if k != "name"}) if isinstance(spec, dict) else (None, {})
-    if not isinstance(name, str):
-        raise ValueError(f'{where}: a decoder is a name or {{"name": ..., params}}')
-    found = DECODERS.get(name)
-    if found is None:
-        raise ValueError(f"{where}: unknown decoder {name!r} (known: {', '.join(sorted(DECODERS))})")
+
+def check_decoder(spec: Any, where: str, decoders: KnownDecoders | None) -> None:
+    """A decoder of the right form; named in `decoders`, with only the parameters it knows."""
+    try:
+        name, params = decoder_spec(spec)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    if decoders is None:
+        return
+    if name not in decoders:
+        raise ValueError(f"{where}: unknown decoder {name!r} (known: {', '.join(sorted(decoders))})")
     for p in params:
-        if p not in found.params:
+        if p not in decoders[name]:
             raise ValueError(f"{where}: decoder {name!r} takes no parameter {p!r}")
-
-
-def make_decoder(spec: Any) -> Any:
-    """A checked decoder spec as a function value -> text, cached per value."""
-    from ..decoders import DECODERS
-
-    name, params = (spec, {}) if isinstance(spec, str) else (spec["name"], {k: v for k, v in spec.items()
-                                                                              if k != "name"})
-    decode = DECODERS[name].make(params)
-    cache: dict[Any, Any] = {}
-
-    def cached(value: Any) -> Any:
-        try:
-            return cache[value]
-        except KeyError:
-            pass
-        except TypeError:  # an unhashable value (a list)
-            return decode(value)
-        text = cache[value] = decode(value)
-        return text
-    return cached
 
 
 def map_views(package: Any) -> dict[str, MapView]:

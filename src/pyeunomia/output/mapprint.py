@@ -23,10 +23,12 @@ table's decoded value members `NAME_text`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import IO, Any
 
+from ..decoders import DECODERS
 from ..format.escape import escape_bytes
-from ..format.mapmeta import TABLE, Column, MapView, make_decoder
+from ..format.mapmeta import TABLE, Column, MapView, decoder_spec
 from ..format.mapshape import DumpWriter, HistShape, MapDump
 from ..format.rows import json_text
 from .histogram import linear_histogram, log2_histogram
@@ -109,6 +111,29 @@ class _Labels:
                 raw = value.get(c.member) if c.member is not None and isinstance(value, dict) else value
                 out[f"{c.member or 'value'}_text"] = decode(raw)
         return out
+
+
+def make_decoder(spec: Any) -> Callable[[Any], Any]:
+    """A view's decoder as a function value -> text, cached per value. One
+    this pyeunomia lacks (a package built with a newer one) shows the value
+    as it is."""
+    name, params = decoder_spec(spec)
+    found = DECODERS.get(name)
+    if found is None:
+        return lambda value: value
+    decode = found.make(params)
+    cache: dict[Any, Any] = {}
+
+    def cached(value: Any) -> Any:
+        try:
+            return cache[value]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value (a list)
+            return decode(value)
+        text = cache[value] = decode(value)
+        return text
+    return cached
 
 
 def _cell(value: Any) -> str:
