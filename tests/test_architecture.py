@@ -39,7 +39,7 @@ ALLOWED = {
     "runner": {"format", "kernel", "files", "cache", "external", "source"},
     "output": {"format", "decoders"},
     "compiler": {"format", "files", "cache", "external", "converters", "decoders"},
-    "exporter": {"format", "decoders", "runner", "output", "source", "files"},
+    "exporter": {"format", "decoders", "runner", "output", "source", "files", "converters"},
     "cli": {"format", "decoders", "kernel", "runner", "output", "compiler", "exporter", "source", "files", "cache",
             "external", "converters"},
     "__init__": {"runner", "output", "source", "format", "api"},

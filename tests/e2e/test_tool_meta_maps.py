@@ -151,3 +151,18 @@ def test_interval_and_count_by_position_print_exactly_that_many_rounds_and_clear
     first, second = lines[stamps[0]:stamps[1]], lines[stamps[1]:]
     assert "FD WRITES BYTES" in first and "FD WRITES BYTES" not in second  # cleared after the first round
     assert f"fd = 9, comm = {child.comm}:" in first and f"fd = 9, comm = {child.comm}:" in second  # kept
+
+
+def test_the_runners_count_option_and_its_refusal_without_an_interval():
+    child = Child()
+    ecli = Running([*command("ecli"), "run", "-i", "1", "--count", "1", package(), "-p", str(child.pid)], "attached")
+    try:
+        child.go()
+        code = ecli.proc.wait(20)
+    finally:
+        ecli.stop()
+    assert code == 0, ecli.stderr_lines
+    assert sum(bool(STAMP.match(line)) for line in ecli.rest()) == 1
+    done = subprocess.run([*command("ecli"), "run", "--count", "2", package()], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr == (
+        "ecli: error: --count needs an interval: give -i SECONDS (or the package's interval argument)\n")

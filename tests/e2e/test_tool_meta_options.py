@@ -94,6 +94,12 @@ def test_a_signal_name_is_converted_and_filters_in_the_kernel():
     assert [(e["tpid"], e["sig"], e["ret"]) for e in found] == [(child.pid, 18, 0), (child.missing, 18, -3)]
 
 
+def test_a_global_given_by_position():
+    child = Child()
+    found, _ = events([str(child.pid), "-s", "CONT"], [child], count=2)  # @positional ["targ_pid"]
+    assert {e["pid"] for e in found} == {child.pid} and len(found) == 2
+
+
 def test_a_bool_with_a_short_name_is_a_flag():
     child = Child()
     found, _ = events(["-p", str(child.pid), "-x"], [child], count=1)
@@ -161,6 +167,7 @@ def test_help_starts_with_the_description_and_shows_names_metavars_and_syntax():
            "default: -1)" in flat
     assert "-c CGROUP, --cgroup CGROUP" in flat and "(a cgroup v2 directory (path), __u64" in flat
     assert "-x, --failed, --no-failed" in flat
+    assert "positional arguments: PID as --pid" in flat
 
 
 def test_list_shows_each_tool_with_its_first_sentence_aligned():
@@ -172,3 +179,16 @@ def test_list_shows_each_tool_with_its_first_sentence_aligned():
     assert all(line[width:width + 2] == "  " and line[width + 2] != " " for line in lines)
     assert "opensnoop".ljust(width) + "  Trace every file open on the machine: open, openat, openat2 and creat." \
         in lines
+
+
+def test_the_exporter_converts_option_values_as_ecli_does():
+    from pyeunomia.errors import ConfigError
+    from tests.exporter.util import plan_of
+
+    def config(options: str) -> str:
+        return (f"programs:\n  - name: metaopts\n    compiled_ebpf_filename: {package()}\n    options: {options}\n"
+                "    metrics:\n      counters:\n        - name: kills\n          labels:\n            - name: sig\n")
+    plan = plan_of(config("{signal: CONT, mode: 'read,write', min: 2ms, targ_uid: 0}"))
+    assert plan.values == {"targ_sig": 18, "targ_flags": 3, "targ_min_ns": 2_000_000, "targ_uid": 0}
+    with pytest.raises(ConfigError, match="targ_sig: 'HUP2' is not a signal: give a name"):
+        plan_of(config("{signal: HUP2}"))

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /// Trace kill(2) calls filtered in the kernel by converted options. A test
 /// program for the options' convert, metavar and flags (tests/e2e/test_tool_meta_options.py).
+/// @positional ["targ_pid"]
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include "metaopts.h"
