@@ -4,7 +4,6 @@ T: powers of 1024, as dd and libbpf-tools' -b take them)."""
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 
 from .base import ConverterType, Params, no_params
 
@@ -12,6 +11,8 @@ _FORM = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgt])(?:i?b)?|b)?\s*", re.
 
 
 def parse(text: str, params: Params) -> int:
+    from fractions import Fraction  # 2 ms of start-up for every package that converts otherwise
+
     m = _FORM.fullmatch(text)
     if m is None:
         raise ValueError(f"{text!r} is not a size: give bytes, or a number with K, M, G (4K, 1M)")

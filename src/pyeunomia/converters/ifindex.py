@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 from .base import ConverterType, Params, no_params, whole_number
 
 
@@ -13,6 +11,8 @@ def parse(text: str, params: Params) -> int:
         if number <= 0:
             raise ValueError(f"{number} is not an interface index: give a positive index or a name")
         return number
+    import socket  # only when a name is given: 2.5 ms of start-up otherwise
+
     try:
         return socket.if_nametoindex(text)
     except OSError:

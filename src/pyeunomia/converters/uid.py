@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pwd
-
 from .base import ConverterType, Params, no_params, whole_number
 
 
@@ -13,6 +11,8 @@ def parse(text: str, params: Params) -> int:
         if not 0 <= number < (1 << 32) - 1:
             raise ValueError(f"{number} is not a uid: give 0 to {(1 << 32) - 2} or a user name")
         return number
+    import pwd  # only when a name is given
+
     try:
         return pwd.getpwnam(text.strip()).pw_uid
     except KeyError:

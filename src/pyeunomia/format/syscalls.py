@@ -9,7 +9,7 @@ file_setattr, 469); elsewhere a name is refused and a number shows as itself.
 
 from __future__ import annotations
 
-import platform
+import os
 
 # BEGIN x86_64 table (scripts/gen_syscalls.py)
 X86_64: dict[str, int] = {
@@ -402,7 +402,7 @@ _BY_NUMBER: dict[int, str] | None = None
 
 def table() -> dict[str, int]:
     """name -> number on this architecture; empty where none is known."""
-    return X86_64 if platform.machine() in ("x86_64", "amd64", "AMD64") else {}
+    return X86_64 if os.uname().machine == "x86_64" else {}
 
 
 def syscall_number(name: str) -> int | None:
