@@ -80,12 +80,16 @@ def runner_parser() -> ArgumentParser:
 class _DocFormatter(argparse.HelpFormatter):
     """Wraps the description and the options' help as usual, but keeps the
     lines of a program's `details` (the epilog), which its author laid out:
-    examples, lists. Only the epilog can hold a newline (see _doc_lines)."""
+    examples, lists; only a line wider than the screen (a paragraph, as ecc
+    writes the top comment's later paragraphs) is wrapped. Only the epilog
+    can hold a newline (see _doc_lines)."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         if "\n" not in text:
             return super()._fill_text(text, width, indent)
-        return "\n".join(indent + line if line else "" for line in text.split("\n"))
+        # a line longer than the screen is a paragraph (a tool's details): wrapped; shorter ones kept
+        return "\n".join(super(_DocFormatter, self)._fill_text(line, width, indent) if len(line) > width
+                         else indent + line if line else "" for line in text.split("\n"))
 
 
 def _doc_text(text: str) -> str:

@@ -88,6 +88,31 @@ def comment_keys(full: Node) -> dict[str, Any]:
     return out
 
 
+def program_comment_keys(full: Node) -> dict[str, Any]:
+    """The keys of the comment at the top of the file: as comment_keys, but
+    only the first paragraph is the description (docs/writing-tools.md: its
+    first sentence is what `ecli list` shows, it heads `--help`); the
+    paragraphs after it are the details, which --help prints at its end with
+    their paragraphs kept."""
+    out: dict[str, Any] = {}
+    rest: list[str] = []
+    for child in full.get("inner", []):
+        keys = comment_keys({"kind": "FullComment", "inner": [child]})
+        text = keys.pop(DESCRIPTION, None)
+        if text:
+            if DESCRIPTION in out:
+                rest.append(text)
+            else:
+                out[DESCRIPTION] = text
+        for key, value in keys.items():
+            joined = key in STRING_KEYS and isinstance(out.get(key), str) and isinstance(value, str)
+            out[key] = f"{out[key]} {value}" if joined else value
+    if rest:
+        extra = "\n\n".join(rest)
+        out["details"] = f"{out['details']}\n\n{extra}" if isinstance(out.get("details"), str) else extra
+    return out
+
+
 @dataclass
 class SourceDocs:
     """Doc comments of one source file, by declaration name."""
@@ -110,7 +135,7 @@ def collect(decls: list[Decl], in_source: Any, file_doc: Node | None, file_label
     """
     docs = SourceDocs(file_label)
     if file_doc is not None:
-        docs.program.update(comment_keys(file_doc))
+        docs.program.update(program_comment_keys(file_doc))
     previous: Decl | None = None
     for d in decls:
         if not in_source(d.file):
