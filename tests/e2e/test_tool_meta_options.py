@@ -90,8 +90,10 @@ def events(args: list[str], children: list[Child], count: int) -> tuple[list[dic
 
 def test_a_signal_name_is_converted_and_filters_in_the_kernel():
     child = Child()
-    found, _ = events(["-p", str(child.pid), "-s", "CONT"], [child], count=2)
+    found, rest = events(["-p", str(child.pid), "-s", "CONT"], [child], count=2)
     assert [(e["tpid"], e["sig"], e["ret"]) for e in found] == [(child.pid, 18, 0), (child.missing, 18, -3)]
+    [seen] = [e["value"] for e in rest if "global" in e]
+    assert (seen["size"], seen["uid"]) == (1024, 7)  # a default in the option's syntax ("1K"), and the object's
 
 
 def test_a_global_given_by_position():
@@ -167,6 +169,7 @@ def test_help_starts_with_the_description_and_shows_names_metavars_and_syntax():
            "default: -1)" in flat
     assert "-c CGROUP, --cgroup CGROUP" in flat and "(a cgroup v2 directory (path), __u64" in flat
     assert "-x, --failed, --no-failed" in flat
+    assert "--size BYTES, --targ_size BYTES A size, echoed (a size: 512, 4K, 1M, __u64, default: 1024)" in flat
     assert "positional arguments: PID as --pid" in flat
 
 

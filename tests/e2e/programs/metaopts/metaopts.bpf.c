@@ -27,7 +27,7 @@ const volatile bool targ_failed = false;
 const volatile __u64 targ_min_ns = 0;
 
 /// A size, echoed
-/// @cmdarg {"long": "size", "convert": "bytes"}
+/// @cmdarg {"long": "size", "convert": "bytes", "default": "1K"}
 const volatile __u64 targ_size = 0;
 
 /// A user, echoed
