@@ -44,5 +44,5 @@ ROWS: tuple[Program, ...] = (
         [event(pid="{pid}", tpid="{tpid}", sig="{sig}", ret="{ret}")]),
     row("meta/maps", e2e("metamaps"), "ecli run -j {pkg} -p {harness_pid} 0.5 60", meta_writes,
         [Json({"map": "sizes", "key_text": f"fd = {META_FD}, comm = {{comm}}", "unit": "bytes", "value.slots": SLOTS}),
-         Json({"map": "fds", "key_text": "pid = {pid}", "unit": "fd"})]),
+         Json({"map": "fds", "key": "{pid}", "key_text": "{pid}", "unit": "fd"})]),
 )
