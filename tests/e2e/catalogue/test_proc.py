@@ -1,5 +1,5 @@
 """The catalogue's process tools (execsnoop, exitsnoop, killsnoop, sigsnoop,
-threadsnoop, syncsnoop) against real processes: exact pids, arguments, exit
+threadsnoop) against real processes: exact pids, arguments, exit
 codes, signals and results in their -j events, and one filter or more each
 (events of another process, or of the kind filtered out, do not appear
 before the ones wanted).
@@ -13,8 +13,6 @@ Bench loads (events per second generators, one per tool):
 - sigsnoop: the same kill(child, 0) loop is invisible (signal 0 is never
   generated): use kill(child, SIGWINCH) (ignored by default) in a loop.
 - threadsnoop: a process that starts and joins pthreads in a loop.
-- syncsnoop: fdatasync(2) on a tmpfs file in a loop (tmpfs: no IO, the
-  syscall itself is the cost).
 """
 
 from __future__ import annotations
@@ -322,38 +320,3 @@ def test_threadsnoop_new_threads_of_one_pid() -> None:
     assert [(e["pid"], e["tid"], e["creator_tid"], e["comm"]) for e in seen] == \
         [(child.pid, tid, child.pid, name) for tid in tids]  # `other`'s threads, started first, are not there
     assert all(e["clone_flags"] & 0x00010000 for e in seen)
-
-
-# -- syncsnoop ---------------------------------------------------------------------
-
-SYNCS = r"""
-import ctypes, mmap, os, sys, tempfile
-libc = ctypes.CDLL(None, use_errno=True)
-fd = os.open(tempfile.mkdtemp(dir="/dev/shm") + "/f", os.O_RDWR | os.O_CREAT, 0o600)
-os.dup2(fd, 7)
-os.ftruncate(7, 4096)
-m = mmap.mmap(7, 4096)
-sys.stdin.readline()
-os.sync()
-libc.syncfs(7)
-os.fsync(7)
-os.fdatasync(7)
-m.flush()
-libc.sync_file_range(7, ctypes.c_long(512), ctypes.c_long(1024), 2)
-print(ctypes.addressof(ctypes.c_char.from_buffer(m)), flush=True)
-"""
-
-
-def test_syncsnoop_every_call_of_one_pid() -> None:
-    child = py_child(SYNCS, "pyeusy")
-    with tool("syncsnoop", "-p", str(child.pid)) as snoop:
-        with open(temp_dir() / "mine", "w") as mine:
-            os.fsync(mine.fileno())  # this process's: filtered out
-        addr = int(go(child))
-        seen = until(snoop, lambda e: e["syscall"] == 5)
-    child.wait()
-    assert {e["pid"] for e in seen} == {child.pid}
-    assert [(e["syscall"], e["fd"], e["addr"], e["len"], e["flags"]) for e in seen] == [
-        (0, -1, 0, 0, 0), (1, 7, 0, 0, 0), (2, 7, 0, 0, 0), (3, 7, 0, 0, 0),
-        (4, -1, addr, 4096, 4),  # msync(MS_SYNC) from mmap.flush()
-        (5, 7, 512, 1024, 2)]  # sync_file_range(SYNC_FILE_RANGE_WRITE)
