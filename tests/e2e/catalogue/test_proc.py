@@ -211,6 +211,16 @@ def test_exitsnoop_pid_and_threads() -> None:
     assert mine == [(child.pid, tid, 0), (child.pid, child.pid, 5)]  # -t: the thread's exit too
 
 
+
+def test_exitsnoop_cgroup() -> None:
+    inside, outside = copy_exe("/bin/false", "pyeuxi"), copy_exe("/bin/false", "pyeuxo")
+    with cgroup() as path, tool("exitsnoop", "-c", cgroup_option(path)) as snoop:
+        subprocess.run([str(outside)])
+        child = subprocess.Popen([str(inside)], preexec_fn=into(path))
+        child.wait()
+        seen = until(snoop, lambda e: e["comm"] == inside.name)
+    assert [(e["pid"], e["exit_code"]) for e in seen] == [(child.pid, 1)]  # nothing outside the cgroup before it
+
 # -- killsnoop ---------------------------------------------------------------------
 
 def sleeper() -> subprocess.Popen[bytes]:

@@ -22,6 +22,8 @@ const volatile bool include_failed = false;
 /// Trace this UID only
 /// @cmdarg {"short": "u", "long": "uid", "metavar": "UID", "convert": "uid"}
 const volatile uid_t targ_uid = INVALID_UID;
+/* Exact cgroup, not its descendants: bpf_get_current_ancestor_cgroup_id is
+ * a tracing helper only from Linux 5.14, and this must load on 5.10. */
 /// Trace processes in this cgroup only (a cgroup v2 path; that cgroup itself, not its children)
 /// @cmdarg {"short": "c", "long": "cgroup", "metavar": "PATH", "convert": "cgroup"}
 const volatile __u64 targ_cgroup = 0;

@@ -21,6 +21,8 @@ const volatile bool trace_failed_only = false;
 /// Trace by thread: every thread's exit, not only the process's last
 /// @cmdarg {"short": "t", "long": "threaded"}
 const volatile bool trace_by_thread = false;
+/* Exact cgroup, not its descendants: bpf_get_current_ancestor_cgroup_id is
+ * a tracing helper only from Linux 5.14, and this must load on 5.10. */
 /// Trace processes in this cgroup only (a cgroup v2 path; that cgroup itself, not its children)
 /// @cmdarg {"short": "c", "long": "cgroup", "metavar": "PATH", "convert": "cgroup"}
 const volatile __u64 targ_cgroup = 0;
