@@ -64,6 +64,15 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
+static __always_inline void count_lost(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&lost, &zero);
+
+	if (n)
+		(*n)++;
+}
+
 static __always_inline bool name_matches(const char *comm)
 {
 	if (!targ_name[0])
@@ -136,7 +145,8 @@ static __always_inline int enter(const char *const *argv)
 	if (end < ARGS_LEN)
 		e->args[end] = '\0';
 	e->args_size = off ? off : 1;
-	bpf_map_update_elem(&execs, &tid, e, BPF_ANY);
+	if (bpf_map_update_elem(&execs, &tid, e, BPF_ANY))
+		count_lost(); /* 1024 exec()s in flight at once: this one is lost, and counted */
 	return 0;
 }
 
@@ -158,13 +168,8 @@ static __always_inline int leave(long ret, bool execveat)
 	__u64 size = offsetof(struct event, args) + e->args_size;
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	if (bpf_ringbuf_output(&events, e, size, 0)) {
-		__u32 zero = 0;
-		__u64 *n = bpf_map_lookup_elem(&lost, &zero);
-
-		if (n)
-			(*n)++;
-	}
+	if (bpf_ringbuf_output(&events, e, size, 0))
+		count_lost();
 done:
 	bpf_map_delete_elem(&execs, &tid);
 	return 0;

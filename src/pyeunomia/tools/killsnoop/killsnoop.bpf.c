@@ -41,6 +41,15 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
+static __always_inline void count_lost(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&lost, &zero);
+
+	if (n)
+		(*n)++;
+}
+
 static __always_inline int enter(int tpid, int ttid, int sig, enum kill_syscall syscall)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -51,7 +60,8 @@ static __always_inline int enter(int tpid, int ttid, int sig, enum kill_syscall 
 	if (targ_sig && targ_sig != sig)
 		return 0;
 	struct kill_args a = {.tpid = tpid, .ttid = ttid, .sig = sig, .syscall = syscall};
-	bpf_map_update_elem(&calls, &tid, &a, BPF_ANY);
+	if (bpf_map_update_elem(&calls, &tid, &a, BPF_ANY))
+		count_lost(); /* 10240 calls in flight: this one is lost, and counted */
 	return 0;
 }
 
@@ -67,11 +77,7 @@ static __always_inline int leave(long ret)
 		goto done;
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		__u32 zero = 0;
-		__u64 *n = bpf_map_lookup_elem(&lost, &zero);
-
-		if (n)
-			(*n)++;
+		count_lost();
 		goto done;
 	}
 	e->pid = id >> 32;
