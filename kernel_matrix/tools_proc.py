@@ -40,6 +40,16 @@ def exec_args(ctx: Ctx) -> None:
     ctx.update(pid=proc.pid, comm=os.path.basename(path)[:15], args=f"{path} kmx {ctx['token']}")
 
 
+def exec_missing(ctx: Ctx) -> None:
+    """execve of a path that does not exist, in the harness itself: -ENOENT."""
+    path = f"/tmp/kmx-noexec-{ctx['token']}"
+    try:
+        os.execv(path, [path, "kmx"])
+    except FileNotFoundError:
+        pass
+    ctx.update(pid=os.getpid(), args=f"{path} kmx", ret=-errno.ENOENT)
+
+
 def exit_three(ctx: Ctx) -> None:
     """A unique copy of /bin/sh that exits with code 3 (wait status 3 << 8)."""
     path = _copy("/bin/sh", f"kmxx{ctx['token']}")
@@ -79,12 +89,16 @@ def new_thread(ctx: Ctx) -> None:
 ROWS: tuple[Program, ...] = (
     row("tool/execsnoop", None, "ecli run -j execsnoop", exec_args,
         [event(pid="{pid}", comm="{comm}", args="{args}", ret=0, args_count=3)]),
+    row("tool/execsnoop-x", None, "ecli run -j execsnoop -x", exec_missing,
+        [event(pid="{pid}", args="{args}", ret="{ret}", args_count=2)]),
     row("tool/exitsnoop", None, "ecli run -j exitsnoop -x", exit_three,
         [event(pid="{pid}", tid="{pid}", comm="{comm}", exit_code=3, sig=0, exit_status="{status}")]),
     row("tool/killsnoop", None, "ecli run -j killsnoop -x", kill_missing,
         [event(pid="{pid}", tpid="{tpid}", sig="{sig}", ret="{ret}", syscall=0)]),
     row("tool/sigsnoop", None, "ecli run -j sigsnoop", signal_child,
         [event(pid="{pid}", tpid="{tpid}", tcomm="{tcomm}", sig="{sig}", result=0, code=0)]),
+    row("tool/sigsnoop-k", None, "ecli run -j sigsnoop -k -x", kill_missing,
+        [event(pid="{pid}", tpid="{tpid}", sig="{sig}", ret="{ret}", result=-1)]),
     row("tool/threadsnoop", None, "ecli run -j threadsnoop", new_thread,
         [event(pid="{pid}", tid="{tid}", creator_tid="{pid}")]),
 )
