@@ -13,6 +13,13 @@ Bench loads (events per second generators, one per tool):
 - sigsnoop: the same kill(child, 0) loop is invisible (signal 0 is never
   generated): use kill(child, SIGWINCH) (ignored by default) in a loop.
 - threadsnoop: a process that starts and joins pthreads in a loop.
+
+Measured once beside Debian's libbpf-tools (2026-12-02, the shared 2-core VM
+at load 9, so no cost figures): 2,000 fork+exec of one binary: execsnoop
+2,000, theirs 2,000; 2,000 fork+_exit(3) with -x: exitsnoop 2,000, theirs
+1,972 (perf buffer); 20,000 kill(self, SIGWINCH) with -s 28: sigsnoop 20,000,
+theirs 19,993; 100,000 kill(self, 0): killsnoop 100,000, theirs (sigsnoop -k)
+100,000; 2,000 Python threads: threadsnoop 2,000 (no C peer in Debian).
 """
 
 from __future__ import annotations
