@@ -4,21 +4,16 @@
 
 #define TASK_COMM_LEN 16
 
-/* What syscount keeps per syscall. */
+/* What syscount keeps per syscall (its columns: the @table comment of map syscalls). */
 struct data_t {
-	/// @column {"header": "COUNT", "width": 10}
 	__u64 count;
-	/// @column {"header": "TIME (us)", "width": 12, "decoder": {"name": "duration", "unit": "ns", "show": "us"}}
 	__u64 total_ns; /* summed latency: filled only with -L */
 };
 
 /* What syscount -P keeps per process. */
 struct proc_data_t {
-	/// @column {"header": "COUNT", "width": 10}
 	__u64 count;
-	/// @column {"header": "TIME (us)", "width": 12, "decoder": {"name": "duration", "unit": "ns", "show": "us"}}
 	__u64 total_ns; /* summed latency: filled only with -L */
-	/// @column {"header": "COMM", "width": 16, "left": true}
 	char comm[TASK_COMM_LEN]; /* the process's name when last counted */
 };
 

@@ -40,7 +40,7 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
-/// @table {"key": {"members": {"saddr": {"header": "LADDR", "decoder": {"name": "inet", "family": "af"}}, "lport": {"header": "LPORT"}, "daddr": {"header": "RADDR", "decoder": {"name": "inet", "family": "af"}}, "dport": {"header": "RPORT"}}}, "value": {"header": "RETRANSMITS"}, "sort": "value"}
+/// @table {"key": {"members": {"saddr": {"header": "LADDR", "decoder": {"name": "inet", "family": "af"}}, "lport": {"header": "LPORT"}, "daddr": {"header": "RADDR", "decoder": {"name": "inet", "family": "af"}}, "dport": {"header": "RPORT"}}}, "columns": {"value": {"header": "RETRANSMITS"}}, "sort": "value"}
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
