@@ -120,20 +120,30 @@ def test_syscount_per_process() -> None:
 
 # -- tcpretrans ------------------------------------------------------------------
 
+LOOPBACK = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
+LOOPBACK_BYTES = {socket.AF_INET: [127, 0, 0, 1], socket.AF_INET6: [0] * 15 + [1]}
+
+
+def address(e: dict[str, Any], key: str) -> list[int]:
+    """An address member as the family uses it: IPv4 in the first 4 of 16 bytes."""
+    return list(e[key][:4] if e["af"] == socket.AF_INET else e[key])
+
+
 @contextmanager
-def unanswered_syn() -> Iterator[tuple[int, int]]:
+def unanswered_syn(family: int) -> Iterator[tuple[int, int]]:
     """A loopback connect whose SYN the listener drops (its accept queue is
     full: listen(0) and one connection not accepted), so the client
     retransmits it after 1 s: (client port, server port)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
+    host = LOOPBACK[family]
+    server = socket.socket(family)
+    server.bind((host, 0))
     server.listen(0)
     port = server.getsockname()[1]
-    first = socket.create_connection(("127.0.0.1", port))
-    client = socket.socket()
+    first = socket.create_connection((host, port))
+    client = socket.socket(family)
     client.setblocking(False)
     try:
-        client.connect_ex(("127.0.0.1", port))
+        client.connect_ex((host, port))
         yield client.getsockname()[1], port
     finally:
         client.close()
@@ -149,20 +159,28 @@ def test_tcpretrans_syn_retransmits_and_counts() -> None:
     with running("ecli", "run", "-j", "tcpretrans") as events, \
             running("ecli", "run", "-j", "tcpretrans", "-c") as counts, \
             running("ecli", "run", "-j", "tcpretrans", "-6") as ipv6:
-        with unanswered_syn() as (lport, dport):
-            (e,) = events.json_events(lambda e: is_flow(e, lport, dport), timeout=5)
-        time.sleep(0.3)  # the socket is closed: no more retransmits of it
+        with unanswered_syn(socket.AF_INET) as (lport, dport), unanswered_syn(socket.AF_INET6) as (lport6, dport6):
+            found = events.json_events(lambda e: is_flow(e, lport, dport) or is_flow(e, lport6, dport6),
+                                       count=2, timeout=5)
+            (e6,) = ipv6.json_events(lambda e: is_flow(e, lport6, dport6), timeout=5)
+        time.sleep(0.3)  # the sockets are closed: no more retransmits of them
         rest = [json.loads(line) for line in events.rest()] if events.stop() == 0 else []
         counted = results(counts)
-        v6 = results(ipv6)
-    assert (e["af"], e["saddr"][:4], e["daddr"][:4], e["state"]) == (socket.AF_INET, [127, 0, 0, 1],
-                                                                     [127, 0, 0, 1], 2)  # TCP_SYN_SENT
-    seen = 1 + sum(is_flow(x, lport, dport) for x in rest)
-    flows = [x for x in counted if x.get("map") == "flows" and
-             (x["key"]["lport"], x["key"]["dport"]) == (lport, dport)]
-    assert [(f["key"]["af"], f["key"]["saddr"][:4], f["value"]) for f in flows] == \
-        [(socket.AF_INET, [127, 0, 0, 1], seen)]
-    assert not any(x.get("lport") == lport for x in v6)  # -6: IPv4 left out
+        v6_rest = results(ipv6)
+    by_family = {e["af"]: e for e in found}
+    assert set(by_family) == {socket.AF_INET, socket.AF_INET6}  # one of each, not two of one
+    e = by_family[socket.AF_INET]
+    assert is_flow(e, lport, dport) and is_flow(by_family[socket.AF_INET6], lport6, dport6)
+    for x in (e, by_family[socket.AF_INET6], e6):
+        family = x["af"]
+        assert (address(x, "saddr"), address(x, "daddr")) == (LOOPBACK_BYTES[family], LOOPBACK_BYTES[family])
+        assert x["state"] == 2  # TCP_SYN_SENT
+    for flow, family in (((lport, dport), socket.AF_INET), ((lport6, dport6), socket.AF_INET6)):
+        seen = sum(is_flow(x, *flow) for x in (*found, *rest))
+        flows = [x for x in counted if x.get("map") == "flows" and (x["key"]["lport"], x["key"]["dport"]) == flow]
+        assert [(f["key"]["af"], address(f["key"], "saddr"), f["value"]) for f in flows] == \
+            [(family, LOOPBACK_BYTES[family], seen)]
+    assert not any(x.get("lport") == lport for x in v6_rest)  # -6: IPv4 left out
 
 
 # -- tcpdrop ---------------------------------------------------------------------
@@ -187,27 +205,41 @@ def symbol_at(address: int) -> str:
     return name
 
 
-def test_tcpdrop_syn_to_a_closed_port() -> None:
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
+def refused(family: int) -> tuple[int, int]:
+    """A connect on loopback to a port nobody listens on: (client port, that port)."""
+    host = LOOPBACK[family]
+    closed = socket.socket(family)
+    closed.bind((host, 0))
     dport = closed.getsockname()[1]
     closed.close()
+    client = socket.socket(family)
+    client.bind((host, 0))
+    sport = client.getsockname()[1]
+    with pytest.raises(ConnectionRefusedError):
+        client.connect((host, dport))
+    client.close()
+    return sport, dport
+
+
+def test_tcpdrop_syn_to_a_closed_port() -> None:
     with running("ecli", "run", "-j", "tcpdrop") as tool, running("ecli", "run", "-j", "tcpdrop", "-6") as ipv6:
-        client = socket.socket()
-        client.bind(("127.0.0.1", 0))
-        sport = client.getsockname()[1]
-        with pytest.raises(ConnectionRefusedError):
-            client.connect(("127.0.0.1", dport))
-        client.close()
-        (e,) = tool.json_events(lambda e: e["sport"] == sport and e["dport"] == dport, timeout=5)
+        sport, dport = refused(socket.AF_INET)
+        sport6, dport6 = refused(socket.AF_INET6)
+        found = tool.json_events(lambda e: (e["sport"], e["dport"]) in ((sport, dport), (sport6, dport6)),
+                                 count=2, timeout=5)
+        (e6,) = ipv6.json_events(lambda e: (e["sport"], e["dport"]) == (sport6, dport6), timeout=5)
         v6 = results(ipv6)
-    assert (e["af"], e["saddr"][:4], e["daddr"][:4]) == (socket.AF_INET, [127, 0, 0, 1], [127, 0, 0, 1])
-    assert e["tcpflags"] == 2  # SYN
-    assert (e["has_sk"], e["state"]) == (0, 0)  # no socket owned it
-    assert e["pid"] == os.getpid()  # loopback delivers in the sender's context
-    assert e["reason"] == kernel_enum("SKB_DROP_REASON_NO_SOCKET")
-    assert symbol_at(e["location"]) == "tcp_v4_rcv"
-    assert not any(x.get("sport") == sport for x in v6)
+    assert [x["af"] for x in found] == [socket.AF_INET, socket.AF_INET6]
+    no_socket = kernel_enum("SKB_DROP_REASON_NO_SOCKET")
+    for e, rcv in ((found[0], "tcp_v4_rcv"), (found[1], "tcp_v6_rcv"), (e6, "tcp_v6_rcv")):
+        family = e["af"]
+        assert (address(e, "saddr"), address(e, "daddr")) == (LOOPBACK_BYTES[family], LOOPBACK_BYTES[family])
+        assert e["tcpflags"] == 2  # SYN
+        assert (e["has_sk"], e["state"]) == (0, 0)  # no socket owned it
+        assert e["pid"] == os.getpid()  # loopback delivers in the sender's context
+        assert e["reason"] == no_socket
+        assert symbol_at(e["location"]) == rcv
+    assert not any(x.get("sport") == sport for x in v6)  # -6: IPv4 left out
 
 
 # -- oomkill and drsnoop: a cgroup v1 memory controller ---------------------------------
