@@ -19,6 +19,8 @@
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define NO_REASON -1
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
 
 /// Trace IPv4 only
 /// @cmdarg {"short": "4", "long": "ipv4"}
@@ -68,12 +70,18 @@ int kfree_skb(struct trace_event_raw_kfree_skb___x *ctx)
 	struct sk_buff *skb = (struct sk_buff *)BPF_CORE_READ(ctx, skbaddr);
 	const struct sock *sk = NULL;
 	unsigned char *head, *th;
-	__u16 nh_off, af;
-	__u8 version, proto;
+	__u16 nh_off, af, proto;
+	__u8 version;
 	struct event *e;
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 
 	if (targ_pid && pid != targ_pid)
+		return 0;
+	/* The record's protocol (skb->protocol, host order) first: a netlink or
+	 * raw buffer has no IP header where network_header points, and its
+	 * bytes could look like one. */
+	proto = BPF_CORE_READ(ctx, protocol);
+	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
 		return 0;
 	head = BPF_CORE_READ(skb, head);
 	nh_off = BPF_CORE_READ(skb, network_header);
@@ -82,6 +90,8 @@ int kfree_skb(struct trace_event_raw_kfree_skb___x *ctx)
 	if (bpf_probe_read_kernel(&version, 1, head + nh_off))
 		return 0;
 	version >>= 4;
+	if (version != (proto == ETH_P_IP ? 4 : 6))
+		return 0;
 	if (version == 4) {
 		struct iphdr ip;
 
