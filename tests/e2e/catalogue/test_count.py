@@ -77,8 +77,10 @@ def results(tool: Running) -> list[dict[str, Any]]:
 
 
 def entries(lines: list[dict[str, Any]], name: str) -> dict[Any, Any]:
+    """A map's entries printed at exit, key -> value (a table cut at its top
+    rows also prints {"map": NAME, "omitted": N}: not an entry)."""
     return {json.dumps(e["key"]) if isinstance(e["key"], dict) else e["key"]: e["value"]
-            for e in lines if e.get("map") == name}
+            for e in lines if e.get("map") == name and "key" in e}
 
 
 # -- syscount ------------------------------------------------------------------
