@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import socket
 import subprocess
 import sys
@@ -142,6 +143,9 @@ def unanswered_syn(family: int) -> Iterator[tuple[int, int]]:
     server.listen(0)
     port = server.getsockname()[1]
     first = socket.create_connection((host, port))
+    # the first connection must be in the accept queue before the next SYN comes: on loopback its
+    # last ACK may still wait in a softirq (a 5.10 guest raced past it once)
+    assert select.select([server], [], [], 10)[0], "the first connection never reached the accept queue"
     client = socket.socket(family)
     client.setblocking(False)
     try:
