@@ -30,6 +30,7 @@ ROOT_MODULES = {"errors", "files", "cache", "source", "external"}  # shared by s
 ALLOWED = {
     "format": set(),
     "decoders": {"format"},
+    "converters": {"format", "decoders"},
     "kernel": set(),
     "files": {"format"},
     "cache": {"files"},
@@ -37,10 +38,10 @@ ALLOWED = {
     "source": {"format", "files"},
     "runner": {"format", "kernel", "files", "cache", "external", "source"},
     "output": {"format", "decoders"},
-    "compiler": {"format", "decoders", "files", "cache", "external"},  # decoders: ecc checks @column's
-    "exporter": {"format", "decoders", "runner", "output", "source", "files"},
+    "compiler": {"format", "decoders", "files", "cache", "external", "converters"},  # decoders: ecc checks @column's
+    "exporter": {"format", "decoders", "runner", "output", "source", "files", "converters"},
     "cli": {"format", "decoders", "kernel", "runner", "output", "compiler", "exporter", "source", "files", "cache",
-            "external"},
+            "external", "converters"},
     "__init__": {"runner", "output", "source", "format", "api"},
     "api": {"runner", "output", "source", "format"},
 }

@@ -129,3 +129,20 @@ def test_comments_through_real_clang(tool, tmp_path):
     assert docs.variables == {"targ_pid": ({"description": "target pid",
                                             "cmdarg": {"default": 0, "short": "p", "long": "pid"}}, 4)}
     assert docs.program == {"description": "Block style", "brief": "short", "details": "longer text"}
+
+
+def test_the_programs_description_is_its_first_paragraph_and_the_rest_are_details():
+    from pyeunomia.compiler.docs import program_comment_keys
+
+    keys = program_comment_keys(full(
+        para(text(" Trace kills."), text(" Who sent what."), inline("positional"), text(' ["interval"]')),
+        para(text(" How it works.")),
+        {"kind": "BlockCommandComment", "name": "version", "inner": [para(text(" 1.0"))]},
+        para(text(" Why.")),
+    ))
+    assert keys == {"description": "Trace kills. Who sent what.", "positional": ["interval"], "version": "1.0",
+                    "details": "How it works.\n\nWhy."}
+    keys = program_comment_keys(full(
+        para(text(" One.")), para(text(" Two.")),
+        {"kind": "BlockCommandComment", "name": "details", "inner": [para(text(" Given."))]}))
+    assert keys == {"description": "One.", "details": "Given.\n\nTwo."}

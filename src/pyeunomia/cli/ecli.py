@@ -12,22 +12,23 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..errors import UsageError
+from ..errors import PackageError, UsageError
 from ..format.escape import escape_text
 from .common import ArgumentParser, StopSignals, require_stdout, run_command, seconds, setup_logging
 
 if TYPE_CHECKING:
-    from ..format.options import GlobalOption
+    from ..format.options import ConverterOf, GlobalOption
     from ..format.package import Package
     from ..runner.mapdump import MapDumper
     from ..runner.program import Program
 
 UPSTREAM_VERSION = "0.1.0"  # upstream's loader shows this when the package's doc has no version
 RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname", "-F", "--frequency", "--btf",
-                "--only", "--skip", "--folded", "--flamegraph", "-i", "--interval", "--all-maps"}
+                "--only", "--skip", "--folded", "--flamegraph", "-i", "--interval", "--all-maps", "--count"}
 # Runner options every tool also takes after PACKAGE (docs/writing-tools.md), unless a global has the spelling
 PER_PACKAGE_FLAGS = {"extended": (("-e", "--extended"), "show the extended columns too"),
                      "timestamp": (("-T", "--timestamp"), "print the wall-clock time (HH:MM:SS) first")}
+POSITIONAL = "positional-"  # dests of a package's @positional arguments: no C global can have them
 
 
 def runner_parser() -> ArgumentParser:
@@ -44,6 +45,8 @@ def runner_parser() -> ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true", help="show libbpf's own log")
     run.add_argument("-i", "--interval", type=seconds, metavar="SECONDS",
                      help="also print the maps and globals the program fills every SECONDS (they print at exit)")
+    run.add_argument("--count", type=rounds, metavar="N",
+                     help="with -i: stop after N rounds (libbpf-tools' 'runqlat 1 5')")
     run.add_argument("--all-maps", action="store_true",
                      help="print every hash and array map at exit, state kept between events included")
     run.add_argument("--ifname", metavar="IFACE", help="network interface for xdp and tc programs (default: the "
@@ -75,19 +78,23 @@ def runner_parser() -> ArgumentParser:
                      help="for stack trace packages: write an SVG flame graph of the samples at exit")
     run.add_argument("package", metavar="PACKAGE")
     run.add_argument("program_args", nargs=argparse.REMAINDER, metavar="...")
-    sub.add_parser("list", help="list the built-in packages")
+    sub.add_parser("list", help="list the built-in tools, each with the first sentence of its description")
     return p
 
 
 class _DocFormatter(argparse.HelpFormatter):
     """Wraps the description and the options' help as usual, but keeps the
     lines of a program's `details` (the epilog), which its author laid out:
-    examples, lists. Only the epilog can hold a newline (see _doc_lines)."""
+    examples, lists; only a line wider than the screen (a paragraph, as ecc
+    writes the top comment's later paragraphs) is wrapped. Only the epilog
+    can hold a newline (see _doc_lines)."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         if "\n" not in text:
             return super()._fill_text(text, width, indent)
-        return "\n".join(indent + line if line else "" for line in text.split("\n"))
+        # a line longer than the screen is a paragraph (a tool's details): wrapped; shorter ones kept
+        return "\n".join(super(_DocFormatter, self)._fill_text(line, width, indent) if len(line) > width
+                         else indent + line if line else "" for line in text.split("\n"))
 
 
 def _doc_text(text: str) -> str:
@@ -111,18 +118,36 @@ def _argparse_text(text: str) -> str:
     return doubled if "%(prog)" in doubled else text
 
 
+class _ProgramParser(ArgumentParser):
+    """A program's options; its --help starts with the program's description
+    (what the tool does), then the usage line and the options."""
+
+    def format_help(self) -> str:
+        formatter = self._get_formatter()
+        formatter.add_text(self.description)
+        formatter.add_usage(self.usage, self._actions, self._mutually_exclusive_groups)
+        for group in self._action_groups:
+            formatter.start_section(group.title)
+            formatter.add_text(group.description)
+            formatter.add_arguments(group._group_actions)
+            formatter.end_section()
+        formatter.add_text(self.epilog)
+        return formatter.format_help()
+
+
 def program_parser(package: Package, options: list[GlobalOption]) -> ArgumentParser:
     doc = package.meta.doc
     description = _doc_text(doc.brief or doc.description or f"eBPF program {package.name}")
     epilog = _doc_lines(doc.details) if doc.details else None
-    p = ArgumentParser(prog=f"ecli run {package.origin}", description=_argparse_text(description),
+    p = _ProgramParser(prog=f"ecli run {package.origin}", description=_argparse_text(description),
                        epilog=_argparse_text(epilog) if epilog else None, formatter_class=_DocFormatter)
     for o in options:
         flags = [f"-{o.short}"] if o.short else []
         flags.append(o.flag)
         if o.long != o.name:
             flags.append("--" + o.name)
-        help_text = _doc_text(f"{o.help} ({o.type_name}, default: {o.show(o.default)})").replace("%", "%%")
+        takes = f"{o.syntax}, " if o.syntax else ""
+        help_text = _doc_text(f"{o.help} ({takes}{o.type_name}, default: {o.show(o.default)})").replace("%", "%%")
         if o.kind == "bool":
             p.add_argument(*flags, dest=o.name, action=argparse.BooleanOptionalAction, default=o.default,
                            help=help_text)
@@ -130,7 +155,42 @@ def program_parser(package: Package, options: list[GlobalOption]) -> ArgumentPar
             p.add_argument(*flags, dest=o.name, type=_parser_of(o), default=o.default, help=help_text,
                            metavar=_metavar(o))
     _upstream_program_flags(p, package, options)
+    _positional_arguments(p, package, options)
     return p
+
+
+def _positional_arguments(p: ArgumentParser, package: Package, options: list[GlobalOption]) -> None:
+    """`@positional ["interval", "count"]`: arguments after the package by
+    position, as libbpf-tools' `runqlat 1 5`: the runner's -i and --count, or
+    a global's option."""
+    by_name = {o.name: o for o in options}
+    for name in package.meta.doc.positional:
+        if name == "interval":
+            p.add_argument(POSITIONAL + name, nargs="?", type=seconds, default=None, metavar=name,
+                           help="print the maps every this many seconds (as -i)")
+        elif name == "count":
+            p.add_argument(POSITIONAL + name, nargs="?", type=rounds, default=None, metavar=name,
+                           help="stop after this many intervals (as --count)")
+        elif name in by_name:
+            o = by_name[name]
+            p.add_argument(POSITIONAL + name, nargs="?", type=_parser_of(o), default=None,
+                           metavar=_doc_text(o.metavar or name), help=f"as {o.flag}")
+        else:
+            raise PackageError(f"{package.origin}: @positional {escape_text(name)!r} is neither interval, count "
+                               "nor a global of the program")
+
+
+def _take_positional(values: dict[str, Any], args: argparse.Namespace) -> None:
+    """Move the positional arguments given into the runner's and the globals' values."""
+    for dest in [d for d in values if d.startswith(POSITIONAL)]:
+        name = dest[len(POSITIONAL):]
+        value = values.pop(dest)
+        if value is None:  # not given
+            continue
+        if name in ("interval", "count"):
+            setattr(args, name, value)
+        else:
+            values[name] = value
 
 
 UPSTREAM_VERBOSE = "upstream-verbose"  # a dest no C global can have: the values are the globals otherwise
@@ -169,15 +229,17 @@ def _parser_of(o: GlobalOption) -> Any:
 
 
 def _metavar(o: GlobalOption) -> str:
+    if o.metavar:
+        return _doc_text(o.metavar).replace("%", "%%")
+    if o.convert is not None:
+        return o.convert.name.upper()
     return {"int": "INT", "float": "NUM", "str": "TEXT", "enum": "NAME"}.get(o.kind, "VALUE")
 
 
 def main(argv: list[str]) -> int:
     args = runner_parser().parse_args(argv)
     if args.command == "list":
-        from ..source import builtin_packages
-        for name in sorted(builtin_packages()):
-            print(name)
+        _list_tools()
         return 0
     require_stdout()  # before anything is fetched or loaded
     setup_logging(args.verbose)
@@ -186,19 +248,54 @@ def main(argv: list[str]) -> int:
 
     package = open_package(args.package, sha256=args.sha256, insecure=args.insecure,
                            timeout=args.timeout or FETCH_TIMEOUT_S)
-    options = global_options(package)
+    options = global_options(package, _converters(package))
     try:
         values = vars(program_parser(package, options).parse_args(args.program_args))
         args.verbose = values.pop(UPSTREAM_VERBOSE, False) or args.verbose
         for dest in PER_PACKAGE_FLAGS:
             setattr(args, dest, values.pop(RUNNER_PREFIX + dest, False) or getattr(args, dest, False))
+        _take_positional(values, args)
     except UsageError as e:
         misplaced = [a for a in args.program_args if a.split("=")[0] in RUNNER_FLAGS]
         if misplaced:
             raise UsageError(f"{misplaced[0]} is a runner option: put it before PACKAGE "
                              f"(ecli run {misplaced[0]} ... {args.package})") from None
         raise e
+    if args.count and not args.interval:
+        raise UsageError("--count needs an interval: give -i SECONDS (or the package's interval argument)")
     return run_package(package, values, args)
+
+
+def _converters(package: Package) -> ConverterOf | None:
+    """pyeunomia.converters' for_option when an option of the package
+    converts: the others do not pay for importing the converters."""
+    if not any(v.cmdarg.convert is not None for v in package.meta.variables):
+        return None
+    from ..converters import for_option
+
+    return for_option
+
+
+def _list_tools() -> None:
+    """Each built-in tool and the first sentence of its description, aligned."""
+    import json
+    import re
+
+    from ..source import builtin_packages
+
+    rows = []
+    for name, path in sorted(builtin_packages().items()):
+        try:
+            with open(path, "rb") as f:
+                doc = json.load(f).get("meta", {}).get("bpf_skel", {}).get("doc", {})
+            text = " ".join(str(doc.get("brief") or doc.get("description") or "").split())
+        except (OSError, ValueError, AttributeError):
+            text = ""
+        m = re.match(r"(.*?[.!?])(?:\s|$)", text)
+        rows.append((name, escape_text(m.group(1) if m else text)))
+    width = max((len(n) for n, _ in rows), default=0)
+    sys.stdout.write("".join(f"{n:<{width}}  {t}".rstrip() + "\n" for n, t in rows))
+    sys.stdout.flush()
 
 
 def run_package(package: Package, values: dict[str, Any], args: argparse.Namespace) -> int:
@@ -235,9 +332,10 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
 
                 samples = SamplePrinter(out, args.json)
             dumper = _map_dumper(prog, package, args)
-            stats = prog.run(writer, samples, duration=args.duration, should_stop=stops.stop_requested,
+            stats = prog.run(writer, samples, duration=args.duration,
+                             should_stop=lambda: stops.stop_requested() or dumper.done,
                              wakeup_fd=stops.wakeup_fd, extra=[dumper] if args.interval else [])
-            dumps = dumper.dump()
+            dumps = dumper.dump() if not dumper.done else dumper.last
             for problem in dumper.problems:
                 sys.stderr.write(f"ecli: {escape_text(problem)}\n")
             if not (dumps or dumper.empty or prog.buffer_maps() or samples):
@@ -270,7 +368,7 @@ def _map_dumper(prog: Program, package: Package, args: argparse.Namespace) -> Ma
     from ..runner.mapdump import MapDumper
 
     dumper = MapDumper(package, prog.loaded, MapPrinter(sys.stdout.buffer, args.json), interval=args.interval,
-                       all_maps=args.all_maps)
+                       all_maps=args.all_maps, count=getattr(args, "count", None))
     if args.verbose:
         for name, why in dumper.skipped:
             sys.stderr.write(f"ecli: map '{escape_text(name)}' is not printed: {why} (--all-maps prints it)\n")
@@ -278,6 +376,17 @@ def _map_dumper(prog: Program, package: Package, args: argparse.Namespace) -> Ma
         sys.stderr.write(f"ecli: {escape_text(package.name)} has nothing to print: no event buffer, no sampled "
                          "map, no map or global it fills (bpf_printk writes to /sys/kernel/tracing/trace_pipe)\n")
     return dumper
+
+
+def rounds(text: str) -> int:
+    """An argparse type: a positive whole number of rounds (--count, a package's count)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number of rounds, got {text!r}")
+    return value
 
 
 def hertz(text: str) -> int:

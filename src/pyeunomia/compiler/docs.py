@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..converters import converter_of
 from ..errors import CompileError, PackageError
 from ..format import stacks
 from ..format.package import SAMPLE_TYPES
@@ -87,6 +88,31 @@ def comment_keys(full: Node) -> dict[str, Any]:
     return out
 
 
+def program_comment_keys(full: Node) -> dict[str, Any]:
+    """The keys of the comment at the top of the file: as comment_keys, but
+    only the first paragraph is the description (docs/writing-tools.md: its
+    first sentence is what `ecli list` shows, it heads `--help`); the
+    paragraphs after it are the details, which --help prints at its end with
+    their paragraphs kept."""
+    out: dict[str, Any] = {}
+    rest: list[str] = []
+    for child in full.get("inner", []):
+        keys = comment_keys({"kind": "FullComment", "inner": [child]})
+        text = keys.pop(DESCRIPTION, None)
+        if text:
+            if DESCRIPTION in out:
+                rest.append(text)
+            else:
+                out[DESCRIPTION] = text
+        for key, value in keys.items():
+            joined = key in STRING_KEYS and isinstance(out.get(key), str) and isinstance(value, str)
+            out[key] = f"{out[key]} {value}" if joined else value
+    if rest:
+        extra = "\n\n".join(rest)
+        out["details"] = f"{out['details']}\n\n{extra}" if isinstance(out.get("details"), str) else extra
+    return out
+
+
 @dataclass
 class SourceDocs:
     """Doc comments of one source file, by declaration name."""
@@ -111,7 +137,7 @@ def collect(decls: list[Decl], in_source: Any, file_doc: Node | None, file_label
     """
     docs = SourceDocs(file_label)
     if file_doc is not None:
-        docs.program.update(comment_keys(file_doc))
+        docs.program.update(program_comment_keys(file_doc))
     previous: Decl | None = None
     for d in decls:
         if d.kind == "RecordDecl" and d.name and d.complete and d.fields and d.name not in docs.members:
@@ -151,6 +177,11 @@ def check_cmdarg(value: Any, where: str) -> dict[str, Any]:
     short = value.get("short")
     if short is not None and len(short) != 1:
         raise CompileError(f"{where}: @cmdarg 'short' must be a single character, not {short!r}")
+    if "convert" in value:
+        try:
+            converter_of(value["convert"])
+        except ValueError as e:
+            raise CompileError(f"{where}: @cmdarg convert: {e}") from None
     long = value.get("long")
     if long is not None and (not long or long.startswith("-") or any(c.isspace() for c in long)):
         raise CompileError(f"{where}: @cmdarg 'long' must be an option name without dashes or spaces")
@@ -177,9 +208,28 @@ def check_interpreter(value: Any, where: str) -> Any:
         raise CompileError(str(e)) from None
 
 
-def check_program_doc(keys: dict[str, Any], where: str) -> dict[str, Any]:
+POSITIONAL_RUNNER = ("interval", "count")  # ecli run's -i SECONDS and --count N
+
+
+def check_positional(value: Any, where: str, globals_: set[str]) -> list[str]:
+    """`@positional ["interval", "count"]`: each name is the runner's interval
+    or count, or a global's name (an option given by position)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:
+        raise CompileError(f'{where}: @positional needs a JSON list of names such as ["interval", "count"]')
+    for name in value:
+        if name not in POSITIONAL_RUNNER and name not in globals_:
+            raise CompileError(f"{where}: @positional {name!r} is neither {' nor '.join(POSITIONAL_RUNNER)} "
+                               "nor a const volatile global of the program")
+        if value.count(name) > 1:
+            raise CompileError(f"{where}: @positional names {name!r} twice")
+    return value
+
+
+def check_program_doc(keys: dict[str, Any], where: str, globals_: set[str] | None = None) -> dict[str, Any]:
     """The program's doc keys; the runner reads the known ones as strings."""
     out = dict(keys)
+    if "positional" in out:
+        out["positional"] = check_positional(out["positional"], where, globals_ or set())
     for key in STRING_KEYS:
         if key in out and not isinstance(out[key], str):
             out[key] = json.dumps(out[key]) if not isinstance(out[key], bool) else ""

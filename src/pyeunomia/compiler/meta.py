@@ -66,6 +66,11 @@ def order_exports(btf: Btf, names: list[str]) -> list[str]:
     return [n for n in names if n not in inside] + [n for n in names if n in inside]
 
 
+def _integer(btf: Any, type_id: int) -> bool:
+    t = btf.resolve(type_id)
+    return (t.kind == Kind.INT and not t.encoding & INT_BOOL) or t.kind in (Kind.ENUM, Kind.ENUM64)
+
+
 def sorted_keys(value: Any) -> Any:
     """Dicts with their keys in sorted order, all the way down: upstream's
     files are written that way (serde_json's default map)."""
@@ -89,10 +94,14 @@ def package_meta(spec: ObjectSpec, obj_name: str, exports: list[str], docs: Sour
             comment, line = found
             if "cmdarg" in comment:
                 check_cmdarg(comment["cmdarg"], f"{docs.file}:{line}")
+                if "convert" in comment["cmdarg"] and not _integer(btf, g.type_id):
+                    raise CompileError(f"{docs.file}:{line}: @cmdarg convert gives a number, and '{g.name}' is "
+                                       f"{keys['type']}: declare it as an integer (__u32, __u64, int, ...)")
             keys.update(comment)
         extra[g.name] = keys
     if docs.program:
-        program = check_program_doc(docs.program, f"{docs.file}:{docs.program_line}")
+        program = check_program_doc(docs.program, f"{docs.file}:{docs.program_line}",
+                                    {g.name for g in spec.globals})
         if program:
             extra[""] = program
     meta = build_meta(spec, obj_name, order_exports(btf, exports), extra)

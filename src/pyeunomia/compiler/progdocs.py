@@ -8,6 +8,7 @@ entry, JSON where the text parses as JSON:
     /// @tcopts {"handle": 1, "priority": 1}                    -> "tcopts": {...}
     /// @ifindex 1 / @flags 0 / @xdpopts {"old_prog_fd": 0}     -> "ifindex": 1, ...
     /// @sample {"interval": 1000} (a map)                       -> "sample": {...}
+    /// @histogram {...} / @table {...} (a map: format/mapmeta.py)   -> "histogram": {...}
     /// Plain text                                               -> "description": "..."
 
 The keys the runner reads (format/extrameta.py, format/package.py) are
@@ -22,8 +23,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..decoders import DECODERS
 from ..errors import CompileError, PackageError
 from ..format.extrameta import TC_KEYS, TC_SECTION_PREFIXES, XDP_KEYS, XDP_SECTION_PREFIXES, tc_keys, xdp_keys
+from ..format.mapmeta import HISTOGRAM, TABLE, bool_globals, map_view
 from ..format.objspec import ObjectSpec
 from .docs import SourceDocs, check_interpreter, check_sample
 
@@ -44,7 +47,7 @@ def apply(skel: dict[str, Any], spec: ObjectSpec, docs: SourceDocs) -> None:
     for entry in skel.get("maps", []):
         found = docs.variables.get(entry["name"])
         if found is not None and not entry.get("mmaped"):
-            entry.update(map_keys(entry["name"], *found, docs.file))
+            entry.update(map_keys(entry["name"], *found, docs.file, spec))
 
 
 def program_keys(name: str, section: str, keys: dict[str, Any], line: int, file: str) -> dict[str, Any]:
@@ -66,7 +69,7 @@ def program_keys(name: str, section: str, keys: dict[str, Any], line: int, file:
     return dict(keys)
 
 
-def map_keys(name: str, keys: dict[str, Any], line: int, file: str) -> dict[str, Any]:
+def map_keys(name: str, keys: dict[str, Any], line: int, file: str, spec: ObjectSpec | None = None) -> dict[str, Any]:
     where = f"{file}:{line}"
     _own_keys(keys, MAP_OWN_KEYS, where, f"map '{name}'")
     out = dict(keys)
@@ -74,6 +77,13 @@ def map_keys(name: str, keys: dict[str, Any], line: int, file: str) -> dict[str,
         out["sample"] = check_sample(out["sample"], where)
     if "intepreter" in out:  # sic, upstream's key: `/// @intepreter {"stack_trace": {...}}`
         out["intepreter"] = check_interpreter(out["intepreter"], where)
+    if spec is not None and (HISTOGRAM in out or TABLE in out):
+        m = spec.map(name)
+        try:
+            map_view(name, out, spec.btf, m.key_type_id if m else 0, m.value_type_id if m else 0,
+                     bool_globals(spec.btf, spec.globals), {n: d.params for n, d in DECODERS.items()})
+        except ValueError as e:
+            raise CompileError(f"{where}: {e}") from None
     return out
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..converters import for_option
 from ..errors import EunomiaError
 from ..format.btf import INT_BOOL, Btf, Kind
 from ..format.escape import escape_text
@@ -132,7 +133,7 @@ def option_values(cfg: ProgramConfig, package: Package) -> dict[str, Any]:
     (`pid` for `targ_pid`). A program with only map metrics has its
     `emit_events` global (when it has one) turned off unless set."""
 
-    options = global_options(package)
+    options = global_options(package, for_option)  # a cgroup path, a signal name, ... as on ecli's command line
     by_name = {o.name: o for o in options}
     aliases = dict(by_name)
     for o in options:

@@ -15,9 +15,12 @@ then slot i counts the value i (runqlen's queue lengths).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .btf import INT_BOOL, INT_SIGNED, Btf, Kind
+
+if TYPE_CHECKING:
+    from .mapmeta import MapView
 
 SLOTS = "slots"
 LINEAR_HINTS = ("linear", "lhist")
@@ -42,6 +45,8 @@ class MapDump(NamedTuple):
     hist: HistShape | None
     entries: list[tuple[Any, Any]]
     total: int
+    view: MapView | None = None  # the map's @histogram or @table (format/mapmeta.py)
+    unit: str | None = None  # a histogram's unit this run (its unit_option applied)
 
 
 class DumpWriter:

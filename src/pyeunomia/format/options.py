@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ..errors import PackageError
@@ -17,6 +18,17 @@ from .objspec import GlobalVar
 from .package import DUMMY_PREFIX, Package, VariableMeta
 
 FLT_MAX = 3.4028234663852886e38
+
+
+class Converter(NamedTuple):
+    """An option's converter (pyeunomia.converters), ready: text -> value."""
+
+    name: str
+    parse: Callable[[str], Any]  # ValueError("what is wrong: what to do")
+    syntax: str  # what it takes, for --help
+
+
+ConverterOf = Callable[[Any], Converter]  # a cmdarg's `convert` -> its Converter; ValueError if unknown
 
 
 class GlobalOption(NamedTuple):
@@ -34,6 +46,13 @@ class GlobalOption(NamedTuple):
     long: str
     short: str | None = None
     enum_values: tuple[tuple[str, int], ...] = ()
+    metavar: str | None = None
+    convert: Converter | None = None  # its cmdarg's `convert`, when the caller gave the converters
+
+    @property
+    def syntax(self) -> str | None:
+        """What a converting option takes, for --help."""
+        return self.convert.syntax if self.convert else None
 
     @property
     def flag(self) -> str:
@@ -58,6 +77,8 @@ class GlobalOption(NamedTuple):
 
     def parse(self, text: str) -> Any:
         """A command-line string as this option's value; ValueError says why not."""
+        if self.convert is not None:
+            return self.check(self.convert.parse(text))
         t = text.strip()
         try:
             if self.kind == "bool":
@@ -164,15 +185,18 @@ def _brief(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def global_options(package: Package) -> list[GlobalOption]:
-    """One option per settable global, in section then offset order."""
+def global_options(package: Package, converters: ConverterOf | None = None) -> list[GlobalOption]:
+    """One option per settable global, in section then offset order.
+    `converters` (pyeunomia.converters.for_option, which the command line
+    passes) turns each cmdarg's `convert` into the option's parser; without
+    it an option takes its type's plain syntax."""
     spec = package.spec
     metas = {v.name: v for v in package.meta.variables}
     out = []
     for g in sorted(spec.globals, key=lambda g: (_section_rank(g.section), g.offset)):
         if g.name.startswith(DUMMY_PREFIX):
             continue
-        opt = _option(package, g, metas.get(g.name))
+        opt = _option(package, g, metas.get(g.name), converters)
         if opt is not None:
             out.append(opt)
     _check_flags(package, out)
@@ -206,7 +230,8 @@ def _section_rank(section: str) -> tuple[int, str]:
     return (3, section)
 
 
-def _option(package: Package, g: GlobalVar, meta: VariableMeta | None) -> GlobalOption | None:
+def _option(package: Package, g: GlobalVar, meta: VariableMeta | None,
+            converters: ConverterOf | None = None) -> GlobalOption | None:
     btf = package.spec.btf
     t = btf.resolve(g.type_id)
     size = g.size
@@ -235,14 +260,24 @@ def _option(package: Package, g: GlobalVar, meta: VariableMeta | None) -> Global
         help=help_text or f"set {g.type_name} {g.name}",
         long=(cmdarg.long if cmdarg and cmdarg.long else g.name),
         short=cmdarg.short if cmdarg else None, enum_values=enum_values,
+        metavar=cmdarg.metavar if cmdarg else None,
+        convert=_converter(package, g.name, cmdarg.convert, converters)
+        if cmdarg and cmdarg.convert is not None and converters else None,
     )
     initial = opt.decode(g.initial)
     default = initial
     for candidate in ((cmdarg.default if cmdarg else None), (meta.value if meta else None)):
         if candidate is not None:
             try:
-                default = opt.check(candidate)
+                default = opt.parse(candidate) if opt.convert and isinstance(candidate, str) else opt.check(candidate)
             except ValueError:
                 continue
             break
     return opt._replace(initial=initial, default=default)
+
+
+def _converter(package: Package, name: str, spec: Any, converters: ConverterOf) -> Converter:
+    try:
+        return converters(spec)
+    except ValueError as e:
+        raise PackageError(f"{package.origin}: global '{escape_text(name)}': {e}") from None

@@ -55,6 +55,8 @@ class CmdArg(NamedTuple):
     long: str | None = None
     default: Any = None
     help: str | None = None
+    metavar: str | None = None
+    convert: Any = None  # a converter name or {"name": ..., params} (converters/), checked when used
 
 
 class VariableMeta(NamedTuple):
@@ -99,6 +101,7 @@ class Doc(NamedTuple):
     brief: str | None = None
     details: str | None = None
     version: str | None = None
+    positional: tuple[str, ...] = ()  # `@positional`: "interval", "count" or globals, by position
 
 
 class PackageMeta(NamedTuple):
@@ -399,7 +402,8 @@ def parse_meta(raw: Any, origin: str = "<memory>") -> PackageMeta:
                 _get(v, "name", str, vw), _get(v, "type", str, vw), sname,
                 _get(v, "description", str, vw, None),
                 CmdArg(short, _get(c, "long", str, vw + ".cmdarg", None), c.get("default"),
-                       _get(c, "help", str, vw + ".cmdarg", None)),
+                       _get(c, "help", str, vw + ".cmdarg", None), _get(c, "metavar", str, vw + ".cmdarg", None),
+                       _get(c, "convert", (str, dict), vw + ".cmdarg", None)),
                 v.get("value"),
             ))
     maps = []
@@ -431,6 +435,10 @@ def parse_meta(raw: Any, origin: str = "<memory>") -> PackageMeta:
                                   _get(t, "size", int, tw, 0), members, columns))
     d = _get(skel, "doc", dict, sw, {})
     doc = Doc(*(_get(d, k, str, sw + ".doc", None) for k in ("description", "brief", "details", "version")))
+    positional = _get(d, "positional", list, sw + ".doc", [])
+    if not all(isinstance(n, str) for n in positional):
+        raise PackageError(f"{sw}.doc: 'positional' must be a list of names")
+    doc = doc._replace(positional=tuple(positional))
     return PackageMeta(
         obj_name, tuple(variables), tuple(maps), tuple(progs), tuple(exports), doc, run_meta(raw, where), raw,
     )

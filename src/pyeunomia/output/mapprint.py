@@ -13,13 +13,22 @@ empty line after each map; or, with -j, one JSON object per entry:
 {"map": "sizes", "key": 1, "value": 2} ({"global": NAME, "value": ...} for a
 global, with "time" in periodic rounds, {"map": NAME, "omitted": N} when a
 bounded map left entries out).
+
+A map with `@histogram` or `@table` (format/mapmeta.py) prints as libbpf-tools
+print theirs: a histogram per key headed `disk = sda` with its unit; a table
+of key and value columns, largest first, and, cut at `top`, how many rows
+there were. In JSON each entry gains "key_text" (the decoded key) and a
+table's decoded value members `NAME_text`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import IO, Any
 
+from ..decoders import DECODERS
 from ..format.escape import escape_bytes
+from ..format.mapmeta import TABLE, Column, MapView, decoder_spec
 from ..format.mapshape import DumpWriter, HistShape, MapDump
 from ..format.rows import json_text
 from .histogram import linear_histogram, log2_histogram
@@ -32,24 +41,151 @@ class MapPrinter(DumpWriter):
     def __init__(self, stream: IO[bytes], as_json: bool):
         self.stream = stream
         self.as_json = as_json
+        self._decoders: dict[int, _Labels] = {}  # per view, made once (decoders cache per value)
+
+    def _labels(self, view: MapView) -> _Labels:
+        found = self._decoders.get(id(view))
+        if found is None:
+            found = self._decoders[id(view)] = _Labels(view)
+        return found
 
     def write_dumps(self, dumps: list[MapDump], stamp: str | None) -> None:
         if not dumps:
             return  # an empty round prints nothing, not a bare time stamp
-        text = "".join(map(_json_lines if self.as_json else _text_block, dumps, [stamp] * len(dumps)))
+        text = "".join(self._one(d, stamp) for d in dumps)
         if stamp is not None and not self.as_json:
             text = f"{stamp}\n" + text
         write_all(self.stream, text.encode("utf-8"))
         self.stream.flush()
 
 
-def _json_lines(dump: MapDump, stamp: str | None) -> str:
+    def _one(self, dump: MapDump, stamp: str | None) -> str:
+        if dump.view is None:
+            return _json_lines(dump, stamp) if self.as_json else _text_block(dump, stamp)
+        labels = self._labels(dump.view)
+        if self.as_json:
+            return _json_lines(dump, stamp, labels)
+        return _table_text(dump, labels) if dump.view.kind == TABLE else _hist_block(dump, labels)
+
+
+class _Labels:
+    """A view's decoders, ready: key columns and a table's value columns."""
+
+    def __init__(self, view: MapView):
+        self.view = view
+        self.key = [(c, make_decoder(c.decoder) if c.decoder else None) for c in view.key]
+        self.columns = [(c, make_decoder(c.decoder) if c.decoder else None) for c in view.columns]
+
+    def key_cells(self, key: Any) -> list[tuple[str, str]]:
+        """(header, text) of each key column."""
+        out = []
+        for c, decode in self.key:
+            raw = key.get(c.member) if c.member is not None and isinstance(key, dict) else key
+            out.append((c.header, _cell(decode(raw) if decode else raw)))
+        return out
+
+    def key_text(self, key: Any) -> str:
+        """`sda` for a plain key, `pid = 12, comm = bash` for a struct's members."""
+        cells = self.key_cells(key)
+        if len(self.key) == 1 and self.key[0][0].member is None:
+            return cells[0][1]
+        return ", ".join(f"{h} = {t}" for h, t in cells)
+
+    def value_cells(self, value: Any) -> list[tuple[str, str, bool]]:
+        """(header, text, is a number) of each value column: the view's, else every member."""
+        chosen: list[tuple[Column, Any]] = self.columns or (
+            [(Column(k, k.upper()), None) for k in value] if isinstance(value, dict) else
+            [(Column(None, "VALUE"), None)])
+        out = []
+        for c, decode in chosen:
+            raw = value.get(c.member) if c.member is not None and isinstance(value, dict) else value
+            shown = decode(raw) if decode else raw
+            out.append((c.header, _cell(shown), isinstance(shown, int | float) and not isinstance(shown, bool)))
+        return out
+
+    def decoded_values(self, value: Any) -> dict[str, Any]:
+        """A table's decoded value members, for JSON: {NAME_text: text}."""
+        out = {}
+        for c, decode in self.columns:
+            if decode is not None:
+                raw = value.get(c.member) if c.member is not None and isinstance(value, dict) else value
+                out[f"{c.member or 'value'}_text"] = decode(raw)
+        return out
+
+
+def make_decoder(spec: Any) -> Callable[[Any], Any]:
+    """A view's decoder as a function value -> text, cached per value. One
+    this pyeunomia lacks (a package built with a newer one) shows the value
+    as it is."""
+    name, params = decoder_spec(spec)
+    found = DECODERS.get(name)
+    if found is None:
+        return lambda value: value
+    decode = found.make(params)
+    cache: dict[Any, Any] = {}
+
+    def cached(value: Any) -> Any:
+        try:
+            return cache[value]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value (a list)
+            return decode(value)
+        text = cache[value] = decode(value)
+        return text
+    return cached
+
+
+def _cell(value: Any) -> str:
+    return _fields(value)
+
+
+def _hist_block(dump: MapDump, labels: _Labels) -> str:
+    assert dump.hist is not None
+    out = []
+    name = "@" + _safe(dump.name)
+    for key, value in dump.entries:
+        if labels.key:
+            label = ", ".join(f"{h} = {t}" for h, t in labels.key_cells(key))
+        else:
+            label = f"{name}[{_fields(key)}]" if key is not None else name
+        out.append("\n" + _hist_text(label, value, dump.hist, dump.unit or UNIT))
+    return "".join(out) + "\n"
+
+
+def _table_text(dump: MapDump, labels: _Labels) -> str:
+    rows = []
+    for key, value in dump.entries:
+        keys = labels.key_cells(key) if labels.key else [("KEY", _fields(key))]
+        rows.append([(h, t, False) for h, t in keys] + labels.value_cells(value))
+    if not rows:
+        return ""
+    headers = [h for h, _, _ in rows[0]]
+    widths = [max(len(h), *(len(r[i][1]) for r in rows)) for i, h in enumerate(headers)]
+    numeric = [all(r[i][2] for r in rows) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        parts = zip(cells, widths, numeric, strict=True)
+        return " ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in parts).rstrip()
+    out = [line(headers)] + [line([t for _, t, _ in r]) for r in rows]
+    if dump.total > len(dump.entries):
+        out.append(f"(the top {len(dump.entries)} of {dump.total} rows)")
+    return "\n".join(out) + "\n\n"
+
+
+def _json_lines(dump: MapDump, stamp: str | None, labels: _Labels | None = None) -> str:
     head: dict[str, Any] = {"time": stamp} if stamp is not None else {}
     kind = "global" if dump.is_global else "map"
     lines = []
     for key, value in dump.entries:
         entry = {**head, kind: dump.name, "value": value} if dump.is_global and key is None else \
             {**head, kind: dump.name, "key": key, "value": value}
+        if labels is not None:
+            if labels.key:
+                entry["key_text"] = labels.key_text(key)
+            if dump.unit:
+                entry["unit"] = dump.unit
+            entry.update(labels.decoded_values(value))
         lines.append(json_text(entry) + "\n")
     if dump.total > len(dump.entries):
         lines.append(json_text({**head, kind: dump.name, "omitted": dump.total - len(dump.entries)}) + "\n")
@@ -74,7 +210,7 @@ def _text_block(dump: MapDump, _stamp: str | None) -> str:
     return "".join(out) + "\n"
 
 
-def _hist_text(label: str, value: Any, hist: HistShape) -> str:
+def _hist_text(label: str, value: Any, hist: HistShape, unit: str = UNIT) -> str:
     if hist.member is not None and isinstance(value, dict):
         slots = value.get(hist.member)
         rest = {k: v for k, v in value.items() if k != hist.member}
@@ -82,7 +218,7 @@ def _hist_text(label: str, value: Any, hist: HistShape) -> str:
         slots, rest = value, {}
     if not isinstance(slots, list):
         return f"{label}: {_fields(value)}\n"
-    draw = linear_histogram(slots, unit=UNIT) if hist.linear else log2_histogram(slots, unit=UNIT)
+    draw = linear_histogram(slots, unit=unit) if hist.linear else log2_histogram(slots, unit=unit)
     if not draw:  # no samples (hardirqs' slots stay empty unless asked for): the other members alone
         return f"{label}: {_fields(rest) if rest else '(no samples)'}\n"
     shown = {k: v for k, v in rest.items() if v not in (0, "", None, [])}

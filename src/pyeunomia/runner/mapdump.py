@@ -10,6 +10,10 @@ What is printed:
   - every global of .data/.bss whose bytes differ from what the load wrote
     (a counter, an array of counters, a histogram).
 An array map's entries that are all zero were never filled and are left out.
+A map's `@histogram` or `@table` (format/mapmeta.py) says how it reads: a
+histogram's unit, a table sorted by a member and cut at `top` rows, and
+`clear`: the entries a periodic round printed are deleted (an array's
+zeroed), so each round shows its own interval, as libbpf-tools do.
 A map holding more than `limit` entries shows the `limit` largest (by
 value, a histogram's count, a struct's first number) and counts the rest.
 
@@ -28,6 +32,7 @@ from typing import Any, NamedTuple
 
 from ..errors import KernelError
 from ..format.layout import value_decoder
+from ..format.mapmeta import SCALAR, TABLE, MapView, map_views
 from ..format.mapshape import DumpWriter, HistShape, MapDump, hist_shape, int_code, sort_key, sum_per_cpu, weight
 from ..format.mapuse import map_role, map_uses
 from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF, GlobalVar
@@ -50,6 +55,8 @@ class _MapTarget(NamedTuple):
     value: Callable[[bytes], Any]
     hist: HistShape | None
     code: str | None  # a scalar integer value's struct format: ranked without decoding
+    view: MapView | None = None
+    unit: str | None = None
 
 
 class _SectionTarget(NamedTuple):
@@ -64,9 +71,13 @@ class MapDumper:
     (next_due, sample_now) it prints every `interval` seconds."""
 
     def __init__(self, package: Package, loaded: LoadedObject, writer: DumpWriter, *,
-                 interval: float | None = None, all_maps: bool = False, limit: int = DEFAULT_LIMIT):
+                 interval: float | None = None, all_maps: bool = False, limit: int = DEFAULT_LIMIT,
+                 count: int | None = None):
         self.writer = writer
         self.interval = interval
+        self.count = count  # periodic rounds before `done`
+        self.rounds = 0
+        self.last: list[MapDump] = []  # the last round's dumps
         self.next_due = time.monotonic() + interval if interval else float("inf")
         self.limit = max(1, limit)
         self.skipped: list[tuple[str, str]] = []  # (map, why not printed), for -v
@@ -80,6 +91,7 @@ class MapDumper:
         has_buffer = any(m.type in (MAP_RINGBUF, MAP_PERF_EVENT_ARRAY) for m in infos)
         events = {t.name for t in package.meta.export_types} if has_buffer else set()
         uses = map_uses(spec)
+        views = map_views(package)
         for info in infos:
             if "." in info.name or info.fd < 0:
                 continue  # internal (.rodata, .kconfig, .data, .bss: globals are read below), or never created
@@ -88,13 +100,16 @@ class MapDumper:
             mspec = spec.map(info.name)
             key_id, value_id = (mspec.key_type_id, mspec.value_type_id) if mspec else (0, 0)
             role = map_role(info.name, uses.get(info.name), bool(value_id) and btf.resolve(value_id).name in events)
-            if not (role.results or all_maps):
+            view = views.get(info.name)
+            if not (role.results or all_maps or view):
                 self.skipped.append((info.name, role.why))
                 continue
             hist = hist_shape(btf, value_id, info.name, btf.resolve(value_id).name if value_id else "")
+            if view is not None:
+                hist = view.shape
             self.maps.append(_MapTarget(info, value_decoder(btf, key_id) if key_id else bytes.hex,
                                         value_decoder(btf, value_id) if value_id else bytes.hex, hist,
-                                        int_code(btf, value_id)))
+                                        int_code(btf, value_id), view, _unit(view, loaded.values)))
         self.sections = _section_targets(package, loaded, infos)
 
     @property
@@ -102,11 +117,18 @@ class MapDumper:
         """Nothing that could ever print: no map, no writable global."""
         return not self.maps and not self.sections
 
+    @property
+    def done(self) -> bool:
+        """The rounds --count asked for are printed."""
+        return self.count is not None and self.rounds >= self.count
+
     def sample_now(self) -> None:
         """A periodic round (the poll loop calls this when next_due passes)."""
         if self.interval:
             self.next_due = time.monotonic() + self.interval
-        self.writer.write_dumps(self.read(), time.strftime("%H:%M:%S"))
+        self.last = self.read(clear=True)
+        self.rounds += 1
+        self.writer.write_dumps(self.last, time.strftime("%H:%M:%S"))
 
     def dump(self) -> list[MapDump]:
         """The final round, at exit: stamped only when rounds were periodic."""
@@ -114,14 +136,15 @@ class MapDumper:
         self.writer.write_dumps(dumps, time.strftime("%H:%M:%S") if self.interval else None)
         return dumps
 
-    def read(self) -> list[MapDump]:
+    def read(self, clear: bool = False) -> list[MapDump]:
         """One round: a map the kernel will not read is a line in `problems`,
-        not the end of the round (the others, at exit, are the run's results)."""
+        not the end of the round (the others, at exit, are the run's results).
+        `clear`: maps whose view says so lose the entries read."""
         self.problems = []
         out = []
         for t in self.maps:
             try:
-                dump = self._read_map(t)
+                dump = self._read_map(t, clear and t.view is not None and t.view.clear)
             except KernelError as e:
                 self.problems.append(f"map '{t.info.name}' could not be read: {e}")
                 continue
@@ -134,7 +157,7 @@ class MapDumper:
                 self.problems.append(f"map '{s.info.name}' could not be read: {e}")
         return out
 
-    def _read_map(self, t: _MapTarget) -> MapDump:
+    def _read_map(self, t: _MapTarget, clear: bool = False) -> MapDump:
         m = t.info
         size = m.value_size
         if m.type in PERCPU_MAP_TYPES:
@@ -150,8 +173,15 @@ class MapDumper:
         decode = self._value_decoder(t)
         entries = [(t.key(keys[i * m.key_size:(i + 1) * m.key_size]), decode(values[i * size:(i + 1) * size]))
                    for i in chosen]
-        entries.sort(key=lambda kv: sort_key(kv[0]))
-        return MapDump(m.name, False, t.hist, entries, total)
+        if clear:
+            _clear(m, keys, values, size, chosen if total <= self.limit else range(n))
+        if t.view is not None and t.view.kind == TABLE and t.view.sort:
+            entries = _ranked(entries, t.view.sort)
+        else:
+            entries.sort(key=lambda kv: sort_key(kv[0]))
+        if t.view is not None and t.view.top:
+            entries = entries[:t.view.top]
+        return MapDump(m.name, False, t.hist, entries, total, t.view, t.unit)
 
     def _value_decoder(self, t: _MapTarget) -> Callable[[bytes], Any]:
         if t.info.type not in PERCPU_MAP_TYPES:
@@ -239,3 +269,35 @@ def _read_section(s: _SectionTarget) -> list[MapDump]:
         else:
             out.append(MapDump(g.name, True, hist, [(None, value)], 1))
     return out
+
+
+def _unit(view: MapView | None, values: dict[str, Any]) -> str | None:
+    """A histogram's unit this run: the first unit_option whose bool global is set, else its unit."""
+    if view is None:
+        return None
+    return next((unit for g, unit in view.unit_option if values.get(g)), view.unit)
+
+
+def _ranked(entries: list[tuple[Any, Any]], member: str) -> list[tuple[Any, Any]]:
+    """A table's rows, largest `member` first (ties by key)."""
+    def size(kv: tuple[Any, Any]) -> float:
+        v = kv[1] if member == SCALAR or not isinstance(kv[1], dict) else kv[1].get(member)
+        return float(v) if isinstance(v, int | float) else 0.0
+    entries.sort(key=lambda kv: sort_key(kv[0]))
+    entries.sort(key=size, reverse=True)
+    return entries
+
+
+def _clear(m: MapInfo, keys: bytes, values: bytes, size: int, chosen: list[int] | range) -> None:
+    """Delete the entries a round read (an array's are zeroed: they cannot be
+    deleted); one bpf() call each. An entry that went away meanwhile is fine."""
+    zero = bytes(size)
+    for i in chosen:
+        key = keys[i * m.key_size:(i + 1) * m.key_size]
+        try:
+            if m.type in ARRAY_TYPES:
+                libbpf.map_update(m.fd, key, zero)
+            else:
+                libbpf.map_delete(m.fd, key)
+        except KernelError:
+            continue
