@@ -14,7 +14,10 @@ their count is the +Inf bucket."""
 from __future__ import annotations
 
 import json
+import os
+import select
 import socket
+import struct
 import subprocess
 import time
 from collections.abc import Callable
@@ -35,9 +38,11 @@ from .catalogue.test_block import (
     reads,
     udp_on_loopback,
 )
+from .catalogue.test_count import GETPPIDS, KILLS, LOOPBACK, SYSCALL_CHILD, memcg, refused
+from .catalogue.test_count import Child as CountChild
 from .catalogue.test_sched import SLEEPS, cgroup, cgroup_arg
 from .catalogue.test_sched import child as sched_child
-from .helpers import ROOT, command, temp_dir
+from .helpers import ROOT, command, running, temp_dir
 from .test_exporter_prometheus import Prometheus, prometheus
 
 pytestmark = pytest.mark.usefixtures("kernel")
@@ -46,7 +51,10 @@ EXAMPLES = ROOT / "examples"
 # every config of the catalogue, and the tools it runs (a tool may run twice: hardirqs and hardirqs -d)
 CONFIGS = {"biolatency": ["biolatency"], "biopattern": ["biopattern"], "bitesize": ["bitesize"],
            "hardirqs": ["hardirqs", "hardirqs"], "softirqs": ["softirqs", "softirqs"],
-           "tcpconnect": ["tcpconnect"], "runqlat": ["runqlat"], "cpudist": ["cpudist", "cpudist"]}
+           "tcpconnect": ["tcpconnect"], "runqlat": ["runqlat"], "cpudist": ["cpudist", "cpudist"],
+           "syscount": ["syscount", "syscount"], "tcpretrans": ["tcpretrans"], "tcpdrop": ["tcpdrop"],
+           "oomkill": ["oomkill"], "drsnoop": ["drsnoop"]}
+EVENT_TOOLS = {"tcpdrop", "oomkill", "drsnoop"}  # no count mode: the exporter counts their events
 NET_RX = 3
 
 
@@ -75,7 +83,7 @@ def test_every_config_passes_the_exporters_check():
         assert [p["name"] for p in programs] == tools
         for p in programs:
             for group in p["metrics"].values():
-                assert all("map" in m for m in group), name
+                assert all(("map" in m) != (name in EVENT_TOOLS) for m in group), name
 
 
 def combined(overrides: dict[str, list[dict[str, Any]]]) -> str:
@@ -120,19 +128,34 @@ def value_of(prom: Prometheus, expr: str, want: float, timeout: float = 20) -> N
     prom.wait_for(expr, lambda r: len(r) == 1 and float(r[0]["value"][1]) == want, timeout)
 
 
-def bracketed(kernel: Callable[[], int], scraped: Callable[[], float], activity: Callable[[], None]) -> int:
-    """The exporter's number grows by at least what the kernel's own counter
-    counted between the inner two reads and at most what it counted between
-    the outer two (the exporter reads its maps in between); its growth."""
+def misses(prefix: str) -> int:
+    """Runs the kernel skipped, over the loaded BPF programs whose names start
+    with `prefix`: a tracepoint program is not run on a CPU where another
+    tracepoint or kprobe program is running (the interrupt came in the middle
+    of one: bpf_prog_active), and each such skip is counted in its
+    recursion_misses (6.7+; 0 before)."""
+    out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, text=True, check=True).stdout
+    return sum(p.get("recursion_misses", 0) for p in json.loads(out) if p.get("name", "").startswith(prefix))
+
+
+def bracketed(kernel: Callable[[], int], scraped: Callable[[], float], activity: Callable[[], None],
+              prefix: str) -> int:
+    """The exporter's number grows by at most what the kernel's own counter
+    counted between the outer two reads, and by at least what it counted
+    between the inner two (the exporter reads its maps in between) less the
+    runs the kernel skipped (misses() of the programs named `prefix`); its
+    growth."""
     outer0 = kernel()
     scraped0 = scraped()
+    missed0 = misses(prefix)
     inner0 = kernel()
     activity()
     inner1 = kernel()
+    missed = misses(prefix) - missed0
     scraped1 = scraped()
     outer1 = kernel()
     grown = int(scraped1 - scraped0)
-    assert inner1 - inner0 <= grown <= outer1 - outer0, (inner1 - inner0, grown, outer1 - outer0)
+    assert inner1 - inner0 - missed <= grown <= outer1 - outer0, (inner1 - inner0, missed, grown, outer1 - outer0)
     return grown
 
 
@@ -168,13 +191,14 @@ def check_interrupts(exp: Exporter) -> None:
     """softirqs' NET_RX count and histogram, and hardirqs' counts, bracketed by /proc."""
     def net_rx() -> int:
         return proc_softirqs()[NET_RX]
-    nets = [bracketed(net_rx, summed(exp, "eunomia_softirqs_total", "vector", {"net_rx"}), udp_on_loopback),
+    nets = [bracketed(net_rx, summed(exp, "eunomia_softirqs_total", "vector", {"net_rx"}), udp_on_loopback,
+                      "softirq_e"),
             bracketed(net_rx, lambda: exp.value("eunomia_softirq_duration_seconds_bucket", vector="net_rx",
-                                                le="+Inf") or 0, udp_on_loopback)]
+                                                le="+Inf") or 0, udp_on_loopback, "softirq_e")]
     assert min(nets) >= 40  # our datagrams, one NET_RX each
     names = set(proc_interrupts())  # the lines with one handler: its name is the label
     hard = bracketed(lambda: sum(v for n, v in proc_interrupts().items() if n in names),
-                     summed(exp, "eunomia_hardirqs_total", "irq", names), disk_writes)
+                     summed(exp, "eunomia_hardirqs_total", "irq", names), disk_writes, "irq_handler_e")
     assert hard > 0  # the disk's writes: at least their completion interrupts
 
 
@@ -199,11 +223,111 @@ def check_block(prom: Prometheus, a: Loop, b: Loop, comm: str) -> None:
     assert {s["metric"]["comm"] for s in prom.query("eunomia_bio_size_bytes_bucket")} == {comm}  # comm: ours only
 
 
+def retransmitted_syns(family: int) -> tuple[int, int]:
+    """A loopback connect whose SYN the listener drops (its accept queue is
+    full, as test_count's unanswered_syn), kept until the client has
+    retransmitted it once: (server port, the client's retransmits, from
+    TCP_INFO's tcpi_total_retrans, read just before it is closed)."""
+    host = LOOPBACK[family]
+    with socket.socket(family) as server:
+        server.bind((host, 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        with socket.create_connection((host, port)), socket.socket(family) as client:
+            assert select.select([server], [], [], 10)[0], "the first connection never reached the accept queue"
+            client.setblocking(False)
+            client.connect_ex((host, port))
+            deadline = time.monotonic() + 10
+            while True:
+                info = client.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+                total_retrans = struct.unpack_from("I", info, 100)[0]  # struct tcp_info's tcpi_total_retrans
+                if total_retrans or time.monotonic() > deadline:
+                    return port, total_retrans
+                time.sleep(0.05)
+
+
+def oom_child(comm: str) -> CountChild:
+    """A child named `comm` that allocates 256 MiB once told to."""
+    return CountChild(f"import ctypes, sys\nctypes.CDLL(None).prctl(15, {comm.encode()!r}, 0, 0, 0)\n"
+                      "sys.stdin.readline()\nb = b'x' * (256 << 20)\n")
+
+
+def cold_reader(tmp: Path) -> CountChild:
+    """A reader of a cold 48 MiB file (as test_count's drsnoop test): in a 16 MiB
+    memory cgroup, its reads reclaim the cgroup's page cache."""
+    cold = tmp / "cold"
+    with cold.open("wb") as f:
+        f.write(os.urandom(1 << 20) * 48)
+        f.flush()
+        os.fsync(f.fileno())
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)  # not cached: the child's reads charge it
+    return CountChild(f"import os, sys\nsys.stdin.readline()\nfd = os.open({str(cold)!r}, os.O_RDONLY)\n"
+                      "while os.read(fd, 1 << 20):\n    pass\n")
+
+
+def check_memory(prom: Prometheus, reader: CountChild) -> None:
+    """An OOM kill of a child of a name of its own in a 32 MiB memory cgroup, and the cold
+    reader's reclaims in a 16 MiB one: the exporter (drsnoop filtering on the reader's pid)
+    counts exactly the reclaims `ecli run drsnoop -p` prints beside it, and their pages."""
+    comm = f"pyeuoom{os.getpid() % 100000}"
+    with memcg(32 << 20) as cg:
+        victim = oom_child(comm)
+        (cg / "cgroup.procs").write_text(str(victim.pid))
+        assert victim.go() == -9  # SIGKILL
+    value_of(prom, f'eunomia_oom_kills_total{{comm="{comm}"}}', 1)
+    with memcg(16 << 20) as cg, running("ecli", "run", "-j", "drsnoop", "-p", str(reader.pid)) as tool:
+        (cg / "cgroup.procs").write_text(str(reader.pid))
+        assert reader.go() == 0
+        time.sleep(0.3)  # the ring's wake-up batches events up to 10 ms
+        assert tool.stop() == 0, tool.stderr_lines
+        events = [json.loads(line) for line in tool.rest()]
+    assert events and {e["memcg"] for e in events} == {1}
+    value_of(prom, 'eunomia_direct_reclaim_seconds_bucket{kind="memcg",le="+Inf"}', len(events))
+    value_of(prom, 'eunomia_direct_reclaim_pages_total{kind="memcg"}', sum(e["nr_reclaimed"] for e in events))
+    # the sum is the exporter's program's own timing of the same reclaims (its own begin stamps): > 0
+    assert prom.query('eunomia_direct_reclaim_seconds_sum{kind="memcg"} > 0')
+
+
+def check_network(exp: Exporter, prom: Prometheus) -> None:
+    """tcpdrop (filtering on our pid: loopback drops run in the sender's context): SYNs to
+    closed ports, per family (counted from a scrape before: the test's own HTTP connections
+    may have had a packet dropped by then); then tcpretrans -c: our SYN's retransmits, as
+    TCP_INFO counts them."""
+    wanted = {"4": 3, "6": 2}
+    labels = {ip: {"ip": ip, "state": "0", "location": f"tcp_v{ip}_rcv"} for ip in wanted}
+    before = {ip: exp.value("eunomia_tcp_drops_total", **labels[ip]) or 0 for ip in wanted}
+    for family, ip in ((socket.AF_INET, "4"), (socket.AF_INET6, "6")):
+        for _ in range(wanted[ip]):
+            refused(family)
+    for ip, n in wanted.items():
+        exp.wait_for(lambda ip=ip, n=n: exp.value("eunomia_tcp_drops_total", **labels[ip]) == before[ip] + n, 5,
+                     f"{n} more drops of IPv{ip}")
+        selector = ",".join(f'{k}="{v}"' for k, v in labels[ip].items())
+        value_of(prom, f"eunomia_tcp_drops_total{{{selector}}}", before[ip] + n)
+    for family, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        port, retrans = retransmitted_syns(family)
+        assert retrans >= 1
+        value_of(prom, f'eunomia_tcp_retransmits_total{{laddr="{addr}",raddr="{addr}",rport="{port}"}}', retrans)
+
+
+def check_syscalls(prom: Prometheus, child: CountChild) -> None:
+    """syscount -L and -x filtering on a child that calls getppid() and a failing kill()."""
+    assert child.go() == 0
+    for metric, syscall, want in (("syscalls", "getppid", GETPPIDS), ("syscalls", "kill", KILLS),
+                                  ("syscall_failures", "kill", KILLS)):
+        value_of(prom, f'eunomia_{metric}_total{{syscall="{syscall}"}}', want)
+    assert not prom.query('eunomia_syscall_failures_total{syscall="getppid"}')
+    assert prom.query('eunomia_syscall_time_seconds_total{syscall="getppid"} > 0')
+
+
 def check_dashboard(prom: Prometheus) -> None:
     """Every query of the dashboard is valid PromQL with data behind it."""
     dashboard = json.loads((EXAMPLES / "grafana-catalogue.json").read_text())
     exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
     assert len(exprs) >= 2 * len(CONFIGS)
+    shown = " ".join(exprs)  # every metric of every config is on the dashboard
+    assert [m["name"] for name in CONFIGS for p in programs_of(name) for group in p["metrics"].values()
+            for m in group if m["name"].removesuffix("_total") not in shown] == []
     time.sleep(2)  # rate() needs two samples in its window
     empty = [e for e in exprs if not prom.query(e)]
     assert empty == [], empty
@@ -216,9 +340,12 @@ def test_catalogue_through_prometheus():
     try:
         with cgroup() as group:
             io = Child(block_plan(a, b), tag="met")
+            syscalls, reader = CountChild(SYSCALL_CHILD), cold_reader(tmp)
             config = combined({"biolatency": [{"disk": a.dev}], "biopattern": [{"disk": a.dev}],
                                "bitesize": [{"comm": io.name}], "runqlat": [{"cgroup": cgroup_arg(group)}],
-                               "cpudist": [{"cgroup": cgroup_arg(group)}] * 2})
+                               "cpudist": [{"cgroup": cgroup_arg(group)}] * 2,
+                               "syscount": [{"pid": syscalls.pid}] * 2, "tcpdrop": [{"pid": os.getpid()}],
+                               "drsnoop": [{"pid": reader.pid}]})
             with Exporter(tmp, config) as exp, prometheus(tmp, f"127.0.0.1:{exp.port}") as prom:
                 prom.wait_for('up{job="eunomia"}', lambda r: r and r[0]["value"][1] == "1")
                 io.go()
@@ -233,6 +360,9 @@ def test_catalogue_through_prometheus():
                     value_of(prom, f'{sample}{{le="+Inf"}}', exp.value(sample, le="+Inf") or -1)
                 assert prom.query('eunomia_softirq_time_seconds_total{vector="net_rx"} > 0')
                 assert prom.query("eunomia_hardirq_time_seconds_total > 0")
+                check_syscalls(prom, syscalls)
+                check_network(exp, prom)
+                check_memory(prom, reader)
                 check_dashboard(prom)
     finally:
         a.close()

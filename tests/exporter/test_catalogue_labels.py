@@ -111,3 +111,19 @@ def test_scaled_bounds_are_written_as_people_read_them():
     """Slot bounds 2^(i+1)-1 us in seconds: 15 us is 1.5e-05, not the product's 1.4999999999999999e-05."""
     les = ExporterCollector(None)._les((1.0, 3.0, 7.0, 15.0, 255.0), 0.000001)  # type: ignore[arg-type]
     assert les == ["1e-06", "3e-06", "7e-06", "1.5e-05", "0.000255", "+Inf"]
+
+
+def test_a_ksym_label_reads_kallsyms_while_planned(monkeypatch):
+    """The exporter plans as root and then becomes nobody, who sees /proc/kallsyms as zeros:
+    the symbol table is read when the label is planned, not at the first event."""
+    from pyeunomia.decoders import ksym
+    reads: list[str] = []
+    real = ksym.read_kallsyms
+    monkeypatch.setattr(ksym, "read_kallsyms", lambda path="/proc/kallsyms": reads.append(path) or real(path))
+    plan = plan_of(config("      counters:\n        - name: drops\n          labels:\n            - name: location\n"
+                          "              decoders: [{name: ksym, offset: false}]\n", name="tcpdrop"))
+    assert reads == ["/proc/kallsyms"]
+    monkeypatch.setattr(ksym, "read_kallsyms", lambda path="/proc/kallsyms": pytest.fail("read again"))
+    with open("/proc/kallsyms") as f:
+        address, _, name = next(line.split()[:3] for line in f if " T tcp_v4_rcv" in line)
+    assert plan.metrics[0].labels[0].text(int(address, 16)) == (name if int(address, 16) else "0x0")

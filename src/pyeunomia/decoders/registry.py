@@ -20,6 +20,11 @@ class DecoderType(NamedTuple):
     # sibling values in this order) instead of the value alone. Only an event
     # column can give them; the exporter's labels refuse them.
     siblings: tuple[str, ...] = ()
+    # The decoder reads a file whose content depends on who reads it
+    # (/proc/kallsyms shows zeros to the unprivileged), on its first value:
+    # the exporter decodes one value while it still runs as root, so the
+    # decoder keeps what root saw after the exporter drops its privileges.
+    prime_as_root: bool = False
 
 
 def sibling_params(kind: DecoderType, params: Mapping[str, Any]) -> list[str]:

@@ -77,7 +77,7 @@ def plan_label(label: LabelConfig, f: Field, position: int, what: str,
         raise label.at.error(f"{what} {shown(f.name)} is {f.type_name}: only numbers, enums, bools, char arrays and "
                              "byte arrays (with a decoder such as inet) can be labels", "from")
     types = DECODERS
-    steps = []
+    steps: list[Callable[[Any], Any]] = []
     siblings: list[int] = []
     for d in label.decoders:
         t = types[d.name]
@@ -87,7 +87,10 @@ def plan_label(label: LabelConfig, f: Field, position: int, what: str,
                              f"{f.type_name}")
         for param in t.siblings:
             siblings += [_sibling(d, param, f, members or [], what)] if d.params.get(param) is not None else []
-        steps.append(t.make(d.params))
+        step = t.make(d.params)
+        if t.prime_as_root and not steps:
+            step(0)  # loads its table now, before the exporter drops its privileges (ksym: kallsyms)
+        steps.append(step)
         kind = "str"
     ref = f"{{_{position}}}"
     pre: Callable[[Any], Any] | None
