@@ -24,16 +24,15 @@ again on every read, so a damaged or planted cache file is never used.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import re
 import time
-from dataclasses import dataclass
 from typing import Any
 
+from .cache import cache_root, write_atomically
 from .errors import FetchError, UsageError
+from .files import FileTooLarge, NotRegularFile, read_regular
 from .format.escape import escape_text
 
 CONFIG_MEDIA_TYPE = "application/vnd.eunomia-bpf.package.config.v1+json"  # the artifact type
@@ -56,12 +55,12 @@ _REF = re.compile(rf"(?P<host>{_HOST})/(?P<repo>{_COMPONENT}(?:/{_COMPONENT})*)"
 _SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 
 
-@dataclass(frozen=True)
 class Reference:
-    host: str
-    repository: str
-    tag: str | None
-    digest: str | None
+    """A parsed REF. Plain classes here, not dataclasses: source.py imports this module on every run, and
+    dataclasses would bring inspect and ast (5 ms)."""
+
+    def __init__(self, host: str, repository: str, tag: str | None, digest: str | None):
+        self.host, self.repository, self.tag, self.digest = host, repository, tag, digest
 
     @classmethod
     def parse(cls, text: str) -> Reference:
@@ -92,21 +91,17 @@ def looks_like_reference(text: str) -> bool:
     return _REF.fullmatch(text) is not None
 
 
-@dataclass
 class Access:
     """How to reach a registry: ORAS's --plain-http, --insecure (no certificate check) and --ca-file."""
-    plain_http: bool = False
-    insecure: bool = False
-    ca_file: str | None = None
-    timeout: float = 60.0
+
+    def __init__(self, plain_http: bool = False, insecure: bool = False, ca_file: str | None = None,
+                 timeout: float = 60.0):
+        self.plain_http, self.insecure, self.ca_file, self.timeout = plain_http, insecure, ca_file, timeout
 
 
-@dataclass
 class Pulled:
-    data: bytes
-    manifest_digest: str
-    blob_digest: str
-    title: str | None
+    def __init__(self, data: bytes, manifest_digest: str, blob_digest: str, title: str | None):
+        self.data, self.manifest_digest, self.blob_digest, self.title = data, manifest_digest, blob_digest, title
 
 
 def docker_config_path() -> str:
@@ -118,8 +113,6 @@ def docker_config_path() -> str:
 def credentials(host: str) -> tuple[str, str] | None:
     """The user and password Docker's config file keeps for `host` (`auths` entries, as `docker login`
     writes them: `auth` is base64 of user:password). Credential helpers are not run."""
-    from .files import FileTooLarge, NotRegularFile, read_regular
-
     path = docker_config_path()
     shown = escape_text(path)
     if not os.path.exists(path):
@@ -140,6 +133,8 @@ def credentials(host: str) -> tuple[str, str] | None:
                 continue
             if isinstance(entry.get("auth"), str) and entry["auth"]:
                 try:
+                    import base64
+
                     user, _, password = base64.b64decode(entry["auth"], validate=True).decode().partition(":")
                 except (ValueError, UnicodeDecodeError):
                     raise FetchError(f"{shown}: the auth of {escape_text(key)} is not base64 of user:password: "
@@ -153,24 +148,24 @@ def credentials(host: str) -> tuple[str, str] | None:
 # --- the cache: content-addressed, verified on every read -------------------------------------------
 
 def _cache_path(digest: str) -> str:
-    from .cache import cache_root
-
     return os.path.join(cache_root(), "oci", "sha256", digest.split(":", 1)[1])
 
 
-def _cached(digest: str, limit: int) -> bytes | None:
-    from .files import FileTooLarge, NotRegularFile, read_regular
+def _sha256(data: bytes) -> str:
+    import hashlib
 
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _cached(digest: str, limit: int) -> bytes | None:
     try:
         data = read_regular(_cache_path(digest), limit)
     except (OSError, NotRegularFile, FileTooLarge):
         return None
-    return data if "sha256:" + hashlib.sha256(data).hexdigest() == digest else None
+    return data if _sha256(data) == digest else None
 
 
 def _store(digest: str, data: bytes) -> None:
-    from .cache import write_atomically
-
     try:
         write_atomically(_cache_path(digest), data)
     except OSError:
@@ -186,7 +181,7 @@ def pull(ref: Reference, access: Access) -> Pulled:
     if raw is None:
         client = _Client(ref, access)
         raw = client.manifest()
-    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    digest = _sha256(raw)
     if ref.digest:
         _store(digest, raw)
     layer = _choose_layer(ref, raw)
@@ -276,11 +271,8 @@ class _Client:
         self.access = access
         self.deadline = time.monotonic() + access.timeout
         self.creds = credentials(ref.host)
-        from .source import is_loopback
-
-        host_only = ref.host.rsplit(":", 1)[0].strip("[]") if not ref.host.endswith("]") else ref.host.strip("[]")
         # Docker's rule for loopback registries: https first, plain http if the server speaks no TLS
-        self.fallback = not access.plain_http and not access.ca_file and is_loopback(host_only)
+        self.fallback = not access.plain_http and not access.ca_file and _is_loopback(ref.host)
         verify: bool | str = access.ca_file or not access.insecure
         self.registry = _registry_class(oras.provider.Registry)(hostname=ref.host, insecure=access.plain_http,
                                                                 tls_verify=verify, client=self)
@@ -295,7 +287,7 @@ class _Client:
             raise FetchError(f"{self.shown}: the registry has {what} in {escape_text(self.ref.repository)}: "
                              "check the reference")
         raw = self._body(resp, MAX_MANIFEST, "manifest")
-        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        digest = _sha256(raw)
         stated = resp.headers.get("Docker-Content-Digest")
         expected = self.ref.digest or (stated if stated and stated.startswith("sha256:") else None)
         if expected and digest != expected:
@@ -306,7 +298,7 @@ class _Client:
     def blob(self, digest: str, size: int) -> bytes:
         resp = self._get(f"{self.registry.prefix}://{self.container.get_blob_url(digest)}", {})
         data = self._body(resp, size, "package")
-        got = "sha256:" + hashlib.sha256(data).hexdigest()
+        got = _sha256(data)
         if len(data) != size or got != digest:
             raise FetchError(f"{self.shown}: the package the registry sent ({len(data)} bytes) hashes to {got}, not "
                              f"the manifest's {digest} ({size} bytes): refusing to run it")
@@ -389,6 +381,19 @@ class _Client:
                              "--plain-http for a registry without TLS") from None
         except requests.RequestException as e:
             raise FetchError(f"{host}: {escape_text(_reason(e))}: check the registry") from None
+
+
+def _is_loopback(host: str) -> bool:
+    """`host` (with its port) is this machine: localhost, 127.0.0.0/8, [::1]."""
+    import ipaddress
+
+    name = host.strip("[]") if host.endswith("]") else host.rsplit(":", 1)[0].strip("[]")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _reason(e: BaseException) -> str:

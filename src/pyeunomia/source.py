@@ -7,6 +7,7 @@ import os
 import sys
 from typing import IO, Any, BinaryIO
 
+from . import oci  # light: the registry client (oras, requests) is imported only when a REF is pulled
 from .errors import FetchError, PackageError
 from .files import FileTooLarge, NotRegularFile, read_regular
 from .format.escape import escape_text
@@ -75,8 +76,6 @@ def open_package(source: str | bytes | os.PathLike[str], *, sha256: str | None =
         with open(builtin[text], "rb") as f:
             return _parse(f.read(), text, text, sha256)
     if "/" in text and not text.startswith(("/", ".")):
-        from . import oci  # only now: `ecli run NAME` never imports the registry client
-
         if oci.looks_like_reference(text):
             ref = oci.Reference.parse(text)
             access = oci.Access(insecure=insecure, timeout=timeout, **(registry or {}))
