@@ -176,6 +176,11 @@ def _store(digest: str, data: bytes) -> None:
 
 def pull(ref: Reference, access: Access) -> Pulled:
     """The package at `ref`, its bytes verified against the manifest and the manifest against `ref`."""
+    result: Pulled = _within(ref, access, lambda: _pull(ref, access))
+    return result
+
+
+def _pull(ref: Reference, access: Access) -> Pulled:
     client: _Client | None = None
     raw = _cached(ref.digest, MAX_MANIFEST) if ref.digest else None
     if raw is None:
@@ -249,8 +254,41 @@ def push(data: bytes, filename: str, ref: Reference, access: Access) -> str:
     else:
         kind = "json"
     title = os.path.basename(filename)
-    return _Client(ref, access).push(data, title if title not in ("", ".", "..") else "package.json",
-                                     LAYER_MEDIA_TYPES[kind])
+    digest: str = _within(ref, access, lambda: _Client(ref, access).push(
+        data, title if title not in ("", ".", "..") else "package.json", LAYER_MEDIA_TYPES[kind]))
+    return digest
+
+
+def _within(ref: Reference, access: Access, work: Any) -> Any:
+    """`work()`, given up at the deadline. Socket timeouts bound each wait only: a server dripping a byte
+    every few seconds (of headers too, which no read size bounds) would hold a pull for days, so the work
+    runs in a thread the caller waits for. A thread given up on is left blocked; its sessions are closed
+    (ecli exits right after the error)."""
+    import threading
+
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
+            outcome.append((False, e))
+
+    worker = threading.Thread(target=run, name="pyeunomia-oci", daemon=True)
+    worker.start()
+    worker.join(access.timeout)
+    if worker.is_alive():
+        for session in list(_SESSIONS):
+            session.close()
+        raise FetchError(f"{escape_text(str(ref))}: no complete answer within {access.timeout:g} s: check the "
+                         "registry and the network (--timeout)")
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
+_SESSIONS: list[Any] = []  # the requests sessions of clients alive, for _within to close
 
 
 # --- the registry client: oras' protocol, our deadline, verification and messages ------------------------
@@ -433,6 +471,7 @@ def _registry_class(base: Any) -> Any:
                 kw["timeout"] = min(OP_TIMEOUT_S, left)
                 return original(method, url, *args, **kw)
             self.session.request = timed
+            _SESSIONS.append(self.session)
 
         def do_request(self, url: str, method: str = "GET", data: Any = None, headers: dict[str, str] | None = None,
                        json: Any = None, stream: bool = False) -> Any:

@@ -195,11 +195,14 @@ def test_a_manifest_that_does_not_match_the_pinned_digest_is_refused(tmp: Path, 
 
 
 class _HostileRegistry:
-    """An http server on loopback answering every manifest request with `body`, stating `digest` for it."""
+    """An http server on loopback answering every manifest request with `body`, stating `digest` for it;
+    `length` is the Content-Length it claims (None: none, the body ends when the connection closes), and
+    with `drip` it sends a byte every `drip` seconds."""
 
-    def __init__(self, body: bytes, digest: str):
+    def __init__(self, body: bytes, digest: str, length: int | None = -1, drip: float = 0.0):
         import http.server
         import threading
+        import time
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -207,14 +210,25 @@ class _HostileRegistry:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
                 self.send_header("Docker-Content-Digest", digest)
-                self.send_header("Content-Length", str(len(data)))
+                if length is not None:
+                    self.send_header("Content-Length", str(len(data) if length == -1 else length))
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    if drip and data != b"{}":
+                        for i in range(len(data)):
+                            self.wfile.write(data[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(drip)
+                    else:
+                        self.wfile.write(data)
+                except OSError:
+                    pass  # the client gave up: what the test wants
 
             def log_message(self, *args: object) -> None:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def __enter__(self) -> str:
@@ -223,6 +237,27 @@ class _HostileRegistry:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def test_a_hostile_registry_is_bounded_in_size_and_time(tmp: Path) -> None:
+    import time
+
+    digest = "sha256:" + "2" * 64
+    huge = b"{" + b" " * (5 << 20) + b"}"
+    with _HostileRegistry(huge, digest, length=len(huge)) as host:  # refused on its Content-Length
+        line = one_error_line(ecli(tmp, "run", f"{host}/x:1"))
+        assert line == f"ecli: error: {host}/x:1: the registry offers a manifest of {len(huge)} bytes, over " \
+                       f"{4 << 20}: refusing it"
+    with _HostileRegistry(huge, digest, length=None) as host:  # no length: cut at the cap
+        line = one_error_line(ecli(tmp, "run", f"{host}/x:1"))
+        assert line == f"ecli: error: {host}/x:1: the registry sent a manifest of more than {4 << 20} bytes: " \
+                       "refusing it"
+    with _HostileRegistry(b'{"schemaVersion": 2}', digest, drip=0.5) as host:  # a byte every 0.5 s
+        began = time.monotonic()
+        line = one_error_line(ecli(tmp, "pull", "--timeout", "2", f"{host}/x:1"))
+        assert line == f"ecli: error: {host}/x:1: no complete answer within 2 s: check the registry and the " \
+                       "network (--timeout)"
+        assert time.monotonic() - began < 10
 
 
 def test_pulled_packages_are_cached_by_digest_and_verified_on_every_read(tmp: Path, start) -> None:
