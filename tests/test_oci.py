@@ -148,3 +148,18 @@ def test_the_cache_is_verified_on_read(tmp_path: Path, monkeypatch: pytest.Monke
     assert oci._cached(digest, 4) is None  # over the cap
     path.write_bytes(b'{"a": 2}')
     assert oci._cached(digest, 100) is None  # damaged or planted: never used
+
+
+def test_without_the_oras_package_a_reference_is_one_line() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['oras'] = None\n"
+            "from pyeunomia import oci\n"
+            "try:\n"
+            "    oci.pull(oci.Reference.parse('127.0.0.1:9/x:1'), oci.Access(timeout=5))\n"
+            "except Exception as e:\n"
+            "    print(type(e).__name__, e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out == ("FetchError 127.0.0.1:9/x:1: registry references need the oras package: "
+                   "pip install 'pyeunomia[oci]'\n")

@@ -301,7 +301,11 @@ class _Client:
     def __init__(self, ref: Reference, access: Access):
         import logging
 
-        import oras.provider
+        try:
+            import oras.provider
+        except ImportError:
+            raise FetchError(f"{escape_text(str(ref))}: registry references need the oras package: "
+                             "pip install 'pyeunomia[oci]'") from None
 
         logging.getLogger("oras.logger").disabled = True  # its messages would be a second, unescaped line
         self.ref = ref
