@@ -95,8 +95,9 @@ class Access:
     """How to reach a registry: ORAS's --plain-http, --insecure (no certificate check) and --ca-file."""
 
     def __init__(self, plain_http: bool = False, insecure: bool = False, ca_file: str | None = None,
-                 timeout: float = 60.0):
+                 timeout: float = 60.0, credentials: tuple[str, str] | None = None):
         self.plain_http, self.insecure, self.ca_file, self.timeout = plain_http, insecure, ca_file, timeout
+        self.credentials = credentials  # --username and --password-stdin, instead of Docker's config
 
 
 class Pulled:
@@ -312,7 +313,8 @@ class _Client:
         self.shown = escape_text(str(ref))
         self.access = access
         self.deadline = time.monotonic() + access.timeout
-        self.creds = credentials(ref.host)
+        self.creds = access.credentials or credentials(ref.host)
+        self.creds_from = "--username" if access.credentials else escape_text(docker_config_path())
         # Docker's rule for loopback registries: https first, plain http if the server speaks no TLS
         self.fallback = not access.plain_http and not access.ca_file and _is_loopback(ref.host)
         verify: bool | str = access.ca_file or not access.insecure
@@ -492,23 +494,26 @@ def _registry_class(base: Any) -> Any:
             challenge = resp.headers.get("Www-Authenticate", "")
             resp.close()
             user = self.client.creds[0] if self.client.creds else None
-            where = escape_text(docker_config_path())
-            if not user:
-                raise _Denied(f"the registry asks for credentials: add them to {where} (docker login "
-                              f"{escape_text(self.client.ref.host)})")
+            where = self.client.creds_from
+            ask = f"the registry asks for credentials: add them to {where} (docker login " \
+                  f"{escape_text(self.client.ref.host)}), or pass --username and --password-stdin"
             if challenge.lower().startswith("basic"):
+                if not user:
+                    raise _Denied(ask)
                 self.basic = True
                 headers["Authorization"] = f"Basic {self.auth._basic_auth}"
-            else:
+            else:  # a bearer token realm: anonymous tokens are asked for without credentials
                 headers, changed = self.auth.authenticate_request(resp, headers)
                 if not changed:
                     raise _Denied(f"the registry's token service refused user {escape_text(user)} from {where}: "
-                                  "check the credentials")
+                                  "check the credentials" if user else ask)
             resp = self._send(method, url, data, headers, json, stream)
             if resp.status_code == 401:
                 resp.close()
+                if not user:
+                    raise _Denied(ask)
                 raise _Denied(f"the registry refused the credentials of user {escape_text(user)} from {where}: "
-                              "check them (docker login)")
+                              "check them")
             return resp
 
         def _send(self, method: str, url: str, data: Any, headers: dict[str, str], json: Any, stream: bool) -> Any:

@@ -47,9 +47,10 @@ def start(tmp: Path) -> Iterator[object]:
 
 
 def ecli(tmp: Path, *args: str, docker_config: Path | None = None, cache: str = "cache",
-         timeout: float = 60) -> subprocess.CompletedProcess[str]:
+         timeout: float = 60, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp / cache), "DOCKER_CONFIG": str(docker_config or tmp / "nodocker")}
-    return subprocess.run(command("ecli") + list(args), capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run(command("ecli") + list(args), capture_output=True, text=True, env=env, timeout=timeout,
+                          input=stdin)
 
 
 def one_error_line(p: subprocess.CompletedProcess[str], status: int = 1) -> str:
@@ -142,13 +143,24 @@ def test_basic_auth_credentials_from_the_docker_config(tmp: Path, start) -> None
     bad = reg.docker_config(password="wrong-" + PASSWORD)
     line = one_error_line(ecli(tmp, "pull", *ca, pinned, "-o", str(tmp / "q.json"), docker_config=bad, cache="c2"))
     assert line == (f"ecli: error: {pinned}: the registry refused the credentials of user {USER} from "
-                    f"{bad}/config.json: check them (docker login)")
+                    f"{bad}/config.json: check them")
+    assert PASSWORD not in line
     line = one_error_line(ecli(tmp, "push", *ca, "opensnoop", f"{reg.host}/other:1", docker_config=bad))
     assert "refused the credentials of user" in line
     line = one_error_line(ecli(tmp, "run", *ca, pinned, cache="c3"))
     assert line == (f"ecli: error: {pinned}: the registry asks for credentials: add them to "
-                    f"{tmp / 'nodocker'}/config.json (docker login {reg.host})")
+                    f"{tmp / 'nodocker'}/config.json (docker login {reg.host}), or pass --username and "
+                    "--password-stdin")
     assert not (tmp / "q.json").exists()
+    # ORAS's and docker's --username with --password-stdin; upstream's -m PACKAGE
+    login = ("-u", USER, "--password-stdin")
+    p = ecli(tmp, "push", *ca, *login, "-m", str(OPENSNOOP), f"{reg.host}/login:1", stdin=PASSWORD + "\n")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == f"{reg.host}/login@{pinned.split('@')[1]}"  # the same manifest: the same digest
+    line = one_error_line(ecli(tmp, "pull", *ca, *login, f"{reg.host}/login:1", cache="c4", stdin="nope\n"))
+    assert line.endswith(f"the registry refused the credentials of user {USER} from --username: check them")
+    line = one_error_line(ecli(tmp, "pull", *ca, "-u", USER, f"{reg.host}/login:1"), status=2)
+    assert "--username and --password-stdin go together" in line
 
 
 def _flip_last_byte(path: Path) -> None:
