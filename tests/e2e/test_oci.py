@@ -320,6 +320,40 @@ def test_plain_http_is_opt_in_beyond_loopback_and_errors_are_one_line(tmp: Path)
     assert "the host is required" in line
 
 
+def test_push_takes_every_package_form_and_refuses_what_ecli_run_would(tmp: Path, start) -> None:
+    """An object and upstream's JSON go up with their media types and come back byte for byte; a file
+    that is no package is refused before anything is sent."""
+    import urllib.request
+
+    from .helpers import compile_bpf
+
+    reg = start("plain")
+    obj = compile_bpf('#include <linux/bpf.h>\n#define SEC(n) __attribute__((section(n), used))\n'
+                      'SEC("tracepoint/syscalls/sys_enter_getpid") int f(void *ctx) { return 0; }\n'
+                      'char LICENSE[] SEC("license") = "GPL";\n', tmp, "tiny")
+    upstream = Path(__file__).resolve().parents[1] / "fixtures" / "upstream" / "bootstrap.json"
+    for source, repo, media in ((obj, "tiny:1", "application/vnd.eunomia-bpf.object.v1"),
+                                (upstream, "bootstrap:1", "application/vnd.eunomia-bpf.package.v1+json")):
+        push(tmp, reg, repo, source=str(source))
+        request = urllib.request.Request(f"http://{reg.host}/v2/{repo.replace(':', '/manifests/')}",
+                                         headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            layer = json.loads(resp.read())["layers"][0]
+        assert layer["mediaType"] == media
+        assert layer["annotations"]["org.opencontainers.image.title"] == source.name
+        p = ecli(tmp, "pull", f"{reg.host}/{repo}", "-o", str(tmp / "back"))
+        assert p.returncode == 0, p.stderr
+        assert (tmp / "back").read_bytes() == source.read_bytes()
+    p = subprocess.run([*command("ecli"), "pull", f"{reg.host}/tiny:1", "-o", "-"], capture_output=True,
+                       env={**os.environ, "XDG_CACHE_HOME": str(tmp / "cache")})
+    assert p.stdout == obj.read_bytes()
+    junk = tmp / "junk.json"
+    junk.write_text("not a package")
+    line = one_error_line(ecli(tmp, "push", str(junk), f"{reg.host}/junk:1"))
+    assert "neither a package" in line
+    assert not (reg.storage / "docker/registry/v2/repositories/junk").exists()
+
+
 def test_run_of_a_name_never_imports_the_registry_client() -> None:
     code = ("import sys; from pyeunomia.source import open_package; open_package('opensnoop'); "
             "print(sorted(m for m in ('oras', 'requests', 'jsonschema') if m in sys.modules))")
