@@ -163,3 +163,17 @@ def test_without_the_oras_package_a_reference_is_one_line() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out == ("FetchError 127.0.0.1:9/x:1: registry references need the oras package: "
                    "pip install 'pyeunomia[oci]'\n")
+
+
+@pytest.mark.parametrize(("text", "url"), [
+    ("localhost/x:1", "https://localhost/v2/x/manifests/1"),
+    ("127.0.0.1:5000/my.org/x:1", "http://127.0.0.1:5000/v2/my.org/x/manifests/1"),
+    (f"reg.example:5000/a/b/c@{DIGEST}", f"https://reg.example:5000/v2/a/b/c/manifests/{DIGEST}"),
+])
+def test_registry_urls_follow_the_reference_grammar(text: str, url: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """oras reads names by docker's rule, where a first component with a dot is a host: not ours."""
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    ref = oci.Reference.parse(text)
+    client = oci._Client(ref, oci.Access(plain_http=text.startswith("127.")))
+    assert f"{client.registry.prefix}://{client.container.manifest_url(ref.target)}" == url

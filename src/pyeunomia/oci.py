@@ -304,6 +304,7 @@ class _Client:
         import logging
 
         try:
+            import oras.container
             import oras.provider
         except ImportError:
             raise FetchError(f"{escape_text(str(ref))}: registry references need the oras package: "
@@ -321,7 +322,12 @@ class _Client:
         verify: bool | str = access.ca_file or not access.insecure
         self.registry = _registry_class(oras.provider.Registry)(hostname=ref.host, insecure=access.plain_http,
                                                                 tls_verify=verify, client=self)
-        self.container = self.registry.get_container(f"{ref.host}/{ref.repository}:{ref.tag or 'latest'}")
+        # oras parses names by docker's rule, which takes a first component with a dot for a host
+        # ("localhost/x", ".../my.org/x" go wrong): the parts are set as REF's grammar read them
+        self.container = oras.container.Container("placeholder", registry=ref.host)
+        namespace, _, repository = ref.repository.rpartition("/")
+        self.container.namespace, self.container.repository = namespace or None, repository
+        self.container.tag, self.container.digest = ref.tag or "latest", None
 
     def manifest(self) -> bytes:
         url = f"{self.registry.prefix}://{self.container.manifest_url(self.ref.target)}"
@@ -342,6 +348,10 @@ class _Client:
 
     def blob(self, digest: str, size: int) -> bytes:
         resp = self._get(f"{self.registry.prefix}://{self.container.get_blob_url(digest)}", {})
+        if resp.status_code == 404:
+            resp.close()
+            raise FetchError(f"{self.shown}: the registry lacks the package {digest} its manifest names: "
+                             "push it again")
         data = self._body(resp, size, "package")
         got = _sha256(data)
         if len(data) != size or got != digest:
@@ -361,7 +371,7 @@ class _Client:
                 f.write(b"{}")
             try:
                 resp = self._call(lambda: self.registry.push(
-                    str(self.container), files=[f"{path}:{media_type}"],
+                    self.container, files=[f"{path}:{media_type}"],
                     manifest_config=f"{config}:{CONFIG_MEDIA_TYPE}", disable_path_validation=True,
                     manifest_annotations={TITLE: title}, quiet=True))
             except ValueError as e:  # oras' _check_200_response: "Issue with URL: REASON"
@@ -384,7 +394,10 @@ class _Client:
         import requests
 
         try:
-            length = int(resp.headers.get("Content-Length") or 0)
+            try:
+                length = int(resp.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = 0  # what arrives is counted all the same
             if length > limit:
                 raise FetchError(f"{self.shown}: the registry offers a {what} of {length} bytes, over {limit}: "
                                  "refusing it")
