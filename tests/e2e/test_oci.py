@@ -129,6 +129,11 @@ def test_a_wrong_digest_is_refused_in_one_line(tmp: Path, start) -> None:
     assert not (tmp / "x").exists()
     line = one_error_line(ecli(tmp, "pull", f"{reg.host}/opensnoop@sha256:abc"), status=2)
     assert "64 lowercase hex digits" in line
+    # --sha256 still pins the package's own bytes, whatever the registry's digests say
+    line = one_error_line(ecli(tmp, "run", "--sha256", "1" * 64, f"{reg.host}/opensnoop:latest"))
+    assert line == (f"ecli: error: {reg.host}/opensnoop:latest: sha256 is "
+                    f"{hashlib.sha256(OPENSNOOP.read_bytes()).hexdigest()}, not the pinned {'1' * 64}: refusing to "
+                    "run it")
 
 
 def test_basic_auth_credentials_from_the_docker_config(tmp: Path, start) -> None:
