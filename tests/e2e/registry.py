@@ -71,7 +71,11 @@ class Registry:
         self.log = open(tmp / "registry.log", "wb")
         self.proc = subprocess.Popen([binary, "serve", str(config)], stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()  # never left running by a failed start
+            raise
 
     def _wait_ready(self) -> None:
         import ssl
