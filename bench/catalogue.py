@@ -44,8 +44,9 @@ class Case:
     ours: tuple[str, ...] = ()  # options after `ecli run NAME`
     c_args: tuple[str, ...] = ()
     bt: bool = False  # bpftrace has /usr/sbin/NAME.bt
-    row_index: int = 0  # count: row: which number after the mark (-2: the one before the last)
+    disk: bool = False  # the load's file on the real disk (/var/tmp), not tmpfs: its IO raises hard irqs
     bt_mark: str = ""  # bpftrace's own way of naming the load, when it differs
+    note: str = ""
 
 
 CASES: tuple[Case, ...] = (
@@ -67,13 +68,15 @@ CASES: tuple[Case, ...] = (
     Case("biosnoop", "dio", 20_000, bt=True),
     Case("biolatency", "dio", 20_000, count="hist", bt=True),
     Case("bitesize", "dio", 20_000, count="hist", bt=True),
-    Case("biopattern", "dio", 20_000, count="row", mark=LOOP_MARK, row_index=-2),
+    Case("biopattern", "dio", 20_000, count="row", mark=LOOP_MARK),
     Case("runqlat", "switch", 50_000, count="hist", bt=True),
     Case("cpudist", "switch", 50_000, count="hist"),
     Case("syscount", "syscall", 200_000, count="row", ours=("-P",), c_args=("-P",), bt=True,
          bt_mark="@process[pyeuload]"),
-    Case("softirqs", "connect", 10_000, count="hist", ours=("-d",), c_args=("-d",)),
-    Case("hardirqs", "dio", 20_000, count="hist", ours=("-d",), c_args=("-d",)),
+    Case("softirqs", "connect", 10_000, count="hist", ours=("-d",), c_args=("-d",),
+         note="machine-wide: every soft irq in the run's window, not only the load's"),
+    Case("hardirqs", "fsync", 5_000, count="hist", ours=("-d",), c_args=("-d",), disk=True,
+         note="machine-wide: every hard irq in the run's window, not only the load's"),
 )
 
 _LIBBPF_HIST = re.compile(rb"^\s*\d+\s*->\s*\d+\s*:\s*(\d+)", re.M)
@@ -87,12 +90,17 @@ def reported(case: Case, output: bytes) -> int:
         return sum(int(m) for m in _LIBBPF_HIST.findall(output)) + sum(int(m) for m in _BPFTRACE_HIST.findall(output))
     mark = case.mark.encode()
     if case.count == "row":
-        total = 0
+        total, column = 0, None
         for line in output.splitlines():
-            if mark in line:
-                numbers = [int(m) for m in _NUMBER.findall(line.split(mark, 1)[1])]
-                if -len(numbers) <= case.row_index < len(numbers):
-                    total += numbers[case.row_index]
+            cells = line.split()
+            if b"COUNT" in cells:
+                column = cells.index(b"COUNT")  # the tools' tables: the count under its header
+            elif mark in line:
+                if column is not None and column < len(cells) and cells[column].isdigit():
+                    total += int(cells[column])
+                else:  # bpftrace's `@process[comm]: 123`
+                    numbers = _NUMBER.findall(line.split(mark, 1)[1])
+                    total += int(numbers[0]) if numbers else 0
         return total
     return sum(1 for line in output.splitlines() if mark in line)
 
@@ -102,6 +110,7 @@ class Tracer:
     label: str
     argv: list[str]
     mark: str = ""  # what names the load in this tracer's output, when not the case's mark
+    startup_argv: list[str] | None = None  # start-up measured apart, with this command
 
 
 @dataclass
@@ -143,18 +152,21 @@ class Fixtures:
         self.loop = subprocess.run(["losetup", "--find", "--show", "--direct-io=on", str(backing)], check=True,
                                    capture_output=True, text=True).stdout.strip()
 
-    def arg(self, mode: str) -> str:
+    def arg(self, mode: str, disk: bool = False) -> str:
+        if disk:
+            return str(self.backing) + ".sync"
         return {"exec": str(self.exe), "stat": str(self.file), "fsync": str(self.file), "mount": str(self.mnt),
                 "dio": self.loop}.get(mode, "")
 
     def close(self) -> None:
         subprocess.run(["losetup", "-d", self.loop], capture_output=True)
         self.backing.unlink(missing_ok=True)
+        Path(str(self.backing) + ".sync").unlink(missing_ok=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def run_load(exe: Path, case: Case, fx: Fixtures, n: int) -> float:
-    out = subprocess.run([str(exe), case.load, str(n), str(PRODUCER_CPU), fx.arg(case.load)], check=True,
+    out = subprocess.run([str(exe), case.load, str(n), str(PRODUCER_CPU), fx.arg(case.load, case.disk)], check=True,
                          capture_output=True, text=True, timeout=600).stdout
     return float(out.strip())
 
@@ -164,8 +176,10 @@ def tracers(case: Case) -> list[Tracer]:
     if os.path.exists(ROOT / "src" / "pyeunomia" / "tools" / case.tool / "package.json"):
         out.append(Tracer(f"ecli run {case.tool}", [str(BIN / "ecli"), "run", case.tool, *case.ours]))
     if os.path.exists(f"/usr/sbin/{case.tool}"):
-        # stdio into a file is block-buffered: line-buffered, its first event shows when it happens
-        out.append(Tracer("libbpf-tools (C)", ["stdbuf", "-oL", f"/usr/sbin/{case.tool}", *case.c_args]))
+        # stdio into a file is block-buffered, as a user redirecting it gets: the counted run keeps that; the
+        # start-up run is line-buffered, so its first event shows when it happens
+        argv = [f"/usr/sbin/{case.tool}", *case.c_args]
+        out.append(Tracer("libbpf-tools (C)", argv, startup_argv=["stdbuf", "-oL", *argv]))
     if case.bt and shutil.which("bpftrace") and os.path.exists(f"/usr/sbin/{case.tool}.bt"):
         out.append(Tracer("bpftrace .bt", ["bpftrace", f"/usr/sbin/{case.tool}.bt"], case.bt_mark))
     return out
@@ -183,12 +197,17 @@ def measure(case: Case, tracer: Tracer, exe: Path, fx: Fixtures, reps: int, untr
     if tracer.mark:
         case = Case(**{**case.__dict__, "mark": tracer.mark})
     out_path = fx.dir / "trace.out"
+    if tracer.startup_argv is not None:
+        res.startup_s = _startup(case, tracer.startup_argv, exe, fx, out_path)
     with open(out_path, "wb") as out:
         proc = subprocess.Popen(["taskset", "-c", str(TRACER_CPU), *tracer.argv], stdout=out,
                                 stderr=subprocess.PIPE, start_new_session=True)
         start = time.monotonic()
         try:
-            res.startup_s = _until_first(case, proc, out_path, exe, fx, start)
+            if tracer.startup_argv is None:
+                res.startup_s = _until_first(case, proc, out_path, exe, fx, start)
+            else:
+                time.sleep(max(1.0, 2 * (res.startup_s or 1.0)))  # attached well before this
             if proc.poll() is not None:
                 res.error = _first_error(_stop(proc))
                 return res
@@ -213,6 +232,16 @@ def measure(case: Case, tracer: Tracer, exe: Path, fx: Fixtures, reps: int, untr
             if proc.poll() is None:
                 _stop(proc)
     return res
+
+
+def _startup(case: Case, argv: list[str], exe: Path, fx: Fixtures, out_path: Path) -> float | None:
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen(["taskset", "-c", str(TRACER_CPU), *argv], stdout=out, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        try:
+            return _until_first(case, proc, out_path, exe, fx, time.monotonic())
+        finally:
+            _stop(proc)
 
 
 def _until_first(case: Case, proc: subprocess.Popen[bytes], out_path: Path, exe: Path, fx: Fixtures,
@@ -290,7 +319,7 @@ def markdown(rows: list[tuple[Case, Stat, list[Result]]]) -> str:
                 continue
             added = r.added_ns.text("{:+,.0f}") if r.added_ns else "–"
             startup = f"{r.startup_s:.2f} s" if r.startup_s is not None else "– (prints at exit)"
-            note = f" ({'; '.join(r.notes)})" if r.notes else ""
+            note = f" ({'; '.join(r.notes + ([case.note] if case.note else []))})" if r.notes or case.note else ""
             lines.append(f"| {case.tool} | {load} | {r.label} | {r.generated:,} | {r.reported:,}{note} | {added} | "
                          f"{startup} | {r.rss_kib / 1024:.1f} |")
     return head + "\n".join(lines) + "\n"

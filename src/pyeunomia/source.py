@@ -7,6 +7,7 @@ import os
 import sys
 from typing import IO, Any, BinaryIO
 
+from . import oci  # light: the registry client (oras, requests) is imported only when a REF is pulled
 from .errors import FetchError, PackageError
 from .files import FileTooLarge, NotRegularFile, read_regular
 from .format.escape import escape_text
@@ -35,8 +36,10 @@ def builtin_packages() -> dict[str, str]:
 
 def open_package(source: str | bytes | os.PathLike[str], *, sha256: str | None = None,
                  insecure: bool = False, stdin: BinaryIO | None = None,
-                 timeout: float = FETCH_TIMEOUT_S) -> Package:
-    """A package from a path, '-' (stdin), an http(s) URL, bytes, or a built-in name.
+                 timeout: float = FETCH_TIMEOUT_S, registry: dict[str, Any] | None = None) -> Package:
+    """A package from a path, '-' (stdin), an http(s) URL, bytes, a built-in name, or an OCI
+    registry reference (host[:port]/repo[:tag|@sha256:...], oci.py; `registry` holds its access
+    options beside `insecure` and `timeout`).
 
     `sha256` pins the content: a package whose bytes hash differently is refused.
     Plain http is refused unless `insecure` or the host is a loopback address;
@@ -72,8 +75,35 @@ def open_package(source: str | bytes | os.PathLike[str], *, sha256: str | None =
     if text in builtin:
         with open(builtin[text], "rb") as f:
             return _parse(f.read(), text, text, sha256)
+    if "/" in text and not text.startswith(("/", ".")):
+        if oci.looks_like_reference(text):
+            ref = oci.Reference.parse(text)
+            access = oci.Access(insecure=insecure, timeout=timeout, **(registry or {}))
+            pulled = oci.pull(ref, access)  # verified against the manifest's digest before it is parsed
+            return _parse(pulled.data, shown, ref.repository.rsplit("/", 1)[-1], sha256)
     names = ", ".join(sorted(builtin)) or "none"
     raise FetchError(f"{shown}: no such file, URL or built-in package (built-in: {names})")
+
+
+def read_package(text: str) -> tuple[bytes, str]:
+    """The bytes and file name of a package named by a path, '-' or a built-in name (ecli push)."""
+    if text == "-":
+        data = sys.stdin.buffer.read(MAX_DOWNLOAD + 1)
+        if len(data) > MAX_DOWNLOAD:
+            raise FetchError(f"<stdin>: more than {MAX_DOWNLOAD >> 20} MiB: not a package")
+        return data, "package.json"
+    path = text if os.path.exists(text) else builtin_packages().get(text)
+    if path is None:
+        raise FetchError(f"{escape_text(text)}: no such file or built-in package")
+    try:
+        data = read_regular(path, MAX_DOWNLOAD)  # a registry's package is pulled back under this cap
+    except NotRegularFile as e:
+        raise FetchError(f"{escape_text(text)}: not a regular file ({e.kind})") from None
+    except FileTooLarge:
+        raise FetchError(f"{escape_text(text)}: more than {MAX_DOWNLOAD >> 20} MiB: too large to pull back") from None
+    except OSError as e:
+        raise FetchError(f"{escape_text(text)}: cannot read: {e.strerror}") from None
+    return data, os.path.basename(path)
 
 
 def _stem(path: str) -> str:

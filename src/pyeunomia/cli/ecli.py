@@ -15,6 +15,7 @@ from .. import __version__
 from ..errors import PackageError, UsageError
 from ..format.escape import escape_text
 from .common import ArgumentParser, StopSignals, require_stdout, run_command, seconds, setup_logging
+from .registry import registry_commands, registry_options
 
 if TYPE_CHECKING:
     from ..format.options import ConverterOf, GlobalOption
@@ -37,9 +38,10 @@ def runner_parser() -> ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=ArgumentParser)
     run = sub.add_parser("run", help="load a package, attach it and print its events",
                          description="Load PACKAGE (a package.json, a .bpf.o, '-' for stdin, an http(s) URL, "
-                                     "or a built-in name such as 'opensnoop'), attach its programs and print "
-                                     "its events until Ctrl-C. Options after PACKAGE set the program's globals: "
-                                     "see 'ecli run PACKAGE --help'.")
+                                     "a built-in name such as 'opensnoop', or an OCI registry reference "
+                                     "host[:port]/repo[:tag|@sha256:DIGEST] that 'ecli push' wrote), attach its "
+                                     "programs and print its events until Ctrl-C. Options after PACKAGE set "
+                                     "the program's globals: see 'ecli run PACKAGE --help'.")
     run.add_argument("-j", "--json", action="store_true", help="print one JSON object per event")
     run.add_argument("-d", "--duration", type=seconds, metavar="SECONDS", help="stop after this many seconds")
     run.add_argument("-v", "--verbose", action="store_true", help="show libbpf's own log")
@@ -63,7 +65,9 @@ def runner_parser() -> ArgumentParser:
                         help="leave these programs out; of twins on one kernel event (tp_btf and raw_tp, fentry "
                              "and kprobe) the best this kernel takes loads, which -v shows")
     run.add_argument("--sha256", metavar="HEX", help="refuse the package unless its bytes have this SHA-256")
-    run.add_argument("--insecure", action="store_true", help="allow plain http:// for a package URL")
+    run.add_argument("--insecure", action="store_true",
+                     help="allow plain http:// for a package URL; for a registry REF, skip its TLS certificate check")
+    registry_options(run, timeout=False)
     run.add_argument("--timeout", type=seconds, metavar="SECONDS", default=None,
                      help="give up downloading a package URL (connect, TLS, headers and body) after this many "
                           "seconds (default: 60)")
@@ -79,6 +83,7 @@ def runner_parser() -> ArgumentParser:
     run.add_argument("package", metavar="PACKAGE")
     run.add_argument("program_args", nargs=argparse.REMAINDER, metavar="...")
     sub.add_parser("list", help="list the built-in tools, each with the first sentence of its description")
+    registry_commands(sub)
     return p
 
 
@@ -241,13 +246,18 @@ def main(argv: list[str]) -> int:
     if args.command == "list":
         _list_tools()
         return 0
+    if args.command in ("push", "pull"):
+        from .registry import main as registry_main
+
+        return registry_main(args)
     require_stdout()  # before anything is fetched or loaded
     setup_logging(args.verbose)
     from ..format.options import global_options
     from ..source import FETCH_TIMEOUT_S, open_package
 
     package = open_package(args.package, sha256=args.sha256, insecure=args.insecure,
-                           timeout=args.timeout or FETCH_TIMEOUT_S)
+                           timeout=args.timeout or FETCH_TIMEOUT_S,
+                           registry={"plain_http": args.plain_http, "ca_file": args.ca_file})
     options = global_options(package, _converters(package))
     try:
         values = vars(program_parser(package, options).parse_args(args.program_args))
