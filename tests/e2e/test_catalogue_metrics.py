@@ -19,6 +19,7 @@ import select
 import socket
 import struct
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +41,7 @@ from .catalogue.test_block import (
 )
 from .catalogue.test_count import GETPPIDS, KILLS, LOOPBACK, SYSCALL_CHILD, memcg, refused
 from .catalogue.test_count import Child as CountChild
-from .catalogue.test_sched import SLEEPS, cgroup, cgroup_arg
+from .catalogue.test_sched import SLEEPS, SPIN, cgroup, cgroup_arg
 from .catalogue.test_sched import child as sched_child
 from .helpers import ROOT, command, running, temp_dir
 from .test_exporter_prometheus import Prometheus, prometheus
@@ -52,6 +53,7 @@ EXAMPLES = ROOT / "examples"
 CONFIGS = {"biolatency": ["biolatency"], "biopattern": ["biopattern"], "bitesize": ["bitesize"],
            "hardirqs": ["hardirqs", "hardirqs"], "softirqs": ["softirqs", "softirqs"],
            "tcpconnect": ["tcpconnect"], "runqlat": ["runqlat"], "cpudist": ["cpudist", "cpudist"],
+           "runqlen": ["runqlen"],
            "syscount": ["syscount", "syscount"], "tcpretrans": ["tcpretrans"], "tcpdrop": ["tcpdrop"],
            "oomkill": ["oomkill"], "drsnoop": ["drsnoop"]}
 EVENT_TOOLS = {"tcpdrop", "oomkill", "drsnoop"}  # no count mode: the exporter counts their events
@@ -83,7 +85,7 @@ def test_every_config_passes_the_exporters_check():
         assert [p["name"] for p in programs] == tools
         for p in programs:
             for group in p["metrics"].values():
-                assert all(("map" in m) != (name in EVENT_TOOLS) for m in group), name
+                assert all(("map" in m or "global" in m) != (name in EVENT_TOOLS) for m in group), name
 
 
 def combined(overrides: dict[str, list[dict[str, Any]]]) -> str:
@@ -320,6 +322,34 @@ def check_syscalls(prom: Prometheus, child: CountChild) -> None:
     assert prom.query('eunomia_syscall_time_seconds_total{syscall="getppid"} > 0')
 
 
+def check_runqlen(exp: Exporter) -> None:
+    """Three spinners pinned to the last CPU (test_sched's runqlen test): every sample taken
+    there meanwhile finds at least 2 tasks waiting, so only buckets from le=2 on grow."""
+    last = max(os.sched_getaffinity(0))
+    spinners = []
+    try:
+        for n in range(3):
+            p = subprocess.Popen([sys.executable, "-c", SPIN, f"pyeuqlen{n}", "30"], stdout=subprocess.PIPE,
+                                 preexec_fn=lambda: os.sched_setaffinity(0, {last}))
+            spinners.append(p)
+            assert p.stdout is not None and p.stdout.readline() == b"ready\n"
+        time.sleep(0.1)
+        def buckets() -> dict[str, float]:
+            return {le: exp.value("eunomia_runq_length_bucket", cpu=str(last), le=le) or 0
+                    for le in ("0.0", "1.0", "+Inf")}
+        before = buckets()
+        time.sleep(1)
+        after = buckets()
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+    assert after["0.0"] == before["0.0"] and after["1.0"] == before["1.0"], (before, after)
+    assert after["+Inf"] > before["+Inf"]  # it sampled (49 times a second)
+    cpus = {dict(k)["cpu"] for k in exp.samples("eunomia_runq_length_bucket")}
+    assert cpus == {str(c) for c in os.sched_getaffinity(0)}
+
+
 def check_dashboard(prom: Prometheus) -> None:
     """Every query of the dashboard is valid PromQL with data behind it."""
     dashboard = json.loads((EXAMPLES / "grafana-catalogue.json").read_text())
@@ -360,6 +390,7 @@ def test_catalogue_through_prometheus():
                     value_of(prom, f'{sample}{{le="+Inf"}}', exp.value(sample, le="+Inf") or -1)
                 assert prom.query('eunomia_softirq_time_seconds_total{vector="net_rx"} > 0')
                 assert prom.query("eunomia_hardirq_time_seconds_total > 0")
+                check_runqlen(exp)
                 check_syscalls(prom, syscalls)
                 check_network(exp, prom)
                 check_memory(prom, reader)

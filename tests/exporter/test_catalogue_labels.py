@@ -5,6 +5,7 @@ map key and in an event, and counters and gauges scaled by `multiplier`
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 
@@ -127,3 +128,55 @@ def test_a_ksym_label_reads_kallsyms_while_planned(monkeypatch):
     with open("/proc/kallsyms") as f:
         address, _, name = next(line.split()[:3] for line in f if " T tcp_v4_rcv" in line)
     assert plan.metrics[0].labels[0].text(int(address, 16)) == (name if int(address, 16) else "0x0")
+
+
+RUNQLEN = """      histograms:
+        - name: runq_length
+          global: {name}
+          buckets: {{type: linear}}
+{labels}"""
+
+
+def test_a_global_array_of_linear_histograms_per_index():
+    """runqlen keeps its histograms in .bss (cpu_hists[MAX_CPU_NR]): each element that is not all
+    zero is a histogram labelled by its index; slot i counts value i (le="i")."""
+    plan = plan_of(config(RUNQLEN.format(name="cpu_hists", labels="          labels:\n            - name: cpu\n"
+                                                                   "              from: key\n"), name="runqlen"))
+    [metric] = plan.metrics
+    g = next(g for g in plan.package.spec.globals if g.name == "cpu_hists")
+    elem = g.size // 128 if g.size % 128 == 0 else None
+    assert metric.map is not None and metric.map.section_entries is not None and elem
+    section = bytearray(g.offset + g.size)
+    slots = elem // 4
+    cpu3 = [0] * slots
+    cpu3[0], cpu3[2], cpu3[slots - 1] = 4, 1, 2
+    section[g.offset + 3 * elem:g.offset + 4 * elem] = b"".join(n.to_bytes(4, "little") for n in cpu3)
+    m = MapMetric(metric, lambda: metric.map.section_entries(bytes(section)), 8)  # type: ignore[union-attr]
+    reading = m.read()
+    assert reading.values == {("3",): cpu3}  # the other CPUs' all-zero histograms are left out
+    fam = ExporterCollector(None)._map_family(m, reading)  # type: ignore[arg-type]
+    buckets = {s.labels["le"]: s.value for s in fam.samples}
+    assert buckets["0.0"] == 4 and buckets["1.0"] == 4 and buckets["2.0"] == 5
+    assert buckets[f"{slots - 1}.0"] == 7 and buckets["+Inf"] == 7 and len(buckets) == slots + 1
+
+
+def test_a_global_struct_is_one_entry():
+    plan = plan_of(config(RUNQLEN.format(name="hist", labels=""), name="runqlen"))
+    [metric] = plan.metrics
+    g = next(g for g in plan.package.spec.globals if g.name == "hist")
+    section = bytearray(g.offset + g.size)
+    section[g.offset:g.offset + 8] = (5).to_bytes(4, "little") + (6).to_bytes(4, "little")
+    m = MapMetric(metric, lambda: metric.map.section_entries(bytes(section)), 8)  # type: ignore[union-attr]
+    assert m.read().values == {(): [5, 6] + [0] * (g.size // 4 - 2)}
+
+
+@pytest.mark.parametrize("metric, words", [
+    ("          global: nope\n          buckets: {type: linear}\n", "no global 'nope' in .data or .bss"),
+    ("          global: hist\n          map: hist\n", "either map or global"),
+    ("          global: hist\n          buckets: {type: linear, width: 2}\n", "linear slots set its buckets"),
+    ("          global: hist\n          buckets: {type: explicit, bounds: [1]}\n", "exp2 (log2 slots) or linear"),
+    ("          global: cpu_hists\n          labels: [{name: cpu}]\n", "keyed by their index"),
+])
+def test_global_and_linear_mistakes(metric, words):
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        plan_of(config("      histograms:\n        - name: h\n" + metric, name="runqlen"))

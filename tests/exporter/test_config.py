@@ -157,7 +157,7 @@ def _metric(body: str) -> str:
      "programs[0].metrics.histograms[0].buckets.count", "missing 'count'"),
     ("programs:\n  - name: x\n    metrics:\n      histograms:\n        - name: h\n          map: m\n"
      "          buckets: {type: linear, start: 0, width: 1, count: 2}\n", 7,
-     "programs[0].metrics.histograms[0].buckets.type", "log2 slot array"),
+     "programs[0].metrics.histograms[0].buckets.start", "linear slots set its buckets"),
     ("programs:\n  - name: x\n    metrics:\n      histograms:\n        - name: h\n          value: v\n"
      "          buckets: {type: exp2, max: 3, step: 2}\n", 7,
      "programs[0].metrics.histograms[0].buckets.step", "unknown key 'step'"),

@@ -13,7 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-from .config import log2_bounds
+from .config import BucketsConfig, slot_bounds
 from .event_metrics import EventMetric, EventSeries
 from .exposition import SeriesFamily
 from .instance import Snapshot
@@ -93,15 +93,17 @@ class ExporterCollector:
         mult = cfg.buckets.multiplier if cfg.buckets else 1.0
         fam = HistogramMetricFamily(mm.plan.name, cfg.description, labels=names)
         for labels, slots in reading.values.items():
-            _append_histogram(fam, dict(zip(names, labels, strict=True)), self._log2_buckets(slots, mult), None)
+            _append_histogram(fam, dict(zip(names, labels, strict=True)),
+                              self._slot_buckets(slots, cfg.buckets, mult), None)
         if reading.overflow is not None:
-            _append_histogram(fam, dict(OVERFLOW), self._log2_buckets(reading.overflow, mult), None)
+            _append_histogram(fam, dict(OVERFLOW), self._slot_buckets(reading.overflow, cfg.buckets, mult), None)
         return fam
 
-    def _log2_buckets(self, slots: list[int], mult: float) -> list[tuple[str, float]]:
+    def _slot_buckets(self, slots: list[int], buckets: BucketsConfig | None, mult: float) -> list[tuple[str, float]]:
         """Slot i of a log2 histogram (libbpf-tools' log2l) counts values from
-        2^i to 2^(i+1)-1, slot 0 also 0: its inclusive upper bound is 2^(i+1)-1."""
-        return _cumulative(self._les(log2_bounds(len(slots)), mult), [*slots, 0])
+        2^i to 2^(i+1)-1, slot 0 also 0: its inclusive upper bound is 2^(i+1)-1;
+        slot i of a linear one counts value i."""
+        return _cumulative(self._les(slot_bounds(len(slots), buckets), mult), [*slots, 0])
 
     # -- the exporter's own metrics --------------------------------------------
 

@@ -112,6 +112,7 @@ class MetricConfig:
     expire_after: float | None  # seconds
     at: Located
     multiplier: float = 1.0  # a counter's or gauge's exported value is value * multiplier (ns -> s: 1e-9)
+    from_global: bool = False  # `map` names a global variable of .data/.bss (`global:`), read like a map
 
     @property
     def exposed_name(self) -> str:
@@ -236,8 +237,8 @@ def parse_program(node: Node, base_dir: str = ".") -> ProgramConfig:
 
 
 def parse_metric(node: Node, kind: str) -> MetricConfig:
-    allowed: tuple[str, ...] = ("name", "description", "help", "labels", "map", "max_series", "expire_after",
-                                "value")
+    allowed: tuple[str, ...] = ("name", "description", "help", "labels", "map", "global", "max_series",
+                                "expire_after", "value")
     if kind == "histogram":
         allowed += ("buckets",)
     else:
@@ -254,6 +255,11 @@ def parse_metric(node: Node, kind: str) -> MetricConfig:
     description = _text(node, keys, "description") or _text(node, keys, "help") or ""
     labels = _labels(keys.get("labels"))
     map_name = _text(node, keys, "map") or None
+    global_name = _text(node, keys, "global") or None
+    if map_name is not None and global_name is not None:
+        raise keys["global"].error("give either map or global, not both")
+    from_global = global_name is not None
+    map_name = map_name or global_name
     value = _text(node, keys, "value") or None
     max_series = DEFAULT_MAX_SERIES
     if "max_series" in keys:
@@ -278,7 +284,7 @@ def parse_metric(node: Node, kind: str) -> MetricConfig:
         if map_name is None and value is None:
             raise keys["multiplier"].error("a count of events has nothing to scale: give 'value' (or 'map')")
     return MetricConfig(kind, name, description, labels, map_name, value, buckets, max_series, expire,
-                        Located(node), multiplier)
+                        Located(node), multiplier, from_global)
 
 
 def _labels(node: Node | None) -> tuple[LabelConfig, ...]:
@@ -354,8 +360,16 @@ def _buckets(metric: Node, node: Node | None, from_map: bool) -> BucketsConfig |
     wanted = {"exp2": ("min", "max"), "linear": ("start", "width", "count"), "explicit": ("bounds",)}
     if kind not in wanted:
         raise keys["type"].error(f"unknown bucket type {shown(kind)}: use exp2, linear or explicit")
-    if from_map and kind != "exp2":
-        raise keys["type"].error("a map histogram is a log2 slot array: its buckets are exp2")
+    if from_map and kind == "explicit":
+        raise keys["type"].error("a map histogram is a slot array: its buckets are exp2 (log2 slots) or linear "
+                                 "(slot i counts value i)")
+    if from_map and kind == "linear":
+        for key in keys:
+            if key not in ("type", "multiplier"):
+                raise keys[key].error("a map's linear slots set its buckets (slot i counts value i): leave out "
+                                      f"{key}")
+        multiplier = _number(keys["multiplier"], positive=True) if "multiplier" in keys else 1.0
+        return BucketsConfig(kind, (), multiplier, Located(node))
     for key in keys:
         if key not in (*wanted[kind], "type", "multiplier"):
             raise keys[key].error(f"{kind} buckets take {', '.join(wanted[kind])} (and multiplier), not {shown(key)}")
@@ -394,6 +408,15 @@ def _buckets(metric: Node, node: Node | None, from_map: bool) -> BucketsConfig |
         raise keys["width"].error(text + (": use a smaller start or width" if too_large else
                                           ": use a larger width, or a start nearer 0"))
     return BucketsConfig(kind, bounds, multiplier, Located(node))
+
+
+def slot_bounds(slots: int, buckets: BucketsConfig | None) -> tuple[float, ...]:
+    """A map histogram's upper bounds: log2 slots (log2_bounds), or linear
+    ones where slot i counts value i (libbpf-tools' runqlen; its last slot
+    also counts every larger value, which the +Inf bucket then shows as it is)."""
+    if buckets is not None and buckets.type == "linear":
+        return tuple(float(i) for i in range(slots))
+    return log2_bounds(slots)
 
 
 def log2_bounds(slots: int) -> tuple[float, ...]:
