@@ -96,6 +96,7 @@ def test_the_pieces_agree():
     [port] = container["ports"]
     [svc_port] = svc["spec"]["ports"]
     assert svc_port["targetPort"] == port["name"] == svc_port["name"] == "metrics"
+    assert container["command"] == ["eunomia-exporter"]
     assert f"--listen=:{port['containerPort']}" in container["args"]
     # the config the exporter reads is the ConfigMap's key, where the volume puts it
     [config_arg] = [a for a in container["args"] if a.startswith("--config=")]

@@ -335,3 +335,32 @@ def test_the_daemonsets_capabilities_are_enough_and_each_is_needed():
         result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         assert result.returncode != 0 and words in result.stderr, (missing, result.stderr)
         assert len(result.stderr.strip().splitlines()) <= 2, result.stderr  # one error (and the run-stats warning)
+
+
+def test_the_upstream_names_example_scraped_by_prometheus():
+    """examples/opensnoop-upstream-names.yaml as shipped, scraped by Debian's
+    Prometheus with the shipped examples/prometheus.yml: the tutorial's series
+    under upstream's name, type counter, none with `_total`; rate() works on it."""
+    from ..exporter.live import Exporter, Opener
+    from .test_exporter_prometheus import prometheus as example_prometheus
+
+    tmp = temp_dir()
+    target = tmp / "opened-4-times"
+    target.write_text("x")
+    child = Opener(tmp, "un")
+    config = (ROOT / "examples" / "opensnoop-upstream-names.yaml").read_text()
+    with Exporter(tmp, config) as exp, example_prometheus(tmp, f"127.0.0.1:{exp.port}") as prom:
+        prom.wait_for('up{job="eunomia"}', lambda r: r and r[0]["value"][1] == "1")
+        child.do("open", target, 4)
+        expr = f'eunomia_file_open_counter{{filename="{target}"}}'
+        [series] = prom.wait_for(expr, lambda r: r and r[0]["value"][1] == "4")
+        assert (series["metric"]["pid"], series["metric"]["comm"]) == (str(child.pid), child.name)
+        assert prom.query('{__name__="eunomia_file_open_counter_total"}') == []
+        meta = prom.api("metadata", metric="eunomia_file_open_counter")
+        assert [m["type"] for m in meta["eunomia_file_open_counter"]] == ["counter"]
+        time.sleep(2)  # rate() needs two samples in its window
+        assert prom.query(f"rate({expr}[1m])"), "rate() over the counter is empty"
+        status, headers, _ = exp.get("/metrics", {"Accept": "application/openmetrics-text;version=1.0.0,"
+                                                            "text/plain;version=0.0.4;q=0.5"})
+        assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
+    child.close()
