@@ -364,3 +364,94 @@ def test_the_upstream_names_example_scraped_by_prometheus():
                                                             "text/plain;version=0.0.4;q=0.5"})
         assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
     child.close()
+
+
+def podman_argv(tmp: Path, name: str, port: int) -> list[str]:
+    """`podman run` for the DaemonSet's container, its settings read from
+    the manifest: user, capabilities, no-new-privs, read-only root, host PID,
+    seccomp, read-only host paths (those this machine has), and the ConfigMap
+    mounted where the DaemonSet mounts it. The image is a root of empty mount
+    points plus this machine's /usr, a few /etc files, Python and this checkout (no image
+    registry is reachable); host networking, so the test can scrape it."""
+    ds = yaml.safe_load((ROOT / "deploy" / "daemonset.yaml").read_text())
+    pod = ds["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    sc = container["securityContext"]
+    assert pod["hostPID"] is True and sc["privileged"] is False
+    argv = ["podman", "run", "--rm", "--name", name, "--runtime", "runc", "--network", "host", "--pid", "host",
+            # podman's defaults raise RLIMIT_NOFILE and RLIMIT_NPROC above this machine's hard limits
+            "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+            "--user", f"{sc['runAsUser']}:{sc['runAsGroup']}", "--cap-drop", "all",
+            "--cap-add", ",".join(f"CAP_{c}" for c in sc["capabilities"]["add"])]
+    if sc["allowPrivilegeEscalation"] is False:
+        argv += ["--security-opt", "no-new-privileges"]
+    if sc["readOnlyRootFilesystem"]:
+        argv.append("--read-only")
+    if sc["seccompProfile"]["type"] == "Unconfined":
+        argv += ["--security-opt", "seccomp=unconfined"]
+    root = tmp / "rootfs"
+    for d in ("proc", "sys", "dev", "tmp", "run", "usr", "etc"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    for link in ("bin", "lib", "lib64", "sbin"):
+        (root / link).symlink_to(f"usr/{link}")
+    binds = {"/usr": "/usr", sys.base_prefix: sys.base_prefix, sys.prefix: sys.prefix, str(ROOT): str(ROOT)}
+    for path in ("/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/ld.so.cache"):  # files: /etc stays ours
+        if os.path.exists(path):
+            (root / path.lstrip("/")).touch()
+            binds[path] = path
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for mount in container["volumeMounts"]:
+        assert mount["readOnly"] is True
+        volume = volumes[mount["name"]]
+        if "configMap" in volume:
+            cm = yaml.safe_load((ROOT / "deploy" / "configmap.yaml").read_text())
+            assert cm["metadata"]["name"] == volume["configMap"]["name"]
+            source = tmp / "configmap"
+            source.mkdir()
+            for key, text in cm["data"].items():
+                (source / key).write_text(text)
+            binds[str(source)] = mount["mountPath"]
+        elif os.path.exists(volume["hostPath"]["path"]):  # DirectoryOrCreate: kubelet would make it empty
+            binds[volume["hostPath"]["path"]] = mount["mountPath"]
+    for source, target in binds.items():
+        if not (root / target.lstrip("/")).exists():
+            (root / target.lstrip("/")).mkdir(parents=True)
+        argv += ["-v", f"{source}:{target}:ro"]
+    args = [a if not a.startswith("--listen=") else f"--listen=127.0.0.1:{port}" for a in container["args"]]
+    assert container["command"] == ["eunomia-exporter"]
+    return [*argv, "--rootfs", str(root), sys.executable, "-m", "pyeunomia.cli.exporter", *args]
+
+
+def test_the_daemonset_in_a_real_container():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from ..exporter.live import Opener
+
+    require(shutil.which("podman") is not None and shutil.which("runc") is not None,
+            "podman and runc are not installed (make test installs them)")
+    tmp = temp_dir()
+    port = free_port()
+    name = f"pyeunomia-ds-{os.getpid()}"
+    child = Opener(tmp, "pd")
+    running = Running(podman_argv(tmp, name, port), READY)
+    try:
+        started = "".join(running.stderr_lines)
+        assert "privileges: uid 65534, gid 65534, no capabilities" in started, started
+        child.do("open", tmp / "absent", 6)
+
+        def opens() -> float | None:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+                text = resp.read().decode()
+            for fam in text_string_to_metric_families(text):
+                for s in fam.samples:
+                    if s.name == "eunomia_opens_total" and s.labels == {"comm": child.name, "result": "ENOENT"}:
+                        return s.value
+            return None
+        deadline = time.monotonic() + 20
+        while opens() != 6:
+            assert time.monotonic() < deadline, f"opens: {opens()}; stderr: {running.stderr_lines}"
+            time.sleep(0.2)
+    finally:
+        running.stop()
+        subprocess.run(["podman", "rm", "-f", name], capture_output=True, timeout=60)
+        child.close()
