@@ -331,7 +331,8 @@ def _bind(listen: tuple[str, int], programs: ProgramSet, token: bytes | None, ve
 
 
 def _start_from_request(programs: ProgramSet, body: bytes, config: ExporterConfig | None = None) -> int:
-    from ..exporter.config import check_const_labels, program_from_request
+    from ..exporter.config import program_from_request
+    from ..exporter.constlabels import check_const_labels
     from ..exporter.plan import plan_program
 
     program = program_from_request(body, os.getcwd(), config.total_suffix if config is not None else True)

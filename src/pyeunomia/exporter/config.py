@@ -43,6 +43,7 @@ from ..decoders import DECODERS
 from ..errors import ConfigError
 from ..files import FileTooLarge, NotRegularFile, read_regular
 from ..format.units import size_text
+from .constlabels import LABEL_NAME, RESERVED_LABELS, check_const_labels, parse_const_labels
 from .document import Node, config_error, parse_text, shown
 
 # A config is KBs, but `ebpf_data` may carry a whole package inline: the
@@ -57,9 +58,6 @@ DEFAULT_MAX_SERIES = 10_000
 MAX_BUCKETS = 1000
 SELF_PREFIX = "eunomia_exporter_"
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
-LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
-RESERVED_LABELS = {"overflow": "the overflow series", "le": "histogram buckets", "quantile": "summaries"}
-SELF_LABELS = ("id", "program", "bpf_program", "metric")  # the exporter's own metrics' labels
 KINDS = {"counters": "counter", "histograms": "histogram", "gauges": "gauge"}
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*\Z")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -180,7 +178,7 @@ def load_config(path: str) -> ExporterConfig:
 def parse_config(text: str, file: str, as_json: bool = False) -> ExporterConfig:
     root = parse_text(text, file, as_json)
     top = _mapping(root, "the config", ("programs", "const_labels", "total_suffix"))
-    const = _const_labels(top.get("const_labels"))
+    const = parse_const_labels(top.get("const_labels"))
     total_suffix = _flag(top["total_suffix"]) if "total_suffix" in top else True
     programs_node = top.get("programs")
     if programs_node is None:
@@ -303,38 +301,6 @@ def _flag(node: Node) -> bool:
     if not isinstance(node.value, bool):
         raise node.error(f"expected true or false, got {shown(node.value)}")
     return node.value
-
-
-def _const_labels(node: Node | None) -> tuple[tuple[str, str], ...]:
-    """`const_labels: {node: node-1, ...}`: names checked as a metric's labels are."""
-    if node is None or node.value is None:
-        return ()
-    if not isinstance(node.value, dict):
-        raise node.error("expected a mapping of label names to values, e.g. {node: node-1}")
-    out = []
-    for name, child in node.value.items():
-        if not LABEL_NAME.match(name) or name.startswith("__"):
-            raise child.error(f"{shown(name)} is not a Prometheus label name: use letters, digits and _, "
-                              "not starting with __")
-        if name in RESERVED_LABELS or name in SELF_LABELS:
-            taken = RESERVED_LABELS.get(name) or "the exporter's own metrics"
-            raise child.error(f"label name {shown(name)} is taken by {taken}: pick another")
-        if isinstance(child.value, bool) or not isinstance(child.value, str | int | float):
-            raise child.error(f"expected the label's value as text, got {shown(child.value)}")
-        out.append((name, str(child.value)))
-    return tuple(out)
-
-
-def check_const_labels(programs: tuple[ProgramConfig, ...] | list[ProgramConfig],
-                       const: tuple[tuple[str, str], ...]) -> None:
-    """A metric's own label may not share a name with a const label: one series would have it twice."""
-    names = {name for name, _ in const}
-    for p in programs:
-        for m in p.metrics:
-            for label in m.labels:
-                if label.name in names:
-                    raise label.at.error(f"label {shown(label.name)} is one of the config's const_labels: rename it "
-                                         f"(and keep the field with from: {label.source})", "name")
 
 
 def _labels(node: Node | None) -> tuple[LabelConfig, ...]:
