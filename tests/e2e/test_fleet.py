@@ -367,12 +367,12 @@ def test_the_upstream_names_example_scraped_by_prometheus():
 
 
 def podman_argv(tmp: Path, name: str, port: int) -> list[str]:
-    """`podman run` for the DaemonSet's container, its settings read from
-    the manifest: user, capabilities, no-new-privs, read-only root, host PID,
-    seccomp, read-only host paths (those this machine has), and the ConfigMap
-    mounted where the DaemonSet mounts it. The image is a root of empty mount
-    points plus this machine's /usr, a few /etc files, Python and this checkout (no image
-    registry is reachable); host networking, so the test can scrape it."""
+    """`podman run` for the DaemonSet's container, every setting read from
+    the manifest: its image (built by scripts/build_image.py), command, user,
+    capabilities, no-new-privs, read-only root, host PID, seccomp, read-only
+    host paths (those this machine has) and the ConfigMap mounted where the
+    DaemonSet mounts it. Host networking (the pod network's stand-in), so the
+    test can scrape it at 127.0.0.1:`port`."""
     ds = yaml.safe_load((ROOT / "deploy" / "daemonset.yaml").read_text())
     pod = ds["spec"]["template"]["spec"]
     [container] = pod["containers"]
@@ -389,16 +389,6 @@ def podman_argv(tmp: Path, name: str, port: int) -> list[str]:
         argv.append("--read-only")
     if sc["seccompProfile"]["type"] == "Unconfined":
         argv += ["--security-opt", "seccomp=unconfined"]
-    root = tmp / "rootfs"
-    for d in ("proc", "sys", "dev", "tmp", "run", "usr", "etc"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    for link in ("bin", "lib", "lib64", "sbin"):
-        (root / link).symlink_to(f"usr/{link}")
-    binds = {"/usr": "/usr", sys.base_prefix: sys.base_prefix, sys.prefix: sys.prefix, str(ROOT): str(ROOT)}
-    for path in ("/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/ld.so.cache"):  # files: /etc stays ours
-        if os.path.exists(path):
-            (root / path.lstrip("/")).touch()
-            binds[path] = path
     volumes = {v["name"]: v for v in pod["volumes"]}
     for mount in container["volumeMounts"]:
         assert mount["readOnly"] is True
@@ -410,16 +400,23 @@ def podman_argv(tmp: Path, name: str, port: int) -> list[str]:
             source.mkdir()
             for key, text in cm["data"].items():
                 (source / key).write_text(text)
-            binds[str(source)] = mount["mountPath"]
+            argv += ["-v", f"{source}:{mount['mountPath']}:ro"]
         elif os.path.exists(volume["hostPath"]["path"]):  # DirectoryOrCreate: kubelet would make it empty
-            binds[volume["hostPath"]["path"]] = mount["mountPath"]
-    for source, target in binds.items():
-        if not (root / target.lstrip("/")).exists():
-            (root / target.lstrip("/")).mkdir(parents=True)
-        argv += ["-v", f"{source}:{target}:ro"]
+            argv += ["-v", f"{volume['hostPath']['path']}:{mount['mountPath']}:ro"]
     args = [a if not a.startswith("--listen=") else f"--listen=127.0.0.1:{port}" for a in container["args"]]
-    assert container["command"] == ["eunomia-exporter"]
-    return [*argv, "--rootfs", str(root), sys.executable, "-m", "pyeunomia.cli.exporter", *args]
+    return [*argv, image(container["image"]), *container["command"], *args]
+
+
+def image(tag: str) -> str:
+    """The DaemonSet's image, built here (cached after the first time: 45 s of mmdebstrap, 10 s of pip)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_image", ROOT / "scripts" / "build_image.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    built: str = script.build(tag)
+    return built
 
 
 def test_the_daemonset_in_a_real_container():
@@ -427,8 +424,8 @@ def test_the_daemonset_in_a_real_container():
 
     from ..exporter.live import Opener
 
-    require(shutil.which("podman") is not None and shutil.which("runc") is not None,
-            "podman and runc are not installed (make test installs them)")
+    for tool in ("podman", "runc", "mmdebstrap"):
+        require(shutil.which(tool) is not None, f"{tool} is not installed (make test installs it)")
     tmp = temp_dir()
     port = free_port()
     name = f"pyeunomia-ds-{os.getpid()}"
