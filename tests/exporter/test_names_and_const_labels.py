@@ -208,3 +208,62 @@ def test_the_upstream_names_example():
     [metric] = cfg.programs[0].metrics
     assert cfg.total_suffix is False and metric.bare and metric.exposed_name == "eunomia_file_open_counter"
     assert [label.name for label in metric.labels] == ["pid", "comm", "filename"]
+
+
+def test_a_map_counter_and_an_event_histogram_with_const_labels_and_no_suffix():
+    """Map metrics (read at scrape time, with an overflow series) and event
+    histograms take the const labels too; a bare map counter keeps its name."""
+    from pyeunomia.exporter.map_metrics import MapMetric
+
+    text = ("const_labels: {node: n3}\ntotal_suffix: false\nprograms:\n  - name: opensnoop\n    metrics:\n"
+            "      counters:\n        - name: opens_by_comm\n          map: opens\n          max_series: 1\n"
+            "          labels:\n            - name: comm\n"
+            "      histograms:\n        - name: open_flags_hist\n          value: flags\n"
+            "          buckets: {type: explicit, bounds: [1, 100]}\n          labels:\n            - name: comm\n")
+    cfg = parse_config(text, "c.yaml")
+    plan = plan_program(cfg.programs[0])
+    assert plan.layout is not None
+    entries = [(b"bash".ljust(16, b"\0") + (0).to_bytes(4, "little"), (5).to_bytes(8, "little")),
+               (b"cat".ljust(16, b"\0") + (2).to_bytes(4, "little"), (3).to_bytes(8, "little"))]
+    [map_plan] = [m for m in plan.metrics if m.config.map]
+    mm = MapMetric(map_plan, lambda: entries, 8)
+    events = [EventMetric(m, plan.layout) for m in plan.metrics if not m.config.map]
+    writer = MetricsWriter(plan.layout, events, threading.Lock(), lambda: 5.0)
+    view, stride, n = ring(plan.layout, [{"comm": b"ls", "flags": 0}, {"comm": b"ls", "flags": 65}])
+    writer.write_run(view, HEADER, stride, 2, n)
+    snap = Snapshot(0, "opensnoop", True, writer.received, writer.lost)
+    snap.events = [m.snapshot(6.0) for m in events]
+    snap.maps = [(mm, mm.read())]
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ExporterCollector(Programs([snap]), cfg.const_labels))  # type: ignore[arg-type]
+    body = CachedEncoder(generate_latest)(registry).decode()
+    assert "# TYPE opens_by_comm counter\n" in body and "opens_by_comm_total" not in body
+    assert ('opens_by_comm{comm="bash",node="n3"} 5.0\n' in body
+            and 'opens_by_comm{node="n3",overflow="true"} 3.0\n' in body), body  # max_series 1: cat overflows
+    got = samples(body)
+    assert got[("open_flags_hist_bucket", "histogram")] == {
+        (("comm", "ls"), ("le", "1.0"), ("node", "n3")): 1, (("comm", "ls"), ("le", "100.0"), ("node", "n3")): 2,
+        (("comm", "ls"), ("le", "+Inf"), ("node", "n3")): 2}
+    assert got[("open_flags_hist_sum", "histogram")] == {(("comm", "ls"), ("node", "n3")): 65}
+
+
+def test_the_api_takes_the_configs_const_labels_and_suffix():
+    """A program started through the API: the config's total_suffix is its
+    default, and a label that is one of the const labels is refused."""
+    from pyeunomia.cli.exporter import _start_from_request
+
+    class Started:
+        plan = None
+
+        def start(self, plan: object) -> int:
+            self.plan = plan
+            return 7
+
+    cfg = parse_config("const_labels: {node: n1}\ntotal_suffix: false\nprograms: []\n", "c.yaml")
+    body = b'{"name": "opensnoop", "metrics": {"counters": [{"name": "c", "labels": [{"name": "comm"}]}]}}'
+    started = Started()
+    assert _start_from_request(started, body, cfg) == 7  # type: ignore[arg-type]
+    assert started.plan is not None and started.plan.metrics[0].config.bare  # type: ignore[attr-defined]
+    clash = body.replace(b'"name": "comm"', b'"name": "node", "from": "comm"')
+    with pytest.raises(ConfigError, match="one of the config's const_labels"):
+        _start_from_request(Started(), clash, cfg)  # type: ignore[arg-type]
