@@ -219,7 +219,7 @@ def main(argv: list[str]) -> int:
         require_stdout()  # its report goes there; serving needs no stdout
         return check(config, plans, args.verbose, btf)
     limits = Limits(args.max_connections, args.request_timeout, args.idle_timeout)
-    return serve(plans, listen, token, args.verbose, web, user, limits, btf)
+    return serve(plans, listen, token, args.verbose, web, user, limits, btf, config)
 
 
 def check(config: ExporterConfig, plans: list[ProgramPlan], verbose: bool, btf: BtfFile | None = None) -> int:
@@ -241,9 +241,10 @@ def check(config: ExporterConfig, plans: list[ProgramPlan], verbose: bool, btf: 
 
 def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None, verbose: bool,
           web: WebConfig | None = None, user: tuple[int, int] | None = (65534, 65534),
-          limits: Limits = DEFAULT_LIMITS, btf: BtfFile | None = None) -> int:
+          limits: Limits = DEFAULT_LIMITS, btf: BtfFile | None = None, config: ExporterConfig | None = None) -> int:
     """Serve until a stop signal. `user`: who to become once the programs
-    are attached (None: keep every privilege, --no-drop-caps)."""
+    are attached (None: keep every privilege, --no-drop-caps). `config`: its
+    const_labels and total_suffix also hold for programs the API starts."""
     import select
     import threading
 
@@ -260,7 +261,7 @@ def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None
     try:
         stats_fd = _enable_run_stats()
         programs = ProgramSet(verbose, run_stats=stats_fd is not None, gate=ScrapeGate(), btf=btf)
-        server = _bind(listen, programs, token, verbose, web, limits)
+        server = _bind(listen, programs, token, verbose, web, limits, config)
         for plan in plans:
             if stops.stop_requested():
                 return 0
@@ -295,20 +296,22 @@ def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None
 
 
 def _bind(listen: tuple[str, int], programs: ProgramSet, token: bytes | None, verbose: bool,
-          web: WebConfig | None = None, limits: Limits = DEFAULT_LIMITS) -> ExporterServer:
+          web: WebConfig | None = None, limits: Limits = DEFAULT_LIMITS,
+          config: ExporterConfig | None = None) -> ExporterServer:
     from prometheus_client import CollectorRegistry
     from prometheus_client.process_collector import ProcessCollector
 
-    from ..exporter.collector import ExporterCollector
+    from ..exporter.collector import ConstLabelled, ExporterCollector
     from ..exporter.server import Exporter, ExporterServer
     from ..source import is_loopback
 
+    const = config.const_labels if config is not None else ()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ExporterCollector(programs))
-    ProcessCollector(registry=registry)
+    registry.register(ExporterCollector(programs, const))
+    registry.register(ConstLabelled(ProcessCollector(registry=None), const))
 
     def start_program(body: bytes) -> int:
-        return _start_from_request(programs, body)
+        return _start_from_request(programs, body, config)
 
     def log(line: str) -> None:
         sys.stderr.write(f"{PROG}: {line}\n")
@@ -327,11 +330,15 @@ def _bind(listen: tuple[str, int], programs: ProgramSet, token: bytes | None, ve
     return server
 
 
-def _start_from_request(programs: ProgramSet, body: bytes) -> int:
+def _start_from_request(programs: ProgramSet, body: bytes, config: ExporterConfig | None = None) -> int:
     from ..exporter.config import program_from_request
+    from ..exporter.constlabels import check_const_labels
     from ..exporter.plan import plan_program
 
-    return programs.start(plan_program(program_from_request(body, os.getcwd())))
+    program = program_from_request(body, os.getcwd(), config.total_suffix if config is not None else True)
+    if config is not None:
+        check_const_labels([program], config.const_labels)
+    return programs.start(plan_program(program))
 
 
 def _enable_run_stats() -> int | None:

@@ -25,8 +25,14 @@ OVERFLOW = {"overflow": "true"}
 
 
 class ExporterCollector:
-    def __init__(self, programs: ProgramSet):
+    """`const`: (name, value) labels added to every series (the config's
+    const_labels, such as a fleet's `node`)."""
+
+    def __init__(self, programs: ProgramSet, const: tuple[tuple[str, str], ...] = ()):
         self.programs = programs
+        self.const = const
+        self._const_names = tuple(name for name, _ in const)
+        self._const_values = tuple(value for _, value in const)
         self._le_cache: dict[tuple[tuple[float, ...], float], list[str]] = {}
 
     def describe(self) -> list[Metric]:
@@ -39,7 +45,13 @@ class ExporterCollector:
                 yield self._event_family(es)
             for mm, reading in snap.maps:
                 yield self._map_family(mm, reading)
-        yield from self._self_families(snaps)
+        for family in self._self_families(snaps):
+            yield with_const(family, self.const)
+
+    def _series(self, name: str, description: str, kind: str, label_names: tuple[str, ...], rows: Any,
+                bare: bool) -> SeriesFamily:
+        return SeriesFamily(name, description, kind, label_names, rows, bare=bare, const_names=self._const_names,
+                            const_values=self._const_values)
 
     # -- metrics from events ---------------------------------------------------
 
@@ -48,14 +60,15 @@ class ExporterCollector:
         cfg = m.plan.config
         names = list(m.label_names)
         if cfg.kind == "counter":
-            counter = SeriesFamily(m.plan.name, cfg.description, "counter", m.label_names,
-                                   _scaled(es.items, cfg.multiplier))
+            counter = self._series(m.plan.name, cfg.description, "counter", m.label_names,
+                                   _scaled(es.items, cfg.multiplier), cfg.bare)
             if es.overflow is not None:
-                counter.extra.append(Sample(counter.sample_name, dict(OVERFLOW), es.overflow * cfg.multiplier))
+                counter.extra.append(Sample(counter.sample_name, {**dict(self.const), **OVERFLOW},
+                                            es.overflow * cfg.multiplier))
             return counter
         if cfg.kind == "gauge":
-            return SeriesFamily(m.plan.name, cfg.description, "gauge", m.label_names,
-                                _scaled(es.items, cfg.multiplier))
+            return self._series(m.plan.name, cfg.description, "gauge", m.label_names,
+                                _scaled(es.items, cfg.multiplier), False)
         return self._event_histogram(m, es, names)
 
     def _event_histogram(self, m: EventMetric, es: EventSeries, names: list[str]) -> Metric:
@@ -63,12 +76,13 @@ class ExporterCollector:
         assert cfg.buckets is not None
         mult = cfg.buckets.multiplier
         les = self._les(m.bounds, mult)
-        fam = HistogramMetricFamily(m.plan.name, cfg.description, labels=names)
+        fam = HistogramMetricFamily(m.plan.name, cfg.description, labels=[*self._const_names, *names])
+        const = self._const_values
         for labels, (buckets, total) in es.items:
-            fam.add_metric(labels, _cumulative(les, buckets), total * mult)
+            fam.add_metric(const + labels, _cumulative(les, buckets), total * mult)
         if es.overflow is not None:
             buckets, total = es.overflow
-            _append_histogram(fam, OVERFLOW, _cumulative(les, buckets), total * mult)
+            _append_histogram(fam, {**dict(self.const), **OVERFLOW}, _cumulative(les, buckets), total * mult)
         return fam
 
     def _les(self, bounds: tuple[float, ...], mult: float) -> list[str]:
@@ -85,18 +99,21 @@ class ExporterCollector:
         cfg = mm.plan.config
         names = list(mm.label_names)
         if cfg.kind in ("counter", "gauge"):
-            family = SeriesFamily(mm.plan.name, cfg.description, cfg.kind, mm.label_names,
-                                  _scaled(list(reading.values.items()), cfg.multiplier))
+            family = self._series(mm.plan.name, cfg.description, cfg.kind, mm.label_names,
+                                  _scaled(list(reading.values.items()), cfg.multiplier), cfg.bare)
             if reading.overflow is not None:
-                family.extra.append(Sample(family.sample_name, dict(OVERFLOW), reading.overflow * cfg.multiplier))
+                family.extra.append(Sample(family.sample_name, {**dict(self.const), **OVERFLOW},
+                                           reading.overflow * cfg.multiplier))
             return family
         mult = cfg.buckets.multiplier if cfg.buckets else 1.0
         fam = HistogramMetricFamily(mm.plan.name, cfg.description, labels=names)
+        const = dict(self.const)
         for labels, slots in reading.values.items():
-            _append_histogram(fam, dict(zip(names, labels, strict=True)),
+            _append_histogram(fam, {**const, **dict(zip(names, labels, strict=True))},
                               self._slot_buckets(slots, cfg.buckets, mult), None)
         if reading.overflow is not None:
-            _append_histogram(fam, dict(OVERFLOW), self._slot_buckets(reading.overflow, cfg.buckets, mult), None)
+            _append_histogram(fam, {**const, **OVERFLOW}, self._slot_buckets(reading.overflow, cfg.buckets, mult),
+                              None)
         return fam
 
     def _slot_buckets(self, slots: list[int], buckets: BucketsConfig | None, mult: float) -> list[tuple[str, float]]:
@@ -149,6 +166,30 @@ class ExporterCollector:
         if self.programs.run_stats:
             yield run_time
             yield run_count
+
+
+class ConstLabelled:
+    """Another collector's families (prometheus_client's ProcessCollector)
+    with the const labels added to each sample: a few samples a scrape."""
+
+    def __init__(self, inner: Any, const: tuple[tuple[str, str], ...]):
+        self.inner = inner
+        self.const = const
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.inner.collect():
+            yield with_const(family, self.const)
+
+
+def with_const(family: Metric, const: tuple[tuple[str, str], ...]) -> Metric:
+    """The family with the const labels in every sample (the same family when there are none)."""
+    if const:
+        labels = dict(const)
+        family.samples = [s._replace(labels={**labels, **s.labels}) for s in family.samples]
+    return family
 
 
 def _go_float(value: float) -> str:

@@ -2,6 +2,10 @@
 plus options for the programs' globals, histograms, gauges, label decoders,
 series limits and metrics read from BPF maps.
 
+    const_labels: {node: node-1}        # added to every series served (Prometheus'
+                                        #   const labels), the exporter's own too
+    total_suffix: true                  # false: counters served as named, without
+                                        #   `_total` (upstream's names); also per counter
     programs:
       - name: opensnoop                 # the built-in package of that name, unless
         compiled_ebpf_filename:         # a package path (relative to this file) or
@@ -39,6 +43,7 @@ from ..decoders import DECODERS
 from ..errors import ConfigError
 from ..files import FileTooLarge, NotRegularFile, read_regular
 from ..format.units import size_text
+from .constlabels import LABEL_NAME, RESERVED_LABELS, check_const_labels, parse_const_labels
 from .document import Node, config_error, parse_text, shown
 
 # A config is KBs, but `ebpf_data` may carry a whole package inline: the
@@ -53,8 +58,6 @@ DEFAULT_MAX_SERIES = 10_000
 MAX_BUCKETS = 1000
 SELF_PREFIX = "eunomia_exporter_"
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
-LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
-RESERVED_LABELS = {"overflow": "the overflow series", "le": "histogram buckets", "quantile": "summaries"}
 KINDS = {"counters": "counter", "histograms": "histogram", "gauges": "gauge"}
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*\Z")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -111,13 +114,20 @@ class MetricConfig:
     max_series: int
     expire_after: float | None  # seconds
     at: Located
+    total_suffix: bool = True  # a counter's samples end in `_total`; False: served exactly as named
     multiplier: float = 1.0  # a counter's or gauge's exported value is value * multiplier (ns -> s: 1e-9)
     from_global: bool = False  # `map` names a global variable of .data/.bss (`global:`), read like a map
 
     @property
     def exposed_name(self) -> str:
-        """The family name prometheus_client uses: a counter loses `_total`."""
-        return self.name.removesuffix("_total") if self.kind == "counter" else self.name
+        """The family name prometheus_client uses: a counter loses `_total`
+        (unless it is served without the suffix, under its own name)."""
+        return self.name.removesuffix("_total") if self.kind == "counter" and self.total_suffix else self.name
+
+    @property
+    def bare(self) -> bool:
+        """A counter served without the `_total` suffix (total_suffix: false)."""
+        return self.kind == "counter" and not self.total_suffix
 
 
 @dataclass(frozen=True)
@@ -139,6 +149,8 @@ class ProgramConfig:
 class ExporterConfig:
     file: str
     programs: tuple[ProgramConfig, ...] = field(default_factory=tuple)
+    const_labels: tuple[tuple[str, str], ...] = ()  # (name, value) added to every series served
+    total_suffix: bool = True  # the default for counters that do not say
 
 
 def load_config(path: str) -> ExporterConfig:
@@ -167,19 +179,22 @@ def load_config(path: str) -> ExporterConfig:
 
 def parse_config(text: str, file: str, as_json: bool = False) -> ExporterConfig:
     root = parse_text(text, file, as_json)
-    top = _mapping(root, "the config", ("programs",))
+    top = _mapping(root, "the config", ("programs", "const_labels", "total_suffix"))
+    const = parse_const_labels(top.get("const_labels"))
+    total_suffix = _flag(top["total_suffix"]) if "total_suffix" in top else True
     programs_node = top.get("programs")
     if programs_node is None:
         raise root.error("missing 'programs': list the programs to run (see the tutorial's config)", "programs")
     if not isinstance(programs_node.value, list):
         raise programs_node.error("expected a list of programs")
     base_dir = os.path.dirname(os.path.abspath(file)) if not file.startswith("<") else os.getcwd()
-    programs = tuple(parse_program(p, base_dir) for p in programs_node.value)
+    programs = tuple(parse_program(p, base_dir, total_suffix) for p in programs_node.value)
     check_unique_names(programs)
-    return ExporterConfig(file, programs)
+    check_const_labels(programs, const)
+    return ExporterConfig(file, programs, const, total_suffix)
 
 
-def program_from_request(body: bytes, base_dir: str) -> ProgramConfig:
+def program_from_request(body: bytes, base_dir: str, total_suffix: bool = True) -> ProgramConfig:
     """The body of the API's POST /start: one entry of `programs`, as JSON.
 
     Bounded in time and memory: over MAX_REQUEST_BODY bytes it is refused
@@ -196,11 +211,12 @@ def program_from_request(body: bytes, base_dir: str) -> ProgramConfig:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise config_error("the body is not UTF-8 JSON", file="<request>") from None
-    return parse_program(parse_text(text, "<request>", as_json=True), base_dir)
+    return parse_program(parse_text(text, "<request>", as_json=True), base_dir, total_suffix)
 
 
-def parse_program(node: Node, base_dir: str = ".") -> ProgramConfig:
-    """One entry of `programs` (also the body of the API's POST /start)."""
+def parse_program(node: Node, base_dir: str = ".", total_suffix: bool = True) -> ProgramConfig:
+    """One entry of `programs` (also the body of the API's POST /start);
+    `total_suffix`: the config's default for its counters."""
     keys = _mapping(node, "a program", ("name", "metrics", "compiled_ebpf_filename", "ebpf_data", "options"))
     name = _text(node, keys, "name", required=True)
     assert name is not None
@@ -230,19 +246,21 @@ def parse_program(node: Node, base_dir: str = ".") -> ProgramConfig:
             continue
         if not isinstance(group.value, list):
             raise group.error(f"expected a list of {key}")
-        metrics += [parse_metric(m, kind) for m in group.value]
+        metrics += [parse_metric(m, kind, total_suffix) for m in group.value]
     if not metrics:
         raise metrics_node.error("no metrics: add at least one counter, histogram or gauge")
     return ProgramConfig(name, filename, data, options, tuple(metrics), Located(node), base_dir)
 
 
-def parse_metric(node: Node, kind: str) -> MetricConfig:
+def parse_metric(node: Node, kind: str, total_suffix: bool = True) -> MetricConfig:
     allowed: tuple[str, ...] = ("name", "description", "help", "labels", "map", "global", "max_series",
                                 "expire_after", "value")
     if kind == "histogram":
         allowed += ("buckets",)
     else:
         allowed += ("multiplier",)
+    if kind == "counter":
+        allowed += ("total_suffix",)
     keys = _mapping(node, f"a {kind}", allowed)
     name = _text(node, keys, "name", required=True)
     assert name is not None
@@ -278,13 +296,25 @@ def parse_metric(node: Node, kind: str) -> MetricConfig:
         buckets = _buckets(node, keys.get("buckets"), map_name is not None)
     if kind in ("histogram", "gauge") and map_name is None and value is None:
         raise node.error(f"an event {kind} needs 'value': the event field it measures", node.child_path("value"))
+    if "total_suffix" in keys:
+        total_suffix = _flag(keys["total_suffix"])
+    if kind == "counter" and not total_suffix and name.endswith("_total"):
+        where = "total_suffix" if "total_suffix" in keys else "name"
+        raise keys[where].error(f"{shown(name)} already ends in _total, and total_suffix: false serves names as "
+                                "written: drop the suffix from the name, or set total_suffix: true")
     multiplier = 1.0
     if "multiplier" in keys:
         multiplier = _number(keys["multiplier"], positive=True)
         if map_name is None and value is None:
             raise keys["multiplier"].error("a count of events has nothing to scale: give 'value' (or 'map')")
     return MetricConfig(kind, name, description, labels, map_name, value, buckets, max_series, expire,
-                        Located(node), multiplier, from_global)
+                        Located(node), total_suffix, multiplier, from_global)
+
+
+def _flag(node: Node) -> bool:
+    if not isinstance(node.value, bool):
+        raise node.error(f"expected true or false, got {shown(node.value)}")
+    return node.value
 
 
 def _labels(node: Node | None) -> tuple[LabelConfig, ...]:

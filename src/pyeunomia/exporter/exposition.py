@@ -13,6 +13,13 @@ the library whole, one family at a time. This module escapes nothing itself,
 and when the library's output is not shaped as expected it falls back to the
 library alone. tests/exporter/test_exposition.py checks the bytes are the
 library's.
+
+A counter served without `_total` (the config's total_suffix: false, as
+upstream's eunomia-exporter names its counters) is a "bare" SeriesFamily: in
+the text format its header is the library's header of a gauge of that name
+with the type word made `counter` (the library would name it NAME_total);
+in OpenMetrics, whose counters must end in `_total`, it is an `unknown`
+family, the type the format has for such samples.
 """
 
 from __future__ import annotations
@@ -40,20 +47,30 @@ class SeriesFamily(Metric):
     objects are made only if something reads `samples`: the cached encoder
     reads the rows."""
 
-    def __init__(self, name: str, documentation: str, typ: str, label_names: tuple[str, ...], rows: Rows):
-        if typ == "counter" and name.endswith("_total"):
+    def __init__(self, name: str, documentation: str, typ: str, label_names: tuple[str, ...], rows: Rows,
+                 bare: bool = False, const_names: tuple[str, ...] = (), const_values: tuple[str, ...] = ()):
+        self.bare = bare and typ == "counter"  # served without `_total`: see the module's docstring
+        if typ == "counter" and name.endswith("_total") and not self.bare:
             name = name[:-6]  # as CounterMetricFamily does
         super().__init__(name, documentation, typ)
         self._samples: list[Sample] | None = None  # Metric.__init__ assigned [] through the setter
-        self.sample_name = name + "_total" if typ == "counter" else name
-        self.label_names = label_names
-        self.rows = rows
+        self.sample_name = name + "_total" if typ == "counter" and not self.bare else name
+        self.label_names = const_names + label_names  # the const labels (a fleet's node) first
+        self.const_values = const_values
+        self.rows = rows  # label values without the const ones
         self.extra: list[Sample] = []
+
+    def build(self, rows: Iterable[tuple[tuple[str, ...], Any]]) -> list[Sample]:
+        """Samples of these rows (the const label values put in front)."""
+        const = self.const_values
+        if const:
+            rows = [(const + labels, value) for labels, value in rows]
+        return sample_builder(self.label_names)(self.sample_name, rows)
 
     @property
     def samples(self) -> list[Sample]:
         if self._samples is None:
-            self._samples = sample_builder(self.label_names)(self.sample_name, self.rows) + self.extra
+            self._samples = self.build(self.rows) + self.extra
         return self._samples
 
     @samples.setter
@@ -126,6 +143,7 @@ class CachedEncoder:
         self._lines: dict[tuple[Any, ...], dict[tuple[str, ...], str]] = {}  # family -> labels -> "name{...} "
         self._values: dict[float, str] = {}  # value -> its text and a newline
         self._library_only = False
+        self._openmetrics = bool(self._trailer)
 
     @property
     def lines_kept(self) -> int:
@@ -134,7 +152,7 @@ class CachedEncoder:
     def __call__(self, registry: Any) -> bytes:
         with self._lock:
             if self._library_only:
-                return self._encode(registry)
+                return self._encode(_Families([_plain(m) for m in registry.collect()]))
             try:
                 return self._render(registry)
             except _Unexpected:
@@ -142,18 +160,18 @@ class CachedEncoder:
                 self._library_only = True
                 self._headers.clear()
                 self._lines.clear()
-                return self._encode(registry)
+                return self._encode(_Families([_plain(m) for m in registry.collect()]))
 
     def _render(self, registry: Any) -> bytes:
         out: list[bytes] = []
         used: set[tuple[Any, ...]] = set()
         for metric in registry.collect():
             if isinstance(metric, SeriesFamily) and metric.as_rows:
-                key = (metric.name, metric.type, metric.sample_name, metric.label_names)
+                key = (metric.name, metric.type, metric.sample_name, metric.label_names, metric.const_values)
                 used.add(key)
                 out.append(self._series_family(metric, key))
             else:
-                out.append(self._one(metric))
+                out.append(self._one(_plain(metric)))
         out.append(self._trailer)
         for key in [k for k in self._lines if k not in used]:
             del self._lines[key]  # a stopped program's families
@@ -167,8 +185,15 @@ class CachedEncoder:
             raise _Unexpected
         return body[: len(body) - len(self._trailer)]
 
+    def _type(self, metric: Metric) -> str:
+        """The type the library is given: a bare counter's is a gauge's
+        (text; its header is then patched) or unknown (OpenMetrics)."""
+        if isinstance(metric, SeriesFamily) and metric.bare:
+            return "unknown" if self._openmetrics else "gauge"
+        return metric.type
+
     def _header(self, metric: Metric) -> bytes:
-        key = (metric.name, metric.documentation, metric.type, metric.unit)
+        key = (metric.name, metric.documentation, self._type(metric), metric.unit)
         header = self._headers.get(key)
         if header is None:
             header = self._headers[key] = self._one(Metric(*key))
@@ -176,6 +201,11 @@ class CachedEncoder:
 
     def _series_family(self, metric: SeriesFamily, key: tuple[Any, ...]) -> bytes:
         header = self._header(metric)
+        shown = header
+        if metric.bare and not self._openmetrics:
+            if not header.endswith(b" gauge\n"):
+                raise _Unexpected
+            shown = header[:-len(b"gauge\n")] + b"counter\n"
         lines = self._lines.get(key)
         if lines is None:
             lines = self._lines[key] = {}
@@ -189,9 +219,9 @@ class CachedEncoder:
             text = "".join([lines[labels] + (value_get(value) or value_text(value)) for labels, value in rows])
         if len(lines) > 2 * len(rows) + SPARE_LINES:
             self._lines[key] = {labels: lines[labels] for labels, _ in rows}
-        body = header + text.encode()
+        body = shown + text.encode()
         if metric.extra:
-            extra = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+            extra = Metric(metric.name, metric.documentation, self._type(metric), metric.unit)
             extra.samples = list(metric.extra)
             body += self._samples_only(extra, header)
         return body
@@ -200,8 +230,8 @@ class CachedEncoder:
                lines: dict[tuple[str, ...], str]) -> None:
         """The line starts of new series, from the library's lines for them
         with the value 0."""
-        probe = Metric(metric.name, metric.documentation, metric.type, metric.unit)
-        probe.samples = sample_builder(metric.label_names)(metric.sample_name, [(labels, 0) for labels in missing])
+        probe = Metric(metric.name, metric.documentation, self._type(metric), metric.unit)
+        probe.samples = metric.build([(labels, 0) for labels in missing])
         found = self._samples_only(probe, header).decode().split("\n")
         zero = self._zero
         if len(found) != len(missing) + 1 or found[-1]:
@@ -227,6 +257,16 @@ class CachedEncoder:
                 self._values.clear()
             self._values[value] = text
         return text
+
+
+def _plain(metric: Metric) -> Metric:
+    """A family the library alone encodes right: a bare counter becomes an
+    untyped (unknown) family of its samples, which are named as it is."""
+    if isinstance(metric, SeriesFamily) and metric.bare:
+        plain = Metric(metric.name, metric.documentation, "unknown", metric.unit)
+        plain.samples = metric.samples
+        return plain
+    return metric
 
 
 class Encoders:

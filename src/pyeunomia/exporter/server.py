@@ -127,8 +127,9 @@ class ExporterApp:
     def _metrics(self, request: Request) -> Response:
         from prometheus_client.exposition import gzip_accepted
 
-        library, content_type = metrics_encoder(request.headers.get("accept", ""))
         exporter = self.exporter
+        bare = any(m.bare for inst in exporter.programs.instances() for m in inst.plan.config.metrics)
+        library, content_type = metrics_encoder(request.headers.get("accept", ""), prefer_text=bare)
         encoder = exporter.encoders.get(library)
         gate = exporter.programs.gate
         if gate is None:
@@ -227,9 +228,15 @@ def parse_stop_body(body: bytes) -> int:
     return program_id
 
 
-def metrics_encoder(accept: str) -> tuple[Callable[[Any], bytes], str]:
+def metrics_encoder(accept: str, prefer_text: bool = False) -> tuple[Callable[[Any], bytes], str]:
     """prometheus_client's encoder for this Accept header: OpenMetrics when
     the scraper asks for it, else the Prometheus text format.
+
+    `prefer_text` (a counter is served without `_total`): the text format
+    whenever the scraper takes it too (Prometheus asks for OpenMetrics first
+    and text/plain after), as upstream's exporter, which serves only text,
+    is scraped: OpenMetrics has no counter without `_total`, and gives such a
+    counter the type `unknown` (exposition.py).
 
     OpenMetrics is asked for with the `allow-utf-8` name escaping instead of
     the default `underscores`. Every name served here is a legacy Prometheus
@@ -241,6 +248,11 @@ def metrics_encoder(accept: str) -> tuple[Callable[[Any], bytes], str]:
     from prometheus_client.exposition import choose_encoder
     from prometheus_client.openmetrics import exposition as om
 
+    if prefer_text:
+        kinds = [part.split(";")[0].strip() for part in accept.split(",")]
+        if "text/plain" in kinds or "*/*" in kinds or not accept.strip():
+            accept = ",".join(part for part in accept.split(",")
+                              if part.split(";")[0].strip() != "application/openmetrics-text")
     encoder, content_type = choose_encoder(accept)
     fast = getattr(om, "ALLOWUTF8", None)  # prometheus_client < 0.21 has no name escaping at all
     if fast is not None and isinstance(encoder, partial) and encoder.func is om.generate_latest:
