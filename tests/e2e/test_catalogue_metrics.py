@@ -1,15 +1,20 @@
 """The catalogue's exporter configs (examples/NAME.yaml) against the real
 kernel and a real Prometheus: every config passes the exporter's --check;
-then one exporter runs all of them at once (each program with a filter
-added where the tool has one, so only the test's own activity is counted),
-Prometheus scrapes it every second, and PromQL must see the exact counts of
-real activity: block I/O on a loop device, TCP connects to a port of our
-own, a child's context switches, interrupts bracketed by the kernel's own
-counters. Finally every query of examples/grafana-catalogue.json must
-return series.
+then one exporter runs all of them at once (14 configs, 19 programs, each
+with a filter added where the tool has one, so only the test's own activity
+is counted), Prometheus scrapes it every second, and PromQL must see the
+exact counts of real activity: block I/O on a loop device (latency, pattern,
+sizes), TCP connects to a port of our own, a child's context switches
+(runqlat, cpudist), samples of a CPU with three spinners pinned to it
+(runqlen), a child's syscalls, SYN retransmits as TCP_INFO counts them, our
+SYNs dropped at closed ports, an OOM kill, reclaims equal to what `ecli run
+drsnoop` prints beside the exporter, interrupts bracketed by the kernel's
+own counters. Finally every query of examples/grafana-catalogue.json must
+return series, and every metric of every config must be on it.
 
 The kernel's log2 histograms have no sum (the BPF programs keep none), so
-their count is the +Inf bucket."""
+their count is the +Inf bucket. Measured here: the module takes 32-38 s
+(2 cores shared with other sessions), 7 s of it the --check runs."""
 
 from __future__ import annotations
 
