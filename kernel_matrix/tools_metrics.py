@@ -80,6 +80,8 @@ ROWS: tuple[Program, ...] = (
         [metric("eunomia_tcp_drops_total", ip="4", location="tcp_v4_rcv")], ready="listening on"),
     row("metrics/oomkill", config("oomkill"), EXPORTER, memcg_hog,
         [metric("eunomia_oom_kills_total")], ready="listening on"),
+    # the hog's memory is anonymous and the guests have no swap: its reclaims may free no page
     row("metrics/drsnoop", config("drsnoop"), EXPORTER, memcg_hog,
-        [metric("eunomia_direct_reclaim_pages_total", kind="memcg")], ready="listening on"),
+        [metric("eunomia_direct_reclaim_seconds_bucket", kind="memcg", le="+Inf"),
+         Metric("eunomia_direct_reclaim_pages_total", {"kind": "memcg"}, 0)], ready="listening on"),
 )
