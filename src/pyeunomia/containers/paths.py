@@ -97,8 +97,8 @@ def parse_cgroup_path(path: str) -> PathInfo | None:
 
 def proc_cgroup_path(text: str) -> tuple[str, bool] | None:
     """(path, is_v2) from /proc/PID/cgroup's text: the v2 line (`0::PATH`)
-    when present and not the root, else the first v1 line naming a
-    container (the `name=systemd` or any controller), else the v2 root."""
+    when present and not the root, else the first v1 line whose layout names
+    a runtime (the `name=systemd` or any controller's), else the v2 root."""
     v2 = None
     v1 = []
     for line in text.splitlines():
@@ -112,6 +112,7 @@ def proc_cgroup_path(text: str) -> tuple[str, bool] | None:
     if v2 is not None and v2 != "/":
         return v2, True
     for path in v1:
-        if parse_cgroup_path(path) is not None:
+        info = parse_cgroup_path(path)
+        if info is not None and info.certain:  # a bare /NS/ID needs its shim's word: not from v1 lines
             return path, False
     return (v2, True) if v2 is not None else None
