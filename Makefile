@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # What running needs, what compiling packages needs, and what tests add.
 APT_RUN := libbpf1
 APT_BUILD := clang llvm bpftool libbpf-dev
-APT_TEST := $(APT_RUN) $(APT_BUILD) prometheus gcc openssl util-linux
+APT_TEST := $(APT_RUN) $(APT_BUILD) prometheus gcc openssl util-linux containerd podman runc
 APT_BENCH := $(APT_RUN) $(APT_BUILD) bpftrace libbpf-tools gcc util-linux coreutils
 APT_KERNELS := $(APT_BUILD) gcc qemu-system-x86 mmdebstrap debian-archive-keyring lz4 zstd
 APT_TOOLCHAIN := apt dpkg binutils debian-archive-keyring
