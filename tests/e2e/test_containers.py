@@ -21,7 +21,7 @@ import pytest
 from pyeunomia.source import builtin_packages
 
 from ..conftest import require
-from .containerenv import Box, Containerd, cgroup_id_of, image, import_into_containerd
+from .containerenv import Box, Containerd, cgroup_id_of, image, import_into_containerd, sh
 from .helpers import Running, command, temp_dir
 
 pytestmark = pytest.mark.usefixtures("kernel")
@@ -253,3 +253,20 @@ def test_exporter_refuses_container_labels_without_root(env: Env) -> None:
     assert out.stderr.strip().splitlines() == [
         "eunomia-exporter: error: label decoder pod reads the container runtimes' metadata, which needs root: "
         "run the exporter with --no-drop-caps"]
+
+
+def test_resolver_reads_the_runtimes_metadata(env: Env) -> None:
+    from pyeunomia.containers import ContainerResolver
+
+    resolver = ContainerResolver()
+    resolver.scan()
+    named = resolver.containers()
+    for b in env.boxes[:2]:
+        c = named[b.cgroup_id]
+        assert (c.runtime, c.name, c.image, c.pod, c.namespace) == (b.runtime, b.name, env.image, "", "")
+        if b.runtime == "containerd":
+            assert (c.id, c.cgroup) == (b.name, f"/pyeunomia-test/{b.name}")
+        else:
+            cid = sh("podman", "inspect", "-f", "{{.Id}}", b.name).stdout.strip()
+            assert (c.id, c.cgroup) == (cid, f"/libpod_parent/libpod-{cid}")
+    assert resolver.matching(names=[env.boxes[1].name]) == {env.boxes[1].cgroup_id}

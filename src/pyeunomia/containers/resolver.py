@@ -12,9 +12,10 @@ most every `min_rescan_s`; a container cgroup whose runtime has not claimed
 it yet (no process in it) is asked again on the next scans, up to
 `PENDING_TRIES` times.
 
-Measured here (2 cores, 40 cgroups): a scan with nothing new takes about
-1 ms; one new containerd container about 15 ms (`ctr` once), a Podman one
-under 1 ms (files only).
+Measured here (2 cores, 6 cgroups): a scan with nothing new takes 0.14 ms
+(a stat per cgroup, ~20 us each, so ~20 ms for a node's 1,000); the first,
+naming a containerd container, 33 ms (one `ctr` call); a Podman container
+reads files only.
 """
 
 from __future__ import annotations
