@@ -159,6 +159,22 @@ def test_tcpconnect_names_each_container(env: Env) -> None:
         assert seen[b.name]["daddr_text"] == "127.0.0.1"
 
 
+def test_containers_started_after_the_tool_are_named(env: Env) -> None:
+    """Their first events come while `runc create` still starts them (the
+    shim is a grandparent then), and the column memo keeps the first answer."""
+    run = Running([*command("opensnoop"), "-j", "--containers"], "attached")
+    try:
+        late = [env.start("containerd", "new-ctd"), env.start("podman", "new-pod")]
+        seen, every = _opens_named(run, late)
+    finally:
+        run.stop()
+    for b in late:
+        assert (seen[b.marker]["container"], seen[b.marker]["container_runtime"]) == (b.name, b.runtime)
+        # every event of its cgroup, from the runtime's first steps on, is named
+        named = {(e["container"], e["container_runtime"]) for e in every if e["cgroup_id"] == b.cgroup_id}
+        assert named == {(b.name, b.runtime)}
+
+
 def test_container_filter_follows_containers_started_later(env: Env) -> None:
     late_names = [f"late-ctd-{RUN_ID}", f"late-pod-{RUN_ID}"]
     argv = command("opensnoop") + ["-j", "--containers"] + [a for n in late_names for a in ("--container", n)]

@@ -96,21 +96,29 @@ def _mount_ns(pid: int | str) -> str:
         return ""
 
 
+ANCESTORS = 4  # shim -> runc create -> runc init while a container starts: its events come that early
+
+
 def _manager(cgroup_dir: str) -> tuple[str, list[str], int]:
-    """("shim" | "conmon" | "", its argv, its pid) of the first process of the
-    cgroup whose parent is a runtime's shim or conmon. The parent must share
-    the host's mount namespace (PID 1's, else this process's): a process
-    inside a container can name itself conmon, but cannot leave the
+    """("shim" | "conmon" | "", its argv, its pid) of the runtime's shim or
+    conmon above the first processes of the cgroup: their parent once the
+    container runs, a grandparent while `runc create` still starts it. It
+    must share the host's mount namespace (PID 1's, else this process's): a
+    process inside a container can name itself conmon, but cannot leave the
     container's namespace."""
     host_ns = _mount_ns(1) or _mount_ns("self")  # PID 1 may hide its namespaces (a sandbox's init): ours
-    for pid in cgroup_pids(cgroup_dir):
-        ppid = _ppid(pid)
-        argv = _cmdline(ppid) if ppid > 1 and host_ns and _mount_ns(ppid) == host_ns else []
-        prog = os.path.basename(argv[0]) if argv else ""
-        if prog.startswith("containerd-shim"):
-            return "shim", argv, ppid
-        if prog == "conmon":
-            return "conmon", argv, ppid
+    for pid in cgroup_pids(cgroup_dir)[:8]:
+        ppid = pid
+        for _ in range(ANCESTORS):
+            ppid = _ppid(ppid)
+            if ppid <= 1:
+                break
+            argv = _cmdline(ppid) if host_ns and _mount_ns(ppid) == host_ns else []
+            prog = os.path.basename(argv[0]) if argv else ""
+            if prog.startswith("containerd-shim"):
+                return "shim", argv, ppid
+            if prog == "conmon":
+                return "conmon", argv, ppid
     return "", [], 0
 
 

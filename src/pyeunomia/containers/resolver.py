@@ -8,9 +8,11 @@ parses each directory's path (containers/paths.py) and asks the runtime's
 metadata (containers/metadata.py) only for a directory it has not seen:
 a known cgroup costs one dict lookup, and the decoders above it memoise
 per value too, so nothing runs per event. An unknown id triggers a scan at
-most every `min_rescan_s`; a container cgroup whose runtime has not claimed
-it yet (no process in it) is asked again on the next scans, up to
-`PENDING_TRIES` times.
+most every `min_rescan_s` (0.05 s); until a scan has looked for it, or
+while its runtime has not claimed a container cgroup (asked again on the
+next scans, up to `PENDING_TRIES` times), `lookup` says its answer is not
+final, and the decoders answer provisionally (not remembered). An id no
+scan finds is a removed cgroup: the host's, finally.
 
 Measured here (2 cores, 6 cgroups): a scan with nothing new takes 0.14 ms
 (a stat per cgroup, ~20 us each, so ~20 ms for a node's 1,000); the first,
@@ -30,13 +32,15 @@ from .metadata import Container, describe
 from .paths import parse_cgroup_path
 
 PENDING_TRIES = 50
+MAX_KNOWN = 100_000  # ids remembered (removed cgroups included) before the table starts afresh
+_MISSING = object()
 
 
 class ContainerResolver:
     """cgroup id -> Container (None: not a container). Thread-safe: the
     exporter's event threads share one."""
 
-    def __init__(self, root: str | None = None, min_rescan_s: float = 1.0):
+    def __init__(self, root: str | None = None, min_rescan_s: float = 0.05):
         found = root or cgroup2_root()
         if found is None:
             raise FileNotFoundError("no cgroup v2 hierarchy is mounted (containers are named by their cgroup v2 "
@@ -49,19 +53,33 @@ class ContainerResolver:
         self._lock = threading.Lock()
         self.scans = 0
 
-    def lookup(self, cgroup_id: int) -> Container | None:
-        """The container of a cgroup id; an id never seen rescans (rate-limited)."""
-        if cgroup_id in self._known and cgroup_id not in self._pending:
-            return self._known[cgroup_id]
-        if time.monotonic() - self._scanned_at >= self.min_rescan_s:
+    def lookup(self, cgroup_id: int) -> tuple[Container | None, bool]:
+        """(the container of a cgroup id or None, whether that is final); an
+        id not known yet rescans (rate-limited)."""
+        found = self._known.get(cgroup_id, _MISSING)
+        if found is not _MISSING and cgroup_id not in self._pending:
+            return found, True  # type: ignore[return-value]
+        scanned = time.monotonic() - self._scanned_at >= self.min_rescan_s
+        if scanned:
             self.scan()
-        return self._known.get(cgroup_id)
+        if cgroup_id in self._pending:
+            return None, False
+        found = self._known.get(cgroup_id, _MISSING)
+        if found is _MISSING:
+            if not scanned:
+                return None, False
+            with self._lock:
+                self._known[cgroup_id] = None  # in no directory now: a removed cgroup
+            return None, True
+        return found, True  # type: ignore[return-value]
 
     def scan(self) -> list[tuple[int, Container]]:
         """Walk the cgroup tree; (id, container) for each container newly named."""
         with self._lock:
             self._scanned_at = time.monotonic()
             self.scans += 1
+            if len(self._known) >= MAX_KNOWN:
+                self._known.clear()
             new = []
             for dirpath, dirs, _files in os.walk(self.root):
                 try:

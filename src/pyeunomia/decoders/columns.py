@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from ..format.layout import Field, FieldKind, Layout
-from .registry import DecoderType, sibling_params
+from .registry import DecoderType, Provisional, sibling_params
 
 
 def _table() -> dict[str, DecoderType]:
@@ -201,6 +201,8 @@ def memo_decoder(decode: Callable[[Any], Any], to_text: Callable[[Any], Any], me
             value = decode(pre(key) if pre is not None else key)
         except Exception:  # noqa: BLE001 - a decoder's failure shows the value, never stops the run
             value = key
+        if isinstance(value, Provisional):  # asked again on the value's next event
+            return to_text(str(value))
         text = memo[key] = to_text(value)
         return text
     return miss

@@ -13,6 +13,7 @@ from typing import IO, Any, NamedTuple
 
 from ..decoders.errno import errno_name
 from ..decoders.open_flags import open_flags_text
+from ..decoders.registry import Provisional
 from ..format.escape import escape_bytes
 from ..format.layout import Layout
 from ..format.rows import compile_rows
@@ -48,8 +49,10 @@ class _ContainerText(dict[int, bytes]):
 
     def __missing__(self, cgroup_id: int) -> bytes:
         text = self.decode(cgroup_id)
-        out = self[cgroup_id] = encode_basestring_ascii(text).encode() if self.as_json else \
-            escape_bytes(text.encode("utf-8", "surrogateescape"))
+        out = encode_basestring_ascii(text).encode() if self.as_json else \
+            escape_bytes(str(text).encode("utf-8", "surrogateescape"))
+        if not isinstance(text, Provisional):  # a container not claimed yet is asked again
+            self[cgroup_id] = out
         return out
 
 
