@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from .paths import PathInfo
 
 MAX_FILE = 16 << 20
+DOCKER_ROOT = "/var/lib/docker"
 CTR_TIMEOUT_S = 5.0
 
 
@@ -182,7 +183,7 @@ def _from_shim(argv: list[str], shim_pid: int, info: PathInfo, cgroup: str) -> C
     runtime = "containerd"
     if ns == "moby":  # Docker's containers run under containerd's "moby" namespace
         runtime = "docker"
-        cfg = _read_json(f"/var/lib/docker/containers/{cid}/config.v2.json")
+        cfg = _read_json(f"{DOCKER_ROOT}/containers/{cid}/config.v2.json")
         if isinstance(cfg, dict):
             name = str(cfg.get("Name", "")).lstrip("/") or name
             image = image or str((cfg.get("Config") or {}).get("Image", ""))
@@ -216,7 +217,7 @@ def _from_conmon(argv: list[str], info: PathInfo, cgroup: str) -> Container:
 
 
 def _from_docker_files(info: PathInfo, cgroup: str) -> Container | None:
-    cfg = _read_json(f"/var/lib/docker/containers/{info.id}/config.v2.json")
+    cfg = _read_json(f"{DOCKER_ROOT}/containers/{info.id}/config.v2.json")
     if not isinstance(cfg, dict):
         return None
     config = cfg.get("Config") or {}
