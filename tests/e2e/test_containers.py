@@ -286,3 +286,19 @@ def test_resolver_reads_the_runtimes_metadata(env: Env) -> None:
             cid = sh("podman", "inspect", "-f", "{{.Id}}", b.name).stdout.strip()
             assert (c.id, c.cgroup) == (cid, f"/libpod_parent/libpod-{cid}")
     assert resolver.matching(names=[env.boxes[1].name]) == {env.boxes[1].cgroup_id}
+
+
+UPSTREAM_BOOTSTRAP = str(Path(__file__).resolve().parents[1] / "fixtures" / "upstream" / "bootstrap.json")
+
+
+def test_a_package_without_the_conventions_is_refused_in_one_line() -> None:
+    from .helpers import run as run_cmd
+
+    out = run_cmd("ecli", "run", "--container", "x", "-d", "1", UPSTREAM_BOOTSTRAP)
+    assert (out.returncode, out.stderr.splitlines()) == (2, [
+        "ecli: error: --container: client has no cgroup_filter map and filter_cgroup_map global to filter "
+        "containers in the kernel (see docs/writing-tools.md, Containers)"])
+    out = run_cmd("ecli", "run", "--containers", "-d", "1", UPSTREAM_BOOTSTRAP)
+    assert (out.returncode, out.stderr.splitlines()[-1]) == (1,
+        "ecli: error: struct event: --containers: no cgroup id member (a __u64 named cgroup_id, from "
+        "bpf_get_current_cgroup_id(), or a member whose @column has the cgroup decoder)")

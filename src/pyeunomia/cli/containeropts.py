@@ -33,10 +33,18 @@ def add_container_options(p: argparse.ArgumentParser) -> None:
 def container_filters(package: Package, values: dict[str, Any], args: argparse.Namespace) -> bool:
     """Whether a container filter was asked for; then sets the program's
     filter_cgroup_map global in `values`, or says in one line that the
-    package does not follow the convention."""
+    package does not follow the convention (or that the host has no cgroup
+    v2 hierarchy, whose ids the BPF programs read)."""
     from ..containers.filter import FILTER_FLAG, FILTER_MAP
     from ..format.options import global_options
 
+    if args.containers or args.container or args.pod or args.namespace:
+        from ..containers.resolver import shared_resolver
+
+        try:
+            shared_resolver()  # a host without cgroup v2 (v1 only) says so now, not per event
+        except FileNotFoundError as e:
+            raise UsageError(f"--container{'s' if args.containers else ''}: {e}") from None
     if not (args.container or args.pod or args.namespace):
         return False
     has_map = any(m.name == FILTER_MAP for m in package.spec.maps)

@@ -150,8 +150,8 @@ def cgroup_member(layout: Layout, specs: Mapping[str, Any]) -> int:
         for n, f in enumerate(layout.fields):
             if f.name == name and value_kind(f) == "int" and f.size == 8:
                 return n
-    raise ValueError(f"--containers: struct {layout.name} has no cgroup id member (a __u64 named cgroup_id, "
-                     "from bpf_get_current_cgroup_id(), or a member whose @column has the cgroup decoder)")
+    raise ValueError("--containers: no cgroup id member (a __u64 named cgroup_id, from "
+                     "bpf_get_current_cgroup_id(), or a member whose @column has the cgroup decoder)")
 
 
 def container_columns(layout: Layout, specs: Mapping[str, Any]) -> list[Column]:
@@ -159,7 +159,9 @@ def container_columns(layout: Layout, specs: Mapping[str, Any]) -> list[Column]:
     namespace of the event's cgroup id (decoders/container.py); '-' for the host."""
     n = cgroup_member(layout, specs)
     member = layout.fields[n].name
-    return [Column(member, n, header, width, True, False, decoder, {"host": "-"}, (), key)
+    names = {f.name for f in layout.fields}  # a member named `pod` keeps its key: ours becomes pod_text
+    return [Column(member, n, header, width, True, False, decoder, {"host": "-"}, (),
+                   key + "_text" if key in names else key)
             for header, key, decoder, width in CONTAINER_COLUMNS]
 
 
