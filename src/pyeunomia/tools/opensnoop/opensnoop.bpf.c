@@ -62,15 +62,6 @@ struct {
 	__uint(max_entries, 8 << 20);
 } events SEC(".maps");
 
-/* The cgroup v2 ids of the containers to trace, when filter_cgroup_map
- * (docs/writing-tools.md, Containers): the runner writes them. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u64);
-	__type(value, __u8);
-} cgroup_filter SEC(".maps");
-
 /* Opens per process name and result, counted in the kernel: an exporter
  * reads it at scrape time, so a high open rate costs userspace nothing. */
 struct {
@@ -79,6 +70,15 @@ struct {
 	__type(key, struct open_key);
 	__type(value, __u64);
 } opens SEC(".maps");
+
+/* The cgroup v2 ids of the containers to trace, when filter_cgroup_map
+ * (docs/writing-tools.md, Containers): the runner writes them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u8);
+} cgroup_filter SEC(".maps");
 
 /* When the reader was last woken: events wait at most wakeup_interval_ns,
  * and a busy machine costs one wakeup per interval, not one per event.
