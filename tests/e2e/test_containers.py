@@ -7,6 +7,7 @@ show only the chosen ones, also containers started after the tool."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -21,7 +22,7 @@ import pytest
 from pyeunomia.source import builtin_packages
 
 from ..conftest import require
-from .containerenv import Box, Containerd, cgroup_id_of, image, import_into_containerd, sh
+from .containerenv import Box, Containerd, image, import_into_containerd, sh
 from .helpers import Running, command, temp_dir
 
 pytestmark = pytest.mark.usefixtures("kernel")
@@ -185,14 +186,40 @@ def test_container_filter_follows_containers_started_later(env: Env) -> None:
         for b in env.boxes[:2]:
             b.go()  # not chosen: must not show
         seen, every = _opens_named(run, late)
+        in_map = filter_map_ids()
+        late[0].remove()  # its cgroup goes: the filter takes it out of the map
+        time.sleep(1.0)
+        after_removal = filter_map_ids()
+        again = env.start("containerd", "late-ctd")  # the same name again: a new cgroup, followed
+        time.sleep(1.0)
+        seen_again, _ = _opens_named(run, [again])
+        after_restart = filter_map_ids()
     finally:
         run.stop()
     assert {e["container"] for e in seen.values()} == set(late_names)
     for b in late:
-        assert seen[b.marker]["cgroup_id"] == b.cgroup_id == cgroup_id_of(b.pid)
+        assert seen[b.marker]["cgroup_id"] == b.cgroup_id  # the inode of its cgroup, read at its start
     # every event printed, the earlier containers' rounds included: only the chosen containers' cgroups
     assert {e["cgroup_id"] for e in every} <= {b.cgroup_id for b in late}, \
         sorted({(e["container"], e["fname"]) for e in every if e["cgroup_id"] not in {b.cgroup_id for b in late}})
+    assert in_map == {late[0].cgroup_id, late[1].cgroup_id}
+    assert after_removal == {late[1].cgroup_id}
+    assert again.cgroup_id != late[0].cgroup_id
+    assert seen_again[again.marker]["cgroup_id"] == again.cgroup_id
+    assert after_restart == {late[1].cgroup_id, again.cgroup_id}
+
+
+def filter_map_ids() -> set[int]:
+    """The cgroup ids in the running tool's cgroup_filter map (the only one: the tests run one tool at a time)."""
+    out = sh("bpftool", "-j", "map", "dump", "name", "cgroup_filter").stdout
+    entries = json.loads(out) if out.strip() else []
+    ids = set()
+    for e in entries:
+        if "formatted" in e:
+            ids.add(int(e["formatted"]["key"]))
+        else:
+            ids.add(int.from_bytes(bytes(int(b, 16) for b in e["key"]), "little"))
+    return ids
 
 
 def test_exporter_labels_each_container(env: Env) -> None:

@@ -27,12 +27,14 @@ dropped, never shown unfiltered.
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 from collections.abc import Sequence
 
 from ..errors import UsageError
-from ..kernel.libbpf import map_update
+from ..kernel.libbpf import map_delete, map_update
+from .metadata import Container
 from .resolver import ContainerResolver
 
 FILTER_MAP = "cgroup_filter"
@@ -59,9 +61,26 @@ class ContainerFilter:
         self.next_due = 0.0
 
     def sample_now(self) -> None:
-        """Rescan, and add the ids of newly matching containers to the map."""
+        """Rescan, add the ids of newly matching containers to the map, and
+        take out those whose cgroup is gone (a pod restarting for hours
+        would otherwise fill the map's 1024 entries)."""
         self.resolver.scan()
         self.next_due = time.monotonic() + self.rescan_s
+        known = self.resolver.containers()
+        for cgroup_id in list(self.ids):
+            if not self._alive(cgroup_id, known):
+                map_delete(self.fd, struct.pack("=Q", cgroup_id))
+                self.ids.discard(cgroup_id)
         for cgroup_id in self.resolver.matching(self.names, self.pods, self.namespaces) - self.ids:
-            map_update(self.fd, struct.pack("=Q", cgroup_id), self.value)
-            self.ids.add(cgroup_id)
+            if self._alive(cgroup_id, known):
+                map_update(self.fd, struct.pack("=Q", cgroup_id), self.value)
+                self.ids.add(cgroup_id)
+
+    def _alive(self, cgroup_id: int, known: dict[int, Container]) -> bool:
+        """Whether the container's cgroup is still that directory: a container
+        started again under its name gets the same path and a new id."""
+        c = known.get(cgroup_id)
+        try:
+            return c is not None and os.stat(self.resolver.root + c.cgroup).st_ino == cgroup_id
+        except OSError:
+            return False
