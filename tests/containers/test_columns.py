@@ -42,3 +42,11 @@ def test_no_cgroup_member_is_refused(layout: Layout) -> None:
     other = layout._replace(fields=tuple(f for f in layout.fields if f.name != "cgroup_id"))
     with pytest.raises(ValueError, match="no cgroup id member"):
         container_columns(other, {})
+
+
+def test_filter_cgroup_map_is_the_runners_not_an_option() -> None:
+    from pyeunomia.format.options import global_options
+
+    package = open_package("opensnoop")
+    assert "filter_cgroup_map" not in {o.name for o in global_options(package)}
+    assert "filter_cgroup_map" in {o.name for o in global_options(package, runner_owned=True)}

@@ -48,7 +48,7 @@ def container_filters(package: Package, values: dict[str, Any], args: argparse.N
     if not (args.container or args.pod or args.namespace):
         return False
     has_map = any(m.name == FILTER_MAP for m in package.spec.maps)
-    has_flag = any(o.name == FILTER_FLAG for o in global_options(package))
+    has_flag = any(o.name == FILTER_FLAG for o in global_options(package, runner_owned=True))
     if not (has_map and has_flag):
         which = "--container" if args.container else "--pod" if args.pod else "--namespace"
         raise UsageError(f"{which}: {escape_text(package.name)} has no {FILTER_MAP} map and {FILTER_FLAG} global "
