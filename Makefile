@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 APT_RUN := libbpf1
 APT_BUILD := clang llvm bpftool libbpf-dev
 APT_TEST := $(APT_RUN) $(APT_BUILD) prometheus gcc openssl util-linux docker-registry apache2-utils \
-	iproute2 podman runc mmdebstrap debian-archive-keyring
+	iproute2 podman runc mmdebstrap debian-archive-keyring containerd
 APT_BENCH := $(APT_RUN) $(APT_BUILD) bpftrace libbpf-tools gcc util-linux coreutils
 APT_KERNELS := $(APT_BUILD) gcc qemu-system-x86 mmdebstrap debian-archive-keyring lz4 zstd
 APT_TOOLCHAIN := apt dpkg binutils debian-archive-keyring

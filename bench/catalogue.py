@@ -299,6 +299,7 @@ def run_all(reps: int, quick: bool, only: set[str] | None, peers: bool = False,
     return rows
 
 
+SECTION = "## 7. The catalogue beside its peers"
 INTRO = ("Each tool of the catalogue (`ecli run NAME`, table output) beside Debian's libbpf-tools C tool of the "
          "same name and bpftrace's NAME.bt where Debian ships one, all writing to a file, under one load "
          "(bench/loadgen.c, pinned to CPU 1; tracers on CPU 0): generated = operations made, reported = the "
@@ -330,10 +331,35 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a tenth of the operations, one repetition")
     ap.add_argument("--only", help="these tools only, comma-separated")
     ap.add_argument("--peers", action="store_true", help="also the tools not in the catalogue yet (peers only)")
+    ap.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
     args = ap.parse_args()
     only = set(args.only.split(",")) if args.only else None
+    ap_write = args.write
+    load_before = os.getloadavg()[0]
     rows = run_all(1 if args.quick else 3, args.quick, only, args.peers, progress=lambda s: print(s, file=sys.stderr))
-    print(markdown(rows))
+    text = section(rows, load_before)
+    if ap_write:
+        write_section(text)
+    print(text)
+
+
+def section(rows: list[tuple[Case, Stat, list[Result]]], load_before: float) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return (f"{SECTION}\n\n{INTRO}Run {when}; load average {load_before:.2f} before and "
+            f"{os.getloadavg()[0]:.2f} after (other work on the machine widens the spread).\n\n{markdown(rows)}")
+
+
+def write_section(text: str) -> None:
+    """Replace (or append) this section of BENCHMARKS.md, keeping the rest."""
+    path = ROOT / "BENCHMARKS.md"
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    if SECTION in old:
+        head, rest = old.split(SECTION, 1)
+        tail = rest.split("\n## ", 1)[1] if "\n## " in rest else ""
+        new = head + text + ("\n## " + tail if tail else "")
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    path.write_text(new)
 
 
 if __name__ == "__main__":

@@ -138,9 +138,10 @@ def main() -> None:
         parts += ["\n## 6. Exporter\n", "Not measured: the exporter benchmark is missing.\n"]
     import catalogue
     print("catalogue...", file=sys.stderr)
+    load_before = os.getloadavg()[0]
     rows = catalogue.run_all(1 if args.quick else 3, args.quick, None,
                              progress=lambda s: print(f"  {s}", file=sys.stderr))
-    parts += ["\n## 7. The catalogue beside its peers\n", catalogue.INTRO, catalogue.markdown(rows)]
+    parts += ["\n" + catalogue.section(rows, load_before)]
     out = Path(args.output)
     soak = "\n## Soak\n"  # written by `make soak` (bench/soak.py): kept across `make bench`
     if out.exists() and soak in out.read_text():

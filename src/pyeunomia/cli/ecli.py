@@ -15,6 +15,7 @@ from .. import __version__
 from ..errors import PackageError, UsageError
 from ..format.escape import escape_text
 from .common import ArgumentParser, StopSignals, require_stdout, run_command, seconds, setup_logging
+from .containeropts import add_container_options, container_filters, start_container_filter
 from .registry import registry_commands, registry_options
 
 if TYPE_CHECKING:
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 
 UPSTREAM_VERSION = "0.1.0"  # upstream's loader shows this when the package's doc has no version
 RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname", "-F", "--frequency", "--btf",
-                "--only", "--skip", "--folded", "--flamegraph", "-i", "--interval", "--all-maps", "--count"}
+                "--only", "--skip", "--folded", "--flamegraph", "-i", "--interval", "--all-maps", "--count",
+                "--containers", "--container", "--pod", "--namespace"}
 # Runner options every tool also takes after PACKAGE (docs/writing-tools.md), unless a global has the spelling
 PER_PACKAGE_FLAGS = {"extended": (("-e", "--extended"), "show the extended columns too"),
                      "timestamp": (("-T", "--timestamp"), "print the wall-clock time (HH:MM:SS) first")}
@@ -72,6 +74,7 @@ def runner_parser() -> ArgumentParser:
                      help="give up downloading a package URL (connect, TLS, headers and body) after this many "
                           "seconds (default: 60)")
     run.add_argument("--no-header", action="store_true", help="leave out the table's header line")
+    add_container_options(run)
     for dest, (flags, text) in PER_PACKAGE_FLAGS.items():
         run.add_argument(*flags, dest=dest, action="store_true", help=text + " (tables of @column structs)")
     run.add_argument("--folded", metavar="FILE",
@@ -320,6 +323,7 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
 
         stacks = StackOutput(package, args)  # its files open before anything loads
     stops = StopSignals()
+    filters = container_filters(package, values, args)
     try:
         with Program(package, values, verbose=args.verbose or run.debug_verbose, ifname=args.ifname,
                      frequency=args.frequency, btf=args.btf, only=args.only, skip=args.skip) as prog:
@@ -328,7 +332,7 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
             header = not args.no_header and run.print_header is not False and bool(prog.buffer_maps())
             writer = stacks.event_writer(prog, out, args.json) if stacks else \
                 plan_writer(prog.exports, out, args.json, header, extended=getattr(args, "extended", False),
-                            timestamp=getattr(args, "timestamp", False))
+                            timestamp=getattr(args, "timestamp", False), containers=args.containers)
             for note in [*(prog.loaded.choices if args.verbose else []), *prog.loaded.notes,
                          *prog.exports.notes, *_interpreter_notes(package)]:
                 sys.stderr.write(f"ecli: {escape_text(note)}\n")
@@ -342,9 +346,12 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
 
                 samples = SamplePrinter(out, args.json)
             dumper = _map_dumper(prog, package, args)
+            extra: list[Any] = [dumper] if args.interval else []
+            if filters:  # the program drops every event until this fills its cgroup_filter map
+                extra.append(start_container_filter(prog, args))
             stats = prog.run(writer, samples, duration=args.duration,
                              should_stop=lambda: stops.stop_requested() or dumper.done,
-                             wakeup_fd=stops.wakeup_fd, extra=[dumper] if args.interval else [])
+                             wakeup_fd=stops.wakeup_fd, extra=extra)
             dumps = dumper.dump() if not dumper.done else dumper.last
             for problem in dumper.problems:
                 sys.stderr.write(f"ecli: {escape_text(problem)}\n")

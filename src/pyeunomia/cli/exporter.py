@@ -211,6 +211,7 @@ def main(argv: list[str]) -> int:
         web = load_web_config(args.web_config_file)
     config = load_config(args.config)
     plans = plan_all(config.programs)
+    _containers_need_root(config, args.drop_caps)
     if plans or args.enable_api:
         from ..kernel.features import require_bpf_privileges
 
@@ -220,6 +221,30 @@ def main(argv: list[str]) -> int:
         return check(config, plans, args.verbose, btf)
     limits = Limits(args.max_connections, args.request_timeout, args.idle_timeout)
     return serve(plans, listen, token, args.verbose, web, user, limits, btf, config)
+
+
+def _containers_need_root(config: ExporterConfig, drop_caps: bool) -> None:
+    """Container label decoders read the runtimes' metadata (the shims' working
+    directories, root-only bundles and storage, containerd's socket): as
+    nobody they could name nothing, so the exporter says so at start."""
+    import dataclasses
+
+    from ..decoders.container import FIELDS
+    from ..exporter.config import DecoderConfig
+
+    def names(node: object) -> list[str]:
+        if isinstance(node, DecoderConfig):
+            return [node.name]
+        if dataclasses.is_dataclass(node) and not isinstance(node, type):
+            return [n for f in dataclasses.fields(node) for n in names(getattr(node, f.name))]
+        if isinstance(node, (list, tuple)):
+            return [n for item in node for n in names(item)]
+        return []
+
+    used = sorted({n for n in names(config) if n in FIELDS})
+    if used and drop_caps:
+        raise UsageError(f"label decoder {used[0]} reads the container runtimes' metadata, which needs root: "
+                         "run the exporter with --no-drop-caps")
 
 
 def check(config: ExporterConfig, plans: list[ProgramPlan], verbose: bool, btf: BtfFile | None = None) -> int:

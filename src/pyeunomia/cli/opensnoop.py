@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import UsageError
 from .common import ArgumentParser, StopSignals, require_stdout, run_command, seconds, setup_logging
+from .containeropts import add_container_options, container_filters, start_container_filter
 
 EXAMPLES = """examples:
   opensnoop                 # every open on the machine
@@ -46,6 +47,7 @@ def parser() -> ArgumentParser:
                    help="only opens with this flag (O_CREAT, O_WRONLY, ...); repeat for any of several")
     p.add_argument("-F", "--full-path", action="store_true", help="resolve relative names to full paths")
     p.add_argument("--cgroup", metavar="PATH", help="only processes in this cgroup v2 (or below it)")
+    add_container_options(p)
     p.add_argument("-d", "--duration", type=seconds, metavar="SECONDS", help="stop after this many seconds")
     p.add_argument("-j", "--json", action="store_true", help="one JSON object per open")
     p.add_argument("-b", "--buffer-mb", type=_buffer_mb, default=RING_BYTES >> 20, metavar="MB",
@@ -130,7 +132,9 @@ def main(argv: list[str]) -> int:
     assert layout is not None
     values = program_values(args)
     programs = {p.name: p.section for p in package.spec.programs}
-    columns = output.Columns(args.timestamp, args.print_uid, args.extended_fields, args.errno_names)
+    columns = output.Columns(args.timestamp, args.print_uid, args.extended_fields, args.errno_names,
+                             args.containers)
+    filters = container_filters(package, values, args)
     stops = StopSignals()
     try:
         with Program(package, values, verbose=args.verbose, map_sizes={"events": args.buffer_mb << 20},
@@ -144,8 +148,9 @@ def main(argv: list[str]) -> int:
                 writer = output.json_lines(layout, out, columns)
             else:
                 writer = output.table(layout, out, columns, start_ns)
+            extra = [start_container_filter(prog, args)] if filters else []
             stats = prog.run(writer, duration=args.duration, should_stop=stops.stop_requested,
-                             wakeup_fd=stops.wakeup_fd)
+                             wakeup_fd=stops.wakeup_fd, extra=extra)
     finally:
         stops.restore()
     if stats.lost:

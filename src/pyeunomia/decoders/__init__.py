@@ -14,6 +14,7 @@ from __future__ import annotations
 from . import (
     bytesize,
     cgroup,
+    container,
     dev,
     duration,
     errno,
@@ -54,6 +55,7 @@ DECODERS: dict[str, DecoderType] = {d.name: d for d in (
     softirq.DECODER,
     irq.DECODER,
     uid.DECODER,
+    *container.DECODERS,
 )}
 
 __all__ = ["DECODERS", "Decode", "DecoderType", "sibling_params"]

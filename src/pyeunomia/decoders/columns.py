@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from ..format.layout import Field, FieldKind, Layout
-from .registry import DecoderType, sibling_params
+from .registry import DecoderType, Provisional, sibling_params
 
 
 def _table() -> dict[str, DecoderType]:
@@ -40,6 +40,7 @@ class Column(NamedTuple):
     decoder: str | None
     params: Mapping[str, Any]
     siblings: tuple[int, ...]  # positions of the members the decoder also reads (inet's family)
+    key: str = ""  # its JSON key; default NAME_text
 
 
 def decoder_of(spec: Any) -> tuple[str, dict[str, Any]]:
@@ -114,10 +115,57 @@ def natural_width(f: Field) -> int:
     return 0
 
 
-def plan_columns(layout: Layout, specs: Mapping[str, Any], extended: bool = False) -> list[Column]:
+def plan_columns(layout: Layout, specs: Mapping[str, Any], extended: bool = False,
+                 containers: bool = False) -> list[Column]:
     """The columns the table shows, in struct order: members with a column
-    spec, extended ones only with `extended`. ValueError for a spec that
-    does not fit the layout."""
+    spec, extended ones only with `extended`, then with `containers` the
+    container columns of the struct's cgroup id (container_columns).
+    ValueError for a spec that does not fit the layout."""
+    if containers:
+        if not specs:  # a struct without @column: every member, then the containers'
+            specs = {f.name: True for f in layout.fields if f.name}
+        return _plan_columns(layout, specs, extended) + container_columns(layout, specs)
+    return _plan_columns(layout, specs, extended)
+
+
+# --containers: (header, JSON key, decoder, width) of the columns added after a tool's own
+CONTAINER_COLUMNS = (("RUNTIME", "container_runtime", "container_runtime", 10),
+                     ("CONTAINER", "container", "container", 16),
+                     ("POD", "pod", "pod", 16),
+                     ("NAMESPACE", "k8s_namespace", "k8s_namespace", 12))
+CGROUP_MEMBERS = ("cgroup_id", "cgroup", "cgroupid", "cgid")
+CGROUP_DECODERS = {"cgroup", "container", "container_id", "container_image", "container_runtime", "pod",
+                   "k8s_namespace", "k8s_container"}
+
+
+def cgroup_member(layout: Layout, specs: Mapping[str, Any]) -> int:
+    """The position of the member holding the event's cgroup v2 id: the one
+    whose @column has a cgroup or container decoder, else the integer member
+    named cgroup_id (or cgroup, cgroupid, cgid). ValueError without one."""
+    for n, f in enumerate(layout.fields):
+        spec = specs.get(f.name) if f.name else None
+        if isinstance(spec, dict) and "decoder" in spec and decoder_of(spec["decoder"])[0] in CGROUP_DECODERS:
+            return n
+    for name in CGROUP_MEMBERS:
+        for n, f in enumerate(layout.fields):
+            if f.name == name and value_kind(f) == "int" and f.size == 8:
+                return n
+    raise ValueError("--containers: no cgroup id member (a __u64 named cgroup_id, from "
+                     "bpf_get_current_cgroup_id(), or a member whose @column has the cgroup decoder)")
+
+
+def container_columns(layout: Layout, specs: Mapping[str, Any]) -> list[Column]:
+    """The --containers columns: runtime, container name, pod and Kubernetes
+    namespace of the event's cgroup id (decoders/container.py); '-' for the host."""
+    n = cgroup_member(layout, specs)
+    member = layout.fields[n].name
+    names = {f.name for f in layout.fields}  # a member named `pod` keeps its key: ours becomes pod_text
+    return [Column(member, n, header, width, True, False, decoder, {"host": "-"}, (),
+                   key + "_text" if key in names else key)
+            for header, key, decoder, width in CONTAINER_COLUMNS]
+
+
+def _plan_columns(layout: Layout, specs: Mapping[str, Any], extended: bool) -> list[Column]:
     position = {f.name: n for n, f in enumerate(layout.fields) if f.name}
     kinds = {f.name: k for f in layout.fields if (k := value_kind(f)) is not None}
     out = []
@@ -155,6 +203,8 @@ def memo_decoder(decode: Callable[[Any], Any], to_text: Callable[[Any], Any], me
             value = decode(pre(key) if pre is not None else key)
         except Exception:  # noqa: BLE001 - a decoder's failure shows the value, never stops the run
             value = key
+        if isinstance(value, Provisional):  # asked again on the value's next event
+            return to_text(str(value))
         text = memo[key] = to_text(value)
         return text
     return miss

@@ -27,6 +27,15 @@ class DecoderType(NamedTuple):
     prime_as_root: bool = False
 
 
+class Provisional(str):
+    """A decoder's answer for now, not to be remembered: the thing named is
+    not known yet (a container its runtime has not claimed yet). The column
+    memo, opensnoop's cells and the exporter's label cache pass it through
+    without storing it, so the value is decoded again on its next event."""
+
+    __slots__ = ()
+
+
 def sibling_params(kind: DecoderType, params: Mapping[str, Any]) -> list[str]:
     """The sibling member names `params` gives, in `kind.siblings` order."""
     return [params[p] for p in kind.siblings if params.get(p) is not None]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sys import intern
 from typing import IO, Any
 
+from ..decoders.registry import Provisional
 from ..format.escape import escape_text
 from ..format.exports import RecordCheck
 from ..format.layout import Layout
@@ -114,8 +115,11 @@ class EventMetric:
                 self._cache.clear()
             self._cache[raw] = labels
             return labels
+        texts = [text(v) for text, v in zip(self._texts, raw, strict=True)]
+        if any(isinstance(t, Provisional) for t in texts):  # not known yet: decoded again next time
+            return tuple(str(t) for t in texts)
         # interned: series share equal texts (one "bash" for all of bash's files)
-        labels = tuple(intern(text(v)) for text, v in zip(self._texts, raw, strict=True))
+        labels = tuple(intern(t) for t in texts)
         if len(self._young) >= YOUNG_MAX:
             self._young.clear()
         self._young[raw] = labels

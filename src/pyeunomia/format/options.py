@@ -185,16 +185,24 @@ def _brief(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def global_options(package: Package, converters: ConverterOf | None = None) -> list[GlobalOption]:
+# Globals the runner sets itself, never the user: containers/filter.py's
+# filter_cgroup_map (set by --container, --pod, --namespace, which also fill its map)
+RUNNER_OWNED = frozenset({"filter_cgroup_map"})
+
+
+def global_options(package: Package, converters: ConverterOf | None = None, *,
+                   runner_owned: bool = False) -> list[GlobalOption]:
     """One option per settable global, in section then offset order.
     `converters` (pyeunomia.converters.for_option, which the command line
     passes) turns each cmdarg's `convert` into the option's parser; without
-    it an option takes its type's plain syntax."""
+    it an option takes its type's plain syntax. The runner's own globals
+    (RUNNER_OWNED) only with `runner_owned`, for the loader, as no command
+    line or config should set them."""
     spec = package.spec
     metas = {v.name: v for v in package.meta.variables}
     out = []
     for g in sorted(spec.globals, key=lambda g: (_section_rank(g.section), g.offset)):
-        if g.name.startswith(DUMMY_PREFIX):
+        if g.name.startswith(DUMMY_PREFIX) or (g.name in RUNNER_OWNED and not runner_owned):
             continue
         opt = _option(package, g, metas.get(g.name), converters)
         if opt is not None:

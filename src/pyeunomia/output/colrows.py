@@ -113,7 +113,7 @@ def compile_json_text_rows(layout: Layout, columns: list[Column]
     parts, cells, fast_parts, fast_cells = [], [], [], []
     quotes = 0
     for n, c in enumerate(decoded):
-        key = encode_basestring_ascii(c.member + "_text").replace("%", "%%")
+        key = encode_basestring_ascii(c.key or c.member + "_text").replace("%", "%%")
         parts.append(key + ":%s")
         cells.append(_decoded_cell(layout, c, n, env, _json_text, "J"))
         fast_parts.append(key.encode() + b':"%s"')

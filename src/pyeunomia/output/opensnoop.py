@@ -13,6 +13,7 @@ from typing import IO, Any, NamedTuple
 
 from ..decoders.errno import errno_name
 from ..decoders.open_flags import open_flags_text
+from ..decoders.registry import Provisional
 from ..format.escape import escape_bytes
 from ..format.layout import Layout
 from ..format.rows import compile_rows
@@ -26,6 +27,33 @@ class Columns(NamedTuple):
     uid: bool = False  # -U
     extended: bool = False  # -e
     errno_names: bool = False  # -E
+    containers: bool = False  # --containers
+
+
+# --containers: (title, JSON key, decoder, width), after the tool's columns
+CONTAINER_CELLS = (("RUNTIME", "container_runtime", "container_runtime", -10),
+                   ("CONTAINER", "container", "container", -16), ("POD", "pod", "pod", -16),
+                   ("NAMESPACE", "k8s_namespace", "k8s_namespace", -12))
+
+
+class _ContainerText(dict[int, bytes]):
+    """A cgroup id -> a field of its container (decoders/container.py), as
+    table text ('-' for the host) or a JSON string, remembered per id."""
+
+    def __init__(self, decoder: str, as_json: bool):
+        super().__init__()
+        from ..decoders import DECODERS
+
+        self.decode = DECODERS[decoder].make({"host": "" if as_json else "-"})
+        self.as_json = as_json
+
+    def __missing__(self, cgroup_id: int) -> bytes:
+        text = self.decode(cgroup_id)
+        out = encode_basestring_ascii(text).encode() if self.as_json else \
+            escape_bytes(str(text).encode("utf-8", "surrogateescape"))
+        if not isinstance(text, Provisional):  # a container not claimed yet is asked again
+            self[cgroup_id] = out
+        return out
 
 
 class _FlagsText(dict[int, bytes]):
@@ -80,6 +108,10 @@ def table(layout: Layout, stream: IO[bytes], columns: Columns, boot_ns_at_start:
         cells.append(Cell("FLAGS", -28, b"s", "FLAGS[{flags}]"))
         cells.append(Cell("MODE", -5, b"s", "b'%04o' % {mode}"))
         cells.append(Cell("SYSCALL", -8, b"s", "SYSCALLS.get({syscall}, b'?')"))
+    if columns.containers:
+        for title, _key, decoder, width in CONTAINER_CELLS:
+            env["C_" + decoder] = _ContainerText(decoder, as_json=False)
+            cells.append(Cell(title, width, b"s", f"C_{decoder}[{{cgroup_id}}]"))
     cells.append(Cell("PATH", 0, b"s", PATH, kernel_text=True))
     fmt = b" ".join(c.spec(c is cells[-1]) for c in cells) + b"\n"
     fast = compile_rows(layout, fmt, [c.expr for c in cells], env)
@@ -120,6 +152,10 @@ def json_lines(layout: Layout, stream: IO[bytes], columns: Columns) -> RowsWrite
     if columns.extended or columns.errno_names:
         fields += [("flags_text", "%s", ["FLAGS_TEXT[{flags} & 0xFFFFFFFF]"]),
                    ("errno", "%s", ["(ERRNO_TEXT[-{ret}] if {ret} < 0 else b'null')"])]
+    if columns.containers:  # JSON strings: counted as the _TEXT[ cells' quotes below
+        for _title, key, decoder, _width in CONTAINER_CELLS:
+            env["C_" + decoder + "_TEXT"] = _ContainerText(decoder, as_json=True)
+            fields.append((key, "%s", [f"C_{decoder}_TEXT[{{cgroup_id}}]"]))
     fmt = "{" + ",".join(f'"{k}":{f}' for k, f, _c in fields) + "}\n"
     fast = compile_rows(layout, fmt.encode(), [c for _k, _f, cells in fields for c in cells], env)
     careful_cells = []

@@ -164,8 +164,8 @@ class ColumnTableWriter(RowsWriter):
 
     def __init__(self, layout: Layout, stream: IO[bytes], columns: dict[str, Any], header: bool = True, *,
                  extended: bool = False, timestamp: bool = False, check: RecordCheck | None = None,
-                 notes: IO[str] | None = None, label: bytes = b""):
-        cols = plan_columns(layout, columns, extended)
+                 notes: IO[str] | None = None, label: bytes = b"", containers: bool = False):
+        cols = plan_columns(layout, columns, extended, containers)
         prefix = timestamp or bool(label)
         head = label + column_header(cols, 8 if timestamp else None) if header else b""
         super().__init__(layout, stream, compile_column_rows(layout, cols, escape=False, prefix=prefix),
@@ -186,9 +186,11 @@ class JsonWriter(RowsWriter):
 
     def __init__(self, layout: Layout, stream: IO[bytes], lost_stream: IO[str] | None = None, *,
                  check: RecordCheck | None = None, notes: IO[str] | None = None,
-                 columns: dict[str, Any] | None = None):
-        if columns:  # with NAME_text keys of decoded columns
-            careful, fast = compile_json_text_rows(layout, plan_columns(layout, columns, extended=True))
+                 columns: dict[str, Any] | None = None, containers: bool = False):
+        if columns or containers:  # with NAME_text keys of decoded columns (and the containers' keys)
+            cols = plan_columns(layout, columns or {}, extended=True, containers=containers)
+            # JSON names the host's cgroups "" (the table's "-" is for the eye)
+            careful, fast = compile_json_text_rows(layout, [c._replace(params={}) if c.key else c for c in cols])
         else:
             careful, fast = compile_json_rows(layout), compile_json_fast_rows(layout)
         if fast is None:
@@ -230,27 +232,29 @@ def hex_lines(view: memoryview, header: int, stride: int, count: int, length: in
 def event_writer(layout: Layout | None, stream: IO[bytes], as_json: bool, header: bool = True, *,
                  check: RecordCheck | None = None, notes: IO[str] | None = None, label: bytes = b"",
                  columns: dict[str, Any] | None = None, extended: bool = False,
-                 timestamp: bool = False) -> EventWriter:
+                 timestamp: bool = False, containers: bool = False) -> EventWriter:
     """The writer a generic package's events get: a table, JSON lines, or
     for records without an export type their bytes in hex. `header`: print
     the table's header line (only worth it when the program has an event
     buffer to fill the table). `check`: the record sizes `layout` fits.
-    `columns`: the struct's @column specs (then -e `extended`, -T `timestamp`)."""
+    `columns`: the struct's @column specs (then -e `extended`, -T `timestamp`).
+    `containers`: add the container columns of the struct's cgroup id (--containers)."""
     if layout is None:
         return HexWriter(stream, as_json, label)
     try:
         if as_json:
-            return JsonWriter(layout, stream, check=check, notes=notes, columns=columns)
-        if columns:
-            return ColumnTableWriter(layout, stream, columns, header, extended=extended, timestamp=timestamp,
-                                     check=check, notes=notes, label=label)
+            return JsonWriter(layout, stream, check=check, notes=notes, columns=columns, containers=containers)
+        if columns or containers:
+            return ColumnTableWriter(layout, stream, columns or {}, header, extended=extended, timestamp=timestamp,
+                                     check=check, notes=notes, label=label, containers=containers)
     except ValueError as e:  # a package's column that does not fit its struct (ecc refuses them)
         raise PackageError(f"struct {escape_text(layout.name)}: {escape_text(str(e))}") from None
     return TableWriter(layout, stream, header=header, check=check, notes=notes, label=label)
 
 
 def plan_writer(plan: ExportPlan, stream: IO[bytes], as_json: bool, header: bool = True,
-                notes: IO[str] | None = None, *, extended: bool = False, timestamp: bool = False) -> EventWriter:
+                notes: IO[str] | None = None, *, extended: bool = False, timestamp: bool = False,
+                containers: bool = False) -> EventWriter:
     """A writer for every event buffer of a package, each with its own struct
     and size check. With several buffers a table's lines (and each buffer's
     header line) start with the map's name."""
@@ -258,11 +262,12 @@ def plan_writer(plan: ExportPlan, stream: IO[bytes], as_json: bool, header: bool
     if len(buffers) <= 1:
         b = buffers[0] if buffers else None
         return event_writer(b.layout if b else None, stream, as_json, header, check=b.check if b else None,
-                            notes=notes, columns=b.columns if b else None, extended=extended, timestamp=timestamp)
+                            notes=notes, columns=b.columns if b else None, extended=extended, timestamp=timestamp,
+                            containers=containers)
     width = max(len(b.map) for b in buffers) + 1
     writers = {b.map: event_writer(b.layout, stream, as_json, header, check=b.check, notes=notes,
                                    label=escape_bytes(b.map.encode()).ljust(width) if not as_json else b"",
-                                   columns=b.columns, extended=extended, timestamp=timestamp)
+                                   columns=b.columns, extended=extended, timestamp=timestamp, containers=containers)
                for b in buffers}
     first = next(iter(writers.values()))
     if isinstance(first, _FormattingWriter):  # every header line first, before any buffer's records

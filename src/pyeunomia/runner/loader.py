@@ -87,7 +87,7 @@ class LoadedObject:
         self.core_btf: str | None = None  # the cached minimal kernel BTF this load used
         self.btf_source = ""  # what CO-RE relocations resolved against, for messages and tests
         self._btf_kind = ""  # "kernel", "cache", "file" (--btf) or "package"
-        self.options = {o.name: o for o in global_options(package)}
+        self.options = {o.name: o for o in global_options(package, runner_owned=True)}
         self.values = {name: o.default for name, o in self.options.items()}
         for name, value in (values or {}).items():
             if name not in self.options:

@@ -27,6 +27,8 @@ const volatile uid_t targ_uid = INVALID_UID;
 /// Trace processes in this cgroup only (a cgroup v2 path; that cgroup itself, not its children)
 /// @cmdarg {"short": "c", "long": "cgroup", "metavar": "PATH", "convert": "cgroup"}
 const volatile __u64 targ_cgroup = 0;
+/// Trace only the cgroups in cgroup_filter (the runner's --container, --pod, --namespace fill it)
+const volatile bool filter_cgroup_map = false;
 /// Only print commands whose name contains this text
 /// @cmdarg {"short": "n", "long": "name", "metavar": "NAME"}
 const volatile char targ_name[TASK_COMM_LEN] = "";
@@ -55,6 +57,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct event);
 } scratch SEC(".maps");
+
+/* The cgroup v2 ids of the containers to trace, when filter_cgroup_map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u8);
+} cgroup_filter SEC(".maps");
 
 /* Events the ring had no room for, counted per CPU: never dropped silently. */
 struct {
@@ -97,10 +107,13 @@ static __always_inline int enter(const char *const *argv)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id, zero = 0;
 	uid_t uid = (__u32)bpf_get_current_uid_gid();
+	__u64 cgid = bpf_get_current_cgroup_id();
 
 	if (targ_uid != INVALID_UID && targ_uid != uid)
 		return 0;
-	if (targ_cgroup && bpf_get_current_cgroup_id() != targ_cgroup)
+	if (targ_cgroup && cgid != targ_cgroup)
+		return 0;
+	if (filter_cgroup_map && !bpf_map_lookup_elem(&cgroup_filter, &cgid))
 		return 0;
 	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
@@ -110,6 +123,7 @@ static __always_inline int enter(const char *const *argv)
 	e->pid = id >> 32;
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	e->uid = uid;
+	e->cgroup_id = cgid;
 	e->ret = 0;
 	e->args_count = 0;
 	e->args_truncated = 0;

@@ -25,6 +25,7 @@ struct event {
 	unsigned int args_size; /* bytes used in args, its final NUL included */
 	unsigned char args_truncated; /* more arguments than --max-args, or one longer than ARGSIZE */
 	unsigned char execveat;       /* 1: execveat(2), 0: execve(2) */
+	unsigned long long cgroup_id; /* cgroup v2 id: --containers names its container */
 	/* the arguments joined by spaces (an argument's own spaces are not quoted) */
 	/// @column {"header": "ARGS", "left": true}
 	char args[ARGS_LEN];

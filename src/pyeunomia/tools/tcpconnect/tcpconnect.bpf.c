@@ -30,6 +30,8 @@ const volatile char targ_ports[PORTS_TEXT] = "";
 /// Trace only processes in this cgroup (a cgroup v2 directory)
 /// @cmdarg {"long": "cgroup", "metavar": "PATH", "convert": "cgroup"}
 const volatile __u64 targ_cgroup = 0;
+/// Trace only the cgroups in cgroup_filter (the runner's --container, --pod, --namespace fill it)
+const volatile bool filter_cgroup_map = false;
 /// Count connects per src ip and dst ip/port (printed at exit)
 /// @cmdarg {"short": "c", "long": "count"}
 const volatile bool targ_count = false;
@@ -38,6 +40,14 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22);
 } events SEC(".maps");
+
+/* The cgroup v2 ids of the containers to trace, when filter_cgroup_map. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u8);
+} cgroup_filter SEC(".maps");
 
 /* Events the ring had no room for, per CPU: counted, never dropped silently. */
 struct {
@@ -146,7 +156,7 @@ static __always_inline void count(struct sock *sk, __u16 family, __u16 dport)
 SEC("tracepoint/sock/inet_sock_set_state")
 int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 {
-	__u64 pid_tgid, uid_gid;
+	__u64 pid_tgid, uid_gid, cgid;
 	__u16 family, dport;
 	struct event *e;
 	__u32 pid;
@@ -160,7 +170,10 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	uid_gid = bpf_get_current_uid_gid();
 	if (targ_uid != (__u32)-1 && (__u32)uid_gid != targ_uid)
 		return 0;
-	if (targ_cgroup && bpf_get_current_cgroup_id() != targ_cgroup)
+	cgid = bpf_get_current_cgroup_id();
+	if (targ_cgroup && cgid != targ_cgroup)
+		return 0;
+	if (filter_cgroup_map && !bpf_map_lookup_elem(&cgroup_filter, &cgid))
 		return 0;
 	family = ctx->family;
 	dport = ctx->dport;
@@ -183,6 +196,7 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	e->af = family;
 	e->dport = dport;
 	e->pad = 0;
+	e->cgroup_id = cgid;
 	read_addrs((struct sock *)ctx->skaddr, family, e->saddr, e->daddr);
 	bpf_ringbuf_submit(e, 0);
 	return 0;

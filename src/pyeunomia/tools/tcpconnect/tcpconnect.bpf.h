@@ -22,6 +22,7 @@ struct event {
 	/// @column {"header": "DPORT", "width": 5, "decoder": "port"}
 	unsigned short dport;        /* host order */
 	unsigned short pad;
+	unsigned long long cgroup_id; /* cgroup v2 id: --containers names its container */
 };
 
 /* Count mode's key: who was connected to what. */
