@@ -6,6 +6,8 @@ syscall, the softirq vector, the loopback addresses and ports, the kernel
 function that dropped a SYN, the OOM victim). Exact counts are checked here
 by tests/e2e/test_catalogue_metrics.py; here: every config loads, attaches,
 aggregates in the kernel and decodes its labels on 5.10, 6.1 and 6.12.
+Measured: `--only 'metrics/*'` ran 42 of 42 cells, 70, 45 and 44 s in the
+5.10, 6.1 and 6.12 guests (10 s preparing, warm cache).
 
 Standard library only: the guest imports this too.
 """
