@@ -318,7 +318,7 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
             header = not args.no_header and run.print_header is not False and bool(prog.buffer_maps())
             writer = stacks.event_writer(prog, out, args.json) if stacks else \
                 plan_writer(prog.exports, out, args.json, header, extended=getattr(args, "extended", False),
-                            timestamp=getattr(args, "timestamp", False))
+                            timestamp=getattr(args, "timestamp", False), options=values)
             for note in [*(prog.loaded.choices if args.verbose else []), *prog.loaded.notes,
                          *prog.exports.notes, *_interpreter_notes(package)]:
                 sys.stderr.write(f"ecli: {escape_text(note)}\n")

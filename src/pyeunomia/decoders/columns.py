@@ -23,8 +23,9 @@ def _table() -> dict[str, DecoderType]:
     return DECODERS
 
 KEYS: dict[str, type | tuple[type, ...]] = {"header": str, "width": int, "left": bool, "extended": bool,
-                                            "decoder": (str, dict)}
-WHAT = {"header": "a string", "width": "a whole number", "left": "true or false", "extended": "true or false"}
+                                            "decoder": (str, dict), "when": (str, list)}
+WHAT = {"header": "a string", "width": "a whole number", "left": "true or false", "extended": "true or false",
+        "when": "a bool global's name or a list of them"}
 MAX_WIDTH = 256
 
 
@@ -70,6 +71,9 @@ def check_column(value: Any, members: list[str], member: str, kinds: Mapping[str
         if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
             what = WHAT.get(key, "a name or an object")
             raise ValueError(f"@column '{key}' must be {what}")
+    when = value.get("when")
+    if isinstance(when, list) and (not when or not all(isinstance(n, str) and n for n in when)):
+        raise ValueError(f"@column 'when' must be {WHAT['when']}")
     width = value.get("width")
     if width is not None and not 0 < width <= MAX_WIDTH:
         raise ValueError(f"@column 'width' must be from 1 to {MAX_WIDTH}")
@@ -114,10 +118,13 @@ def natural_width(f: Field) -> int:
     return 0
 
 
-def plan_columns(layout: Layout, specs: Mapping[str, Any], extended: bool = False) -> list[Column]:
+def plan_columns(layout: Layout, specs: Mapping[str, Any], extended: bool = False,
+                 options: Mapping[str, Any] | None = None) -> list[Column]:
     """The columns the table shows, in struct order: members with a column
-    spec, extended ones only with `extended`. ValueError for a spec that
-    does not fit the layout."""
+    spec, extended ones only with `extended`, one with `when` only when
+    `options` (the globals' values this run; None: every column, as -j)
+    sets one of the bool globals it names. ValueError for a spec that does
+    not fit the layout."""
     position = {f.name: n for n, f in enumerate(layout.fields) if f.name}
     kinds = {f.name: k for f in layout.fields if (k := value_kind(f)) is not None}
     out = []
@@ -129,6 +136,10 @@ def plan_columns(layout: Layout, specs: Mapping[str, Any], extended: bool = Fals
             continue
         spec = check_column(specs[f.name], list(position), f.name, kinds)
         if spec.get("extended") and not extended:
+            continue
+        when = spec.get("when")
+        if when is not None and options is not None and \
+                not any(options.get(g) for g in ([when] if isinstance(when, str) else when)):
             continue
         header = spec.get("header", f.name)
         decoder, params = decoder_of(spec["decoder"]) if "decoder" in spec else (None, {})

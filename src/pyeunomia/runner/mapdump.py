@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 from ..errors import KernelError
 from ..format.layout import value_decoder
-from ..format.mapmeta import SCALAR, TABLE, MapView, map_views
+from ..format.mapmeta import SCALAR, TABLE, MapView, map_views, shown
 from ..format.mapshape import DumpWriter, HistShape, MapDump, hist_shape, int_code, sort_key, sum_per_cpu, weight
 from ..format.mapuse import map_role, map_uses
 from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF, GlobalVar
@@ -101,6 +101,8 @@ class MapDumper:
             key_id, value_id = (mspec.key_type_id, mspec.value_type_id) if mspec else (0, 0)
             role = map_role(info.name, uses.get(info.name), bool(value_id) and btf.resolve(value_id).name in events)
             view = views.get(info.name)
+            if view is not None:
+                view = shown(view, loaded.values)  # `when`: key parts and columns of options not given
             if not (role.results or all_maps or view):
                 self.skipped.append((info.name, role.why))
                 continue

@@ -56,7 +56,7 @@ struct {
 	__type(value, struct start);
 } starts SEC(".maps");
 
-/// @histogram {"unit": "usecs", "unit_option": {"targ_ms": "msecs"}, "key": {"members": {"dev": {"header": "disk", "decoder": "dev"}, "rwbs": {"header": "flags"}}}}
+/// @histogram {"unit": "usecs", "unit_option": {"targ_ms": "msecs"}, "key": {"members": {"dev": {"header": "disk", "decoder": "dev", "when": "targ_per_disk"}, "rwbs": {"header": "flags", "when": "targ_per_flag"}}}}
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_ENTRIES);

@@ -16,7 +16,7 @@
 /// @cmdarg {"short": "d", "long": "disk", "metavar": "DISK"}
 const volatile __u32 targ_dev = 0;
 
-/// @table {"key": {"header": "DISK", "decoder": "dev"}, "sort": "count", "clear": true}
+/// @table {"key": {"header": "DISK", "decoder": "dev"}, "columns": {"random": {"header": "RND"}, "sequential": {"header": "SEQ"}, "count": {"header": "COUNT"}, "bytes": {"header": "BYTES", "decoder": "bytes"}}, "sort": "count", "clear": true}
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 64);
