@@ -6,7 +6,9 @@ What is printed:
   - every hash or array map (per-CPU and LRU ones too) that the program
     fills with results, by what its code does (format/mapuse.py): not event
     buffers, not maps already sampled (`sample` metadata), not the `lost`
-    counter, not internal maps, not state kept between events;
+    counter, not internal maps, not state kept between events, not a map
+    whose doc comment says `@internal` (state the code analysis cannot tell
+    from results: filelife's scratch space);
   - every global of .data/.bss whose bytes differ from what the load wrote
     (a counter, an array of counters, a histogram).
 An array map's entries that are all zero were never filled and are left out.
@@ -87,6 +89,8 @@ class MapDumper:
         spec = package.spec
         btf = spec.btf
         sampled = {m.name for m in package.meta.maps if m.sample}
+        internal = {e["name"] for e in package.meta.raw.get("bpf_skel", {}).get("maps", [])
+                    if isinstance(e, dict) and e.get("internal") is True and isinstance(e.get("name"), str)}
         infos = loaded.maps()
         has_buffer = any(m.type in (MAP_RINGBUF, MAP_PERF_EVENT_ARRAY) for m in infos)
         events = {t.name for t in package.meta.export_types} if has_buffer else set()
@@ -101,6 +105,9 @@ class MapDumper:
             key_id, value_id = (mspec.key_type_id, mspec.value_type_id) if mspec else (0, 0)
             role = map_role(info.name, uses.get(info.name), bool(value_id) and btf.resolve(value_id).name in events)
             view = views.get(info.name)
+            if info.name in internal and not all_maps:
+                self.skipped.append((info.name, "its doc comment says @internal"))
+                continue
             if view is not None:
                 view = shown(view, loaded.values)  # `when`: key parts and columns of options not given
             if not (role.results or all_maps or view):
