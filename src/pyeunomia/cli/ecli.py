@@ -256,7 +256,8 @@ def main(argv: list[str]) -> int:
             setattr(args, dest, values.pop(RUNNER_PREFIX + dest, False) or getattr(args, dest, False))
         _take_positional(values, args)
     except UsageError as e:
-        misplaced = [a for a in args.program_args if a.split("=")[0] in RUNNER_FLAGS]
+        own = {f"-{o.short}" for o in options if o.short}  # the tool's -d (biolatency's disk) is its own
+        misplaced = [a for a in args.program_args if a.split("=")[0] in RUNNER_FLAGS and a.split("=")[0] not in own]
         if misplaced:
             raise UsageError(f"{misplaced[0]} is a runner option: put it before PACKAGE "
                              f"(ecli run {misplaced[0]} ... {args.package})") from None
