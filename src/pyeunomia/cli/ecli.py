@@ -233,7 +233,7 @@ def _metavar(o: GlobalOption) -> str:
         return _doc_text(o.metavar).replace("%", "%%")
     if o.convert is not None:
         return o.convert.name.upper()
-    return {"int": "INT", "float": "NUM", "str": "TEXT", "enum": "NAME"}.get(o.kind, "VALUE")
+    return {"int": "INT", "float": "NUM", "str": "TEXT", "enum": "NAME", "ints": "INT,..."}.get(o.kind, "VALUE")
 
 
 def main(argv: list[str]) -> int:
