@@ -20,6 +20,7 @@ from . import (
     exit_status,
     inet,
     irq,
+    kernel_enum,
     ksym,
     ktime,
     open_flags,
@@ -54,6 +55,7 @@ DECODERS: dict[str, DecoderType] = {d.name: d for d in (
     softirq.DECODER,
     irq.DECODER,
     uid.DECODER,
+    kernel_enum.DECODER,
 )}
 
 __all__ = ["DECODERS", "Decode", "DecoderType", "sibling_params"]
