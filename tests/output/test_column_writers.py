@@ -197,6 +197,9 @@ def test_a_column_with_when_shows_only_when_one_of_its_globals_is_set():
     assert names == [n for n in ("comm", "pid") if n in names] and set(names) == {"pid", "comm"}
     assert {c.member for c in plan_columns(layout, specs, options={"targ_all": True})} == {"pid", "err"}
     assert {c.member for c in plan_columns(layout, specs)} == {"pid", "err", "comm"}  # -j: every column
+    unless = {"pid": {}, "err": {"when": "!targ_count"}}
+    assert [c.member for c in plan_columns(layout, unless, options={"targ_count": True})] == ["pid"]
+    assert {c.member for c in plan_columns(layout, unless, options={})} == {"pid", "err"}
     with pytest.raises(ValueError, match="'when' must be a bool global's name or a list of them"):
         check_column({"when": [1]}, ["pid"], "pid")
     with pytest.raises(ValueError, match="'when' must be a bool global's name or a list of them"):

@@ -82,5 +82,8 @@ def test_when_leaves_out_the_key_and_columns_of_options_not_given():
     table = TABLE_VIEW._replace(columns=(Column("count", "COUNT"), Column("ret", "LAST", "errno", ("a", "b"))))
     assert printed(TABLE_DUMP._replace(view=shown(table, {}))).startswith("ERR    COUNT\nEBADF    120\n")
     assert printed(TABLE_DUMP._replace(view=shown(table, {"b": True}))).startswith("ERR    COUNT LAST\n")
+    unless = TABLE_VIEW._replace(columns=(Column("count", "COUNT"), Column("ret", "LAST", "errno", ("!only",))))
+    assert printed(TABLE_DUMP._replace(view=shown(unless, {"only": True}))).startswith("ERR    COUNT\n")
+    assert printed(TABLE_DUMP._replace(view=shown(unless, {}))).startswith("ERR    COUNT LAST\n")
     keyless = shown(table._replace(key=(Column(None, "ERR", "errno", ("a",)),)), {"b": True})
     assert printed(TABLE_DUMP._replace(view=keyless)).startswith("COUNT LAST\n  120 EBADF\n")

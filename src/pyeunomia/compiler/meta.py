@@ -141,7 +141,7 @@ def member_columns(meta: dict[str, Any], spec: ObjectSpec, docs: SourceDocs) -> 
                 member["column"] = check_column(keys["column"], names, member["name"], kinds)
                 when = member["column"].get("when") if isinstance(member["column"], dict) else None
                 for g in [when] if isinstance(when, str) else when or []:
-                    if g not in bool_globals(spec.btf, spec.globals):
+                    if g.removeprefix("!") not in bool_globals(spec.btf, spec.globals):
                         raise ValueError(f"@column 'when' {g!r} is not a bool global of the program")
             except ValueError as e:
                 raise CompileError(f"{where}: member '{member['name']}': {e}") from None

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from ..format.layout import Field, FieldKind, Layout
+from ..format.mapmeta import is_set
 from .registry import DecoderType, sibling_params
 
 
@@ -139,7 +140,7 @@ def plan_columns(layout: Layout, specs: Mapping[str, Any], extended: bool = Fals
             continue
         when = spec.get("when")
         if when is not None and options is not None and \
-                not any(options.get(g) for g in ([when] if isinstance(when, str) else when)):
+                not any(is_set(g, options) for g in ([when] if isinstance(when, str) else when)):
             continue
         header = spec.get("header", f.name)
         decoder, params = decoder_of(spec["decoder"]) if "decoder" in spec else (None, {})

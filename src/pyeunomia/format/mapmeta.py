@@ -81,7 +81,7 @@ def map_view(name: str, entry: dict[str, Any], btf: Btf, key_id: int, value_id: 
     view = view._replace(key=key, clear=clear)
     for c in (*view.key, *view.columns):
         for g in c.when:
-            if g not in bool_globals:
+            if g.removeprefix("!") not in bool_globals:
                 raise ValueError(f"{where}: 'when' {g!r} of {c.header!r} is not a bool global of the program")
     return view
 
@@ -91,7 +91,7 @@ def shown(view: MapView, values: Mapping[str, Any]) -> MapView:
     names no set global left out (runqlat's `pid = ...` label without -P);
     when that leaves no key part, `key_hidden`."""
     def on(c: Column) -> bool:
-        return not c.when or any(values.get(g) for g in c.when)
+        return not c.when or any(is_set(g, values) for g in c.when)
     key = tuple(c for c in view.key if on(c))
     return view._replace(key=key, columns=tuple(c for c in view.columns if on(c)),
                          key_hidden=bool(view.key) and not key)
@@ -214,8 +214,14 @@ def _column(member: str | None, spec: Any, where: str, decoders: KnownDecoders |
     return Column(member, header, decoder, when_names(spec.get("when"), where))
 
 
+def is_set(name: str, values: Mapping[str, Any]) -> bool:
+    """A `when` name this run: "g" is set when global g is, "!g" when g is not."""
+    return not values.get(name[1:]) if name.startswith("!") else bool(values.get(name))
+
+
 def when_names(spec: Any, where: str) -> tuple[str, ...]:
-    """`"when": "targ_per_disk"` or a list of such names (any of them set shows it)."""
+    """`"when": "targ_per_disk"` or a list of such names (any of them set shows
+    it); "!targ_count": shown when targ_count is not set."""
     if spec is None:
         return ()
     names = [spec] if isinstance(spec, str) else spec
