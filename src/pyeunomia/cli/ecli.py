@@ -241,7 +241,7 @@ def _metavar(o: GlobalOption) -> str:
         return _doc_text(o.metavar).replace("%", "%%")
     if o.convert is not None:
         return o.convert.name.upper()
-    return {"int": "INT", "float": "NUM", "str": "TEXT", "enum": "NAME"}.get(o.kind, "VALUE")
+    return {"int": "INT", "float": "NUM", "str": "TEXT", "enum": "NAME", "ints": "INT,..."}.get(o.kind, "VALUE")
 
 
 def main(argv: list[str]) -> int:
@@ -269,7 +269,8 @@ def main(argv: list[str]) -> int:
             setattr(args, dest, values.pop(RUNNER_PREFIX + dest, False) or getattr(args, dest, False))
         _take_positional(values, args)
     except UsageError as e:
-        misplaced = [a for a in args.program_args if a.split("=")[0] in RUNNER_FLAGS]
+        own = {f"-{o.short}" for o in options if o.short}  # the tool's -d (biolatency's disk) is its own
+        misplaced = [a for a in args.program_args if a.split("=")[0] in RUNNER_FLAGS and a.split("=")[0] not in own]
         if misplaced:
             raise UsageError(f"{misplaced[0]} is a runner option: put it before PACKAGE "
                              f"(ecli run {misplaced[0]} ... {args.package})") from None
@@ -332,7 +333,8 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
             header = not args.no_header and run.print_header is not False and bool(prog.buffer_maps())
             writer = stacks.event_writer(prog, out, args.json) if stacks else \
                 plan_writer(prog.exports, out, args.json, header, extended=getattr(args, "extended", False),
-                            timestamp=getattr(args, "timestamp", False), containers=args.containers)
+                            timestamp=getattr(args, "timestamp", False), containers=args.containers,
+                            options=values)
             for note in [*(prog.loaded.choices if args.verbose else []), *prog.loaded.notes,
                          *prog.exports.notes, *_interpreter_notes(package)]:
                 sys.stderr.write(f"ecli: {escape_text(note)}\n")
