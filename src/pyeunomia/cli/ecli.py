@@ -72,6 +72,10 @@ def runner_parser() -> ArgumentParser:
                      help="give up downloading a package URL (connect, TLS, headers and body) after this many "
                           "seconds (default: 60)")
     run.add_argument("--no-header", action="store_true", help="leave out the table's header line")
+    run.add_argument("--perf-array", action="store_true",
+                     help="keep perf event arrays as written (by default, where the kernel has ring buffers, a "
+                          "perf array used only by bpf_perf_event_output is loaded as a ring buffer: cheaper per "
+                          "event; a full ring drops records without a count)")
     for dest, (flags, text) in PER_PACKAGE_FLAGS.items():
         run.add_argument(*flags, dest=dest, action="store_true", help=text + " (tables of @column structs)")
     run.add_argument("--folded", metavar="FILE",
@@ -322,14 +326,15 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
     stops = StopSignals()
     try:
         with Program(package, values, verbose=args.verbose or run.debug_verbose, ifname=args.ifname,
-                     frequency=args.frequency, btf=args.btf, only=args.only, skip=args.skip) as prog:
+                     frequency=args.frequency, btf=args.btf, only=args.only, skip=args.skip,
+                     perf_to_ring=not args.perf_array) as prog:
             out = sys.stdout.buffer
             # no table without an event buffer, nor when the package says "print_header": false
             header = not args.no_header and run.print_header is not False and bool(prog.buffer_maps())
             writer = stacks.event_writer(prog, out, args.json) if stacks else \
                 plan_writer(prog.exports, out, args.json, header, extended=getattr(args, "extended", False),
                             timestamp=getattr(args, "timestamp", False))
-            for note in [*(prog.loaded.choices if args.verbose else []), *prog.loaded.notes,
+            for note in [*(prog.loaded.choices + prog.loaded.ring_notes if args.verbose else []), *prog.loaded.notes,
                          *prog.exports.notes, *_interpreter_notes(package)]:
                 sys.stderr.write(f"ecli: {escape_text(note)}\n")
             n_progs = sum(prog.loaded.program_loaded(p.name) for p in prog.loaded.programs)
