@@ -18,12 +18,13 @@ from pyeunomia.runner import perf2ring
 
 from ..compiler.ecc_programs import compiler  # noqa: F401 - a fixture
 from ..conftest import EUNOMIA_EXAMPLES, require, skip_unsupported
-from .helpers import run, running, temp_dir
+from .helpers import ROOT, run, running, temp_dir
 from .test_upstream_runmeta import perf_rings
 
 pytestmark = pytest.mark.usefixtures("kernel", "compiler")
 
 OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+COUNTER = "eunomia_file_open_counter_total"
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +118,25 @@ def test_the_ring_is_what_the_perf_rings_held_together(tutorial: str):
         (events,) = [m for m in prog.loaded.maps() if m.name == "events"]
     assert (events.type, events.max_entries) == (MAP_RINGBUF, 1 << (256 * os.sysconf("SC_PAGE_SIZE")
                                                                      * (os.cpu_count() or 1) - 1).bit_length())
+
+
+def test_the_exporter_counts_the_tutorials_events_through_the_ring(tutorial: str):
+    """The exporter checks record sizes against the ring's (no perf padding):
+    a perf array made a ring buffer feeds its counters, every open counted."""
+    from ..exporter.live import Exporter, Opener
+
+    tmp = temp_dir()
+    target = tmp / "opened-5-times.txt"
+    target.write_text("x")
+    config = (ROOT / "examples" / "opensnoop.yaml").read_text().replace(
+        "compiled_ebpf_filename:\n", f"compiled_ebpf_filename: {tutorial}\n")
+    child = Opener(tmp)
+    with Exporter(tmp, config) as exp:
+        assert perf_rings(exp.pid) == []  # no perf ring mapped: the ring buffer carries the events
+        labels = {"pid": str(child.pid), "comm": child.name, "filename": str(target)}
+        child.do("open", target, 5)
+        exp.wait_for(lambda: exp.value(COUNTER, **labels) == 5, what="5 opens")
+        assert exp.value("eunomia_exporter_events_lost_total", id="0", program="opensnoop") == 0
+        assert exp.stop() == 0
+    child.close()
+    assert not any("left out of the metrics" in line for line in exp.running.stderr_lines)
