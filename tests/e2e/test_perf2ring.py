@@ -113,11 +113,15 @@ def test_the_perf_array_stays_when_the_kernel_refuses_the_rewrite(tutorial: str,
     assert notes[1].startswith("perf arrays kept: the kernel refused the ring buffer rewrite")
 
 
+def ring_bytes(pages: int) -> int:
+    """What `pages` per CPU ring hold together, rounded up to a power of two."""
+    return 1 << (pages * os.sysconf("SC_PAGE_SIZE") * (os.cpu_count() or 1) - 1).bit_length()
+
+
 def test_the_ring_is_what_the_perf_rings_held_together(tutorial: str):
     with Program(open_package(tutorial), {"tgid_target": os.getpid()}, perf_pages=256) as prog:
         (events,) = [m for m in prog.loaded.maps() if m.name == "events"]
-    assert (events.type, events.max_entries) == (MAP_RINGBUF, 1 << (256 * os.sysconf("SC_PAGE_SIZE")
-                                                                     * (os.cpu_count() or 1) - 1).bit_length())
+    assert (events.type, events.max_entries) == (MAP_RINGBUF, ring_bytes(256))
 
 
 def test_the_exporter_counts_the_tutorials_events_through_the_ring(tutorial: str):
@@ -140,3 +144,37 @@ def test_the_exporter_counts_the_tutorials_events_through_the_ring(tutorial: str
         assert exp.stop() == 0
     child.close()
     assert not any("left out of the metrics" in line for line in exp.running.stderr_lines)
+
+
+def test_a_ring_found_full_is_said_not_hidden(tutorial: str):
+    """Ring buffers count no drops: a perf array made a ring buffer that the
+    reader finds full says records may have been dropped. 8 KiB hold 26 of
+    the tutorial's 304-byte records; 60 opens made before reading overflow it."""
+    tmp = temp_dir()
+    paths = files(tmp)
+    with Program(open_package(tutorial), {"tgid_target": os.getpid()}, perf_pages=1) as prog:
+        (events,) = [m for m in prog.loaded.maps() if m.name == "events"]
+        assert (events.type, events.max_entries) == (MAP_RINGBUF, ring_bytes(1))
+        for _ in range(20):
+            opens(paths)
+        first = [e for e in prog.events(duration=1.0) if e["fname"].startswith(str(tmp))]
+        full = prog.rings_found_full()
+        opens(paths[:1])
+        second = [e for e in prog.events(duration=1.0) if e["fname"].startswith(str(tmp))]
+        after = prog.rings_found_full()
+    assert 0 < len(first) < 60
+    assert [e["fname"] for e in first] == (paths * 20)[: len(first)]
+    assert full == {"events": 1} and after == full  # not full any more once read
+    assert [e["fname"] for e in second] == paths[:1]
+
+
+def test_a_ring_read_in_time_is_never_said_full(tutorial: str):
+    tmp = temp_dir()
+    paths = files(tmp)
+    with Program(open_package(tutorial), {"tgid_target": os.getpid()}) as prog:
+        got = 0
+        for _ in range(20):
+            opens(paths)
+            got += sum(1 for e in prog.events(duration=0.2) if e["fname"].startswith(str(tmp)))
+        assert prog.rings_found_full() == {}
+    assert got == 60

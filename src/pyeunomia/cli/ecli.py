@@ -351,6 +351,10 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
                              should_stop=lambda: stops.stop_requested() or dumper.done,
                              wakeup_fd=stops.wakeup_fd, extra=[dumper] if args.interval else [])
             dumps = dumper.dump() if not dumper.done else dumper.last
+            for name, times in prog.rings_found_full().items():
+                sys.stderr.write(f"ecli: ring buffer '{escape_text(name)}' (a perf array made a ring buffer) was "
+                                 f"found full {times} time{'s' * (times != 1)}: records may have been dropped "
+                                 "without a count (--perf-array counts them)\n")
             for problem in dumper.problems:
                 sys.stderr.write(f"ecli: {escape_text(problem)}\n")
             if not (dumps or dumper.empty or prog.buffer_maps() or samples):

@@ -104,6 +104,7 @@ class Program:
             for m in self.buffer_maps():
                 if m.type == MAP_RINGBUF:
                     rb = RingBufferReader(m.name, m.fd, m.max_entries, DISCARD)
+                    rb.watch_full = m.name in self.loaded.rings_from_perf
                     readers.append((rb, [m.fd]))
                 else:
                     from .perfbuf import PerfBufferReader, ring_pages  # most packages have none: load on demand
@@ -157,6 +158,11 @@ class Program:
         if any(m.type == MAP_PERF_EVENT_ARRAY or m.name in self.loaded.rings_from_perf for m in self.buffer_maps()):
             found.append(self.package.meta.run.perf_buffer_time_ms or DEFAULT_PERF_BUFFER_TIME_MS)
         return min(found) if found else None
+
+    def rings_found_full(self) -> dict[str, int]:
+        """Perf arrays made ring buffers that were found full (records may have
+        been dropped, uncounted: runner/ringbuf.py) -> how many reads found them so."""
+        return {r.name: r.full_seen for r, _fds in self._readers if isinstance(r, RingBufferReader) and r.full_seen}
 
     def run(self, writer: EventWriter, samples: SampleWriter | None = None, *, duration: float | None = None,
             should_stop: Callable[[], bool] = lambda: False, wakeup_fd: int | None = None,
