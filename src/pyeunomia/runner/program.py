@@ -45,7 +45,10 @@ class Program:
     `btf`: a BTF file (a path, or a kernelbtf.BtfFile) that CO-RE
     relocations resolve against instead of /sys/kernel/btf/vmlinux, as
     `ecli run --btf PATH` does. `only`, `skip`: program names to load
-    exactly, or to leave out (ecli's --only and --skip)."""
+    exactly, or to leave out (ecli's --only and --skip). `perf_to_ring`:
+    load perf arrays used only by bpf_perf_event_output as ring buffers
+    where the kernel has them (runner/perf2ring.py; ecli's --perf-array
+    turns it off)."""
 
     def __init__(self, package: Package, values: dict[str, Any] | None = None, *,
                  verbose: bool = False, ifname: str | None = None, poll_ms: int | None = None,
