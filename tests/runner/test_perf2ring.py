@@ -173,3 +173,31 @@ def test_an_object_without_perf_output_is_returned_unchanged(compiled: bytes):
     data = compile_bpf(source, temp_dir(), "p2r_none").read_bytes()
     done = perf2ring.rewrite(data)
     assert done.maps == [] and done.calls == 0 and done.data == data
+
+
+INNER_MAP = """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct perf_array { __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); __uint(key_size, 4); __uint(value_size, 4); };
+struct perf_array events SEC(".maps");
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+    __uint(max_entries, 1);
+    __type(key, int);
+    __array(values, struct perf_array);
+} outer SEC(".maps") = { .values = { &events } };
+SEC("tp/syscalls/sys_enter_getppid")
+int one(void *ctx) {
+    int pid = bpf_get_current_pid_tgid() >> 32;
+    bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, &pid, sizeof(pid));
+    return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def test_a_perf_array_that_is_also_an_inner_map_stays(compiled: bytes):
+    data = compile_bpf(INNER_MAP, temp_dir(), "p2r_inner").read_bytes()
+    done = perf2ring.rewrite(data)
+    assert done.maps == [] and done.data == data
+    assert done.refused == {"events": "the map is referred to outside the programs' code"}

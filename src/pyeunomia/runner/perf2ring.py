@@ -129,7 +129,8 @@ def _jump_targets(insns: list[_Insn]) -> set[int]:
 
 def _code_units(elf: ElfFile) -> list[tuple[int, list[_Insn], dict[int, str]]]:
     """(section index, instructions, {insn index: map name of an ld_imm64 relocation})
-    for every executable section."""
+    for every executable section; (-1, [], {offset: map name}) for references
+    to maps from sections that are not code."""
     symbols = elf.symbols()
     maps_section = elf.section(".maps")
     maps_index = maps_section.index if maps_section is not None else -1
@@ -144,7 +145,10 @@ def _code_units(elf: ElfFile) -> list[tuple[int, list[_Insn], dict[int, str]]]:
             sym = r_info >> 32
             if sym < len(symbols) and symbols[sym].section_index == maps_index and r_offset % 8 == 0:
                 found[r_offset // 8] = symbols[sym].name
-    out = []
+    out: list[tuple[int, list[_Insn], dict[int, str]]] = []
+    for target, found in rels.items():  # .rel.maps: an inner map of a map-in-map (.rel.BTF only names them)
+        if target == maps_index and found:
+            out.append((-1, [], found))
     for s in elf.sections:
         if s.flags & SHF_EXECINSTR and s.size:
             raw = elf.section_bytes(s)
@@ -209,6 +213,8 @@ def rewrite(data: bytes) -> Rewrite:
     for index, insns, refs in _code_units(elf):
         for name in refs.values():
             used[name] = used.get(name, 0) + 1
+            if index < 0:
+                refused.setdefault(name, "the map is referred to outside the programs' code")
         targets = _jump_targets(insns)
         for n, i in enumerate(insns):
             if i.code != CALL or i.src != 0 or i.imm != BPF_FUNC_PERF_EVENT_OUTPUT:
