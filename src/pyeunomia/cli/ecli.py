@@ -75,6 +75,10 @@ def runner_parser() -> ArgumentParser:
                           "seconds (default: 60)")
     run.add_argument("--no-header", action="store_true", help="leave out the table's header line")
     add_container_options(run)
+    run.add_argument("--perf-array", action="store_true",
+                     help="keep perf event arrays as written (by default, where the kernel has ring buffers, a "
+                          "perf array used only by bpf_perf_event_output is loaded as a ring buffer: cheaper per "
+                          "event; a full ring drops records without a count)")
     for dest, (flags, text) in PER_PACKAGE_FLAGS.items():
         run.add_argument(*flags, dest=dest, action="store_true", help=text + " (tables of @column structs)")
     run.add_argument("--folded", metavar="FILE",
@@ -327,7 +331,8 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
     filters = container_filters(package, values, args)
     try:
         with Program(package, values, verbose=args.verbose or run.debug_verbose, ifname=args.ifname,
-                     frequency=args.frequency, btf=args.btf, only=args.only, skip=args.skip) as prog:
+                     frequency=args.frequency, btf=args.btf, only=args.only, skip=args.skip,
+                     perf_to_ring=not args.perf_array) as prog:
             out = sys.stdout.buffer
             # no table without an event buffer, nor when the package says "print_header": false
             header = not args.no_header and run.print_header is not False and bool(prog.buffer_maps())
@@ -335,7 +340,7 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
                 plan_writer(prog.exports, out, args.json, header, extended=getattr(args, "extended", False),
                             timestamp=getattr(args, "timestamp", False), containers=args.containers,
                             options=values)
-            for note in [*(prog.loaded.choices if args.verbose else []), *prog.loaded.notes,
+            for note in [*(prog.loaded.choices + prog.loaded.ring_notes if args.verbose else []), *prog.loaded.notes,
                          *prog.exports.notes, *_interpreter_notes(package)]:
                 sys.stderr.write(f"ecli: {escape_text(note)}\n")
             n_progs = sum(prog.loaded.program_loaded(p.name) for p in prog.loaded.programs)
@@ -355,6 +360,10 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
                              should_stop=lambda: stops.stop_requested() or dumper.done,
                              wakeup_fd=stops.wakeup_fd, extra=extra)
             dumps = dumper.dump() if not dumper.done else dumper.last
+            for name, times in prog.rings_found_full().items():
+                sys.stderr.write(f"ecli: ring buffer '{escape_text(name)}' (a perf array made a ring buffer) was "
+                                 f"found full {times} time{'s' * (times != 1)}: records may have been dropped "
+                                 "without a count (--perf-array counts them)\n")
             for problem in dumper.problems:
                 sys.stderr.write(f"ecli: {escape_text(problem)}\n")
             if not (dumps or dumper.empty or prog.buffer_maps() or samples):
