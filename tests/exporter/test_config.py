@@ -128,8 +128,8 @@ def _metric(body: str) -> str:
              "                - {name: errno, base: 8}\n"), 9,
      "programs[0].metrics.counters[0].labels[0].decoders[0].base", "no parameter 'base'"),
     (_metric("        - name: a\n          labels:\n            - name: x\n              decoders:\n"
-             "                - {name: inet, family: af}\n"), 9,
-     "programs[0].metrics.counters[0].labels[0].decoders[0].family", "names another member, which a label cannot"),
+             "                - errno\n                - {name: inet, family: af}\n"), 10,
+     "programs[0].metrics.counters[0].labels[0].decoders[1].family", "only a label's first decoder can read"),
     (_metric("        - name: a\n          max_series: 0\n"), 6, "programs[0].metrics.counters[0].max_series",
      "1 or more"),
     (_metric("        - name: a\n          expire_after: soon\n"), 6,
@@ -157,7 +157,7 @@ def _metric(body: str) -> str:
      "programs[0].metrics.histograms[0].buckets.count", "missing 'count'"),
     ("programs:\n  - name: x\n    metrics:\n      histograms:\n        - name: h\n          map: m\n"
      "          buckets: {type: linear, start: 0, width: 1, count: 2}\n", 7,
-     "programs[0].metrics.histograms[0].buckets.type", "log2 slot array"),
+     "programs[0].metrics.histograms[0].buckets.start", "linear slots set its buckets"),
     ("programs:\n  - name: x\n    metrics:\n      histograms:\n        - name: h\n          value: v\n"
      "          buckets: {type: exp2, max: 3, step: 2}\n", 7,
      "programs[0].metrics.histograms[0].buckets.step", "unknown key 'step'"),

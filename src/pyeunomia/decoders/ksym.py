@@ -48,4 +48,4 @@ def _make(params: Mapping[str, Any]) -> Decode:
 
 
 DECODER = DecoderType("ksym", ("int",), ("offset", "kallsyms"), _make,
-                      "a kernel address as its symbol and offset ('vfs_read+0x12')")
+                      "a kernel address as its symbol and offset ('vfs_read+0x12')", prime_as_root=True)

@@ -17,9 +17,14 @@ class DecoderType(NamedTuple):
     help: str
     # Parameters whose value names a sibling member of the same struct (inet's
     # "family"): when given, the decode function takes the tuple (value,
-    # sibling values in this order) instead of the value alone. Only an event
-    # column can give them; the exporter's labels refuse them.
+    # sibling values in this order) instead of the value alone. Event columns
+    # and the exporter's labels (their first decoder) give them.
     siblings: tuple[str, ...] = ()
+    # The decoder reads a file whose content depends on who reads it
+    # (/proc/kallsyms shows zeros to the unprivileged), on its first value:
+    # the exporter decodes one value while it still runs as root, so the
+    # decoder keeps what root saw after the exporter drops its privileges.
+    prime_as_root: bool = False
 
 
 class Provisional(str):

@@ -13,7 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-from .config import log2_bounds
+from .config import BucketsConfig, slot_bounds
 from .event_metrics import EventMetric, EventSeries
 from .exposition import SeriesFamily
 from .instance import Snapshot
@@ -60,12 +60,15 @@ class ExporterCollector:
         cfg = m.plan.config
         names = list(m.label_names)
         if cfg.kind == "counter":
-            counter = self._series(m.plan.name, cfg.description, "counter", m.label_names, es.items, cfg.bare)
+            counter = self._series(m.plan.name, cfg.description, "counter", m.label_names,
+                                   _scaled(es.items, cfg.multiplier), cfg.bare)
             if es.overflow is not None:
-                counter.extra.append(Sample(counter.sample_name, {**dict(self.const), **OVERFLOW}, es.overflow))
+                counter.extra.append(Sample(counter.sample_name, {**dict(self.const), **OVERFLOW},
+                                            es.overflow * cfg.multiplier))
             return counter
         if cfg.kind == "gauge":
-            return self._series(m.plan.name, cfg.description, "gauge", m.label_names, es.items, False)
+            return self._series(m.plan.name, cfg.description, "gauge", m.label_names,
+                                _scaled(es.items, cfg.multiplier), False)
         return self._event_histogram(m, es, names)
 
     def _event_histogram(self, m: EventMetric, es: EventSeries, names: list[str]) -> Metric:
@@ -86,7 +89,8 @@ class ExporterCollector:
         key = (bounds, mult)
         les = self._le_cache.get(key)
         if les is None:
-            les = self._le_cache[key] = [_go_float(b * mult) for b in bounds] + ["+Inf"]
+            # 15 significant digits: 15 us is le="1.5e-05", not the product's 1.4999999999999999e-05
+            les = self._le_cache[key] = [_go_float(float(f"{b * mult:.15g}")) for b in bounds] + ["+Inf"]
         return les
 
     # -- metrics from maps ------------------------------------------------------
@@ -96,24 +100,27 @@ class ExporterCollector:
         names = list(mm.label_names)
         if cfg.kind in ("counter", "gauge"):
             family = self._series(mm.plan.name, cfg.description, cfg.kind, mm.label_names,
-                                  list(reading.values.items()), cfg.bare)
+                                  _scaled(list(reading.values.items()), cfg.multiplier), cfg.bare)
             if reading.overflow is not None:
-                family.extra.append(Sample(family.sample_name, {**dict(self.const), **OVERFLOW}, reading.overflow))
+                family.extra.append(Sample(family.sample_name, {**dict(self.const), **OVERFLOW},
+                                           reading.overflow * cfg.multiplier))
             return family
         mult = cfg.buckets.multiplier if cfg.buckets else 1.0
         fam = HistogramMetricFamily(mm.plan.name, cfg.description, labels=names)
         const = dict(self.const)
         for labels, slots in reading.values.items():
             _append_histogram(fam, {**const, **dict(zip(names, labels, strict=True))},
-                              self._log2_buckets(slots, mult), None)
+                              self._slot_buckets(slots, cfg.buckets, mult), None)
         if reading.overflow is not None:
-            _append_histogram(fam, {**const, **OVERFLOW}, self._log2_buckets(reading.overflow, mult), None)
+            _append_histogram(fam, {**const, **OVERFLOW}, self._slot_buckets(reading.overflow, cfg.buckets, mult),
+                              None)
         return fam
 
-    def _log2_buckets(self, slots: list[int], mult: float) -> list[tuple[str, float]]:
+    def _slot_buckets(self, slots: list[int], buckets: BucketsConfig | None, mult: float) -> list[tuple[str, float]]:
         """Slot i of a log2 histogram (libbpf-tools' log2l) counts values from
-        2^i to 2^(i+1)-1, slot 0 also 0: its inclusive upper bound is 2^(i+1)-1."""
-        return _cumulative(self._les(log2_bounds(len(slots)), mult), [*slots, 0])
+        2^i to 2^(i+1)-1, slot 0 also 0: its inclusive upper bound is 2^(i+1)-1;
+        slot i of a linear one counts value i."""
+        return _cumulative(self._les(slot_bounds(len(slots), buckets), mult), [*slots, 0])
 
     # -- the exporter's own metrics --------------------------------------------
 
@@ -199,9 +206,15 @@ def _cumulative(les: list[str], counts: list[int]) -> list[tuple[str, float]]:
     return out
 
 
+def _scaled(items: list[tuple[tuple[str, ...], Any]], multiplier: float) -> list[tuple[tuple[str, ...], Any]]:
+    return items if multiplier == 1.0 else [(labels, value * multiplier) for labels, value in items]
+
+
 def _append_histogram(fam: Metric, labels: dict[str, str], buckets: list[tuple[str, float]],
                       total: float | None) -> None:
-    """Buckets (and count and sum, when the sum is known) with these labels."""
+    """Buckets (and count and sum, when the sum is known) with these labels.
+    A map's log2 slots have no sum, so no count either (OpenMetrics allows
+    neither alone): their count is the +Inf bucket."""
     name = fam.name
     for le, value in buckets:
         fam.samples.append(Sample(name + "_bucket", {**labels, "le": le}, value))

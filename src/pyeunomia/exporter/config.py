@@ -24,7 +24,7 @@ series limits and metrics read from BPF maps.
               expire_after: 5m          # drop a series not seen for this long
               map: opens                # read a BPF hash map at scrape time instead
           histograms: [{name, value: field, buckets: {type: exp2, min: 0, max: 20}}]
-          gauges: [{name, value: field}]
+          gauges: [{name, value: field}]        # counters and gauges: multiplier: 1e-9 (ns -> s)
 
 Pure: parses and checks the structure; whether fields, globals and maps exist
 is checked against the package by `plan`. Every error names the file, the
@@ -115,6 +115,8 @@ class MetricConfig:
     expire_after: float | None  # seconds
     at: Located
     total_suffix: bool = True  # a counter's samples end in `_total`; False: served exactly as named
+    multiplier: float = 1.0  # a counter's or gauge's exported value is value * multiplier (ns -> s: 1e-9)
+    from_global: bool = False  # `map` names a global variable of .data/.bss (`global:`), read like a map
 
     @property
     def exposed_name(self) -> str:
@@ -251,10 +253,12 @@ def parse_program(node: Node, base_dir: str = ".", total_suffix: bool = True) ->
 
 
 def parse_metric(node: Node, kind: str, total_suffix: bool = True) -> MetricConfig:
-    allowed: tuple[str, ...] = ("name", "description", "help", "labels", "map", "max_series", "expire_after",
-                                "value")
+    allowed: tuple[str, ...] = ("name", "description", "help", "labels", "map", "global", "max_series",
+                                "expire_after", "value")
     if kind == "histogram":
         allowed += ("buckets",)
+    else:
+        allowed += ("multiplier",)
     if kind == "counter":
         allowed += ("total_suffix",)
     keys = _mapping(node, f"a {kind}", allowed)
@@ -269,6 +273,11 @@ def parse_metric(node: Node, kind: str, total_suffix: bool = True) -> MetricConf
     description = _text(node, keys, "description") or _text(node, keys, "help") or ""
     labels = _labels(keys.get("labels"))
     map_name = _text(node, keys, "map") or None
+    global_name = _text(node, keys, "global") or None
+    if map_name is not None and global_name is not None:
+        raise keys["global"].error("give either map or global, not both")
+    from_global = global_name is not None
+    map_name = map_name or global_name
     value = _text(node, keys, "value") or None
     max_series = DEFAULT_MAX_SERIES
     if "max_series" in keys:
@@ -293,8 +302,13 @@ def parse_metric(node: Node, kind: str, total_suffix: bool = True) -> MetricConf
         where = "total_suffix" if "total_suffix" in keys else "name"
         raise keys[where].error(f"{shown(name)} already ends in _total, and total_suffix: false serves names as "
                                 "written: drop the suffix from the name, or set total_suffix: true")
+    multiplier = 1.0
+    if "multiplier" in keys:
+        multiplier = _number(keys["multiplier"], positive=True)
+        if map_name is None and value is None:
+            raise keys["multiplier"].error("a count of events has nothing to scale: give 'value' (or 'map')")
     return MetricConfig(kind, name, description, labels, map_name, value, buckets, max_series, expire,
-                        Located(node), total_suffix)
+                        Located(node), total_suffix, multiplier, from_global)
 
 
 def _flag(node: Node) -> bool:
@@ -333,7 +347,7 @@ def _decoders(node: Node | None) -> tuple[DecoderConfig, ...]:
         return ()
     items = node.value if isinstance(node.value, list) else [node]
     types = DECODERS
-    out = []
+    out: list[DecoderConfig] = []
     for item in items:
         if isinstance(item.value, str):
             name, params, param_nodes = item.value, {}, {}
@@ -354,9 +368,9 @@ def _decoders(node: Node | None) -> tuple[DecoderConfig, ...]:
                 known = ", ".join(kind.params) or "none"
                 raise param.error(f"decoder {name} has no parameter {shown(key)} (parameters: {known})")
         for key in kind.siblings:
-            if params.get(key) is not None:
-                raise param_nodes[key].error(f"decoder {name}: '{key}' names another member, which a label cannot "
-                                             "read: labels decode one value")
+            if params.get(key) is not None and out:
+                raise param_nodes[key].error(f"decoder {name}: '{key}' names another member, which only a label's "
+                                             "first decoder can read (the later ones take the text before them)")
         try:
             kind.make(params)
         except ValueError as e:
@@ -376,8 +390,16 @@ def _buckets(metric: Node, node: Node | None, from_map: bool) -> BucketsConfig |
     wanted = {"exp2": ("min", "max"), "linear": ("start", "width", "count"), "explicit": ("bounds",)}
     if kind not in wanted:
         raise keys["type"].error(f"unknown bucket type {shown(kind)}: use exp2, linear or explicit")
-    if from_map and kind != "exp2":
-        raise keys["type"].error("a map histogram is a log2 slot array: its buckets are exp2")
+    if from_map and kind == "explicit":
+        raise keys["type"].error("a map histogram is a slot array: its buckets are exp2 (log2 slots) or linear "
+                                 "(slot i counts value i)")
+    if from_map and kind == "linear":
+        for key in keys:
+            if key not in ("type", "multiplier"):
+                raise keys[key].error("a map's linear slots set its buckets (slot i counts value i): leave out "
+                                      f"{key}")
+        multiplier = _number(keys["multiplier"], positive=True) if "multiplier" in keys else 1.0
+        return BucketsConfig(kind, (), multiplier, Located(node))
     for key in keys:
         if key not in (*wanted[kind], "type", "multiplier"):
             raise keys[key].error(f"{kind} buckets take {', '.join(wanted[kind])} (and multiplier), not {shown(key)}")
@@ -416,6 +438,15 @@ def _buckets(metric: Node, node: Node | None, from_map: bool) -> BucketsConfig |
         raise keys["width"].error(text + (": use a smaller start or width" if too_large else
                                           ": use a larger width, or a start nearer 0"))
     return BucketsConfig(kind, bounds, multiplier, Located(node))
+
+
+def slot_bounds(slots: int, buckets: BucketsConfig | None) -> tuple[float, ...]:
+    """A map histogram's upper bounds: log2 slots (log2_bounds), or linear
+    ones where slot i counts value i (libbpf-tools' runqlen; its last slot
+    also counts every larger value, which the +Inf bucket then shows as it is)."""
+    if buckets is not None and buckets.type == "linear":
+        return tuple(float(i) for i in range(slots))
+    return log2_bounds(slots)
 
 
 def log2_bounds(slots: int) -> tuple[float, ...]:

@@ -74,7 +74,17 @@ class ProgramInstance:
             raise
 
     def _map_metric(self, plan: Any) -> MapMetric:
-        info = self.program.loaded.map(plan.map.map_name)
+        source = plan.map
+        if source.section_entries is not None:  # a global: its section's map (libbpf: `runqlen.bss`)
+            section = source.map_name
+            info = next(m for m in self.program.loaded.maps()
+                        if m.name == section or (m.name.endswith(section) and len(m.name) - len(section) <= 8))
+
+            def globals_() -> list[tuple[bytes, bytes]]:
+                found = read_entries(info.fd, info.type, info.key_size, info.value_size, 1)
+                return source.section_entries(found[0][1]) if found else []
+            return MapMetric(plan, globals_, 8)
+        info = self.program.loaded.map(source.map_name)
 
         def entries() -> list[tuple[bytes, bytes]]:
             return read_entries(info.fd, info.type, info.key_size, info.value_size, info.max_entries)

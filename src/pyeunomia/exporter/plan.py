@@ -23,7 +23,7 @@ from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
 from ..format.options import global_options
 from ..format.package import Package
 from ..source import builtin_packages, open_package
-from .config import MAX_BUCKETS, MetricConfig, ProgramConfig, bounds_problem, log2_bounds
+from .config import MAX_BUCKETS, MetricConfig, ProgramConfig, bounds_problem, slot_bounds
 from .document import shown
 from .labels import LabelPlan, plan_label
 
@@ -41,6 +41,9 @@ class MapSource:
     percpu: bool
     key_values: Callable[[bytes], tuple[Any, ...]]  # raw label values, in label order
     value: Callable[[bytes], Any]
+    # a global variable (`global:`): `map_name` is its data section (.bss), whose one value
+    # `entries` turns into (key, value) pairs: an array's elements by index, else one
+    section_entries: Callable[[bytes], list[tuple[bytes, bytes]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,7 @@ def _event_metric(m: MetricConfig, layout: Layout, program: str) -> MetricPlan:
     labels = []
     for label in m.labels:
         f, n = field_of(label.source, "from" if label.source != label.name else "name", label.at)
-        labels.append(plan_label(label, f, n, "field"))
+        labels.append(plan_label(label, f, n, "field", list(layout.fields)))
     value_field, value_cell = None, ""
     if m.value is not None:
         f, n = field_of(m.value, "value", m.at)
@@ -181,8 +184,60 @@ def _event_metric(m: MetricConfig, layout: Layout, program: str) -> MetricPlan:
     return MetricPlan(m, tuple(labels), value_field, value_cell, None)
 
 
+DATA_SECTIONS = (".data", ".bss")
+
+
+def _global_metric(m: MetricConfig, package: Package) -> MetricPlan:
+    """A metric read from a global variable of .data or .bss (libbpf-tools' runqlen keeps its
+    histograms there): an array's elements are entries keyed by their index (label `key`), a
+    struct or integer is one entry (key 0). Elements that are all zero (CPUs that never ran,
+    say) are left out."""
+    assert m.map is not None
+    found = [g for g in package.spec.globals if g.name == m.map and g.section.startswith(DATA_SECTIONS)]
+    if not found:
+        names = ", ".join(g.name for g in package.spec.globals if g.section.startswith(DATA_SECTIONS)) or "none"
+        raise m.at.error(f"{escape_text(package.name)} has no global {shown(m.map)} in .data or .bss "
+                         f"(globals: {escape_text(names)})", "global")
+    g = found[0]
+    btf = package.spec.btf
+    t = btf.resolve(g.type_id)
+    if t.kind == Kind.ARRAY:
+        count, elem_id = int(t.count), t.elem_id
+    else:
+        count, elem_id = 0, g.type_id
+    size = btf.size_of(elem_id)
+    for label in m.labels:
+        if label.source != "key":
+            raise label.at.error(f"a global's entries are keyed by their index: a label reads 'key', not "
+                                 f"{shown(label.source)}", "from" if label.source != label.name else "name")
+    key_field = Field("key", "unsigned int", FieldKind.INT, 0, 4, index=None, convert=_u32)
+    labels = tuple(plan_label(label, key_field, 0, "key", [key_field]) for label in m.labels)
+    start = g.offset
+
+    def entries(section: bytes) -> list[tuple[bytes, bytes]]:
+        if not count:
+            return [(bytes(4), section[start:start + size])]
+        out = []
+        for i in range(count):
+            value = section[start + i * size:start + (i + 1) * size]
+            if value.count(0) != len(value):
+                out.append((i.to_bytes(4, "little"), value))
+        return out
+    value, slots = _value_reader(m, btf, elem_id)
+    if m.kind == "histogram":
+        _check_slots(m, slots)
+    source = MapSource(g.section, False, lambda raw: tuple(_u32(raw) for _ in labels), value, entries)
+    return MetricPlan(m, labels, None, "", source)
+
+
+def _u32(raw: bytes) -> int:
+    return int.from_bytes(raw[:4], "little")
+
+
 def _map_metric(m: MetricConfig, package: Package) -> MetricPlan:
     assert m.map is not None
+    if m.from_global:
+        return _global_metric(m, package)
     spec = package.spec.map(m.map)
     if spec is None:
         names = escape_text(", ".join(s.name for s in package.spec.maps if s.type in HASH_LIKE_MAPS)) or "none"
@@ -201,12 +256,14 @@ def _map_metric(m: MetricConfig, package: Package) -> MetricPlan:
         if f is None:
             raise label.at.error(f"the key of map {shown(m.map)} has no member {shown(label.source)} (members: "
                                  f"{', '.join(by_name)})", "from" if label.source != label.name else "name")
-        labels.append(plan_label(label, f, 0, "key member"))
-    positions = [key_fields.index(by_name[label.source]) for label in m.labels]
+        labels.append(plan_label(label, f, key_fields.index(f), "key member", key_fields))
+    # each label's key member, and the members its decoder also reads (inet's family)
+    picks = [(key_fields.index(by_name[label.source]), plan.siblings) for label, plan in zip(m.labels, labels,
+                                                                                              strict=True)]
 
     def label_values(raw: bytes, read: Callable[[bytes], tuple[Any, ...]] = key_values) -> tuple[Any, ...]:
         every = read(raw)
-        return tuple(every[p] for p in positions)
+        return tuple((every[p], *(every[s] for s in sibs)) if sibs else every[p] for p, sibs in picks)
     value, slots = _value_reader(m, btf, spec.value_type_id)
     if m.kind == "histogram":
         _check_slots(m, slots)
@@ -260,7 +317,7 @@ def _check_slots(m: MetricConfig, slots: int) -> None:
         raise m.at.error(f"the histogram of map {shown(m.map)} has {slots} slots: at most {MAX_BUCKETS} can be "
                          "buckets", "map")
     multiplier = m.buckets.multiplier if m.buckets is not None else 1.0
-    problem = bounds_problem(log2_bounds(slots), multiplier)
+    problem = bounds_problem(slot_bounds(slots, m.buckets), multiplier)
     if problem is not None and m.buckets is not None:
         text, too_large = problem
         raise m.buckets.at.error(f"{text} (map {shown(m.map)} has {slots} log2 slots): use a "
