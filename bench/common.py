@@ -24,6 +24,8 @@ LIBBPF_TOOLS_OPENSNOOP = "/usr/sbin/opensnoop"  # Debian's libbpf-tools (C, libb
 # eunomia-bpf's tutorial opensnoop (a perf event array and a hash map), compiled by our ecc
 EXAMPLES = Path(os.environ.get("PYEUNOMIA_EUNOMIA_EXAMPLES", ROOT.parent / "shared" / "fixtures" / "eunomia-examples"))
 TUTORIAL = "ecli run tutorial opensnoop (perf array)"
+# ... with the perf array kept as written (ecli loads it as a ring buffer by default: runner/perf2ring.py)
+TUTORIAL_PERF = "ecli run --perf-array tutorial opensnoop"
 TRACER_CPU = 0
 PRODUCER_CPU = 1
 
@@ -161,6 +163,7 @@ def tracers() -> dict[str, Tracer]:
     package = tutorial_package()
     if package is not None:
         out[TUTORIAL] = Tracer(TUTORIAL, [str(BIN / "ecli"), "run", str(package)])
+        out[TUTORIAL_PERF] = Tracer(TUTORIAL_PERF, [str(BIN / "ecli"), "run", "--perf-array", str(package)])
     if os.path.exists(LIBBPF_TOOLS_OPENSNOOP):
         out["libbpf-tools opensnoop (C)"] = Tracer("libbpf-tools opensnoop (C)", [LIBBPF_TOOLS_OPENSNOOP])
     if shutil.which("bpftrace") and os.path.exists(BPFTRACE_OPENSNOOP):

@@ -6,10 +6,12 @@ the spread (min–max) of the added ns per open and of the events lost.
 
     python bench/perfab.py --rounds 5 --opens 300000 tutorial opensnoop
     python bench/perfab.py old=/tmp/base/src new=src   # the tutorial's program by two source trees
+    python bench/perfab.py rb=/tmp/rb/package.json      # a package of one's own, `ecli run` of this tree
 
 A name is one of the bench's tracers (see `--list`); NAME=SRC_DIR runs
 `ecli run` of the tutorial's perf-array opensnoop with pyeunomia imported
-from SRC_DIR instead.
+from SRC_DIR instead; NAME=PACKAGE.json[,ARG...] runs `ecli run ARG... PACKAGE`
+(the package must print the opened file's path, as the tutorial's does).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ ECLI = "import sys; from pyeunomia.cli.ecli import entry; sys.exit(entry())"
 def variant(name: str, src: str) -> Tracer:
     from common import tutorial_package
 
+    if src.split(",")[0].endswith(".json"):
+        package, *extra = src.split(",")
+        return Tracer(name, [str(BIN / "ecli"), "run", *extra, str(Path(package).resolve())])
     env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
     return Tracer(name, [str(BIN / "python"), "-c", ECLI, "run", str(tutorial_package())], env=env)
 

@@ -16,12 +16,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import decode
 import overhead
 import startup
-from common import ROOT, TUTORIAL, Tracer, exporter_tracer, machine, tracers
+from common import ROOT, TUTORIAL, TUTORIAL_PERF, Tracer, exporter_tracer, machine, tracers
 
 BPFTRACE = "bpftrace opensnoop.bt"
 LIBBPF_TOOLS = "libbpf-tools opensnoop (C)"
 # the rows of the loss and floor tables: ours, the tutorial's program run by ecli, C, bpftrace
-COMPARED = ("opensnoop (table)", TUTORIAL, LIBBPF_TOOLS, BPFTRACE)
+COMPARED = ("opensnoop (table)", TUTORIAL, TUTORIAL_PERF, LIBBPF_TOOLS, BPFTRACE)
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -43,7 +43,9 @@ def section_overhead(n: int, reps: int) -> tuple[str, dict[str, float]]:
     text = (f"{n:,} opens of /etc/hostname per repetition, {reps} repetitions each; the producer on CPU 1, "
             "the tracer on CPU 0 writing to a file. "
             f"`{TUTORIAL}`: eunomia-bpf's tutorial opensnoop.bpf.c (a perf event array and a hash map between "
-            f"enter and exit) compiled by our ecc; `{LIBBPF_TOOLS}`: Debian's libbpf-tools package.\n\n"
+            f"enter and exit) compiled by our ecc, which ecli loads as a ring buffer (runner/perf2ring.py); "
+            f"`{TUTORIAL_PERF}`: the same with the perf array kept; `{LIBBPF_TOOLS}`: Debian's libbpf-tools "
+            "package.\n\n"
             + table(["tracer", "ns per open", "added ns", "added / bpftrace's"], rows))
     return text, added
 

@@ -223,6 +223,12 @@ PROGRAMS: tuple[Program, ...] = (
     row("ex/bootstrap", example("bootstrap", header=True), "ecli run -j {pkg}", a.exec_false, EXEC_EXIT),
     row("ex/minimal", example("minimal"), "ecli run {pkg}", a.write_null, [trace("BPF triggered from PID {pid}.")]),
     row("ex/opensnoop", example("opensnoop", header=True), "ecli run -j {pkg}", a.open_file, [UNIQUE_OPEN]),
+    # ... its perf array loaded as a ring buffer (runner/perf2ring.py), and kept as written with --perf-array
+    row("ex/opensnoop-ring", example("opensnoop", header=True), "ecli run -j -v {pkg}", a.open_file,
+        [UNIQUE_OPEN, said("perf array 'events' loaded as a ring buffer (2 bpf_perf_event_output calls")],
+        ready=TWINS_READY),
+    row("ex/opensnoop--perf-array", example("opensnoop", header=True), "ecli run -j --perf-array {pkg}",
+        a.open_file, [UNIQUE_OPEN]),
     row("ex/runqlat", example("runqlat", header=True), "ecli run -j {pkg} --targ_per_process", a.sleepy_child,
         [hist("{pid}")]),
     row("ex/sigsnoop", example("sigsnoop", header=True), "ecli run -j {pkg}", a.kill_missing,

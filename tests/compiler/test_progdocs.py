@@ -123,6 +123,7 @@ def test_bad_program_keys_name_the_line(keys: dict[str, Any], says: str):
 
 @pytest.mark.parametrize(("keys", "says"), [
     ({"sample": {"interval": 0}}, "p.bpf.c:9: @sample needs \"interval\""),
+    ({"internal": 3}, "p.bpf.c:9: @internal takes no value (or true/false): it marks map 'events' as state"),
     ({"ident": "x"}, "p.bpf.c:9: @ident would change the map 'events''s own 'ident'"),
 ])
 def test_bad_map_keys_name_the_line(keys: dict[str, Any], says: str):

@@ -7,11 +7,12 @@ import os
 import pwd
 import socket
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pyeunomia.converters import CONVERTERS, converter_of
+from pyeunomia.converters import CONVERTERS, converter_of, disk
 from pyeunomia.decoders.cgroup import cgroup2_root
 
 
@@ -29,7 +30,7 @@ def refused(name: str, text: str, **params: Any) -> str:
 
 
 def test_the_table_names_every_converter_of_the_spec():
-    assert sorted(CONVERTERS) == ["bytes", "cgroup", "duration", "errno", "flags", "ifindex", "signal",
+    assert sorted(CONVERTERS) == ["bytes", "cgroup", "disk", "duration", "errno", "flags", "ifindex", "signal",
                                   "syscall", "uid"]
 
 
@@ -125,6 +126,26 @@ def test_ifindex():
     assert refused("ifindex", "nosuchif0").startswith("no interface is named 'nosuchif0': give one of ")
     assert "lo" in refused("ifindex", "nosuchif0")
     refused("ifindex", "0")
+
+
+def test_disk_names_maj_min_and_numbers_as_the_kernels_dev_t(tmp_path: Path):
+    (tmp_path / "sda").mkdir()
+    (tmp_path / "sda" / "dev").write_text("8:0\n")
+    (tmp_path / "loop3").mkdir()
+    (tmp_path / "loop3" / "dev").write_text("7:3\n")
+    assert disk.parse("sda", {}, str(tmp_path)) == 8 << 20
+    assert disk.parse("/dev/loop3", {}, str(tmp_path)) == 7 << 20 | 3
+    assert conv("disk", "259:1") == 259 << 20 | 1
+    assert conv("disk", "8388608") == 8388608  # a number is the dev_t already
+    with pytest.raises(ValueError, match=r"no block device is named .sdz.: give one of loop3, sda$"):
+        disk.parse("sdz", {}, str(tmp_path))
+    for text in ("../sda", "1:99999999", "-1", "4294967296"):
+        refused("disk", text)
+    for name in sorted(os.listdir("/sys/class/block"))[:3]:  # this machine's disks, by stat(2) of /dev too
+        dev = os.stat(f"/dev/{name}").st_rdev if os.path.exists(f"/dev/{name}") else None
+        major, minor = map(int, Path(f"/sys/class/block/{name}/dev").read_text().split(":"))
+        assert conv("disk", name) == major << 20 | minor
+        assert dev is None or (os.major(dev), os.minor(dev)) == (major, minor)
 
 
 def test_flags():

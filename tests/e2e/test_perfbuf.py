@@ -1,4 +1,5 @@
-"""Perf event arrays: every record arrives decoded, and losses are counted."""
+"""Perf event arrays: every record arrives decoded, and losses are counted.
+(Kept as perf arrays: by default they load as ring buffers, test_perf2ring.py.)"""
 
 from __future__ import annotations
 
@@ -65,12 +66,15 @@ def produce(child: subprocess.Popen[str], n: int, wait: bool = False) -> None:
         assert child.stdout.readline() == "done\n"
 
 
-def test_every_record_arrives_while_reading(perf_object):
+@pytest.mark.parametrize("perf_to_ring", [False, True], ids=["perf array", "made a ring buffer"])
+def test_every_record_arrives_while_reading(perf_object, perf_to_ring: bool):
     n = 50000
     child = producer()
     # Rings big enough for the run: this checks reading while the kernel
     # writes (wrap-around, batches), not the reader's speed.
-    with Program(open_package(perf_object), {"target_pid": child.pid}, perf_pages=1024) as prog:
+    with Program(open_package(perf_object), {"target_pid": child.pid}, perf_pages=1024,
+                 perf_to_ring=perf_to_ring) as prog:
+        assert prog.loaded.rings_from_perf == (["events"] if perf_to_ring else [])
         produce(child, n)
         events = []
         for e in prog.events(duration=3.0):
@@ -90,7 +94,7 @@ def test_overflow_is_counted_not_hidden(perf_object):
     n = 3000
     child = producer()
     # One page per CPU ring holds far fewer than n records of 48 bytes.
-    with Program(open_package(perf_object), {"target_pid": child.pid}, perf_pages=1) as prog:
+    with Program(open_package(perf_object), {"target_pid": child.pid}, perf_pages=1, perf_to_ring=False) as prog:
         produce(child, n, wait=True)
         first = list(prog.events(duration=1.0))  # nothing read while it ran: the ring overflowed
         # The kernel reports a loss in the next record it manages to write.
@@ -109,7 +113,7 @@ import resource, sys
 resource.setrlimit(resource.RLIMIT_MEMLOCK, (1 << 20, 1 << 20))
 from pyeunomia import Program, open_package
 from pyeunomia.runner.perfbuf import PerfBufferReader, ring_pages
-with Program(open_package(sys.argv[1])) as prog:
+with Program(open_package(sys.argv[1]), perf_to_ring=False) as prog:
     pages = [r.page_cnt for r, _ in prog._readers if isinstance(r, PerfBufferReader)]
 print(ring_pages(), *pages)
 """

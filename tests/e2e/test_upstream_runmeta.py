@@ -99,7 +99,7 @@ def test_perf_buffer_pages_sizes_each_cpus_ring(pages: int | None):
     says; ours share a 16 MiB budget over the CPUs (8 MiB at most per CPU,
     runner/perfbuf.py) and take the package's number where it asks for more."""
     package = variant("opensnoop", {} if pages is None else {"perf_buffer_pages": pages})
-    ecli = Running([*command("ecli"), "run", package], "attached")
+    ecli = Running([*command("ecli"), "run", "--perf-array", package], "attached")
     try:
         sizes = perf_rings(ecli.proc.pid)
     finally:

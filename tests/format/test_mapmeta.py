@@ -77,6 +77,14 @@ def test_table_keys():
     assert view({TABLE: {"sort": "value"}}, value=T.u64).sort == "value"
 
 
+def test_when_names_bool_globals_one_or_a_list():
+    v = view({TABLE: {"key": {"members": {"pid": {"when": "targ_ms"}, "comm": {}}},
+                      "columns": {"bytes": {"when": ["targ_ms"]}, "count": {"when": "!targ_ms"}}}},
+             key=T.key, value=T.stat)
+    assert v.key == (Column("pid", "pid", when=("targ_ms",)), Column("comm", "comm"))
+    assert v.columns == (Column("count", "count", when=("!targ_ms",)), Column("bytes", "bytes", when=("targ_ms",)))
+
+
 @pytest.mark.parametrize(("spec", "key", "value", "says"), [
     ({HISTOGRAM: {}, TABLE: {}}, 0, 0, "map 'm' has both @histogram and @table: keep one"),
     ({HISTOGRAM: {"units": "us"}}, 0, 0, "@histogram of map 'm': unknown key 'units' (known: unit, unit_option,"),
@@ -90,7 +98,11 @@ def test_table_keys():
     ({HISTOGRAM: {"key": {"header": "d", "decoder": "nosuch"}}}, 0, 0, "key: unknown decoder 'nosuch' (known: "),
     ({HISTOGRAM: {"key": {"decoder": {"name": "errno", "x": 1}}}}, 0, 0, "decoder 'errno' takes no parameter 'x'"),
     ({HISTOGRAM: {"key": {"decoder": 7}}}, 0, 0, 'key: a decoder is a name or {"name": ..., params}'),
-    ({HISTOGRAM: {"key": {"title": "x"}}}, 0, 0, "key: unknown key 'title' (known: header, decoder)"),
+    ({HISTOGRAM: {"key": {"title": "x"}}}, 0, 0, "key: unknown key 'title' (known: header, decoder, when)"),
+    ({HISTOGRAM: {"key": {"when": "targ_x"}}}, 0, 0, "'when' 'targ_x' of 'key' is not a bool global of the program"),
+    ({HISTOGRAM: {"key": {"when": "!targ_x"}}}, 0, 0, "'when' '!targ_x' of 'key' is not a bool global"),
+    ({HISTOGRAM: {"key": {"when": []}}}, 0, 0, "key: 'when' must name a bool global, or be a list of them"),
+    ({TABLE: {"columns": {"count": {"when": ["targ_ms", 3]}}}}, 0, "stat", "'when' must name a bool global"),
     ({HISTOGRAM: {"clear": 1}}, 0, 0, "'clear' must be true or false"),
     ({TABLE: {"sort": "cnt"}}, 0, "stat", "@table of map 'm': sort 'cnt' is not a member of the value "
                                           "(known: count, bytes)"),

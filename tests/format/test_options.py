@@ -111,12 +111,30 @@ def test_upstream_runqlat_options():
     assert opts[5].int_range() == (-(1 << 31), (1 << 31) - 1)
 
 
-def test_only_scalars_enums_and_char_arrays_are_options():
+def test_only_scalars_enums_char_and_int_arrays_are_options():
     names = [o.name for o in global_options(make_package())]
     assert names == ["g_s8", "g_u8", "g_s16", "g_u16", "g_s32", "g_u32", "g_s64", "g_u64", "g_bool", "g_float",
-                     "g_double", "g_name", "g_mode", "g_level", "d_count", "b_flag"]
-    # not options: pointers, structs, number arrays, 128-bit ints, char[1], long double,
+                     "g_double", "g_name", "g_mode", "g_level", "g_ints", "d_count", "b_flag"]
+    # not options: pointers, structs, 128-bit ints, char[1], long double,
     # char[2][2], __eunomia_dummy_*, and the static `hidden`
+
+
+def test_an_int_array_takes_a_comma_list_the_rest_zero():
+    o = options(initial={"g_ints": struct.pack("<II", 7, 0)})["g_ints"]  # __u32 g_ints[2]
+    assert (o.kind, o.elements, o.size, o.int_range()) == ("ints", 2, 8, (0, (1 << 32) - 1))
+    assert o.initial == o.default == (7, 0) and o.show(o.default) == "7" and o.show((0, 0)) == "(none)"
+    assert o.parse("80") == (80, 0) and o.parse(" 80, 0x1bb ") == (80, 443) and o.parse("") == (0, 0)
+    assert o.encode(o.parse("80,443")) == struct.pack("<II", 80, 443)
+    assert o.decode(struct.pack("<II", 1, 2)) == (1, 2) and o.check([5]) == (5, 0) and o.check(9) == (9, 0)
+    with pytest.raises(ValueError, match=r"^3 values, and it holds at most 2$"):
+        o.parse("1,2,3")
+    with pytest.raises(ValueError, match="is out of range: expected up to 2 integers from 0 to 4294967295, sep"):
+        o.parse("1,-1")
+    for bad in ("1,,2", "http", "1.5", ","):
+        with pytest.raises(ValueError, match="expected up to 2 integers"):
+            o.parse(bad)
+    with pytest.raises(ValueError, match="expected up to 2 integers"):
+        o.check([True])
 
 
 def test_sections_in_rodata_data_bss_order():
@@ -131,7 +149,7 @@ def test_kinds_and_metadata_of_each_option():
         ("int", "s32", 4, True), ("int", "u32", 4, False), ("int", "s64", 8, True), ("int", "u64", 8, False),
         ("bool", "_Bool", 1, False), ("float", "float", 4, True), ("float", "double", 8, True),
         ("str", "char[8]", 8, False), ("enum", "enum mode", 4, True), ("enum", "enum level", 1, False),
-        ("int", "s32", 4, True), ("bool", "_Bool", 1, False),
+        ("ints", "u32[2]", 8, False), ("int", "s32", 4, True), ("bool", "_Bool", 1, False),
     ]
     assert opts["g_mode"].enum_values == (("OFF", 0), ("ON", 1), ("AUTO", -1))
 
@@ -144,7 +162,7 @@ def test_initial_values_come_from_the_object():
     assert {n: o.initial for n, o in opts.items()} == {
         "g_s8": 0, "g_u8": 0, "g_s16": -2, "g_u16": 0, "g_s32": 0, "g_u32": 0, "g_s64": 0,
         "g_u64": (1 << 64) - 1, "g_bool": True, "g_float": 0.10000000149011612, "g_double": -2.5,
-        "g_name": "ab", "g_mode": "AUTO", "g_level": 7, "d_count": -3, "b_flag": False}
+        "g_name": "ab", "g_mode": "AUTO", "g_level": 7, "g_ints": (0, 0), "d_count": -3, "b_flag": False}
 
 
 # -- integers ------------------------------------------------------------------------------------

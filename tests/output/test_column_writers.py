@@ -188,3 +188,19 @@ def test_json_text_keys_on_the_fast_rows_and_the_careful_fallback():
     assert [json.loads(line) for line in data.splitlines()] == [
         {"comm": "q", "err": 13, "comm_text": 'say "hi"', "err_text": "EACCES"},
         {"comm": "u", "err": 1, "comm_text": "caf\u00e9", "err_text": "EPERM"}]
+
+
+def test_a_column_with_when_shows_only_when_one_of_its_globals_is_set():
+    layout = conn_layout()
+    specs = {"pid": {}, "err": {"when": ["targ_lat", "targ_all"]}, "comm": {"when": "targ_comm"}}
+    names = [c.member for c in plan_columns(layout, specs, options={"targ_lat": False, "targ_comm": True})]
+    assert names == [n for n in ("comm", "pid") if n in names] and set(names) == {"pid", "comm"}
+    assert {c.member for c in plan_columns(layout, specs, options={"targ_all": True})} == {"pid", "err"}
+    assert {c.member for c in plan_columns(layout, specs)} == {"pid", "err", "comm"}  # -j: every column
+    unless = {"pid": {}, "err": {"when": "!targ_count"}}
+    assert [c.member for c in plan_columns(layout, unless, options={"targ_count": True})] == ["pid"]
+    assert {c.member for c in plan_columns(layout, unless, options={})} == {"pid", "err"}
+    with pytest.raises(ValueError, match="'when' must be a bool global's name or a list of them"):
+        check_column({"when": [1]}, ["pid"], "pid")
+    with pytest.raises(ValueError, match="'when' must be a bool global's name or a list of them"):
+        check_column({"when": 3}, ["pid"], "pid")

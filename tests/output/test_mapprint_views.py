@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 
-from pyeunomia.format.mapmeta import HISTOGRAM, TABLE, Column, MapView
+from pyeunomia.format.mapmeta import HISTOGRAM, TABLE, Column, MapView, shown
 from pyeunomia.format.mapshape import HistShape, MapDump
 from pyeunomia.output.mapprint import MapPrinter, make_decoder
 
@@ -64,3 +64,26 @@ def test_a_table_without_columns_shows_every_member():
 def test_a_decoder_this_pyeunomia_lacks_shows_the_value_as_it_is():
     assert make_decoder("no-such-decoder")(42) == 42
     assert make_decoder({"name": "static_map", "map": {"1": "one"}})(1) == "one"
+
+
+def test_when_leaves_out_the_key_and_columns_of_options_not_given():
+    view = HIST._replace(key=(Column("pid", "pid", when=("targ_per_process",)), Column("comm", "comm", when=("x",))))
+    assert shown(view, {}).key_hidden and shown(view, {}).key == ()
+    hidden = HIST_DUMP._replace(view=shown(view, {"targ_per_process": False}))
+    assert printed(hidden) == (
+        "\n     msecs               : count    distribution\n"
+        "         0 -> 1          : 0        |                                        |\n"
+        "         2 -> 3          : 3        |****************************************|\n"
+        "         4 -> 7          : 1        |*************                           |\n\n")
+    (line,) = [json.loads(x) for x in printed(hidden, as_json=True).splitlines()]
+    assert "key_text" not in line and line["key"] == {"pid": 12, "comm": "bash"}  # raw key kept in -j
+    one = shown(view, {"x": True, "targ_per_process": False})
+    assert not one.key_hidden and printed(HIST_DUMP._replace(view=one)).startswith("\ncomm = bash:\n")
+    table = TABLE_VIEW._replace(columns=(Column("count", "COUNT"), Column("ret", "LAST", "errno", ("a", "b"))))
+    assert printed(TABLE_DUMP._replace(view=shown(table, {}))).startswith("ERR    COUNT\nEBADF    120\n")
+    assert printed(TABLE_DUMP._replace(view=shown(table, {"b": True}))).startswith("ERR    COUNT LAST\n")
+    unless = TABLE_VIEW._replace(columns=(Column("count", "COUNT"), Column("ret", "LAST", "errno", ("!only",))))
+    assert printed(TABLE_DUMP._replace(view=shown(unless, {"only": True}))).startswith("ERR    COUNT\n")
+    assert printed(TABLE_DUMP._replace(view=shown(unless, {}))).startswith("ERR    COUNT LAST\n")
+    keyless = shown(table._replace(key=(Column(None, "ERR", "errno", ("a",)),)), {"b": True})
+    assert printed(TABLE_DUMP._replace(view=keyless)).startswith("COUNT LAST\n  120 EBADF\n")

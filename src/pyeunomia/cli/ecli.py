@@ -75,6 +75,10 @@ def runner_parser() -> ArgumentParser:
                           "seconds (default: 60)")
     run.add_argument("--no-header", action="store_true", help="leave out the table's header line")
     add_container_options(run)
+    run.add_argument("--perf-array", action="store_true",
+                     help="keep perf event arrays as written (by default, where the kernel has ring buffers, a "
+                          "perf array used only by bpf_perf_event_output is loaded as a ring buffer: cheaper per "
+                          "event; a full ring drops records without a count)")
     for dest, (flags, text) in PER_PACKAGE_FLAGS.items():
         run.add_argument(*flags, dest=dest, action="store_true", help=text + " (tables of @column structs)")
     run.add_argument("--folded", metavar="FILE",
@@ -241,7 +245,7 @@ def _metavar(o: GlobalOption) -> str:
         return _doc_text(o.metavar).replace("%", "%%")
     if o.convert is not None:
         return o.convert.name.upper()
-    return {"int": "INT", "float": "NUM", "str": "TEXT", "enum": "NAME"}.get(o.kind, "VALUE")
+    return {"int": "INT", "float": "NUM", "str": "TEXT", "enum": "NAME", "ints": "INT,..."}.get(o.kind, "VALUE")
 
 
 def main(argv: list[str]) -> int:
@@ -269,7 +273,8 @@ def main(argv: list[str]) -> int:
             setattr(args, dest, values.pop(RUNNER_PREFIX + dest, False) or getattr(args, dest, False))
         _take_positional(values, args)
     except UsageError as e:
-        misplaced = [a for a in args.program_args if a.split("=")[0] in RUNNER_FLAGS]
+        own = {f"-{o.short}" for o in options if o.short}  # the tool's -d (biolatency's disk) is its own
+        misplaced = [a for a in args.program_args if a.split("=")[0] in RUNNER_FLAGS and a.split("=")[0] not in own]
         if misplaced:
             raise UsageError(f"{misplaced[0]} is a runner option: put it before PACKAGE "
                              f"(ecli run {misplaced[0]} ... {args.package})") from None
@@ -326,14 +331,16 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
     filters = container_filters(package, values, args)
     try:
         with Program(package, values, verbose=args.verbose or run.debug_verbose, ifname=args.ifname,
-                     frequency=args.frequency, btf=args.btf, only=args.only, skip=args.skip) as prog:
+                     frequency=args.frequency, btf=args.btf, only=args.only, skip=args.skip,
+                     perf_to_ring=not args.perf_array) as prog:
             out = sys.stdout.buffer
             # no table without an event buffer, nor when the package says "print_header": false
             header = not args.no_header and run.print_header is not False and bool(prog.buffer_maps())
             writer = stacks.event_writer(prog, out, args.json) if stacks else \
                 plan_writer(prog.exports, out, args.json, header, extended=getattr(args, "extended", False),
-                            timestamp=getattr(args, "timestamp", False), containers=args.containers)
-            for note in [*(prog.loaded.choices if args.verbose else []), *prog.loaded.notes,
+                            timestamp=getattr(args, "timestamp", False), containers=args.containers,
+                            options=values)
+            for note in [*(prog.loaded.choices + prog.loaded.ring_notes if args.verbose else []), *prog.loaded.notes,
                          *prog.exports.notes, *_interpreter_notes(package)]:
                 sys.stderr.write(f"ecli: {escape_text(note)}\n")
             n_progs = sum(prog.loaded.program_loaded(p.name) for p in prog.loaded.programs)
@@ -353,6 +360,10 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
                              should_stop=lambda: stops.stop_requested() or dumper.done,
                              wakeup_fd=stops.wakeup_fd, extra=extra)
             dumps = dumper.dump() if not dumper.done else dumper.last
+            for name, times in prog.rings_found_full().items():
+                sys.stderr.write(f"ecli: ring buffer '{escape_text(name)}' (a perf array made a ring buffer) was "
+                                 f"found full {times} time{'s' * (times != 1)}: records may have been dropped "
+                                 "without a count (--perf-array counts them)\n")
             for problem in dumper.problems:
                 sys.stderr.write(f"ecli: {escape_text(problem)}\n")
             if not (dumps or dumper.empty or prog.buffer_maps() or samples):

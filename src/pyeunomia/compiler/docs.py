@@ -84,7 +84,10 @@ def comment_keys(full: Node) -> dict[str, Any]:
         elif kind in ("BlockCommandComment", "ParamCommandComment", "TParamCommandComment"):
             out[child.get("name", "")] = _joined(_text_of(child))
         elif kind in ("VerbatimLineComment", "VerbatimBlockComment"):
-            out[child.get("name", "")] = child.get("text", "").strip()
+            # a bare `@internal` (Doxygen's \internal ... \endinternal block, which
+            # swallows the rest of the comment) is a flag
+            text = child.get("text", "").strip()
+            out[child.get("name", "")] = text or True
     return out
 
 

@@ -10,6 +10,7 @@ from ..decoders.columns import check_column, value_kind
 from ..errors import CompileError
 from ..format.btf import INT_BOOL, INT_SIGNED, Btf, BTFError, Kind
 from ..format.layout import struct_layout
+from ..format.mapmeta import bool_globals
 from ..format.objspec import GlobalVar, ObjectSpec
 from ..format.package import build_meta
 from . import progdocs
@@ -138,6 +139,10 @@ def member_columns(meta: dict[str, Any], spec: ObjectSpec, docs: SourceDocs) -> 
                 continue
             try:
                 member["column"] = check_column(keys["column"], names, member["name"], kinds)
+                when = member["column"].get("when") if isinstance(member["column"], dict) else None
+                for g in [when] if isinstance(when, str) else when or []:
+                    if g.removeprefix("!") not in bool_globals(spec.btf, spec.globals):
+                        raise ValueError(f"@column 'when' {g!r} is not a bool global of the program")
             except ValueError as e:
                 raise CompileError(f"{where}: member '{member['name']}': {e}") from None
         listed = set(names)

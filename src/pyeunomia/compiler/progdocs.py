@@ -69,12 +69,18 @@ def program_keys(name: str, section: str, keys: dict[str, Any], line: int, file:
     return dict(keys)
 
 
+INTERNAL = "internal"  # `/// @internal`: a map of state, not results, never printed at exit (runner/mapdump.py)
+
+
 def map_keys(name: str, keys: dict[str, Any], line: int, file: str, spec: ObjectSpec | None = None) -> dict[str, Any]:
     where = f"{file}:{line}"
     _own_keys(keys, MAP_OWN_KEYS, where, f"map '{name}'")
     out = dict(keys)
     if "sample" in out:
         out["sample"] = check_sample(out["sample"], where)
+    if not isinstance(out.get(INTERNAL, False), bool):
+        raise CompileError(f"{where}: @{INTERNAL} takes no value (or true/false): it marks map '{name}' as state "
+                           "(Doxygen reads the lines after it as its text: put it last in the comment)")
     if "intepreter" in out:  # sic, upstream's key: `/// @intepreter {"stack_trace": {...}}`
         out["intepreter"] = check_interpreter(out["intepreter"], where)
     if spec is not None and (HISTOGRAM in out or TABLE in out):

@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..format.options import Converter
-from . import byte_size, cgroup, duration, errno, flags, ifindex, signal, syscall, uid
+from . import byte_size, cgroup, disk, duration, errno, flags, ifindex, signal, syscall, uid
 from .base import ConverterType, Params
 
 CONVERTERS: dict[str, ConverterType] = {c.name: c for c in (
     cgroup.CONVERTER, duration.CONVERTER, byte_size.CONVERTER, ifindex.CONVERTER, signal.CONVERTER,
-    syscall.CONVERTER, errno.CONVERTER, uid.CONVERTER, flags.CONVERTER,
+    syscall.CONVERTER, errno.CONVERTER, uid.CONVERTER, flags.CONVERTER, disk.CONVERTER,
 )}
 
 

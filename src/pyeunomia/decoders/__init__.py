@@ -21,6 +21,7 @@ from . import (
     exit_status,
     inet,
     irq,
+    kernel_enum,
     ksym,
     ktime,
     open_flags,
@@ -56,6 +57,7 @@ DECODERS: dict[str, DecoderType] = {d.name: d for d in (
     irq.DECODER,
     uid.DECODER,
     *container.DECODERS,
+    kernel_enum.DECODER,
 )}
 
 __all__ = ["DECODERS", "Decode", "DecoderType", "sibling_params"]

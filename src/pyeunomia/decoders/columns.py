@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from ..format.layout import Field, FieldKind, Layout
+from ..format.mapmeta import is_set
 from .registry import DecoderType, Provisional, sibling_params
 
 
@@ -23,8 +24,9 @@ def _table() -> dict[str, DecoderType]:
     return DECODERS
 
 KEYS: dict[str, type | tuple[type, ...]] = {"header": str, "width": int, "left": bool, "extended": bool,
-                                            "decoder": (str, dict)}
-WHAT = {"header": "a string", "width": "a whole number", "left": "true or false", "extended": "true or false"}
+                                            "decoder": (str, dict), "when": (str, list)}
+WHAT = {"header": "a string", "width": "a whole number", "left": "true or false", "extended": "true or false",
+        "when": "a bool global's name or a list of them"}
 MAX_WIDTH = 256
 
 
@@ -71,6 +73,9 @@ def check_column(value: Any, members: list[str], member: str, kinds: Mapping[str
         if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
             what = WHAT.get(key, "a name or an object")
             raise ValueError(f"@column '{key}' must be {what}")
+    when = value.get("when")
+    if isinstance(when, list) and (not when or not all(isinstance(n, str) and n for n in when)):
+        raise ValueError(f"@column 'when' must be {WHAT['when']}")
     width = value.get("width")
     if width is not None and not 0 < width <= MAX_WIDTH:
         raise ValueError(f"@column 'width' must be from 1 to {MAX_WIDTH}")
@@ -116,16 +121,18 @@ def natural_width(f: Field) -> int:
 
 
 def plan_columns(layout: Layout, specs: Mapping[str, Any], extended: bool = False,
-                 containers: bool = False) -> list[Column]:
+                 options: Mapping[str, Any] | None = None, containers: bool = False) -> list[Column]:
     """The columns the table shows, in struct order: members with a column
-    spec, extended ones only with `extended`, then with `containers` the
+    spec, extended ones only with `extended`, one with `when` only when
+    `options` (the globals' values this run; None: every column, as -j)
+    sets one of the bool globals it names, then with `containers` the
     container columns of the struct's cgroup id (container_columns).
     ValueError for a spec that does not fit the layout."""
     if containers:
         if not specs:  # a struct without @column: every member, then the containers'
             specs = {f.name: True for f in layout.fields if f.name}
-        return _plan_columns(layout, specs, extended) + container_columns(layout, specs)
-    return _plan_columns(layout, specs, extended)
+        return _plan_columns(layout, specs, extended, options) + container_columns(layout, specs)
+    return _plan_columns(layout, specs, extended, options)
 
 
 # --containers: (header, JSON key, decoder, width) of the columns added after a tool's own
@@ -165,7 +172,8 @@ def container_columns(layout: Layout, specs: Mapping[str, Any]) -> list[Column]:
             for header, key, decoder, width in CONTAINER_COLUMNS]
 
 
-def _plan_columns(layout: Layout, specs: Mapping[str, Any], extended: bool) -> list[Column]:
+def _plan_columns(layout: Layout, specs: Mapping[str, Any], extended: bool,
+                  options: Mapping[str, Any] | None) -> list[Column]:
     position = {f.name: n for n, f in enumerate(layout.fields) if f.name}
     kinds = {f.name: k for f in layout.fields if (k := value_kind(f)) is not None}
     out = []
@@ -177,6 +185,10 @@ def _plan_columns(layout: Layout, specs: Mapping[str, Any], extended: bool) -> l
             continue
         spec = check_column(specs[f.name], list(position), f.name, kinds)
         if spec.get("extended") and not extended:
+            continue
+        when = spec.get("when")
+        if when is not None and options is not None and \
+                not any(is_set(g, options) for g in ([when] if isinstance(when, str) else when)):
             continue
         header = spec.get("header", f.name)
         decoder, params = decoder_of(spec["decoder"]) if "decoder" in spec else (None, {})

@@ -53,10 +53,12 @@ class ProgramInstance:
         self._thread: threading.Thread | None = None
         layout = plan.layout
         self.event_metrics = [EventMetric(m, layout) for m in plan.metrics if m.map is None and layout is not None]
+        self.program = Program(plan.package, plan.values, verbose=verbose, btf=btf)
         buffer = plan.buffer
+        if buffer is not None:  # a perf array loaded as a ring buffer takes records of another size
+            buffer = self.program.exports.buffers.get(buffer.map, buffer)
         self.writer = MetricsWriter(layout, self.event_metrics, self.lock, check=buffer.check if buffer else None,
                                     program=self.name)
-        self.program = Program(plan.package, plan.values, verbose=verbose, btf=btf)
         self._fill: RingFill | None = None
         try:
             self.map_metrics = [self._map_metric(m) for m in plan.metrics if m.map is not None]

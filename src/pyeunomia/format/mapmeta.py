@@ -34,6 +34,7 @@ class Column(NamedTuple):
     member: str | None  # None: the whole key (or value) when it is not a struct
     header: str
     decoder: Any = None  # a decoder name or {"name": ..., params}
+    when: tuple[str, ...] = ()  # bool globals: shown only when one of them is set; () : always
 
 
 class MapView(NamedTuple):
@@ -48,6 +49,7 @@ class MapView(NamedTuple):
     top: int | None = None
     clear: bool = False
     columns: tuple[Column, ...] = ()  # a table's value columns; () : every member, as named
+    key_hidden: bool = False  # every key column's `when` is unset this run: no key label or column at all
 
 
 def map_view(name: str, entry: dict[str, Any], btf: Btf, key_id: int, value_id: int,
@@ -74,9 +76,25 @@ def map_view(name: str, entry: dict[str, Any], btf: Btf, key_id: int, value_id: 
     if not isinstance(clear, bool):
         raise ValueError(f"{where}: 'clear' must be true or false")
     key = _key_columns(spec.get("key"), btf, key_id, f"{where}: key", decoders)
-    if has_hist:
-        return _histogram(spec, where, btf, value_id, name, bool_globals)._replace(key=key, clear=clear)
-    return _table(spec, where, btf, value_id, decoders)._replace(key=key, clear=clear)
+    view = _histogram(spec, where, btf, value_id, name, bool_globals) if has_hist else \
+        _table(spec, where, btf, value_id, decoders)
+    view = view._replace(key=key, clear=clear)
+    for c in (*view.key, *view.columns):
+        for g in c.when:
+            if g.removeprefix("!") not in bool_globals:
+                raise ValueError(f"{where}: 'when' {g!r} of {c.header!r} is not a bool global of the program")
+    return view
+
+
+def shown(view: MapView, values: Mapping[str, Any]) -> MapView:
+    """The view as this run shows it: key parts and columns whose `when`
+    names no set global left out (runqlat's `pid = ...` label without -P);
+    when that leaves no key part, `key_hidden`."""
+    def on(c: Column) -> bool:
+        return not c.when or any(is_set(g, values) for g in c.when)
+    key = tuple(c for c in view.key if on(c))
+    return view._replace(key=key, columns=tuple(c for c in view.columns if on(c)),
+                         key_hidden=bool(view.key) and not key)
 
 
 def _histogram(spec: dict[str, Any], where: str, btf: Btf, value_id: int, name: str,
@@ -185,15 +203,31 @@ def _column(member: str | None, spec: Any, where: str, decoders: KnownDecoders |
     if not isinstance(spec, dict):
         raise ValueError(f'{where} must be an object such as {{"header": "PID", "decoder": "errno"}}')
     for k in spec:
-        if k not in ("header", "decoder"):
-            raise ValueError(f"{where}: unknown key {k!r} (known: header, decoder)")
+        if k not in ("header", "decoder", "when"):
+            raise ValueError(f"{where}: unknown key {k!r} (known: header, decoder, when)")
     header = spec.get("header", member or "key")
     if not isinstance(header, str):
         raise ValueError(f"{where}: 'header' must be a string")
     decoder = spec.get("decoder")
     if decoder is not None:
         check_decoder(decoder, where, decoders)
-    return Column(member, header, decoder)
+    return Column(member, header, decoder, when_names(spec.get("when"), where))
+
+
+def is_set(name: str, values: Mapping[str, Any]) -> bool:
+    """A `when` name this run: "g" is set when global g is, "!g" when g is not."""
+    return not values.get(name[1:]) if name.startswith("!") else bool(values.get(name))
+
+
+def when_names(spec: Any, where: str) -> tuple[str, ...]:
+    """`"when": "targ_per_disk"` or a list of such names (any of them set shows
+    it); "!targ_count": shown when targ_count is not set."""
+    if spec is None:
+        return ()
+    names = [spec] if isinstance(spec, str) else spec
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"{where}: 'when' must name a bool global, or be a list of them")
+    return tuple(names)
 
 
 def decoder_spec(spec: Any) -> tuple[str, dict[str, Any]]:

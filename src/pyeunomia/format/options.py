@@ -1,5 +1,10 @@
 """A program's global variables as typed options: parse, check, encode.
 
+An array of integers (`const volatile __u16 targ_ports[16]`) is an option of
+kind "ints": a comma list (`-P 80,443`) fills its first elements, the rest
+stay zero; more values than elements is one error line. Its value is a tuple
+of all its elements.
+
 Pure: built from the package's BTF and metadata, testable without root. The
 command line (argparse) and the Python API both go through `GlobalOption`.
 """
@@ -33,7 +38,7 @@ ConverterOf = Callable[[Any], Converter]  # a cmdarg's `convert` -> its Converte
 
 class GlobalOption(NamedTuple):
     name: str
-    kind: str  # "int", "bool", "float", "str", "enum"
+    kind: str  # "int", "bool", "float", "str", "enum", "ints" (an array of integers)
     type_name: str
     section: str
     offset: int
@@ -48,6 +53,7 @@ class GlobalOption(NamedTuple):
     enum_values: tuple[tuple[str, int], ...] = ()
     metavar: str | None = None
     convert: Converter | None = None  # its cmdarg's `convert`, when the caller gave the converters
+    elements: int = 0  # "ints": the array's elements (size is the whole array's)
 
     @property
     def syntax(self) -> str | None:
@@ -63,6 +69,9 @@ class GlobalOption(NamedTuple):
         if self.kind == "int":
             lo, hi = self.int_range()
             return f"an integer from {lo} to {hi}"
+        if self.kind == "ints":
+            lo, hi = self.int_range()
+            return f"up to {self.elements} integers from {lo} to {hi}, separated by commas"
         if self.kind == "bool":
             return "true or false"
         if self.kind == "float":
@@ -72,11 +81,14 @@ class GlobalOption(NamedTuple):
         return "one of " + ", ".join(escape_text(n) for n, _ in self.enum_values) + " or an integer"
 
     def int_range(self) -> tuple[int, int]:
-        bits = self.size * 8
+        """An integer's range (for "ints", one element's)."""
+        bits = (self.size // self.elements if self.elements else self.size) * 8
         return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if self.signed else (0, (1 << bits) - 1)
 
     def parse(self, text: str) -> Any:
         """A command-line string as this option's value; ValueError says why not."""
+        if self.kind == "ints":
+            return self._parse_list(text)
         if self.convert is not None:
             return self.check(self.convert.parse(text))
         t = text.strip()
@@ -102,9 +114,41 @@ class GlobalOption(NamedTuple):
             raise ValueError(f"expected {self.accepts()}, got {_brief(text)}") from None
         return self.check(value)
 
+    def _parse_list(self, text: str) -> Any:
+        """`80,443` (a converter, if any, reads each item); empty items are refused."""
+        items = [t.strip() for t in text.split(",")]
+        if text.strip() == "":
+            return self.check(())
+        values = []
+        for item in items:
+            if not item:
+                raise ValueError(f"expected {self.accepts()}, got an empty item in {_brief(text)}")
+            if self.convert is not None:
+                values.append(self.convert.parse(item))
+                continue
+            try:
+                values.append(int(item, 0))
+            except ValueError:
+                raise ValueError(f"expected {self.accepts()}, got {_brief(item)}") from None
+        return self.check(values)
+
     def check(self, value: Any) -> Any:
         """Validate a Python value for this option; returns it normalised."""
         bad = ValueError(f"expected {self.accepts()}, got {_brief(value)}")
+        if self.kind == "ints":
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = (value,)
+            if not isinstance(value, list | tuple):
+                raise bad
+            if len(value) > self.elements:
+                raise ValueError(f"{len(value)} values, and it holds at most {self.elements}")
+            lo, hi = self.int_range()
+            for v in value:
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise bad
+                if not lo <= v <= hi:
+                    raise ValueError(f"{_brief(v)} is out of range: expected {self.accepts()}")
+            return tuple(value) + (0,) * (self.elements - len(value))
         if self.kind == "bool":
             if not isinstance(value, bool | int) or value not in (0, 1):
                 raise bad
@@ -152,6 +196,9 @@ class GlobalOption(NamedTuple):
         if self.kind == "str":
             raw: bytes = value.encode("utf-8", "surrogateescape")
             return raw.ljust(self.size, b"\0")
+        if self.kind == "ints":
+            width = self.size // self.elements
+            return b"".join(int(v).to_bytes(width, byte_order(e), signed=self.signed) for v in value)
         return int(value).to_bytes(self.size, byte_order(e), signed=self.signed)
 
     def decode(self, raw: bytes) -> Any:
@@ -162,6 +209,10 @@ class GlobalOption(NamedTuple):
             return struct.unpack(self.endian + ("f" if self.size == 4 else "d"), raw)[0]
         if self.kind == "str":
             return raw.partition(b"\0")[0].decode("utf-8", "surrogateescape")
+        if self.kind == "ints":
+            width = self.size // self.elements
+            return tuple(int.from_bytes(raw[i:i + width], order, signed=self.signed)
+                         for i in range(0, width * self.elements, width))
         value = int.from_bytes(raw, order, signed=self.signed)
         if self.kind == "enum":  # a name only when parse gives this value back for it (names may repeat)
             names = dict(self.enum_values)
@@ -173,6 +224,11 @@ class GlobalOption(NamedTuple):
             return "true" if value else "false"
         if self.kind == "str":
             return repr(value)
+        if self.kind == "ints":  # the elements set, as the option takes them
+            shown = list(value)
+            while shown and shown[-1] == 0:
+                shown.pop()
+            return ",".join(map(str, shown)) or "(none)"
         return str(value)
 
 
@@ -245,6 +301,7 @@ def _option(package: Package, g: GlobalVar, meta: VariableMeta | None,
     size = g.size
     signed = False
     enum_values: tuple[tuple[str, int], ...] = ()
+    count = 0
     if t.kind == Kind.INT and t.encoding & INT_BOOL and size > 0:
         kind = "bool"
     elif t.kind == Kind.INT and size in (1, 2, 4, 8):
@@ -253,13 +310,17 @@ def _option(package: Package, g: GlobalVar, meta: VariableMeta | None,
         kind, signed, enum_values = "enum", t.signed, tuple(t.enumerators)
     elif t.kind == Kind.FLOAT and size in (4, 8):
         kind, signed = "float", True
-    elif t.kind == Kind.ARRAY and size > 1:
+    elif t.kind == Kind.ARRAY and size > 1 and t.count > 0:
         elem = btf.resolve(t.elem_id)
-        if not (elem.kind == Kind.INT and elem.size == 1 and elem.name == "char"):
+        if elem.kind == Kind.INT and elem.size == 1 and elem.name == "char":
+            kind = "str"
+        elif elem.kind == Kind.INT and not elem.encoding & INT_BOOL and elem.size in (1, 2, 4, 8) \
+                and elem.size * t.count == size:
+            kind, signed, count = "ints", bool(elem.encoding & INT_SIGNED), t.count
+        else:
             return None
-        kind = "str"
     else:
-        return None  # pointers, structs, arrays of numbers: not options
+        return None  # pointers, structs, arrays of anything else: not options
     cmdarg = meta.cmdarg if meta else None
     help_text = (cmdarg.help if cmdarg and cmdarg.help else None) or (meta.description if meta else None)
     opt = GlobalOption(
@@ -268,7 +329,7 @@ def _option(package: Package, g: GlobalVar, meta: VariableMeta | None,
         help=help_text or f"set {g.type_name} {g.name}",
         long=(cmdarg.long if cmdarg and cmdarg.long else g.name),
         short=cmdarg.short if cmdarg else None, enum_values=enum_values,
-        metavar=cmdarg.metavar if cmdarg else None,
+        metavar=cmdarg.metavar if cmdarg else None, elements=count,
         convert=_converter(package, g.name, cmdarg.convert, converters)
         if cmdarg and cmdarg.convert is not None and converters else None,
     )

@@ -158,6 +158,9 @@ _SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "bpf_map__value_size": (c_u32, [c_void_p]),
     "bpf_map__max_entries": (c_u32, [c_void_p]),
     "bpf_map__set_max_entries": (c_int, [c_void_p, c_u32]),
+    "bpf_map__set_type": (c_int, [c_void_p, c_int]),
+    "bpf_map__set_key_size": (c_int, [c_void_p, c_u32]),
+    "bpf_map__set_value_size": (c_int, [c_void_p, c_u32]),
     "bpf_map__initial_value": (c_void_p, [c_void_p, ctypes.POINTER(c_size_t)]),
     "bpf_map_lookup_elem": (c_int, [c_int, c_void_p, c_void_p]),
     "bpf_map_update_elem": (c_int, [c_int, c_void_p, c_void_p, c_u64]),
@@ -604,6 +607,16 @@ def map_set_autocreate(m: int, create: bool) -> None:
 
 def map_set_max_entries(m: int, n: int) -> None:
     _check(lib().bpf_map__set_max_entries(c_void_p(m), n), f"resizing map '{map_name(m)}'")
+
+
+def map_make_ringbuf(m: int, size: int) -> None:
+    """Create map `m` as a BPF_MAP_TYPE_RINGBUF of `size` bytes instead of
+    what the object declares (runner/perf2ring.py)."""
+    b, p, what = lib(), c_void_p(m), f"making map '{map_name(m)}' a ring buffer"
+    _check(b.bpf_map__set_type(p, 27), what)
+    _check(b.bpf_map__set_key_size(p, 0), what)
+    _check(b.bpf_map__set_value_size(p, 0), what)
+    _check(b.bpf_map__set_max_entries(p, size), what)
 
 
 def map_initial_value(m: int) -> memoryview | None:

@@ -145,7 +145,9 @@ def _hist_block(dump: MapDump, labels: _Labels) -> str:
     out = []
     name = "@" + _safe(dump.name)
     for key, value in dump.entries:
-        if labels.key:
+        if labels.view.key_hidden:  # one histogram, no label (runqlat without -P)
+            label = ""
+        elif labels.key:
             label = ", ".join(f"{h} = {t}" for h, t in labels.key_cells(key))
         else:
             label = f"{name}[{_fields(key)}]" if key is not None else name
@@ -156,7 +158,7 @@ def _hist_block(dump: MapDump, labels: _Labels) -> str:
 def _table_text(dump: MapDump, labels: _Labels) -> str:
     rows = []
     for key, value in dump.entries:
-        keys = labels.key_cells(key) if labels.key else [("KEY", _fields(key))]
+        keys = labels.key_cells(key) if labels.key or labels.view.key_hidden else [("KEY", _fields(key))]
         rows.append([(h, t, False) for h, t in keys] + labels.value_cells(value))
     if not rows:
         return ""
@@ -222,6 +224,8 @@ def _hist_text(label: str, value: Any, hist: HistShape, unit: str = UNIT) -> str
     if not draw:  # no samples (hardirqs' slots stay empty unless asked for): the other members alone
         return f"{label}: {_fields(rest) if rest else '(no samples)'}\n"
     shown = {k: v for k, v in rest.items() if v not in (0, "", None, [])}
+    if not label:
+        return (f"{_fields(shown)}\n" if shown else "") + draw
     return (f"{label}: {_fields(shown)}\n" if shown else f"{label}:\n") + draw
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from ..decoders.columns import plan_columns
@@ -164,8 +164,9 @@ class ColumnTableWriter(RowsWriter):
 
     def __init__(self, layout: Layout, stream: IO[bytes], columns: dict[str, Any], header: bool = True, *,
                  extended: bool = False, timestamp: bool = False, check: RecordCheck | None = None,
-                 notes: IO[str] | None = None, label: bytes = b"", containers: bool = False):
-        cols = plan_columns(layout, columns, extended, containers)
+                 notes: IO[str] | None = None, label: bytes = b"", containers: bool = False,
+                 options: Mapping[str, Any] | None = None):
+        cols = plan_columns(layout, columns, extended, options, containers)
         prefix = timestamp or bool(label)
         head = label + column_header(cols, 8 if timestamp else None) if header else b""
         super().__init__(layout, stream, compile_column_rows(layout, cols, escape=False, prefix=prefix),
@@ -232,13 +233,15 @@ def hex_lines(view: memoryview, header: int, stride: int, count: int, length: in
 def event_writer(layout: Layout | None, stream: IO[bytes], as_json: bool, header: bool = True, *,
                  check: RecordCheck | None = None, notes: IO[str] | None = None, label: bytes = b"",
                  columns: dict[str, Any] | None = None, extended: bool = False,
-                 timestamp: bool = False, containers: bool = False) -> EventWriter:
+                 timestamp: bool = False, containers: bool = False,
+                 options: Mapping[str, Any] | None = None) -> EventWriter:
     """The writer a generic package's events get: a table, JSON lines, or
     for records without an export type their bytes in hex. `header`: print
     the table's header line (only worth it when the program has an event
     buffer to fill the table). `check`: the record sizes `layout` fits.
     `columns`: the struct's @column specs (then -e `extended`, -T `timestamp`).
-    `containers`: add the container columns of the struct's cgroup id (--containers)."""
+    `containers`: add the container columns of the struct's cgroup id (--containers).
+    `options`: the globals' values this run, for a column's `when`."""
     if layout is None:
         return HexWriter(stream, as_json, label)
     try:
@@ -246,7 +249,8 @@ def event_writer(layout: Layout | None, stream: IO[bytes], as_json: bool, header
             return JsonWriter(layout, stream, check=check, notes=notes, columns=columns, containers=containers)
         if columns or containers:
             return ColumnTableWriter(layout, stream, columns or {}, header, extended=extended, timestamp=timestamp,
-                                     check=check, notes=notes, label=label, containers=containers)
+                                     check=check, notes=notes, label=label, containers=containers,
+                                     options=options)
     except ValueError as e:  # a package's column that does not fit its struct (ecc refuses them)
         raise PackageError(f"struct {escape_text(layout.name)}: {escape_text(str(e))}") from None
     return TableWriter(layout, stream, header=header, check=check, notes=notes, label=label)
@@ -254,7 +258,8 @@ def event_writer(layout: Layout | None, stream: IO[bytes], as_json: bool, header
 
 def plan_writer(plan: ExportPlan, stream: IO[bytes], as_json: bool, header: bool = True,
                 notes: IO[str] | None = None, *, extended: bool = False, timestamp: bool = False,
-                containers: bool = False) -> EventWriter:
+                containers: bool = False,
+                options: Mapping[str, Any] | None = None) -> EventWriter:
     """A writer for every event buffer of a package, each with its own struct
     and size check. With several buffers a table's lines (and each buffer's
     header line) start with the map's name."""
@@ -263,11 +268,12 @@ def plan_writer(plan: ExportPlan, stream: IO[bytes], as_json: bool, header: bool
         b = buffers[0] if buffers else None
         return event_writer(b.layout if b else None, stream, as_json, header, check=b.check if b else None,
                             notes=notes, columns=b.columns if b else None, extended=extended, timestamp=timestamp,
-                            containers=containers)
+                            containers=containers, options=options)
     width = max(len(b.map) for b in buffers) + 1
     writers = {b.map: event_writer(b.layout, stream, as_json, header, check=b.check, notes=notes,
                                    label=escape_bytes(b.map.encode()).ljust(width) if not as_json else b"",
-                                   columns=b.columns, extended=extended, timestamp=timestamp, containers=containers)
+                                   columns=b.columns, extended=extended, timestamp=timestamp, containers=containers,
+                                   options=options)
                for b in buffers}
     first = next(iter(writers.values()))
     if isinstance(first, _FormattingWriter):  # every header line first, before any buffer's records

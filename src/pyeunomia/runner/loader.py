@@ -7,17 +7,26 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from ..errors import KernelError, MissingPrivilegeError, UnsupportedFeatureError, UsageError, VerifierError
+from ..errors import (
+    KernelError,
+    MissingPrivilegeError,
+    PackageError,
+    UnsupportedFeatureError,
+    UsageError,
+    VerifierError,
+)
 from ..format.escape import escape_text
+from ..format.objspec import MAP_PERF_EVENT_ARRAY
 from ..format.options import GlobalOption, global_options
 from ..format.package import Package
 from ..kernel import features, libbpf
 from ..kernel.tracefs import ensure_tracefs
 from . import attach as policy
-from . import choice, corebtf, kernelbtf, loaderrors
+from . import choice, corebtf, kernelbtf, loaderrors, perf2ring
 
 _REFUSED_WITHOUT_HELP = ("fentry", "fexit", "fmod_ret", "lsm", "freplace")
 _DETACH_THREADS = 8
@@ -75,7 +84,8 @@ class LoadedObject:
                  verbose: bool = False, attach: bool = True, ifname: str | None = None,
                  autoload: Iterable[str] | None = None, map_sizes: dict[str, int] | None = None,
                  btf: str | os.PathLike[str] | kernelbtf.BtfFile | None = None,
-                 only: Iterable[str] | None = None, skip: Iterable[str] | None = None):
+                 only: Iterable[str] | None = None, skip: Iterable[str] | None = None,
+                 perf_ring_bytes: int | None = None):
         self.package = package
         self.choices: list[str] = []  # which twin loads on each event, and why (ecli -v)
         self.refused: dict[str, str] = {}  # programs the kernel refused whose twins loaded instead
@@ -105,6 +115,10 @@ class LoadedObject:
         features.require_bpf_privileges()
         btf_file = btf if isinstance(btf, kernelbtf.BtfFile) or btf is None else kernelbtf.read_btf_file(btf)
         source = kernelbtf.choose(package, btf_file)
+        # perf arrays loaded as ring buffers of perf_ring_bytes (runner/perf2ring.py)
+        self.ring_notes: list[str] = []  # what became of them, for ecli -v
+        self._rewrite = self._rewrite_perf_arrays() if perf_ring_bytes else None
+        self._ring_bytes = perf_ring_bytes or 0
         libbpf.set_log_handler(self._log)
         try:
             self._open_and_load(autoload, map_sizes or {}, source)
@@ -115,6 +129,27 @@ class LoadedObject:
             raise
 
     # -- set-up ------------------------------------------------------------
+
+    @property
+    def rings_from_perf(self) -> list[str]:
+        """The perf event arrays this load made ring buffers."""
+        return self._rewrite.maps if self._rewrite is not None else []
+
+    def _rewrite_perf_arrays(self) -> perf2ring.Rewrite | None:
+        if not any(m.type == MAP_PERF_EVENT_ARRAY for m in self.package.spec.maps) or not features.has_ringbuf():
+            return None
+        try:
+            done = perf2ring.rewrite(self.package.object)
+        except (PackageError, struct.error, IndexError) as e:
+            self.ring_notes.append(f"perf arrays kept: {e}")
+            return None
+        for name, why in done.refused.items():
+            self.ring_notes.append(f"perf array '{name}' kept: {why}")
+        if not done.maps:
+            return None
+        self.ring_notes.append(f"perf array {', '.join(repr(m) for m in done.maps)} loaded as a ring buffer "
+                            f"({done.calls} bpf_perf_event_output calls made bpf_ringbuf_output)")
+        return done
 
     def _open_and_load(self, autoload: Iterable[str] | None, map_sizes: dict[str, int],
                        source: kernelbtf.BtfSource) -> None:
@@ -156,6 +191,13 @@ class LoadedObject:
             except MissingPrivilegeError:
                 raise
             except KernelError as e:
+                if self._rewrite is not None:
+                    # The kernel refused the rewritten program: the perf arrays as written, then.
+                    self.ring_notes.append(f"perf arrays kept: the kernel refused the ring buffer rewrite "
+                                        f"({str(e).splitlines()[0]})")
+                    self._rewrite = None
+                    self._close_object()
+                    continue
                 failed = _failed_program(self._log.text())
                 sections = [(p.name, p.section) for p in self.programs]
                 if autoload is not None or failed in self.refused or not choice.fallback(failed, sections):
@@ -166,7 +208,12 @@ class LoadedObject:
 
     def _open(self, autoload: Iterable[str] | None, core_btf: str | None) -> None:
         name = self.package.object_name  # what libbpf names the maps after: opening and globals agree
-        self._obj = libbpf.object_open(self.package.object, name, core_btf)
+        data = self._rewrite.data if self._rewrite is not None else self.package.object
+        self._obj = libbpf.object_open(data, name, core_btf)
+        if self._rewrite is not None:
+            for m in libbpf.object_maps(self._obj):
+                if libbpf.map_name(m) in self._rewrite.maps:
+                    libbpf.map_make_ringbuf(m, self._ring_bytes)
         self.programs = [ProgramInfo(libbpf.program_name(p), libbpf.program_section(p), p)
                          for p in libbpf.object_programs(self._obj)]
         if autoload is None:

@@ -6,7 +6,9 @@ What is printed:
   - every hash or array map (per-CPU and LRU ones too) that the program
     fills with results, by what its code does (format/mapuse.py): not event
     buffers, not maps already sampled (`sample` metadata), not the `lost`
-    counter, not internal maps, not state kept between events;
+    counter, not internal maps, not state kept between events, not a map
+    whose doc comment says `@internal` (state the code analysis cannot tell
+    from results: filelife's scratch space);
   - every global of .data/.bss whose bytes differ from what the load wrote
     (a counter, an array of counters, a histogram).
 An array map's entries that are all zero were never filled and are left out.
@@ -30,9 +32,10 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from ..errors import KernelError
+from ..errors import KernelError, PackageError
+from ..format.btf import Kind
 from ..format.layout import value_decoder
-from ..format.mapmeta import SCALAR, TABLE, MapView, map_views
+from ..format.mapmeta import HISTOGRAM, SCALAR, TABLE, MapView, bool_globals, map_view, map_views, shown
 from ..format.mapshape import DumpWriter, HistShape, MapDump, hist_shape, int_code, sort_key, sum_per_cpu, weight
 from ..format.mapuse import map_role, map_uses
 from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF, GlobalVar
@@ -62,7 +65,7 @@ class _MapTarget(NamedTuple):
 class _SectionTarget(NamedTuple):
     info: MapInfo
     start: bytes  # what the load wrote
-    globals: list[tuple[GlobalVar, Callable[[bytes], Any], HistShape | None]]
+    globals: list[tuple[GlobalVar, Callable[[bytes], Any], HistShape | None, MapView | None, str | None]]
 
 
 class MapDumper:
@@ -87,6 +90,8 @@ class MapDumper:
         spec = package.spec
         btf = spec.btf
         sampled = {m.name for m in package.meta.maps if m.sample}
+        internal = {e["name"] for e in package.meta.raw.get("bpf_skel", {}).get("maps", [])
+                    if isinstance(e, dict) and e.get("internal") is True and isinstance(e.get("name"), str)}
         infos = loaded.maps()
         has_buffer = any(m.type in (MAP_RINGBUF, MAP_PERF_EVENT_ARRAY) for m in infos)
         events = {t.name for t in package.meta.export_types} if has_buffer else set()
@@ -101,6 +106,11 @@ class MapDumper:
             key_id, value_id = (mspec.key_type_id, mspec.value_type_id) if mspec else (0, 0)
             role = map_role(info.name, uses.get(info.name), bool(value_id) and btf.resolve(value_id).name in events)
             view = views.get(info.name)
+            if info.name in internal and not all_maps:
+                self.skipped.append((info.name, "its doc comment says @internal"))
+                continue
+            if view is not None:
+                view = shown(view, loaded.values)  # `when`: key parts and columns of options not given
             if not (role.results or all_maps or view):
                 self.skipped.append((info.name, role.why))
                 continue
@@ -242,9 +252,36 @@ def _section_targets(package: Package, loaded: LoadedObject, infos: list[MapInfo
             if option is not None and option.section == section:
                 start[g.offset:g.offset + g.size] = option.encode(loaded.values[g.name])
         out.append(_SectionTarget(info, bytes(start), [
-            (g, value_decoder(btf, g.type_id), hist_shape(btf, g.type_id, g.name)) for g in found
+            (g, value_decoder(btf, g.type_id), *_global_view(package, g, loaded.values)) for g in found
             if g.offset + g.size <= info.value_size]))
     return out
+
+
+def _global_view(package: Package, g: GlobalVar, values: dict[str, Any]
+                 ) -> tuple[HistShape | None, MapView | None, str | None]:
+    """A global's histogram shape, and its `@histogram` comment's view and unit
+    (runqlen's `struct lhist hist`: its unit, linear; an array of them keyed by
+    index, `cpu = 0`). A lone global's histogram prints without a label."""
+    btf = package.spec.btf
+    shape = hist_shape(btf, g.type_id, g.name)
+    entry = next((v for s in package.meta.raw.get("bpf_skel", {}).get("data_sections", []) if isinstance(s, dict)
+                  for v in s.get("variables", []) if isinstance(v, dict) and v.get("name") == g.name), None)
+    if entry is None or HISTOGRAM not in entry:
+        return shape, None, None
+    t = btf.resolve(g.type_id)
+    indexed = t.kind == Kind.ARRAY and btf.resolve(t.elem_id).kind == Kind.STRUCT
+    try:
+        view = map_view(g.name, entry, btf, 0, t.elem_id if indexed else g.type_id,
+                        bool_globals(btf, package.spec.globals))
+    except ValueError as e:
+        raise PackageError(f"{package.origin}: {e}") from None
+    if view is None or view.shape is None:
+        return shape, None, None
+    shape = view.shape._replace(indexed=indexed)
+    view = shown(view, values)
+    if not indexed and not view.key:
+        view = view._replace(key_hidden=True)
+    return shape, view, _unit(view, values)
 
 
 def _names_section(map_name: str, section: str) -> bool:
@@ -258,16 +295,16 @@ def _read_section(s: _SectionTarget) -> list[MapDump]:
     if now is None:
         return []
     out = []
-    for g, decode, hist in s.globals:
+    for g, decode, hist, view, unit in s.globals:
         part = now[g.offset:g.offset + g.size]
         if part == s.start[g.offset:g.offset + g.size]:
             continue
         value = decode(part)
         if hist is not None and hist.indexed and isinstance(value, list):
             entries = [(i, v) for i, v in enumerate(value) if weight(v, hist)]  # the histograms filled
-            out.append(MapDump(g.name, True, hist, entries, len(entries)))
+            out.append(MapDump(g.name, True, hist, entries, len(entries), view, unit))
         else:
-            out.append(MapDump(g.name, True, hist, [(None, value)], 1))
+            out.append(MapDump(g.name, True, hist, [(None, value)], 1, view, unit))
     return out
 
 

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
+from ..format.exports import ExportPlan
 from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
 from ..format.package import Package
 from ..format.runmeta import DEFAULT_PERF_BUFFER_TIME_MS
@@ -24,6 +25,13 @@ from .loader import LoadedObject, MapInfo
 from .loop import EventLoop, Reader, Sampler
 from .lostmap import LostCounter, is_lost_counter
 from .ringbuf import RingBufferReader
+
+
+def ring_exports(plan: ExportPlan, rings: list[str]) -> ExportPlan:
+    """`plan` for perf arrays that were loaded as ring buffers (runner/perf2ring.py)."""
+    buffers = {name: b._replace(check=b.check._replace(exact=b.check.size)) if name in rings and b.check else b
+               for name, b in plan.buffers.items()}
+    return plan._replace(buffers=buffers)
 
 
 class RunStats(NamedTuple):
@@ -37,14 +45,17 @@ class Program:
     `btf`: a BTF file (a path, or a kernelbtf.BtfFile) that CO-RE
     relocations resolve against instead of /sys/kernel/btf/vmlinux, as
     `ecli run --btf PATH` does. `only`, `skip`: program names to load
-    exactly, or to leave out (ecli's --only and --skip)."""
+    exactly, or to leave out (ecli's --only and --skip). `perf_to_ring`:
+    load perf arrays used only by bpf_perf_event_output as ring buffers
+    where the kernel has them (runner/perf2ring.py; ecli's --perf-array
+    turns it off)."""
 
     def __init__(self, package: Package, values: dict[str, Any] | None = None, *,
                  verbose: bool = False, ifname: str | None = None, poll_ms: int | None = None,
                  perf_pages: int | None = None, map_sizes: dict[str, int] | None = None,
                  autoload: list[str] | None = None, frequency: int | None = None,
                  btf: str | os.PathLike[str] | BtfFile | None = None,
-                 only: list[str] | None = None, skip: list[str] | None = None):
+                 only: list[str] | None = None, skip: list[str] | None = None, perf_to_ring: bool = True):
         self.package = package
         self.layout = package.export_layout()
         self.exports = package.exports  # which struct each event buffer carries
@@ -55,13 +66,27 @@ class Program:
         # Readers exist before the programs attach: a perf array drops records
         # while no perf event is in it, and no event should be missed.
         self.loaded = LoadedObject(package, values, verbose=verbose, attach=False, map_sizes=map_sizes,
-                                   autoload=autoload, btf=btf, only=only, skip=skip)
+                                   autoload=autoload, btf=btf, only=only, skip=skip,
+                                   perf_ring_bytes=self._perf_ring_bytes() if perf_to_ring else None)
+        if self.loaded.rings_from_perf:  # their records come without a perf sample's padding
+            self.exports = ring_exports(self.exports, self.loaded.rings_from_perf)
         try:
             self._readers = self._open_readers()
             self.loaded.attach(ifname, frequency=frequency)
         except BaseException:
             self.close()
             raise
+
+    def _perf_ring_bytes(self) -> int | None:
+        """The size of the ring buffer that replaces a perf array (runner/perf2ring.py):
+        what its per-CPU rings would have held together. None without a perf array."""
+        if not any(m.type == MAP_PERF_EVENT_ARRAY for m in self.package.spec.maps):
+            return None
+        from .perfbuf import _pow2_ceil, ring_pages
+
+        page, cpus = os.sysconf("SC_PAGE_SIZE"), os.cpu_count() or 1
+        pages = self.perf_pages or ring_pages(self.package.meta.perf_buffer_pages)
+        return _pow2_ceil(pages * page * cpus)
 
     @property
     def values(self) -> dict[str, Any]:
@@ -82,6 +107,7 @@ class Program:
             for m in self.buffer_maps():
                 if m.type == MAP_RINGBUF:
                     rb = RingBufferReader(m.name, m.fd, m.max_entries, DISCARD)
+                    rb.watch_full = m.name in self.loaded.rings_from_perf
                     readers.append((rb, [m.fd]))
                 else:
                     from .perfbuf import PerfBufferReader, ring_pages  # most packages have none: load on demand
@@ -132,9 +158,14 @@ class Program:
         interval_ns = self.values.get("wakeup_interval_ns")
         if isinstance(interval_ns, int) and not isinstance(interval_ns, bool) and interval_ns > 0:
             found.append(max(1, interval_ns // 1_000_000))
-        if any(m.type == MAP_PERF_EVENT_ARRAY for m in self.buffer_maps()):
+        if any(m.type == MAP_PERF_EVENT_ARRAY or m.name in self.loaded.rings_from_perf for m in self.buffer_maps()):
             found.append(self.package.meta.run.perf_buffer_time_ms or DEFAULT_PERF_BUFFER_TIME_MS)
         return min(found) if found else None
+
+    def rings_found_full(self) -> dict[str, int]:
+        """Perf arrays made ring buffers that were found full (records may have
+        been dropped, uncounted: runner/ringbuf.py) -> how many reads found them so."""
+        return {r.name: r.full_seen for r, _fds in self._readers if isinstance(r, RingBufferReader) and r.full_seen}
 
     def run(self, writer: EventWriter, samples: SampleWriter | None = None, *, duration: float | None = None,
             should_stop: Callable[[], bool] = lambda: False, wakeup_fd: int | None = None,

@@ -30,6 +30,7 @@ RUN_MAX = 2048
 BUSY_BIT = 1 << 31
 DISCARD_BIT = 1 << 30
 HEADER_SIZE = 8
+FULL_MARGIN = 64 << 10  # "full": less free than this, or a quarter of the ring (perf samples are < 64 KiB)
 
 
 class RingBufferReader:
@@ -39,6 +40,12 @@ class RingBufferReader:
         self.size = size
         self.writer = writer
         self.lost = 0
+        # A ring buffer counts no drops. Only the reader frees space, so a ring
+        # that dropped a record is still within a record of full when next
+        # read: with `watch_full`, such reads are counted (a perf array made a
+        # ring buffer, runner/perf2ring.py, would otherwise lose records unsaid).
+        self.watch_full = False
+        self.full_seen = 0
         page = os.sysconf("SC_PAGE_SIZE")
         self._mask = size - 1
         self._consumer = mmap.mmap(map_fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
@@ -61,6 +68,8 @@ class RingBufferReader:
         prod = self._producer_pos()
         words, data, mask = self._words, self._data, self._mask
         done = 0
+        if self.watch_full and prod - cons > self.size - min(FULL_MARGIN, self.size // 4):
+            self.full_seen += 1
         while cons < prod and done < limit:
             off = cons & mask
             word = words[off >> 2]

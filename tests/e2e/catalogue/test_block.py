@@ -68,6 +68,8 @@ class Loop:
                                    capture_output=True, text=True).stdout.strip()
         rdev = os.stat(self.path).st_rdev
         self.dev = os.major(rdev) << 20 | os.minor(rdev)  # the kernel's dev_t, as the block tracepoints carry
+        self.name = os.path.basename(self.path)  # loop3: what -d takes too (the `disk` converter)
+        self.maj_min = f"{os.major(rdev)}:{os.minor(rdev)}"
 
     def scheduler(self, name: str) -> None:
         """Requests go through an I/O scheduler (block_rq_insert, then issue) rather than straight to the driver."""
@@ -151,10 +153,19 @@ def test_biolatency_per_disk_counts_every_request_of_that_disk_only(loops):
     assert sum(hists[0]["value"]["slots"]) == 7
 
 
+@pytest.mark.parametrize("tool", ["biolatency", "biosnoop", "biopattern", "bitesize"])
+def test_a_disk_that_does_not_exist_is_one_error_line(tool: str):
+    done = subprocess.run([*command("ecli"), "run", tool, "-d", "nosuchdisk9"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("ecli: error: argument -d/--disk/--targ_dev: no block device is named 'nosuchdisk9': "
+                                  "give one of ") and done.stderr.count("\n") == 1, done.stderr
+
+
 def test_biolatency_per_flag_with_queued_time(loops):
     a, _b = loops
     child = Child(reads(a, 4096, 16384, 65536) + [(a.path, "w", 2 << 20, 4096)] * 4)
-    lines = traced("biolatency", "-F", "-Q", "-m", "-d", str(a.dev), children=(child,))
+    lines = traced("biolatency", "-F", "-Q", "-m", "-d", a.maj_min, children=(child,))
     by_flags = {h["key"]["rwbs"]: sum(h["value"]["slots"]) for h in maps(lines, "hists")}
     assert by_flags == {READ_RWBS: 3, "WS": 4}  # O_DIRECT: sync reads and sync writes, no disk key without -D
     assert all(h["key"]["dev"] == 0 for h in maps(lines, "hists"))
@@ -164,7 +175,7 @@ def test_biosnoop_reports_each_request_exactly(loops):
     a, b = loops
     plan = [*reads(a, 4096, 16384), (a.path, "w", 3 << 20, 65536), *reads(b, 4096)]
     child = Child(plan)
-    events = [e for e in traced("biosnoop", "-d", str(a.dev), children=(child,)) if "map" not in e]
+    events = [e for e in traced("biosnoop", "-d", a.name, children=(child,)) if "map" not in e]
     ours = [e for e in events if e["pid"] == child.pid]
     assert [(e["dev"], e["rwbs"], e["sector"], e["len"]) for e in ours] == [
         (a.dev, READ_RWBS, 0, 4096), (a.dev, READ_RWBS, 8, 16384), (a.dev, "WS", (3 << 20) // SECTOR, 65536)]
@@ -247,7 +258,7 @@ def test_bitesize_histogram_per_comm(loops):
 def test_bitesize_per_disk_filter(loops):
     a, b = loops
     child = Child(reads(a, 8192) + reads(b, 4096, 4096))
-    lines = traced("bitesize", "-d", str(b.dev), "-c", child.name, children=(child,))
+    lines = traced("bitesize", "-d", b.path, "-c", child.name, children=(child,))
     [hist] = maps(lines, "hists")
     assert counted(hist["value"]["slots"]) == {2: 2}
 

@@ -244,6 +244,7 @@ def test_tcpdrop_syn_to_a_closed_port() -> None:
         assert (e["has_sk"], e["state"]) == (0, 0)  # no socket owned it
         assert e["pid"] == os.getpid()  # loopback delivers in the sender's context
         assert e["reason"] == no_socket
+        assert e["reason_text"] == "NO_SOCKET"  # kernel_enum: the name from this kernel's BTF, prefix cut
         assert symbol_at(e["location"]) == rcv
     assert not any(x.get("sport") == sport for x in v6)  # -6: IPv4 left out
 

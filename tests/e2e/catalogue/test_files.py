@@ -218,6 +218,24 @@ def test_filelife_age_of_files_created_and_deleted_by_one_pid() -> None:
     assert [e for e in seen if e.get("pid") == stranger.pid or e.get("path") == old] == []
 
 
+@pytest.mark.parametrize("as_json", [False, True])
+def test_filelife_scratch_map_is_internal_and_not_printed_at_exit(as_json: bool) -> None:
+    """filelife builds each path in a per-CPU `scratch` map marked `@internal`:
+    filled by every event, it is state, and nothing of it shows at exit
+    (before the mark: `@scratch[0]: buf=, key=/tmp/...`); -v says why."""
+    with tempfile.TemporaryDirectory(prefix="pyeu-scratch-") as tmp:
+        path = os.path.join(os.path.realpath(tmp), "f")
+        with running("ecli", "run", "-v", *(["-j"] if as_json else []), "filelife", "-p", str(os.getpid())) as tool:
+            open(path, "w").close()
+            os.unlink(path)
+            tool.wait_for(lambda line: path in line)
+            assert tool.stop() == 0
+            rest = tool.rest()
+    assert [line for line in rest if "scratch" in line] == []
+    assert "ecli: map 'scratch' is not printed: its doc comment says @internal (--all-maps prints it)\n" in \
+        tool.stderr_lines
+
+
 def test_bashreadline_lines_of_one_shell() -> None:
     bash = os.path.realpath("/bin/bash")
     env = {"PATH": "/usr/bin:/bin", "HOME": "/", "TERM": "dumb", "INPUTRC": "/dev/null"}

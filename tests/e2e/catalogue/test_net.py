@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 
 from ...conftest import require
-from ..helpers import Running, running, temp_dir
+from ..helpers import Running, command, running, temp_dir
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -230,11 +230,18 @@ def test_tcplife(family: int) -> None:
 def test_tcplife_remote_port() -> None:
     port_a, port_b = free_port(), free_port()
     a, b = pair([["session", 4, port_a]], [["session", 4, port_b]])
-    with running("ecli", "run", "-j", "tcplife", "-D", f"{port_a}", "-4") as tool:
+    others = [p for p in range(1, 17) if p not in (port_a, port_b)][:15]
+    # port_a last of the 16 the __u16 targ_dports[16] holds: every element is read, none is port_b
+    with running("ecli", "run", "-j", "tcplife", "-D", ",".join(map(str, [*others, port_a])), "-4") as tool:
         b.go()
         a.go()
         seen = events_until(tool, a.pid, 1)
     assert [(e["pid"], e["dport"], e["tx_b"]) for e in seen] == [(a.pid, port_a, SENT + 2)]
+    done = subprocess.run([*command("ecli"), "run", "tcplife", "-D", ",".join(map(str, range(1, 18)))],
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == ("ecli: error: argument -D/--remoteport/--targ_dports: 17 values, and it holds at most "
+                           "16 (see 'ecli run tcplife --help')\n")
 
 
 TCP_ESTABLISHED, TCP_SYN_SENT, TCP_SYN_RECV, TCP_CLOSE_WAIT, TCP_LAST_ACK = 1, 2, 3, 8, 9

@@ -397,6 +397,9 @@ def test_runqlen_per_cpu():
     assert not any(e.get("global") == "hist" for e in entries)  # -C: only the per-CPU histograms
     assert set(per_cpu) == os.sched_getaffinity(0)
     assert sum(per_cpu[last]) > 0 and per_cpu[last][0] == per_cpu[last][1] == 0
+    # the globals' @histogram comment: unit and per-index key, as a map's
+    assert [(e["unit"], e["key_text"]) for e in entries if e.get("global") == "cpu_hists"] == [
+        ("runqlen", str(cpu)) for cpu in sorted(per_cpu)]
 
 
 @once_more

@@ -18,15 +18,14 @@
 #define AF_INET6 10
 #define ENOTSOCK 88
 #define EBADF 9
-#define PORTS_TEXT 64
 #define MAX_PORTS 16
 
 /// Process ID to trace (0: all)
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
 const volatile pid_t targ_pid = 0;
-/// Comma-separated list of ports to trace
+/// Comma-separated list of ports to trace (up to 16)
 /// @cmdarg {"short": "P", "long": "ports", "metavar": "PORTS"}
-const volatile char targ_ports[PORTS_TEXT] = "";
+const volatile __u16 targ_ports[MAX_PORTS] = {};
 /// Include errors on output (failed binds)
 /// @cmdarg {"short": "x", "long": "failed"}
 const volatile bool include_errors = false;
@@ -76,49 +75,15 @@ struct inet_sock___old {
 	__u8 bind_address_no_port: 1;
 } __attribute__((preserve_access_index));
 
-static __u16 ports[MAX_PORTS];
-static __s32 n_ports = -1;
-
-/* The port lists, parsed once from their text on the first event: the text
- * is what the command line gives, and parsing it here keeps the tool free of
- * Python of its own. A race between CPUs parses it twice, to the same. */
-static __always_inline int parse_ports(const volatile char *text, __u16 *out)
+/* Whether `port` is in a list the command line gave (-P 80,443 fills its
+ * first elements, the rest stay zero); an empty list takes every port, and
+ * the list ends at its first zero. */
+static __always_inline bool port_in(__u16 port, const volatile __u16 *list)
 {
-	__u32 cur = 0, n = 0;
-	bool digits = false;
-
-	for (int i = 0; i < PORTS_TEXT; i++) {
-		char c = text[i];
-
-		if (c >= '0' && c <= '9') {
-			cur = cur * 10 + (c - '0');
-			digits = true;
-			if (cur > 0xffff)
-				cur = 0x10000; /* matches no port */
-			continue;
-		}
-		if (digits && n < MAX_PORTS)
-			out[n++ & (MAX_PORTS - 1)] = cur;
-		cur = 0;
-		digits = false;
-		if (!c)
-			break;
-	}
-	return n;
-}
-
-static __always_inline bool port_in(__u16 port, const volatile char *text, __u16 *list, __s32 *count)
-{
-	__s32 n = *count;
-
-	if (!text[0])
+	if (!list[0])
 		return true;
-	if (n < 0) {
-		n = parse_ports(text, list);
-		*count = n;
-	}
 	for (int i = 0; i < MAX_PORTS; i++) {
-		if (i >= n)
+		if (!list[i])
 			break;
 		if (list[i] == port)
 			return true;
@@ -218,7 +183,7 @@ int exit_bind(struct trace_event_raw_sys_exit *ctx)
 		goto out;
 	bpf_probe_read_user(&port, sizeof(port), a->uaddr + 2);
 	port = bpf_ntohs(port);
-	if (!port_in(port, targ_ports, ports, &n_ports))
+	if (!port_in(port, targ_ports))
 		goto out;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {

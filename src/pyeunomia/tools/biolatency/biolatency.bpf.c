@@ -18,8 +18,8 @@
 
 #define MAX_ENTRIES 10240
 
-/// Trace this disk only: its device number as the kernel's dev_t, MAJOR << 20 | MINOR (0: all)
-/// @cmdarg {"short": "d", "long": "disk", "metavar": "DISK"}
+/// Trace this disk only: a name (sda), MAJ:MIN, or the kernel's dev_t MAJOR << 20 | MINOR (0: all)
+/// @cmdarg {"short": "d", "long": "disk", "metavar": "DISK", "convert": "disk"}
 const volatile __u32 targ_dev = 0;
 /// Print a histogram per disk device
 /// @cmdarg {"short": "D", "long": "disks"}
@@ -56,7 +56,7 @@ struct {
 	__type(value, struct start);
 } starts SEC(".maps");
 
-/// @histogram {"unit": "usecs", "unit_option": {"targ_ms": "msecs"}, "key": {"members": {"dev": {"header": "disk", "decoder": "dev"}, "rwbs": {"header": "flags"}}}}
+/// @histogram {"unit": "usecs", "unit_option": {"targ_ms": "msecs"}, "key": {"members": {"dev": {"header": "disk", "decoder": "dev", "when": "targ_per_disk"}, "rwbs": {"header": "flags", "when": "targ_per_flag"}}}}
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_ENTRIES);

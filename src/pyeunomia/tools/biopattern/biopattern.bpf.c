@@ -12,11 +12,11 @@
 #include <bpf/bpf_helpers.h>
 #include "biopattern.bpf.h"
 
-/// Trace this disk only: its device number as the kernel's dev_t, MAJOR << 20 | MINOR (0: all)
-/// @cmdarg {"short": "d", "long": "disk", "metavar": "DISK"}
+/// Trace this disk only: a name (sda), MAJ:MIN, or the kernel's dev_t MAJOR << 20 | MINOR (0: all)
+/// @cmdarg {"short": "d", "long": "disk", "metavar": "DISK", "convert": "disk"}
 const volatile __u32 targ_dev = 0;
 
-/// @table {"key": {"header": "DISK", "decoder": "dev"}, "sort": "count", "clear": true}
+/// @table {"key": {"header": "DISK", "decoder": "dev"}, "columns": {"random": {"header": "RND"}, "sequential": {"header": "SEQ"}, "count": {"header": "COUNT"}, "bytes": {"header": "BYTES", "decoder": "bytes"}}, "sort": "count", "clear": true}
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 64);

@@ -19,8 +19,8 @@
 
 #define MAX_ENTRIES 10240
 
-/// Trace this disk only: its device number as the kernel's dev_t, MAJOR << 20 | MINOR (0: all)
-/// @cmdarg {"short": "d", "long": "disk", "metavar": "DISK"}
+/// Trace this disk only: a name (sda), MAJ:MIN, or the kernel's dev_t MAJOR << 20 | MINOR (0: all)
+/// @cmdarg {"short": "d", "long": "disk", "metavar": "DISK", "convert": "disk"}
 const volatile __u32 targ_dev = 0;
 /// Include OS queued time in I/O time
 /// @cmdarg {"short": "Q", "long": "queued"}

@@ -18,8 +18,8 @@
 /// Trace this comm only (exact name, as /proc/PID/comm)
 /// @cmdarg {"short": "c", "long": "comm", "metavar": "COMM"}
 const volatile char targ_comm[TASK_COMM_LEN] = "";
-/// Trace this disk only: its device number as the kernel's dev_t, MAJOR << 20 | MINOR (0: all)
-/// @cmdarg {"short": "d", "long": "disk", "metavar": "DISK"}
+/// Trace this disk only: a name (sda), MAJ:MIN, or the kernel's dev_t MAJOR << 20 | MINOR (0: all)
+/// @cmdarg {"short": "d", "long": "disk", "metavar": "DISK", "convert": "disk"}
 const volatile __u32 targ_dev = 0;
 
 /// @histogram {"unit": "kbytes", "key": {"members": {"comm": {"header": "Process Name"}}}}

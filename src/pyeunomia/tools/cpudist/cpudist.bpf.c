@@ -44,7 +44,7 @@ struct {
 
 static struct hist zero;
 
-/// @histogram {"unit": "usecs", "unit_option": {"targ_ms": "msecs"}, "key": {"header": "pid"}}
+/// @histogram {"unit": "usecs", "unit_option": {"targ_ms": "msecs"}, "key": {"header": "pid", "when": ["targ_per_process", "targ_per_thread"]}}
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 10240);

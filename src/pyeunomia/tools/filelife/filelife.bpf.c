@@ -65,6 +65,7 @@ struct scratch {
 	char key[PATH_LEN];
 };
 
+/// @internal
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);

@@ -37,7 +37,7 @@ struct {
 	__type(value, struct start);
 } starts SEC(".maps");
 
-/// @table {"key": {"members": {"name": {"header": "HARDIRQ"}}}, "sort": "count", "clear": true}
+/// @table {"key": {"members": {"name": {"header": "HARDIRQ"}}}, "columns": {"count": {"header": "COUNT"}, "time": {"header": "TOTAL_usecs", "decoder": {"name": "duration", "unit": "ns", "show": "us"}, "when": "!targ_count"}}, "sort": "count", "clear": true}
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 256);

@@ -41,7 +41,7 @@ struct {
 	__type(value, __u64);
 } start SEC(".maps");
 
-/// @table {"key": {"header": "SYSCALL", "decoder": "syscall"}, "columns": {"count": {"header": "COUNT"}, "total_ns": {"header": "TIME (us)", "decoder": {"name": "duration", "unit": "ns", "show": "us"}}}, "sort": "count", "top": 10}
+/// @table {"key": {"header": "SYSCALL", "decoder": "syscall"}, "columns": {"count": {"header": "COUNT"}, "total_ns": {"header": "TIME (us)", "decoder": {"name": "duration", "unit": "ns", "show": "us"}, "when": "measure_latency"}}, "sort": "count", "top": 10}
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
@@ -49,7 +49,7 @@ struct {
 	__type(value, struct data_t);
 } syscalls SEC(".maps");
 
-/// @table {"key": {"header": "PID"}, "columns": {"count": {"header": "COUNT"}, "total_ns": {"header": "TIME (us)", "decoder": {"name": "duration", "unit": "ns", "show": "us"}}, "comm": {"header": "COMM"}}, "sort": "count", "top": 10}
+/// @table {"key": {"header": "PID"}, "columns": {"count": {"header": "COUNT"}, "total_ns": {"header": "TIME (us)", "decoder": {"name": "duration", "unit": "ns", "show": "us"}, "when": "measure_latency"}, "comm": {"header": "COMM"}}, "sort": "count", "top": 10}
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_ENTRIES);

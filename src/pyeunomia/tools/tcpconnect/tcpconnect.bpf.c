@@ -15,7 +15,6 @@
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
-#define PORTS_TEXT 64
 #define MAX_PORTS 16
 
 /// Process PID to trace (0: all)
@@ -24,9 +23,9 @@ const volatile pid_t targ_pid = 0;
 /// Process UID to trace (-1: all)
 /// @cmdarg {"short": "u", "long": "uid", "metavar": "UID", "convert": "uid"}
 const volatile __u32 targ_uid = (__u32)-1;
-/// Comma-separated list of destination ports to trace
+/// Comma-separated list of destination ports to trace (up to 16)
 /// @cmdarg {"short": "P", "long": "port", "metavar": "PORTS"}
-const volatile char targ_ports[PORTS_TEXT] = "";
+const volatile __u16 targ_ports[MAX_PORTS] = {};
 /// Trace only processes in this cgroup (a cgroup v2 directory)
 /// @cmdarg {"long": "cgroup", "metavar": "PATH", "convert": "cgroup"}
 const volatile __u64 targ_cgroup = 0;
@@ -74,49 +73,15 @@ struct {
 	__type(value, __u64);
 } counts SEC(".maps");
 
-static __u16 ports[MAX_PORTS];
-static __s32 n_ports = -1;
-
-/* The port lists, parsed once from their text on the first event: the text
- * is what the command line gives, and parsing it here keeps the tool free of
- * Python of its own. A race between CPUs parses it twice, to the same. */
-static __always_inline int parse_ports(const volatile char *text, __u16 *out)
+/* Whether `port` is in a list the command line gave (-P 80,443 fills its
+ * first elements, the rest stay zero); an empty list takes every port, and
+ * the list ends at its first zero. */
+static __always_inline bool port_in(__u16 port, const volatile __u16 *list)
 {
-	__u32 cur = 0, n = 0;
-	bool digits = false;
-
-	for (int i = 0; i < PORTS_TEXT; i++) {
-		char c = text[i];
-
-		if (c >= '0' && c <= '9') {
-			cur = cur * 10 + (c - '0');
-			digits = true;
-			if (cur > 0xffff)
-				cur = 0x10000; /* matches no port */
-			continue;
-		}
-		if (digits && n < MAX_PORTS)
-			out[n++ & (MAX_PORTS - 1)] = cur;
-		cur = 0;
-		digits = false;
-		if (!c)
-			break;
-	}
-	return n;
-}
-
-static __always_inline bool port_in(__u16 port, const volatile char *text, __u16 *list, __s32 *count)
-{
-	__s32 n = *count;
-
-	if (!text[0])
+	if (!list[0])
 		return true;
-	if (n < 0) {
-		n = parse_ports(text, list);
-		*count = n;
-	}
 	for (int i = 0; i < MAX_PORTS; i++) {
-		if (i >= n)
+		if (!list[i])
 			break;
 		if (list[i] == port)
 			return true;
@@ -177,7 +142,7 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		return 0;
 	family = ctx->family;
 	dport = ctx->dport;
-	if (!port_in(dport, targ_ports, ports, &n_ports))
+	if (!port_in(dport, targ_ports))
 		return 0;
 	if (targ_count) {
 		count((struct sock *)ctx->skaddr, family, dport);

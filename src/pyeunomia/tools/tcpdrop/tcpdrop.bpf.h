@@ -24,7 +24,7 @@ struct event {
 	__u8 has_sk; /* 1 when the packet had a socket, whose state is in state */
 	/// @column {"header": "STATE", "width": 12, "left": true, "decoder": "tcp_state"}
 	__u32 state; /* 0 when no socket owned the packet */
-	/// @column {"header": "REASON", "width": 6}
+	/// @column {"header": "REASON", "width": 6, "left": true, "decoder": {"name": "kernel_enum", "type": "skb_drop_reason", "prefix": "SKB_DROP_REASON_"}}
 	__s32 reason; /* enum skb_drop_reason (5.17+; numbers differ by kernel), -1 on older kernels */
 	/// @column {"header": "LOCATION", "width": 24, "left": true, "decoder": "ksym"}
 	__u64 location; /* the kernel code that freed it */

@@ -15,7 +15,6 @@
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
-#define PORTS_TEXT 64
 #define MAX_PORTS 16
 
 /// Process ID to trace (0: all)
@@ -27,12 +26,12 @@ const volatile bool targ_ipv4 = false;
 /// Trace IPv6 only
 /// @cmdarg {"short": "6", "long": "ipv6"}
 const volatile bool targ_ipv6 = false;
-/// Comma-separated list of local ports to trace
+/// Comma-separated list of local ports to trace (up to 16)
 /// @cmdarg {"short": "L", "long": "localport", "metavar": "LOCALPORT"}
-const volatile char targ_lports[PORTS_TEXT] = "";
-/// Comma-separated list of remote ports to trace
+const volatile __u16 targ_lports[MAX_PORTS] = {};
+/// Comma-separated list of remote ports to trace (up to 16)
 /// @cmdarg {"short": "D", "long": "remoteport", "metavar": "REMOTEPORT"}
-const volatile char targ_dports[PORTS_TEXT] = "";
+const volatile __u16 targ_dports[MAX_PORTS] = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -70,49 +69,15 @@ struct {
 	__type(value, struct session);
 } sessions SEC(".maps");
 
-static __u16 lports[MAX_PORTS], dports[MAX_PORTS];
-static __s32 n_lports = -1, n_dports = -1;
-
-/* The port lists, parsed once from their text on the first event: the text
- * is what the command line gives, and parsing it here keeps the tool free of
- * Python of its own. A race between CPUs parses it twice, to the same. */
-static __always_inline int parse_ports(const volatile char *text, __u16 *out)
+/* Whether `port` is in a list the command line gave (-P 80,443 fills its
+ * first elements, the rest stay zero); an empty list takes every port, and
+ * the list ends at its first zero. */
+static __always_inline bool port_in(__u16 port, const volatile __u16 *list)
 {
-	__u32 cur = 0, n = 0;
-	bool digits = false;
-
-	for (int i = 0; i < PORTS_TEXT; i++) {
-		char c = text[i];
-
-		if (c >= '0' && c <= '9') {
-			cur = cur * 10 + (c - '0');
-			digits = true;
-			if (cur > 0xffff)
-				cur = 0x10000; /* matches no port */
-			continue;
-		}
-		if (digits && n < MAX_PORTS)
-			out[n++ & (MAX_PORTS - 1)] = cur;
-		cur = 0;
-		digits = false;
-		if (!c)
-			break;
-	}
-	return n;
-}
-
-static __always_inline bool port_in(__u16 port, const volatile char *text, __u16 *list, __s32 *count)
-{
-	__s32 n = *count;
-
-	if (!text[0])
+	if (!list[0])
 		return true;
-	if (n < 0) {
-		n = parse_ports(text, list);
-		*count = n;
-	}
 	for (int i = 0; i < MAX_PORTS; i++) {
-		if (i >= n)
+		if (!list[i])
 			break;
 		if (list[i] == port)
 			return true;
@@ -177,7 +142,7 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		return 0;
 
 	if ((targ_pid && s->pid != targ_pid) ||
-	    !port_in(sport, targ_lports, lports, &n_lports) || !port_in(dport, targ_dports, dports, &n_dports)) {
+	    !port_in(sport, targ_lports) || !port_in(dport, targ_dports)) {
 		bpf_map_delete_elem(&sessions, &sk);
 		return 0;
 	}
