@@ -132,6 +132,14 @@ int sys_exit(struct sys_exit_args *ctx)
 		__sync_fetch_and_add(&pval->count, 1);
 		if (measure_latency)
 			__sync_fetch_and_add(&pval->total_ns, lat);
+		/* A pid's first syscalls are often its parent's fork child's, before
+		 * exec or prctl(PR_SET_NAME) gave it its own name: the name after
+		 * exec (59, execveat 322) or prctl (157) is the one to show (on x86_64;
+		 * elsewhere the name is taken on every call). */
+#if defined(__TARGET_ARCH_x86)
+		if (ctx->id == 59 || ctx->id == 322 || ctx->id == 157)
+#endif
+			bpf_get_current_comm(pval->comm, sizeof(pval->comm));
 		return 0;
 	}
 	key = ctx->id;

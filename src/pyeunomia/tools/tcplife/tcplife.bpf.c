@@ -140,6 +140,13 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	}
 	if (newstate != TCP_CLOSE)
 		return 0;
+	/* Reset before either end closed (SO_LINGER 0 on the peer): no task was
+	 * recorded. The task current at CLOSE is the one libbpf-tools names too;
+	 * on loopback it is the peer that sent the reset, in its own context. */
+	if (!s->pid) {
+		s->pid = bpf_get_current_pid_tgid() >> 32;
+		bpf_get_current_comm(s->comm, sizeof(s->comm));
+	}
 
 	if ((targ_pid && s->pid != targ_pid) ||
 	    !port_in(sport, targ_lports) || !port_in(dport, targ_dports)) {

@@ -19,9 +19,9 @@ struct event {
 	/// @column {"header": "RPORT", "width": 5, "decoder": "port"}
 	unsigned short dport;        /* host order */
 	unsigned short af;           /* AF_INET or AF_INET6 */
-	/// @column {"header": "TX_KB", "width": 9, "decoder": "bytes"}
+	/// @column {"header": "TX", "width": 9, "decoder": "bytes"}
 	unsigned long long tx_b;     /* bytes the peer acknowledged (tcp_sock.bytes_acked) */
-	/// @column {"header": "RX_KB", "width": 9, "decoder": "bytes"}
+	/// @column {"header": "RX", "width": 9, "decoder": "bytes"}
 	unsigned long long rx_b;     /* bytes received (tcp_sock.bytes_received) */
 	/// @column {"header": "MS", "width": 8, "decoder": {"name": "duration", "unit": "us", "show": "ms"}}
 	unsigned long long span_us;  /* from the first state change seen (SYN_SENT or SYN_RECV) to CLOSE */
