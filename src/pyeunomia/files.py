@@ -109,3 +109,17 @@ def safe_directories(directory: str) -> bool:
         if parent == directory:
             return True
         directory = parent
+
+
+def cgroup2_root(mounts: str = "/proc/self/mounts") -> str | None:
+    """Where the cgroup v2 hierarchy is mounted: /sys/fs/cgroup on a unified
+    system, /sys/fs/cgroup/unified on a hybrid one."""
+    try:
+        with open(mounts) as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 2 and fields[2] == "cgroup2":
+                    return fields[1]
+    except OSError:
+        return None
+    return None

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Iterable
 
-from ..decoders.cgroup import cgroup2_root
+from ..files import cgroup2_root
 from .metadata import Container, describe
 from .paths import parse_cgroup_path
 

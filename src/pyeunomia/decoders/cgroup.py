@@ -9,21 +9,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from ..files import cgroup2_root
 from .registry import Decode, DecoderType
 
-
-def cgroup2_root(mounts: str = "/proc/self/mounts") -> str | None:
-    """Where the cgroup v2 hierarchy is mounted: /sys/fs/cgroup on a unified
-    system, /sys/fs/cgroup/unified on a hybrid one."""
-    try:
-        with open(mounts) as f:
-            for line in f:
-                fields = line.split()
-                if len(fields) > 2 and fields[2] == "cgroup2":
-                    return fields[1]
-    except OSError:
-        return None
-    return None
+__all__ = ["CgroupNames", "cgroup2_root", "cgroup_id_and_level"]
 
 
 def cgroup_id_and_level(path: str, root: str | None = None) -> tuple[int, int]:

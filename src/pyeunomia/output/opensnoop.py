@@ -11,6 +11,7 @@ import time
 from json.encoder import encode_basestring_ascii
 from typing import IO, Any, NamedTuple
 
+from ..decoders import DECODERS  # the package's table: importing errno below loads it anyway
 from ..decoders.errno import errno_name
 from ..decoders.open_flags import open_flags_text
 from ..decoders.registry import Provisional
@@ -42,8 +43,6 @@ class _ContainerText(dict[int, bytes]):
 
     def __init__(self, decoder: str, as_json: bool):
         super().__init__()
-        from ..decoders import DECODERS
-
         self.decode = DECODERS[decoder].make({"host": "" if as_json else "-"})
         self.as_json = as_json
 

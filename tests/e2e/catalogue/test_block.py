@@ -34,6 +34,7 @@ import pytest
 
 from ...conftest import require
 from ..helpers import Running, command, temp_dir
+from .cgroups import new_cgroup
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -195,31 +196,18 @@ def test_biosnoop_queued(loops):
     assert all(e["delta"] > 0 and e["qdelta"] > 0 for e in ours)  # inserted, then issued, then completed
 
 
-def cgroup_arg(path: Path) -> str:
-    """-c as this build takes it: the cgroup's path where the `cgroup` converter exists, else its id."""
-    import importlib.util
-    return str(path) if importlib.util.find_spec("pyeunomia.converters") else str(path.stat().st_ino)
-
-
 @pytest.fixture
 def group() -> Iterator[Path]:
     """A cgroup v2 group of our own (the hybrid mount's, or the unified one)."""
-    root = Path("/sys/fs/cgroup/unified")
-    if not (root / "cgroup.procs").exists():
-        root = Path("/sys/fs/cgroup")
-    path = root / f"pyeu-blk-{os.getpid()}"
-    path.mkdir()
-    try:
+    with new_cgroup("pyeu-blk") as path:
         yield path
-    finally:
-        path.rmdir()
 
 
 def test_biosnoop_cgroup_filter(loops, group):
     a, _b = loops
     inside, outside = Child(reads(a, 4096)), Child(reads(a, 4096), tag="out")
     (group / "cgroup.procs").write_text(str(inside.pid))
-    events = [e for e in traced("biosnoop", "-c", cgroup_arg(group), children=(inside, outside)) if "map" not in e]
+    events = [e for e in traced("biosnoop", "-c", str(group), children=(inside, outside)) if "map" not in e]
     assert [(e["pid"], e["sector"], e["cgroup_id"]) for e in events] == [(inside.pid, 0, group.stat().st_ino)]
 
 
@@ -227,7 +215,7 @@ def test_biolatency_cgroup_filter(loops, group):
     a, _b = loops
     inside, outside = Child(reads(a, 4096, 4096, 8192)), Child(reads(a, 4096, 4096), tag="out")
     (group / "cgroup.procs").write_text(str(inside.pid))
-    lines = traced("biolatency", "-D", "-c", cgroup_arg(group), children=(inside, outside))
+    lines = traced("biolatency", "-D", "-c", str(group), children=(inside, outside))
     assert [(h["key"]["dev"], sum(h["value"]["slots"])) for h in maps(lines, "hists")] == [(a.dev, 3)]
 
 

@@ -332,7 +332,10 @@ def test_gethostlatency_libc_probes_the_library_given() -> None:
             ours = Child(Path(kids), code, tag="l", env=env)
             system = Child(Path(kids), code, tag="s")
             try:
-                maps = Path(f"/proc/{ours.pid}/maps").read_text()
+                deadline = time.monotonic() + 10  # Popen returns at exec: the loader maps libc after
+                while "libc.so.6" not in (maps := Path(f"/proc/{ours.pid}/maps").read_text()):
+                    assert time.monotonic() < deadline, "the child never mapped a libc"
+                    time.sleep(0.01)
                 assert f"{d}/libc.so.6" in maps, "the child did not load the copy of libc"
                 with running("ecli", "run", "-j", "gethostlatency", "-l", f"{d}/libc.so.6") as tool:
                     system.go()

@@ -20,22 +20,20 @@ lost. Per-connect times were too noisy under that load to quote.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ...conftest import require
 from ..helpers import Running, command, running, temp_dir
+from .cgroups import new_cgroup
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -338,33 +336,8 @@ def test_bindsnoop() -> None:
     assert [(e["pid"], e["ret"], e["port"]) for e in plain] == [(a.pid, 0, p1), (a.pid, 0, p2)]
 
 
-@contextmanager
-def cgroup() -> Iterator[Path]:
-    """A fresh cgroup v2 directory, removed after its processes have exited."""
-    from pyeunomia.decoders.cgroup import cgroup2_root
-    root = cgroup2_root()
-    require(root is not None, "no cgroup v2 hierarchy is mounted")
-    assert root is not None
-    group = Path(root) / f"pyeunomia-net-{os.getpid()}-{time.monotonic_ns() % 100000}"
-    group.mkdir()
-    try:
-        yield group
-    finally:
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                group.rmdir()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-
-def cgroup_arg(group: Path) -> str:
-    """The path once the `cgroup` converter exists (docs/writing-tools.md);
-    until then the option takes the cgroup's id, its directory's inode."""
-    return str(group) if importlib.util.find_spec("pyeunomia.converters") else str(group.stat().st_ino)
+def cgroup() -> AbstractContextManager[Path]:
+    return new_cgroup("pyeunomia-net")
 
 
 @pytest.mark.parametrize(("tool", "option"), [("tcpconnect", "--cgroup"), ("bindsnoop", "-c")])
@@ -374,7 +347,7 @@ def test_cgroup_filter(tool: str, option: str) -> None:
     with cgroup() as group:
         a, b = pair([["session", 4, port_a]], [["session", 4, port_b]])
         (group / "cgroup.procs").write_text(str(a.pid))
-        with running("ecli", "run", "-j", tool, option, cgroup_arg(group)) as snoop:
+        with running("ecli", "run", "-j", tool, option, str(group)) as snoop:
             b.go()
             a.go()
             seen = events_until(snoop, a.pid, 1)

@@ -34,14 +34,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ..helpers import Running, running, temp_dir
+from .cgroups import new_cgroup
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -91,20 +92,8 @@ def tool(name: str, *args: str) -> Any:
 CGROUP2 = Path("/sys/fs/cgroup/unified") if os.path.ismount("/sys/fs/cgroup/unified") else Path("/sys/fs/cgroup")
 
 
-@contextmanager
-def cgroup() -> Iterator[Path]:
-    path = CGROUP2 / unique("pyeu-proc")
-    path.mkdir()
-    try:
-        yield path
-    finally:
-        path.rmdir()
-
-
-def cgroup_option(path: Path) -> str:
-    """-c takes a path through the `cgroup` converter; until that converter is
-    in the engine, the id it gives (the directory's inode number)."""
-    return str(path) if importlib.util.find_spec("pyeunomia.converters") else str(path.stat().st_ino)
+def cgroup() -> AbstractContextManager[Path]:
+    return new_cgroup("pyeu-proc")
 
 
 def signal_option(name: str) -> str:
@@ -158,7 +147,7 @@ def test_execsnoop_max_args_uid_and_name_filters() -> None:
 
 def test_execsnoop_cgroup() -> None:
     inside, outside = copy_exe("/bin/true", "pyeuci"), copy_exe("/bin/true", "pyeuco")
-    with cgroup() as path, tool("execsnoop", "-c", cgroup_option(path)) as snoop:
+    with cgroup() as path, tool("execsnoop", "-c", str(path)) as snoop:
         subprocess.run([str(outside)], check=True)
         child = subprocess.Popen([str(inside)], preexec_fn=into(path))
         child.wait()
@@ -221,7 +210,7 @@ def test_exitsnoop_pid_and_threads() -> None:
 
 def test_exitsnoop_cgroup() -> None:
     inside, outside = copy_exe("/bin/false", "pyeuxi"), copy_exe("/bin/false", "pyeuxo")
-    with cgroup() as path, tool("exitsnoop", "-c", cgroup_option(path)) as snoop:
+    with cgroup() as path, tool("exitsnoop", "-c", str(path)) as snoop:
         subprocess.run([str(outside)])
         child = subprocess.Popen([str(inside)], preexec_fn=into(path))
         child.wait()

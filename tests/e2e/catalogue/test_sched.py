@@ -23,21 +23,20 @@ Bench loads (events per second generators), one line per tool:
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import pytest
 
-from ...conftest import require
 from ..helpers import Running, command
+from .cgroups import new_cgroup
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -147,42 +146,8 @@ def child(group: Path | None = None) -> Iterator[Child]:
         c.kill()
 
 
-def cgroup2_root() -> Path | None:
-    """Where cgroup v2 is mounted (v2-only: /sys/fs/cgroup; hybrid: its unified/)."""
-    with open("/proc/self/mounts") as mounts:
-        for line in mounts:
-            fields = line.split()
-            if fields[2] == "cgroup2":
-                return Path(fields[1])
-    return None
-
-
-@contextmanager
-def cgroup() -> Iterator[Path]:
-    """A fresh cgroup v2 directory, removed once its processes have exited."""
-    root = cgroup2_root()
-    require(root is not None, "no cgroup v2 hierarchy is mounted")
-    assert root is not None
-    group = root / f"pyeunomia-sched-{os.getpid()}-{time.monotonic_ns() % 100000}"
-    group.mkdir()
-    try:
-        yield group
-    finally:
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                group.rmdir()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-
-def cgroup_arg(group: Path) -> str:
-    """The path once the `cgroup` converter exists (docs/writing-tools.md);
-    until then the option takes the cgroup's id, its directory's inode."""
-    return str(group) if importlib.util.find_spec("pyeunomia.converters") else str(group.stat().st_ino)
+def cgroup() -> AbstractContextManager[Path]:
+    return new_cgroup("pyeunomia-sched")
 
 
 def tool(*args: str) -> Running:
@@ -246,7 +211,7 @@ def test_runqlat_pid_filter_leaves_others_out():
 def test_cgroup_filter(name: str):
     """-c: only the child moved into a fresh cgroup is counted, not the one left in the test's own."""
     with cgroup() as group, child(group) as inside, child() as outside:
-        r = tool(name, "-c", cgroup_arg(group), "-P")
+        r = tool(name, "-c", str(group), "-P")
         d = inside.go()
         outside.go()
         out = hists(results(r))
