@@ -147,7 +147,7 @@ def main() -> None:
     out = Path(args.output)
     soak = "\n## Soak\n"  # written by `make soak` (bench/soak.py): kept across `make bench`
     if out.exists() and soak in out.read_text():
-        parts.append(soak + out.read_text().split(soak, 1)[1])
+        parts.append(soak + out.read_text().split(soak, 1)[1].split("\n## ", 1)[0])  # the soak section only
     out.write_text("\n".join(parts))
     print(f"wrote {args.output}", file=sys.stderr)
 
