@@ -46,7 +46,7 @@ from .catalogue.test_block import (
 )
 from .catalogue.test_count import GETPPIDS, KILLS, LOOPBACK, SYSCALL_CHILD, memcg, refused
 from .catalogue.test_count import Child as CountChild
-from .catalogue.test_sched import SLEEPS, SPIN, cgroup, cgroup_arg
+from .catalogue.test_sched import SLEEPS, SPIN, cgroup
 from .catalogue.test_sched import child as sched_child
 from .helpers import ROOT, command, running, temp_dir
 from .test_exporter_prometheus import Prometheus, prometheus
@@ -377,8 +377,8 @@ def test_catalogue_through_prometheus():
             io = Child(block_plan(a, b), tag="met")
             syscalls, reader = CountChild(SYSCALL_CHILD), cold_reader(tmp)
             config = combined({"biolatency": [{"disk": a.dev}], "biopattern": [{"disk": a.dev}],
-                               "bitesize": [{"comm": io.name}], "runqlat": [{"cgroup": cgroup_arg(group)}],
-                               "cpudist": [{"cgroup": cgroup_arg(group)}] * 2,
+                               "bitesize": [{"comm": io.name}], "runqlat": [{"cgroup": str(group)}],
+                               "cpudist": [{"cgroup": str(group)}] * 2,
                                "syscount": [{"pid": syscalls.pid}] * 2, "tcpdrop": [{"pid": os.getpid()}],
                                "drsnoop": [{"pid": reader.pid}]})
             with Exporter(tmp, config) as exp, prometheus(tmp, f"127.0.0.1:{exp.port}") as prom:
