@@ -297,20 +297,18 @@ def _converters(package: Package) -> ConverterOf | None:
 def _list_tools() -> None:
     """Each built-in tool and the first sentence of its description, aligned."""
     import json
-    import re
 
+    from ..format.package import doc_summary
     from ..source import builtin_packages
 
     rows = []
     for name, path in sorted(builtin_packages().items()):
         try:
             with open(path, "rb") as f:
-                doc = json.load(f).get("meta", {}).get("bpf_skel", {}).get("doc", {})
-            text = " ".join(str(doc.get("brief") or doc.get("description") or "").split())
+                text = doc_summary(json.load(f).get("meta", {}).get("bpf_skel", {}).get("doc", {}))
         except (OSError, ValueError, AttributeError):
             text = ""
-        m = re.match(r"(.*?[.!?])(?:\s|$)", text)
-        rows.append((name, escape_text(m.group(1) if m else text)))
+        rows.append((name, escape_text(text)))
     width = max((len(n) for n, _ in rows), default=0)
     sys.stdout.write("".join(f"{n:<{width}}  {t}".rstrip() + "\n" for n, t in rows))
     sys.stdout.flush()

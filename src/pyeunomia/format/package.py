@@ -288,6 +288,14 @@ class Package:
         return json.dumps(doc, separators=(",", ":"), sort_keys=True)
 
 
+def doc_summary(doc: Any) -> str:
+    """The first sentence of a package's `doc` (brief, else description),
+    whitespace folded: what `ecli list` and README's catalogue table show."""
+    text = " ".join(str(doc.get("brief") or doc.get("description") or "").split()) if isinstance(doc, dict) else ""
+    m = re.match(r"(.*?[.!?])(?:\s|$)", text)
+    return m.group(1) if m else text
+
+
 def _archive_fields(doc: dict[str, Any], origin: str) -> tuple[str, int | None] | None:
     """The embedded archive's fields, type-checked; unpacked only when used."""
     text, size = doc.get("btf_archive"), doc.get("btf_archive_size")
