@@ -16,7 +16,7 @@ spec = importlib.util.spec_from_file_location("rebuild_tools", ROOT / "scripts" 
 assert spec is not None and spec.loader is not None
 rebuild = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(rebuild)
-TOOLS = [p for p in sorted(rebuild.TOOLS.iterdir()) if p.is_dir() and rebuild.sources_of(p)]
+TOOLS = rebuild.tool_dirs()
 
 
 @pytest.mark.parametrize("tool", TOOLS, ids=lambda p: p.name)

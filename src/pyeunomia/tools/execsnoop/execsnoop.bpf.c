@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "execsnoop.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 #define INVALID_UID ((uid_t)-1)
 
@@ -27,8 +28,6 @@ const volatile uid_t targ_uid = INVALID_UID;
 /// Trace processes in this cgroup only (a cgroup v2 path; that cgroup itself, not its children)
 /// @cmdarg {"short": "c", "long": "cgroup", "metavar": "PATH", "convert": "cgroup"}
 const volatile __u64 targ_cgroup = 0;
-/// Trace only the cgroups in cgroup_filter (the runner's --container, --pod, --namespace fill it)
-const volatile bool filter_cgroup_map = false;
 /// Only print commands whose name contains this text
 /// @cmdarg {"short": "n", "long": "name", "metavar": "NAME"}
 const volatile char targ_name[TASK_COMM_LEN] = "";
@@ -57,14 +56,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct event);
 } scratch SEC(".maps");
-
-/* The cgroup v2 ids of the containers to trace, when filter_cgroup_map. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u64);
-	__type(value, __u8);
-} cgroup_filter SEC(".maps");
 
 /* Events the ring had no room for, counted per CPU: never dropped silently. */
 struct {
@@ -113,7 +104,7 @@ static __always_inline int enter(const char *const *argv)
 		return 0;
 	if (targ_cgroup && cgid != targ_cgroup)
 		return 0;
-	if (filter_cgroup_map && !bpf_map_lookup_elem(&cgroup_filter, &cgid))
+	if (!container_allowed(cgid))
 		return 0;
 	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
