@@ -12,6 +12,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bashreadline.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 /// Trace only this process id (0: all)
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
@@ -63,7 +64,7 @@ int BPF_KRETPROBE(readline_return, const char *line)
 	__builtin_memcpy(e->comm, comm, sizeof(e->comm));
 	if (bpf_probe_read_user_str(e->line, sizeof(e->line), line) < 0)
 		e->line[0] = 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;
 }
 

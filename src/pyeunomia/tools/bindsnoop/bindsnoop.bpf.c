@@ -13,6 +13,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "bindsnoop.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -213,7 +214,7 @@ int exit_bind(struct trace_event_raw_sys_exit *ctx)
 		e->bound_dev_if = 0;
 		e->opts = 0;
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 out:
 	bpf_map_delete_elem(&args, &tid);
 	return 0;

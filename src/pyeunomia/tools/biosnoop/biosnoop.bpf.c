@@ -16,6 +16,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "biosnoop.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 #define MAX_ENTRIES 10240
 
@@ -196,7 +197,7 @@ int block_rq_complete(struct rq_complete_record *ctx)
 	e->delta = now - s->issue_ts;
 	e->cgroup_id = s->cgroup_id;
 	bpf_map_delete_elem(&starts, &key);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "drsnoop.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 /// Trace only this process id (0: all)
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
@@ -94,7 +95,7 @@ static __always_inline int end(unsigned long nr_reclaimed)
 	e->tid = tid;
 	e->nr_reclaimed = nr_reclaimed;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	bpf_map_delete_elem(&start, &tid);
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "execsnoop.bpf.h"
+#include "../include/wakeup.bpf.h"
 #include "../include/container_filter.bpf.h"
 
 #define INVALID_UID ((uid_t)-1)
@@ -173,7 +174,7 @@ static __always_inline int leave(long ret, bool execveat)
 	__u64 size = offsetof(struct event, args) + e->args_size;
 	if (size > sizeof(*e))
 		size = sizeof(*e);
-	if (bpf_ringbuf_output(&events, e, size, 0))
+	if (bpf_ringbuf_output(&events, e, size, wakeup_flags(&events)))
 		count_lost();
 done:
 	bpf_map_delete_elem(&execs, &tid);

@@ -11,6 +11,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "exitsnoop.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 /// Process ID to trace (0: all)
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
@@ -78,7 +79,7 @@ int sched_process_exit(void *ctx)
 	e->exit_code = (status >> 8) & 0xff;
 	e->sig = status & 0x7f;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;
 }
 

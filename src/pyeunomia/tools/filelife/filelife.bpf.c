@@ -21,6 +21,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "filelife.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 #define FMODE_CREATED 0x100000 /* include/linux/fs.h: 0x100000 from 4.19 to 6.18 */
 #define AT_FDCWD -100
@@ -255,7 +256,7 @@ static __always_inline int unlink_exit(long ret)
 	e->creator_pid = born.pid;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_probe_read_kernel(e->path, sizeof(e->path), s->key);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "killsnoop.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 /// Process ID to trace: the sender (0: all)
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
@@ -88,7 +89,7 @@ static __always_inline int leave(long ret)
 	e->ret = ret;
 	e->syscall = a->syscall;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 done:
 	bpf_map_delete_elem(&calls, &tid);
 	return 0;

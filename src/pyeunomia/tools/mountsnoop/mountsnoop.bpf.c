@@ -11,6 +11,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "mountsnoop.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 #define FSCONFIG_SET_STRING 1 /* fsconfig cmds whose value is a string */
 #define FSCONFIG_SET_PATH 3
@@ -108,7 +109,7 @@ static __always_inline int leave(long ret)
 	read_str(e->target, sizeof(e->target), c.target);
 	read_str(e->fstype, sizeof(e->fstype), c.fstype);
 	read_str(e->data, sizeof(e->data), c.data);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;
 }
 

@@ -16,6 +16,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "offcputime.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 #define PF_KTHREAD 0x00200000
 #define MAX_STACK_DEPTH 127
@@ -145,7 +146,7 @@ static __always_inline int on_switch(void *ctx, struct task_struct *prev, struct
 			e->delta_us = delta_us;
 			e->state = sp->state;
 			e->cpu = bpf_get_smp_processor_id();
-			bpf_ringbuf_submit(e, 0);
+			bpf_ringbuf_submit(e, wakeup_flags(&events));
 		}
 	}
 	bpf_map_delete_elem(&start, &tid);

@@ -14,6 +14,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "oomkill.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -68,7 +69,7 @@ int mark_victim(struct trace_event_raw_mark_victim___x *ctx)
 	} else if (e->kpid == e->tpid) {
 		__builtin_memcpy(e->kcomm, e->tcomm, sizeof(e->kcomm));
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;
 }
 

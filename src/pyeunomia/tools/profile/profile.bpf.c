@@ -10,6 +10,7 @@
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include "profile.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 #define MAX_STACK_DEPTH 127
 
@@ -77,6 +78,6 @@ int do_perf_event(void *ctx)
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->kern_stack_id = user_stacks_only ? -1 : bpf_get_stackid(ctx, &stackmap, 0);
 	e->user_stack_id = kernel_stacks_only ? -1 : bpf_get_stackid(ctx, &stackmap, BPF_F_USER_STACK);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "runqslower.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 #define TASK_RUNNING 0
 
@@ -106,7 +107,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev, str
 		e->prev_pid = 0;
 		e->prev_task[0] = 0;
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;
 }
 

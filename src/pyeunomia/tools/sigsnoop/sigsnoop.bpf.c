@@ -12,6 +12,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "sigsnoop.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 /// Process ID to trace: the sender (0: all)
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
@@ -65,7 +66,7 @@ static __always_inline void send(struct event *src)
 		return;
 	}
 	__builtin_memcpy(e, src, sizeof(*e));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 }
 
 SEC("tracepoint/syscalls/sys_enter_kill")

@@ -8,6 +8,7 @@
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include "syncsnoop.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 /// Trace only this process id (0: all)
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
@@ -48,7 +49,7 @@ static __always_inline int emit(unsigned int call, long long fd)
 	e->call = call;
 	e->fd = fd;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "tcpaccept.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -151,7 +152,7 @@ static __always_inline int accepted(long ret)
 	e->sport = lport;
 	e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	read_addrs(sk, family, e->saddr, e->daddr);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;
 }
 

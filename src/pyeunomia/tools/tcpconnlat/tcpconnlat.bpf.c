@@ -10,6 +10,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "tcpconnlat.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -116,7 +117,7 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	e->lport = ctx->sport;
 	e->dport = ctx->dport;
 	read_addrs((struct sock *)sk, e->af, e->saddr, e->daddr);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 out:
 	bpf_map_delete_elem(&start, &sk);
 	return 0;

@@ -14,6 +14,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "tcpdrop.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -149,7 +150,7 @@ int kfree_skb(struct trace_event_raw_kfree_skb___x *ctx)
 	e->ts = bpf_ktime_get_boot_ns();
 	e->pid = pid;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;
 }
 

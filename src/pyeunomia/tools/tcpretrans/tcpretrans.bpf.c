@@ -13,6 +13,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "tcpretrans.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -111,7 +112,7 @@ int tcp_retransmit_skb(struct bpf_raw_tracepoint_args *ctx)
 	e->ts = bpf_ktime_get_boot_ns();
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "tcpstates.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -128,7 +129,7 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	e->sport = sport;
 	e->dport = dport;
 	read_addrs((struct sock *)sk, family, e->saddr, e->daddr);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;
 }
 

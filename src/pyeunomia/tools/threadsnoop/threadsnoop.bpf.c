@@ -12,6 +12,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "threadsnoop.bpf.h"
+#include "../include/wakeup.bpf.h"
 
 #define CLONE_THREAD 0x00010000
 
@@ -57,7 +58,7 @@ int task_newtask(struct trace_event_raw_task_newtask *ctx)
 	e->creator_tid = (__u32)id;
 	e->clone_flags = flags;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;
 }
 
