@@ -4,7 +4,13 @@ bpftrace's NAME.bt, under the same generated load (bench/loadgen.c).
 
 For each tracer: events generated, events it reported, added ns per
 operation on the loaded process (the load pinned to one CPU, the tracer to
-the other), start-up to its first event, and its RSS after the load. A peer
+the other; against untraced runs made just before that tracer started, so
+slow drift of the machine does not land on one tracer), the tracer's BPF
+programs' own run time per operation (kernel.bpf_stats_enabled, the
+programs the tracer's process holds: the part of the added cost that is
+the tracer's kernel-side code alone, without the noise of whole-syscall
+timings: an exec's 700 us vary by +-50 us between runs), start-up to its
+first event, and its RSS after the load. A peer
 that cannot run on this kernel (most use kprobes, which it lacks) is listed
 with libbpf's or bpftrace's first error line.
 
@@ -14,6 +20,7 @@ with libbpf's or bpftrace's first error line.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -120,6 +127,7 @@ class Result:
     generated: int = 0
     reported: int = 0
     added_ns: Stat | None = None
+    bpf_ns: float | None = None  # the tracer's BPF programs' run time per operation
     startup_s: float | None = None
     rss_kib: int = 0
     notes: list[str] = field(default_factory=list)
@@ -192,6 +200,43 @@ def _first_error(text: str) -> str:
     return (text.strip().splitlines() or ["exited"])[-1][:120]
 
 
+def bpf_run_ns(pid: int) -> int:
+    """The run time so far of the BPF programs process `pid` holds: their ids
+    from the fdinfo of its program and link fds (Debian's bpftool 7.1 is
+    built without the skeleton that names holders), their run times from
+    bpftool; needs kernel.bpf_stats_enabled."""
+    ids = set()
+    fds = Path(f"/proc/{pid}/fdinfo")
+    for info in fds.iterdir() if fds.exists() else ():
+        try:
+            for line in info.read_text().splitlines():
+                if line.startswith("prog_id:"):
+                    ids.add(int(line.split()[1]))
+        except (OSError, ValueError):
+            continue
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=False).stdout
+    try:
+        progs = json.loads(out or "[]")
+    except ValueError:
+        return 0
+    return sum(int(p.get("run_time_ns", 0)) for p in progs if p.get("id") in ids)
+
+
+class BpfStats:
+    """kernel.bpf_stats_enabled on while measuring (it adds two clock reads
+    per program run, ~50 ns here, to every tracer alike), as it was after."""
+
+    PATH = Path("/proc/sys/kernel/bpf_stats_enabled")
+
+    def __enter__(self) -> BpfStats:
+        self.before = self.PATH.read_text().strip()
+        self.PATH.write_text("1")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.PATH.write_text(self.before)
+
+
 def measure(case: Case, tracer: Tracer, exe: Path, fx: Fixtures, reps: int, untraced: Stat) -> Result:
     res = Result(tracer.label)
     if tracer.mark:
@@ -213,8 +258,12 @@ def measure(case: Case, tracer: Tracer, exe: Path, fx: Fixtures, reps: int, untr
                 return res
             base = len(out_path.read_bytes()) if case.count == "lines" else 0
             costs = []
-            for _ in range(reps):
-                costs.append(run_load(exe, case, fx, case.n))
+            with BpfStats():
+                bpf_before = bpf_run_ns(proc.pid)
+                for _ in range(reps):
+                    costs.append(run_load(exe, case, fx, case.n))
+                bpf_after = bpf_run_ns(proc.pid)
+            res.bpf_ns = (bpf_after - bpf_before) / (case.n * reps)
             time.sleep(1.0)  # let the last events drain
             res.rss_kib = rss_kib(proc.pid)
             err = _stop(proc)
@@ -288,12 +337,13 @@ def run_all(reps: int, quick: bool, only: set[str] | None, peers: bool = False,
                 case = Case(**{**case.__dict__, "n": max(100, case.n // 10)})
             if case.mark == LOOP_MARK:
                 case = Case(**{**case.__dict__, "mark": os.path.basename(fx.loop)})
-            untraced = Stat([run_load(exe, case, fx, case.n) for _ in range(reps)])
-            results = []
+            results, baselines = [], []
             for tracer in tracers(case):
                 progress(f"{case.tool}: {tracer.label}")
+                untraced = Stat([run_load(exe, case, fx, case.n) for _ in range(reps)])
+                baselines.extend(untraced.values)
                 results.append(measure(case, tracer, exe, fx, reps, untraced))
-            rows.append((case, untraced, results))
+            rows.append((case, Stat(baselines or [0.0]), results))
     finally:
         fx.close()
     return rows
@@ -304,25 +354,29 @@ INTRO = ("Each tool of the catalogue (`ecli run NAME`, table output) beside Debi
          "same name and bpftrace's NAME.bt where Debian ships one, all writing to a file, under one load "
          "(bench/loadgen.c, pinned to CPU 1; tracers on CPU 0): generated = operations made, reported = the "
          "events naming the load (or histogram totals, which include the machine's own activity), added ns per "
-         "op = the load's time per operation traced minus untraced (median, min–max of the repetitions). "
+         "op = the load's time per operation traced minus untraced, the untraced runs made just before each "
+         "tracer (median, min–max of the repetitions; whole-syscall timings: an exec's ~700 µs vary by "
+         "±50 µs between runs), BPF ns per op = the run time of the tracer's own BPF programs "
+         "(kernel.bpf_stats_enabled) per operation, the kernel-side part of its cost without that noise. "
          "A peer that cannot run here says why (most need kprobes, which this kernel lacks).\n\n")
 
 
 def markdown(rows: list[tuple[Case, Stat, list[Result]]]) -> str:
-    head = ("| tool | load | tracer | generated | reported | added ns per op | start-up to first event | RSS MiB |\n"
-            "|---|---|---|---|---|---|---|---|\n")
+    head = ("| tool | load | tracer | generated | reported | added ns per op | BPF ns per op | start-up to first event "
+            "| RSS MiB |\n|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for case, untraced, results in rows:
         load = f"{case.load} ({untraced.median:,.0f} ns/op untraced)"
         for r in results:
             if r.error:
-                lines.append(f"| {case.tool} | {load} | {r.label} | – | – | – | – | cannot run here: {r.error} |")
+                lines.append(f"| {case.tool} | {load} | {r.label} | – | – | – | – | – | cannot run here: {r.error} |")
                 continue
             added = r.added_ns.text("{:+,.0f}") if r.added_ns else "–"
             startup = f"{r.startup_s:.2f} s" if r.startup_s is not None else "– (prints at exit)"
             note = f" ({'; '.join(r.notes + ([case.note] if case.note else []))})" if r.notes or case.note else ""
+            bpf = f"{r.bpf_ns:,.0f}" if r.bpf_ns is not None else "–"
             lines.append(f"| {case.tool} | {load} | {r.label} | {r.generated:,} | {r.reported:,}{note} | {added} | "
-                         f"{startup} | {r.rss_kib / 1024:.1f} |")
+                         f"{bpf} | {startup} | {r.rss_kib / 1024:.1f} |")
     return head + "\n".join(lines) + "\n"
 
 
