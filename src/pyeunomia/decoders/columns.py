@@ -18,7 +18,7 @@ from ..format.mapmeta import is_set
 from .registry import DecoderType, Provisional, sibling_params
 
 
-def _table() -> dict[str, DecoderType]:
+def _table() -> Mapping[str, DecoderType]:
     from . import DECODERS  # the package's table (its __init__ does not import this module)
 
     return DECODERS
