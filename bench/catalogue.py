@@ -356,7 +356,7 @@ def run_all(reps: int, quick: bool, only: set[str] | None, peers: bool = False,
 
 SECTION = "## 7. The catalogue beside its peers"
 INTRO = ("Each tool of the catalogue (`ecli run NAME`, table output) beside Debian's libbpf-tools C tool of the "
-         "same name and bpftrace's NAME.bt where Debian ships one, all writing to a file, under one load "
+         "same name and bpftrace's NAME.bt where Debian ships one, all writing to a file on tmpfs, under one load "
          "(bench/loadgen.c, pinned to CPU 1; tracers on CPU 0): generated = operations made, reported = the "
          "events naming the load (or histogram totals, which include the machine's own activity), added ns per "
          "op = the load's time per operation traced minus untraced, the untraced runs made just before each "
