@@ -25,8 +25,16 @@ from typing import Any
 
 from ..decoders import DECODERS
 from ..errors import CompileError, PackageError
-from ..format.extrameta import TC_KEYS, TC_SECTION_PREFIXES, XDP_KEYS, XDP_SECTION_PREFIXES, tc_keys, xdp_keys
-from ..format.mapmeta import HISTOGRAM, TABLE, bool_globals, map_view
+from ..format.extrameta import (
+    TC_KEYS,
+    TC_SECTION_PREFIXES,
+    WHEN,
+    XDP_KEYS,
+    XDP_SECTION_PREFIXES,
+    tc_keys,
+    xdp_keys,
+)
+from ..format.mapmeta import HISTOGRAM, TABLE, bool_globals, map_view, when_names
 from ..format.objspec import ObjectSpec
 from .docs import SourceDocs, check_interpreter, check_sample
 
@@ -43,18 +51,29 @@ def apply(skel: dict[str, Any], spec: ObjectSpec, docs: SourceDocs) -> None:
     for entry in skel.get("progs", []):
         found = docs.functions.get(entry["name"])
         if found is not None:
-            entry.update(program_keys(entry["name"], sections.get(entry["name"], ""), *found, docs.file))
+            entry.update(program_keys(entry["name"], sections.get(entry["name"], ""), *found, docs.file, spec))
     for entry in skel.get("maps", []):
         found = docs.variables.get(entry["name"])
         if found is not None and not entry.get("mmaped"):
             entry.update(map_keys(entry["name"], *found, docs.file, spec))
 
 
-def program_keys(name: str, section: str, keys: dict[str, Any], line: int, file: str) -> dict[str, Any]:
+def program_keys(name: str, section: str, keys: dict[str, Any], line: int, file: str,
+                 spec: ObjectSpec | None = None) -> dict[str, Any]:
     """A program's doc comment keys, checked: tchook/tcopts and ifindex/
-    flags/xdpopts as the runner will read them."""
+    flags/xdpopts as the runner will read them, `when` naming bool globals."""
     where = f"{file}:{line}"
     _own_keys(keys, PROG_OWN_KEYS, where, f"program '{name}'")
+    if WHEN in keys:
+        try:
+            names = when_names(keys[WHEN], where)
+        except ValueError as e:
+            raise CompileError(f"{e} (on program '{name}')") from None
+        known = bool_globals(spec.btf, spec.globals) if spec is not None else None
+        for n in names:
+            if known is not None and n.lstrip("!") not in known:
+                raise CompileError(f"{where}: @when on program '{name}' names '{n.lstrip('!')}', which is not a "
+                                   "bool global: name a `const volatile bool`")
     try:
         tc_keys(keys, f"{where}: {name}")
         xdp_keys(keys, f"{where}: {name}")

@@ -19,7 +19,9 @@ from ..errors import (
     UsageError,
     VerifierError,
 )
+from ..format import extrameta
 from ..format.escape import escape_text
+from ..format.mapmeta import is_set
 from ..format.objspec import MAP_PERF_EVENT_ARRAY
 from ..format.options import GlobalOption, global_options
 from ..format.package import Package
@@ -109,6 +111,10 @@ class LoadedObject:
             except ValueError as e:
                 raise UsageError(f"global '{name}': {e}") from None
         names = [p.name for p in package.spec.programs]
+        self._idle_notes: list[str] = []
+        idle = self._idle_programs() if only is None else []
+        if idle:
+            skip = [*(skip or ()), *idle]
         self._among = None if skip is None else choice.select(names, None, skip)
         if only is not None:
             autoload = choice.select(names, only, None)
@@ -129,6 +135,16 @@ class LoadedObject:
             raise
 
     # -- set-up ------------------------------------------------------------
+
+    def _idle_programs(self) -> list[str]:
+        """Programs whose `when` globals are all unset this run (format/
+        extrameta.py): not loaded, so their hooks cost nothing; said at -v."""
+        idle = []
+        for name, names in extrameta.program_when(self.package).items():
+            if not any(is_set(n, self.values) for n in names):
+                idle.append(name)
+                self._idle_notes.append(f"{name}: not loaded ({' or '.join(names)} not set)")
+        return idle
 
     @property
     def rings_from_perf(self) -> list[str]:
@@ -218,7 +234,7 @@ class LoadedObject:
                          for p in libbpf.object_programs(self._obj)]
         if autoload is None:
             types = {p.name: libbpf.program_type(p.handle) for p in self.programs}
-            self.choices = []
+            self.choices = list(self._idle_notes)
             chosen = policy.loadable_programs(self.package.spec, types, among=self._among, refused=self.refused,
                                               notes=self.choices)
         else:

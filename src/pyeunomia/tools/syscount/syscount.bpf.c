@@ -79,6 +79,9 @@ static __always_inline bool traced(__u32 pid)
 	return true;
 }
 
+/* Only -L needs the enter time: without it this program is not loaded, and
+ * syscalls do not take the enter tracepoint's path at all. */
+/// @when measure_latency
 SEC("tracepoint/raw_syscalls/sys_enter")
 int sys_enter(struct sys_enter_args *ctx)
 {
