@@ -145,7 +145,9 @@ def test_a_token_file_of_another_user_is_refused(owner):
     token.write_text(secrets.token_hex(24))
     token.chmod(0o600)
     os.chown(token, owner, owner)
-    result = run("eunomia-exporter", "-c", str(tmp / "none.yaml"), "--enable-api", "--api-token-file", str(token))
+    (tmp / "empty.yaml").write_text("programs: []\n")  # a config that serves: only the token may stop it
+    result = run("eunomia-exporter", "-c", str(tmp / "empty.yaml"), "--listen", "127.0.0.1:0", "--enable-api",
+                 "--api-token-file", str(token), timeout=20)
     assert result.returncode == 2
     assert result.stderr == (f"eunomia-exporter: error: --api-token-file: {token} belongs to uid {owner}, not to the "
                              f"exporter's user (uid 0): chown 0 {token}\n")
@@ -166,8 +168,10 @@ def _token_in(directory: Path) -> Path:
 
 
 def _refused(token: Path, words: str) -> None:
-    result = run("eunomia-exporter", "-c", str(token.parent / "none.yaml"), "--enable-api", "--api-token-file",
-                 str(token))
+    config = token.parent / "empty.yaml"
+    config.write_text("programs: []\n")  # a config that serves: only the token may stop it
+    result = run("eunomia-exporter", "-c", str(config), "--listen", "127.0.0.1:0", "--enable-api", "--api-token-file",
+                 str(token), timeout=20)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert words in result.stderr and "Traceback" not in result.stderr
 

@@ -26,6 +26,17 @@ stopped answering. Here:
   path) is answered without buffering its body;
 - nothing a client does writes a traceback: problems are one log line each,
   at most LOG_BURST per LOG_WINDOW_S.
+
+Why not a maintained server library instead (weighed, read from their code):
+prometheus_client's own server (0.26) is the same ThreadingMixIn design;
+waitress (3.0.2, pure Python, one select loop and a worker pool, the nearest
+fit) stops accepting at `connection_limit` (100) rather than making room, so
+slow clients at the cap shut out every scrape, and its `channel_timeout` is
+an inactivity timeout that each dripped byte restarts, so a drip is never
+cut (not weighed further: an asyncio server such as aiohttp, which would move
+the blocking scrapes and loads to executors and add dependencies). Both read
+here would still need the total deadline and the eviction above, so this
+module keeps them in one place, on the standard library.
 """
 
 from __future__ import annotations
