@@ -211,6 +211,13 @@ def temp_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="pyeu-bench-"))
 
 
+def output_dir() -> Path:
+    """Where tracers write while their cost is timed: tmpfs, so that no
+    tracer's output brings writeback and journal work (kworkers that may run
+    on the producer's CPU) into the producer's time."""
+    return Path(tempfile.mkdtemp(prefix="pyeu-bench-out-", dir="/dev/shm"))
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:

@@ -7,26 +7,29 @@ import json
 import subprocess
 from pathlib import Path
 
-from common import Stat, Tracer, build_producer, produce, repeat, temp_dir, tracers
+from common import Stat, Tracer, build_producer, output_dir, produce, repeat, temp_dir, tracers
 
 TARGET = "/etc/hostname"
 
 
 def per_open_overhead(n: int, reps: int, extra: dict[str, Tracer] | None = None) -> tuple[Stat, dict[str, Stat]]:
-    """ns per open untraced, and under each tracer writing to a file."""
+    """ns per open untraced, and under each tracer writing to a file on tmpfs."""
     exe = build_producer()
     work = temp_dir()
+    out = output_dir()
     untraced = repeat(reps, lambda: produce(exe, n, TARGET))
     traced: dict[str, Stat] = {}
     for name, tracer in {**tracers(), **(extra or {})}.items():
         if name == "ecli run opensnoop":
             continue  # the same kernel program and reader as opensnoop; measured for start-up only
-        run = tracer.start(work / "trace.out")
+        run = tracer.start(out / "trace.out")
         try:
             run.wait_ready(work)
             traced[name] = repeat(reps, lambda: produce(exe, n, TARGET))
         finally:
             run.stop()
+            (out / "trace.out").unlink(missing_ok=True)
+    out.rmdir()
     untraced.values += repeat(reps, lambda: produce(exe, n, TARGET)).values  # before and after
     return untraced, traced
 

@@ -41,7 +41,7 @@ def section_overhead(n: int, reps: int) -> tuple[str, dict[str, float]]:
         ratio = f"{added[name] / bt:.3f}" if bt else "–"
         rows.append([name, s.text(), f"{added[name]:+,.0f}", ratio])
     text = (f"{n:,} opens of /etc/hostname per repetition, {reps} repetitions each; the producer on CPU 1, "
-            "the tracer on CPU 0 writing to a file. "
+            "the tracer on CPU 0 writing to a file on tmpfs (no writeback in the producer's time). "
             f"`{TUTORIAL}`: eunomia-bpf's tutorial opensnoop.bpf.c (a perf event array and a hash map between "
             f"enter and exit) compiled by our ecc, which ecli loads as a ring buffer (runner/perf2ring.py); "
             f"`{TUTORIAL_PERF}`: the same with the perf array kept; `{LIBBPF_TOOLS}`: Debian's libbpf-tools "
