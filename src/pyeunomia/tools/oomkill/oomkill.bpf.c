@@ -14,6 +14,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "oomkill.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -41,6 +42,10 @@ struct trace_event_raw_mark_victim___x {
 SEC("tracepoint/oom/mark_victim")
 int mark_victim(struct trace_event_raw_mark_victim___x *ctx)
 {
+	__u64 cgid = bpf_get_current_cgroup_id();
+
+	if (!container_allowed(cgid))
+		return 0;
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
 	if (!e) {
@@ -56,6 +61,7 @@ int mark_victim(struct trace_event_raw_mark_victim___x *ctx)
 	e->tpid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(e->tcomm, sizeof(e->tcomm));
 	e->kpid = BPF_CORE_READ(ctx, pid);
+	e->cgroup_id = cgid;
 	e->uid = (__u32)-1;
 	if (bpf_core_field_exists(ctx->__data_loc_comm)) {
 		__u32 loc = BPF_CORE_READ(ctx, __data_loc_comm);

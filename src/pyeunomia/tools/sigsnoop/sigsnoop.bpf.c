@@ -12,6 +12,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "sigsnoop.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 /// Process ID to trace: the sender (0: all)
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
@@ -81,8 +82,13 @@ int kill_entry(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	if (target_signal && target_signal != sig)
 		return 0;
+	__u64 cgid = bpf_get_current_cgroup_id();
+
+	if (!container_allowed(cgid))
+		return 0;
 	struct event e = {};
 	e.pid = id >> 32;
+	e.cgroup_id = cgid;
 	e.tpid = ctx->args[0];
 	e.sig = sig;
 	e.result = -1;
@@ -122,8 +128,13 @@ int sig_trace(struct trace_event_raw_signal_generate *ctx)
 		return 0;
 	if (failed_only && ret == 0)
 		return 0;
+	__u64 cgid = bpf_get_current_cgroup_id();
+
+	if (!container_allowed(cgid))
+		return 0;
 	struct event e = {};
 	e.pid = id >> 32;
+	e.cgroup_id = cgid;
 	e.tpid = ctx->pid;
 	e.sig = sig;
 	e.ret = ret;
