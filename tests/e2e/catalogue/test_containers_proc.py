@@ -11,9 +11,11 @@ must be there with its exact values.
   `ctr task exec` / `podman exec`; the host runs a copy of the same static
   busybox. exitsnoop, killsnoop, sigsnoop, statsnoop, syncsnoop, mountsnoop,
   filelife.
-- A cgroup laid out as Docker's systemd driver lays one out
-  (`system.slice/docker-ID.scope` under the cgroup v2 mount) with Docker's
-  `containers/ID/config.v2.json` beside it, chosen by an id prefix, where the
+- A cgroup laid out as a Kubernetes pod's container under dockershim
+  (`kubepods.slice/.../kubepods-besteffort-podUID.slice/docker-ID.scope`
+  under the cgroup v2 mount) with Docker's `containers/ID/config.v2.json`
+  and the kubelet's labels, chosen in turn by an id prefix, the pod, the
+  namespace, the Kubernetes container name, pod and namespace, where the
   action needs what busybox lacks (threads, bash, glibc's resolver, a memory
   limit): the test's own Python or bash children are moved in before they
   act, and the same child outside does the same. threadsnoop, bashreadline,
@@ -76,9 +78,10 @@ def filter_ids(pid: int) -> set[int]:
     return set()
 
 
-def start_filtered(tool: str, choose: str, cgroup_id: int) -> Running:
-    """The tool, once its kernel-side filter holds the chosen container's cgroup (before that it drops everything)."""
-    run = Running([*command("ecli"), "run", "-j", "--containers", "--container", choose, tool], "attached")
+def start_filtered(tool: str, choose: list[str], cgroup_id: int) -> Running:
+    """The tool with the `choose` options, once its kernel-side filter holds
+    the chosen container's cgroup (before that it drops everything)."""
+    run = Running([*command("ecli"), "run", "-j", "--containers", *choose, tool], "attached")
     deadline = time.monotonic() + 10
     while cgroup_id not in filter_ids(run.proc.pid):
         if time.monotonic() > deadline:
@@ -103,11 +106,11 @@ def events_until(run: Running, want: Callable[[Event], bool], timeout: float = 1
     return found[0], [e for e in every if "map" not in e]  # maps printed at exit (lost) are not events
 
 
-def assert_only(every: list[Event], cgroup_id: int, name: str, runtime: str) -> None:
+def assert_only(every: list[Event], cgroup_id: int, name: str, runtime: str, pod: str = "", ns: str = "") -> None:
     others = [e for e in every if e["cgroup_id"] != cgroup_id]
     assert others == [], others[:5]
     assert {(e["container"], e["container_runtime"], e["pod"], e["k8s_namespace"]) for e in every} == \
-        {(name, runtime, "", "")}
+        {(name, runtime, pod, ns)}
 
 
 # -- real containers: busybox's actions ----------------------------------------
@@ -233,7 +236,7 @@ ACTIONS = {
 def test_real_container_only(places: Places, tool: str) -> None:
     action = ACTIONS[tool]
     chosen = places.chosen
-    run = start_filtered(tool, chosen.name, chosen.cgroup_id)
+    run = start_filtered(tool, ["--container", chosen.name], chosen.cgroup_id)
     try:
         for argv in action.steps(str(places.busybox), str(places.host_dir)):  # the host first
             subprocess.run([str(places.busybox), *argv], capture_output=True, timeout=30, check=False)
@@ -255,35 +258,44 @@ def test_real_container_only(places: Places, tool: str) -> None:
 class Fake:
     id: str
     name: str
+    pod: str
+    namespace: str
+    k8s_container: str
     group: Path
     cgroup_id: int
 
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[Fake]:
-    """`system.slice/docker-ID.scope` and Docker's config.v2.json for it; both removed after."""
+    """A Kubernetes pod's container as dockershim laid it out (systemd driver):
+    `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podUID.slice/docker-ID.scope`,
+    and Docker's config.v2.json for it with the kubelet's labels; all removed after."""
     root = cgroup2_root()
     require(root is not None, "no cgroup v2 hierarchy is mounted")
     require(os.geteuid() == 0, "cgroups need root")
     require(shutil.which("bpftool") is not None, "bpftool is not installed (make test installs it)")
     assert root is not None
-    cid = hashlib.sha256(f"pyeunomia-c16-{os.getpid()}-{time.time_ns()}".encode()).hexdigest()
-    name = f"c16-docker-{RUN_ID}"
+    digest = hashlib.sha256(f"pyeunomia-c16-{os.getpid()}-{time.time_ns()}".encode()).hexdigest()
+    cid, uid = digest, f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+    found = Fake(cid, f"c16-docker-{RUN_ID}", f"c16-pod-{RUN_ID}", f"c16-ns-{RUN_ID}", f"c16-app-{RUN_ID}",
+                 Path(root) / "kubepods.slice" / "kubepods-besteffort.slice" /
+                 f"kubepods-besteffort-pod{uid.replace('-', '_')}.slice" / f"docker-{cid}.scope", 0)
     made: list[Path] = []  # what to remove, deepest last
-    for d in (Path(root) / "system.slice", DOCKER_ROOT, DOCKER_ROOT / "containers"):
-        if not d.exists():
-            d.mkdir()
-            made.append(d)
-    group = Path(root) / "system.slice" / f"docker-{cid}.scope"
     meta = DOCKER_ROOT / "containers" / cid
+    labels = {"io.kubernetes.pod.name": found.pod, "io.kubernetes.pod.namespace": found.namespace,
+              "io.kubernetes.container.name": found.k8s_container}
     try:
-        group.mkdir()
-        meta.mkdir()
-        (meta / "config.v2.json").write_text(json.dumps({"Name": f"/{name}", "Config": {"Image": "c16:fake"}}))
-        yield Fake(cid, name, group, group.stat().st_ino)
+        for d in [*reversed(found.group.parents[:4]), found.group, DOCKER_ROOT, meta.parent, meta]:
+            if not d.exists():
+                d.mkdir()
+                made.append(d)
+        (meta / "config.v2.json").write_text(json.dumps({"Name": f"/{found.name}",
+                                                         "Config": {"Image": "c16:fake", "Labels": labels}}))
+        found.cgroup_id = found.group.stat().st_ino
+        yield found
     finally:
         shutil.rmtree(meta, ignore_errors=True)
-        for d in [group, *reversed(made)]:
+        for d in reversed(made):
             deadline = time.monotonic() + 5
             while d.exists():
                 try:
@@ -327,6 +339,10 @@ def _go(kid: subprocess.Popen[str], text: str = "go\n") -> None:
 
 @pytest.mark.parametrize("tool", ["threadsnoop", "gethostlatency", "bashreadline", "oomkill", "drsnoop"])
 def test_docker_layout_only(fake: Fake, tool: str) -> None:
+    # each way of choosing it, once: an id prefix, the pod, the namespace, the Kubernetes container name, two kinds
+    choose = {"threadsnoop": ["--container", fake.id[:12]], "gethostlatency": ["--pod", fake.pod],
+              "bashreadline": ["--namespace", fake.namespace], "oomkill": ["--container", fake.k8s_container],
+              "drsnoop": ["--pod", fake.pod, "--namespace", fake.namespace]}[tool]
     memcg = _memcg(32 << 20 if tool == "oomkill" else 16 << 20) if tool in ("oomkill", "drsnoop") else None
     v1 = [memcg] if memcg else []
     if tool == "bashreadline":
@@ -347,7 +363,7 @@ def test_docker_layout_only(fake: Fake, tool: str) -> None:
     run: Running | None = None
     try:
         time.sleep(0.3)  # both have exec'd and mapped libc (gethostlatency's uprobes attach to what is mapped)
-        run = start_filtered(tool, fake.id[:12], fake.cgroup_id)  # an id prefix chooses it
+        run = start_filtered(tool, choose, fake.cgroup_id)
         if tool == "bashreadline":
             # each shell sat in readline() before the probe: a first line gets past that call
             _go(outside, "true\n: c16-outside\nexit\n")
@@ -389,4 +405,4 @@ def test_docker_layout_only(fake: Fake, tool: str) -> None:
         assert (e["pid"], inside_status) == (inside.pid, 0)
     else:
         assert (e["pid"], e["memcg"]) == (inside.pid, 1) and e["nr_reclaimed"] >= 0
-    assert_only(every, fake.cgroup_id, fake.name, "docker")
+    assert_only(every, fake.cgroup_id, fake.name, "docker", fake.pod, fake.namespace)
