@@ -42,6 +42,10 @@ struct trace_event_raw_mark_victim___x {
 SEC("tracepoint/oom/mark_victim")
 int mark_victim(struct trace_event_raw_mark_victim___x *ctx)
 {
+	/* The triggering task's cgroup, not the victim's: the record names the
+	 * victim by pid only before 6.8, and 5.10 has no helper to find a task
+	 * by pid. A memory cgroup's OOM picks its victim inside that cgroup (the
+	 * same container); a machine-wide one may pick another container's. */
 	__u64 cgid = bpf_get_current_cgroup_id();
 
 	if (!container_allowed(cgid))

@@ -128,6 +128,8 @@ int sig_trace(struct trace_event_raw_signal_generate *ctx)
 		return 0;
 	if (failed_only && ret == 0)
 		return 0;
+	/* The sender's cgroup, as PID is the sender: a signal the kernel raises
+	 * from an interrupt (a timer's) carries the interrupted task's, both. */
 	__u64 cgid = bpf_get_current_cgroup_id();
 
 	if (!container_allowed(cgid))
