@@ -121,14 +121,18 @@ class Sleeper(Box):
     def __init__(self, runtime: str, name: str, image_name: str):
         self.runtime, self.name = runtime, name
         argv = ["/bin/busybox", "sleep", "100000"]
-        if runtime == "containerd":
-            sh("ctr", "-n", CTD_NAMESPACE, "run", "-d", "--net-host", image_name, name, *argv)
-            self.pid = int(next(line.split()[1] for line in sh("ctr", "-n", CTD_NAMESPACE, "task", "ls").stdout
-                                .splitlines() if line.split()[:1] == [name]))
-        else:
-            sh("podman", "run", "-d", *PODMAN_RUN, "--name", name, image_name, *argv)
-            self.pid = int(sh("podman", "inspect", "-f", "{{.State.Pid}}", name).stdout)
-        self.cgroup_id = cgroup_id_of(self.pid)
+        try:
+            if runtime == "containerd":
+                sh("ctr", "-n", CTD_NAMESPACE, "run", "-d", "--net-host", image_name, name, *argv)
+                self.pid = int(next(line.split()[1] for line in sh("ctr", "-n", CTD_NAMESPACE, "task", "ls").stdout
+                                    .splitlines() if line.split()[:1] == [name]))
+            else:
+                sh("podman", "run", "-d", *PODMAN_RUN, "--name", name, image_name, *argv)
+                self.pid = int(sh("podman", "inspect", "-f", "{{.State.Pid}}", name).stdout)
+            self.cgroup_id = cgroup_id_of(self.pid)
+        except BaseException:
+            self.remove()  # started, or half started: never left behind
+            raise
         self.execs = 0
 
     def run(self, argv: list[str]) -> str:
