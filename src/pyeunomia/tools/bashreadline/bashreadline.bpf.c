@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include "bashreadline.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 /// Trace only this process id (0: all)
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
@@ -48,6 +49,10 @@ int BPF_KRETPROBE(readline_return, const char *line)
 		return 0; /* end of input */
 	if (targ_pid && targ_pid != (pid_t)(id >> 32))
 		return 0;
+	__u64 cgid = bpf_get_current_cgroup_id();
+
+	if (!container_allowed(cgid))
+		return 0;
 	bpf_get_current_comm(comm, sizeof(comm));
 	if (comm[0] != 'b' || comm[1] != 'a' || comm[2] != 's' || comm[3] != 'h' || comm[4] != 0)
 		return 0;
@@ -61,6 +66,7 @@ int BPF_KRETPROBE(readline_return, const char *line)
 	}
 	e->ts = bpf_ktime_get_boot_ns();
 	e->pid = id >> 32;
+	e->cgroup_id = cgid;
 	__builtin_memcpy(e->comm, comm, sizeof(e->comm));
 	if (bpf_probe_read_user_str(e->line, sizeof(e->line), line) < 0)
 		e->line[0] = 0;

@@ -13,6 +13,7 @@ struct event {
 	char comm[TASK_COMM_LEN];
 	/// @column {"header": "COMMAND", "left": true}
 	char line[LINE_LEN];
+	unsigned long long cgroup_id; /* the shell's cgroup v2 id: --containers names its container */
 };
 
 #endif /* __BASHREADLINE_H */

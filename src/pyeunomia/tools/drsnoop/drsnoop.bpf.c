@@ -13,6 +13,7 @@
 #include <bpf/bpf_core_read.h>
 #include "drsnoop.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 /// Trace only this process id (0: all)
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
@@ -61,6 +62,8 @@ static __always_inline int begin(int order, __u32 memcg)
 		return 0;
 	if (targ_tid && tid != targ_tid)
 		return 0;
+	if (!container_allowed(bpf_get_current_cgroup_id()))
+		return 0;
 	s.ts = bpf_ktime_get_ns();
 	s.order = order;
 	s.memcg = memcg;
@@ -94,6 +97,7 @@ static __always_inline int end(unsigned long nr_reclaimed)
 	e->pid = id >> 32;
 	e->tid = tid;
 	e->nr_reclaimed = nr_reclaimed;
+	e->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	bpf_map_delete_elem(&start, &tid);

@@ -21,6 +21,7 @@ struct event {
 	__s32 order; /* of the allocation that reclaimed */
 	/// @column {"header": "KIND", "width": 6, "left": true, "decoder": {"name": "static_map", "map": {"0": "direct", "1": "memcg"}}}
 	__u32 memcg; /* 0: the allocator's direct reclaim, 1: a memory cgroup over its limit */
+	__u64 cgroup_id; /* the reclaiming task's cgroup v2 id: --containers names its container */
 };
 
 /* What the begin tracepoint left for the end. */

@@ -12,6 +12,7 @@
 #include <bpf/bpf_core_read.h>
 #include "exitsnoop.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 /// Process ID to trace (0: all)
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
@@ -49,12 +50,16 @@ int sched_process_exit(void *ctx)
 
 	if (targ_pid && targ_pid != pid)
 		return 0;
+	__u64 cgid = bpf_get_current_cgroup_id();
+
+	if (targ_cgroup && cgid != targ_cgroup)
+		return 0;
+	if (!container_allowed(cgid))
+		return 0;
 	/* A process ends with its last thread, not with its leader: the other
 	 * threads (and a leader that left early) are not process exits. */
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	if (!trace_by_thread && BPF_CORE_READ(task, signal, live.counter) > 0)
-		return 0;
-	if (targ_cgroup && bpf_get_current_cgroup_id() != targ_cgroup)
 		return 0;
 	unsigned int status = BPF_CORE_READ(task, exit_code);
 	if (trace_failed_only && status == 0)
@@ -78,6 +83,7 @@ int sched_process_exit(void *ctx)
 	e->exit_status = status;
 	e->exit_code = (status >> 8) & 0xff;
 	e->sig = status & 0x7f;
+	e->cgroup_id = cgid;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;

@@ -22,6 +22,7 @@ struct event {
 	unsigned int exit_status;      /* the wait status: code << 8, or the signal (| 0x80 with a core) */
 	int exit_code;                 /* the code given to exit(), 0 when killed */
 	int sig;                       /* the signal that killed it, 0 when it exited */
+	unsigned long long cgroup_id;  /* the exiting task's cgroup v2 id: --containers names its container */
 };
 
 #endif /* __EXITSNOOP_H */

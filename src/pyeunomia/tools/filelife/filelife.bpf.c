@@ -22,6 +22,7 @@
 #include <bpf/bpf_core_read.h>
 #include "filelife.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 #define FMODE_CREATED 0x100000 /* include/linux/fs.h: 0x100000 from 4.19 to 6.18 */
 #define AT_FDCWD -100
@@ -132,9 +133,13 @@ static __always_inline void make_key(struct scratch *s, int pos)
 	bpf_probe_read_kernel_str(s->key, sizeof(s->key), &s->buf[pos & OFF_MASK]);
 }
 
+/* Both ends are filtered: a file is timed only when a traced process (and
+ * container) creates it and one deletes it. */
 static __always_inline bool wanted(__u64 id)
 {
-	return !targ_pid || targ_pid == (pid_t)(id >> 32);
+	if (targ_pid && targ_pid != (pid_t)(id >> 32))
+		return false;
+	return container_allowed(bpf_get_current_cgroup_id());
 }
 
 static __always_inline struct file *file_of(struct task_struct *task, int fd)
@@ -254,6 +259,7 @@ static __always_inline int unlink_exit(long ret)
 	e->pid = id >> 32;
 	e->tid = tid;
 	e->creator_pid = born.pid;
+	e->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_probe_read_kernel(e->path, sizeof(e->path), s->key);
 	bpf_ringbuf_submit(e, wakeup_flags(&events));

@@ -19,6 +19,7 @@ struct event {
 	int creator_pid; /* who created it */
 	/// @column {"header": "FILE", "left": true}
 	char path[PATH_LEN]; /* absolute, as the kernel's dentries name it */
+	unsigned long long cgroup_id; /* the deleter's cgroup v2 id: --containers names its container */
 };
 
 /* A created file waiting for its deletion. */

@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include "gethostlatency.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 /// Trace only this process id (0: all)
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
@@ -58,6 +59,8 @@ static __always_inline int entry(const char *host, unsigned int call)
 
 	if (targ_pid && targ_pid != (pid_t)(id >> 32))
 		return 0;
+	if (!container_allowed(bpf_get_current_cgroup_id()))
+		return 0;
 	l.start = bpf_ktime_get_boot_ns();
 	bpf_map_update_elem(&inflight, &tid, &l, BPF_ANY);
 	return 0;
@@ -89,6 +92,7 @@ static __always_inline int leave(long long ret)
 	e->tid = tid;
 	e->call = c.call;
 	e->ret = ret;
+	e->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	if (bpf_probe_read_user_str(e->host, sizeof(e->host), c.host) < 0)
 		e->host[0] = 0;

@@ -28,6 +28,7 @@ struct event {
 	unsigned int call; /* enum resolver_call */
 	/// @column {"header": "RET", "width": 4, "extended": true}
 	long long ret; /* getaddrinfo: 0 or EAI_*; gethostbyname[2]: the hostent pointer */
+	unsigned long long cgroup_id; /* the caller's cgroup v2 id: --containers names its container */
 };
 
 #endif /* __GETHOSTLATENCY_H */

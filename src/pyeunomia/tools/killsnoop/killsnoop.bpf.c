@@ -10,6 +10,7 @@
 #include <bpf/bpf_tracing.h>
 #include "killsnoop.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 /// Process ID to trace: the sender (0: all)
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
@@ -60,6 +61,8 @@ static __always_inline int enter(int tpid, int ttid, int sig, enum kill_syscall 
 		return 0;
 	if (targ_sig && targ_sig != sig)
 		return 0;
+	if (!container_allowed(bpf_get_current_cgroup_id()))
+		return 0;
 	struct kill_args a = {.tpid = tpid, .ttid = ttid, .sig = sig, .syscall = syscall};
 	if (bpf_map_update_elem(&calls, &tid, &a, BPF_ANY))
 		count_lost(); /* 10240 calls in flight: this one is lost, and counted */
@@ -88,6 +91,7 @@ static __always_inline int leave(long ret)
 	e->ttid = a->ttid;
 	e->ret = ret;
 	e->syscall = a->syscall;
+	e->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, wakeup_flags(&events));
 done:

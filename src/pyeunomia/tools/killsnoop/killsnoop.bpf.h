@@ -29,6 +29,7 @@ struct event {
 	int ret;                 /* 0, or -errno */
 	/// @column {"header": "SYSCALL", "extended": true, "decoder": {"name": "static_map", "map": {"0": "kill", "1": "tkill", "2": "tgkill"}}}
 	unsigned int syscall;    /* enum kill_syscall */
+	unsigned long long cgroup_id; /* the sender's cgroup v2 id: --containers names its container */
 };
 
 /* A call's arguments from its enter to its exit. */

@@ -12,6 +12,7 @@
 #include <bpf/bpf_core_read.h>
 #include "mountsnoop.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 #define FSCONFIG_SET_STRING 1 /* fsconfig cmds whose value is a string */
 #define FSCONFIG_SET_PATH 3
@@ -61,6 +62,8 @@ static __always_inline int enter(struct call_args *a)
 
 	if (targ_pid && targ_pid != (pid_t)(id >> 32))
 		return 0;
+	if (!container_allowed(bpf_get_current_cgroup_id()))
+		return 0;
 	a->start = bpf_ktime_get_boot_ns();
 	bpf_map_update_elem(&inflight, &tid, a, BPF_ANY);
 	return 0;
@@ -104,6 +107,7 @@ static __always_inline int leave(long ret)
 	e->data_flags = c.data_flags;
 	e->fd = c.fd;
 	e->ret = ret;
+	e->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	read_str(e->source, sizeof(e->source), c.source);
 	read_str(e->target, sizeof(e->target), c.target);

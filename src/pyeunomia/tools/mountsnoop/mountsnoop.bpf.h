@@ -46,6 +46,7 @@ struct event {
 	/// @column {"header": "DATA", "left": true, "extended": true}
 	char data[DATA_LEN];
 	unsigned long long data_flags;
+	unsigned long long cgroup_id; /* the caller's cgroup v2 id: --containers names its container */
 	int fd;
 	/// @column {"header": "RET", "width": 4, "decoder": "result"}
 	int ret; /* 0 or an fd, or -errno */

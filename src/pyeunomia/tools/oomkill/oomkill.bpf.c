@@ -15,6 +15,7 @@
 #include <bpf/bpf_core_read.h>
 #include "oomkill.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -42,6 +43,14 @@ struct trace_event_raw_mark_victim___x {
 SEC("tracepoint/oom/mark_victim")
 int mark_victim(struct trace_event_raw_mark_victim___x *ctx)
 {
+	/* The triggering task's cgroup, not the victim's: the record names the
+	 * victim by pid only before 6.8, and 5.10 has no helper to find a task
+	 * by pid. A memory cgroup's OOM picks its victim inside that cgroup (the
+	 * same container); a machine-wide one may pick another container's. */
+	__u64 cgid = bpf_get_current_cgroup_id();
+
+	if (!container_allowed(cgid))
+		return 0;
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
 	if (!e) {
@@ -57,6 +66,7 @@ int mark_victim(struct trace_event_raw_mark_victim___x *ctx)
 	e->tpid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(e->tcomm, sizeof(e->tcomm));
 	e->kpid = BPF_CORE_READ(ctx, pid);
+	e->cgroup_id = cgid;
 	e->uid = (__u32)-1;
 	if (bpf_core_field_exists(ctx->__data_loc_comm)) {
 		__u32 loc = BPF_CORE_READ(ctx, __data_loc_comm);

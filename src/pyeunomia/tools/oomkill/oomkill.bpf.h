@@ -22,6 +22,7 @@ struct event {
 	/// @column {"header": "UID", "width": 6, "extended": true}
 	__u32 uid; /* the victim's uid (6.8+; -1 before) */
 	__u32 has_details; /* 1 when the kernel's record carried comm, sizes and uid (6.8+) */
+	__u64 cgroup_id; /* the triggering process's cgroup v2 id: --containers names its container */
 };
 
 #endif /* __OOMKILL_H */

@@ -13,6 +13,7 @@
 #include <bpf/bpf_core_read.h>
 #include "sigsnoop.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 /// Process ID to trace: the sender (0: all)
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
@@ -82,8 +83,13 @@ int kill_entry(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	if (target_signal && target_signal != sig)
 		return 0;
+	__u64 cgid = bpf_get_current_cgroup_id();
+
+	if (!container_allowed(cgid))
+		return 0;
 	struct event e = {};
 	e.pid = id >> 32;
+	e.cgroup_id = cgid;
 	e.tpid = ctx->args[0];
 	e.sig = sig;
 	e.result = -1;
@@ -123,8 +129,15 @@ int sig_trace(struct trace_event_raw_signal_generate *ctx)
 		return 0;
 	if (failed_only && ret == 0)
 		return 0;
+	/* The sender's cgroup, as PID is the sender: a signal the kernel raises
+	 * from an interrupt (a timer's) carries the interrupted task's, both. */
+	__u64 cgid = bpf_get_current_cgroup_id();
+
+	if (!container_allowed(cgid))
+		return 0;
 	struct event e = {};
 	e.pid = id >> 32;
+	e.cgroup_id = cgid;
 	e.tpid = ctx->pid;
 	e.sig = sig;
 	e.ret = ret;

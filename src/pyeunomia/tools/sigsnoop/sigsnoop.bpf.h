@@ -22,6 +22,7 @@ struct event {
 	int result;              /* signal_generate's result (TRACE_SIGNAL_*), -1 with -k */
 	int code;                /* si_code: SI_USER 0, SI_KERNEL 128, SI_TKILL -6... */
 	int group;               /* 1: sent to the whole process */
+	unsigned long long cgroup_id; /* the sender's cgroup v2 id: --containers names its container */
 };
 
 #endif /* __SIGSNOOP_H */

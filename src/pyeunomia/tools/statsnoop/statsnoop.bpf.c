@@ -12,6 +12,7 @@
 #include <bpf/bpf_helpers.h>
 #include "statsnoop.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 /// Trace only this process id (0: all)
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
@@ -56,6 +57,8 @@ static __always_inline int enter(const char *path, unsigned int syscall)
 
 	if (targ_pid && targ_pid != (pid_t)(id >> 32))
 		return 0;
+	if (!container_allowed(bpf_get_current_cgroup_id()))
+		return 0;
 	bpf_map_update_elem(&inflight, &tid, &a, BPF_ANY);
 	return 0;
 }
@@ -87,6 +90,7 @@ static __always_inline int leave(long ret)
 	e->tid = tid;
 	e->ret = ret;
 	e->syscall = copy.syscall;
+	e->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	if (bpf_probe_read_user_str(e->path, sizeof(e->path), copy.path) < 0)
 		e->path[0] = 0;

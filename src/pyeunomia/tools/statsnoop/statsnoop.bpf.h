@@ -26,6 +26,7 @@ struct event {
 	int ret; /* 0, or -errno */
 	/// @column {"header": "SYSCALL", "width": 10, "extended": true, "decoder": {"name": "static_map", "map": {"0": "stat", "1": "lstat", "2": "fstatat", "3": "statx", "4": "statfs"}}}
 	unsigned int syscall; /* enum stat_syscall */
+	unsigned long long cgroup_id; /* the caller's cgroup v2 id: --containers names its container */
 	/// @column {"header": "PATH", "left": true}
 	char path[PATH_LEN];
 };

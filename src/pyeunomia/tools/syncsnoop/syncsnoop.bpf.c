@@ -9,6 +9,7 @@
 #include <bpf/bpf_helpers.h>
 #include "syncsnoop.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 /// Trace only this process id (0: all)
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
@@ -35,6 +36,10 @@ static __always_inline int emit(unsigned int call, long long fd)
 
 	if (targ_pid && targ_pid != (pid_t)(id >> 32))
 		return 0;
+	__u64 cgid = bpf_get_current_cgroup_id();
+
+	if (!container_allowed(cgid))
+		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		__u64 *n = bpf_map_lookup_elem(&lost, &zero);
@@ -48,6 +53,7 @@ static __always_inline int emit(unsigned int call, long long fd)
 	e->tid = (__u32)id;
 	e->call = call;
 	e->fd = fd;
+	e->cgroup_id = cgid;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;

@@ -26,6 +26,7 @@ struct event {
 	unsigned int call; /* enum sync_syscall */
 	/// @column {"header": "FD", "width": 4}
 	long long fd; /* the file descriptor; msync: the address; sync: -1 */
+	unsigned long long cgroup_id; /* the caller's cgroup v2 id: --containers names its container */
 };
 
 #endif /* __SYNCSNOOP_H */

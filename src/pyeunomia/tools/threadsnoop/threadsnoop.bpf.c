@@ -13,6 +13,7 @@
 #include <bpf/bpf_tracing.h>
 #include "threadsnoop.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 #define CLONE_THREAD 0x00010000
 
@@ -43,6 +44,10 @@ int task_newtask(struct trace_event_raw_task_newtask *ctx)
 		return 0;
 	if (targ_pid && targ_pid != (id >> 32))
 		return 0;
+	__u64 cgid = bpf_get_current_cgroup_id();
+
+	if (!container_allowed(cgid))
+		return 0;
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		__u32 zero = 0;
@@ -57,6 +62,7 @@ int task_newtask(struct trace_event_raw_task_newtask *ctx)
 	e->tid = ctx->pid;
 	e->creator_tid = (__u32)id;
 	e->clone_flags = flags;
+	e->cgroup_id = cgid;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;

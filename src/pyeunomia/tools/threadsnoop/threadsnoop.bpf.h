@@ -16,6 +16,7 @@ struct event {
 	/// @column {"header": "COMM", "width": 16, "left": true}
 	char comm[TASK_COMM_LEN];
 	unsigned long long clone_flags;
+	unsigned long long cgroup_id; /* the process's cgroup v2 id: --containers names its container */
 };
 
 #endif /* __THREADSNOOP_H */
