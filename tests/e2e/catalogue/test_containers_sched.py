@@ -13,8 +13,9 @@ cgroup id, name and runtime. The block tools see the requests of the first
 bio's submitter (block_bio_queue), so their children do O_DIRECT I/O on a
 loop device.
 
-Measured here: the module takes ~40 s (10 tool runs of ~3 s, two
-containers started in under 1 s once the image is cached)."""
+Measured here: the module takes 25 s (11 tool runs of 1.5 to 3.3 s; the
+two containers start in 0.6 s once the image is cached, and are removed in
+0.5 s)."""
 
 from __future__ import annotations
 
