@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .actions import Ctx, _detach_loop, _later, _loop_device
-from .checks import Json, dig, event, normal, parse_json, render
+from .checks import Json, dig, event, normal, parse_json, render, said
 from .matrix import Program, row
 
 SECTOR = 512
@@ -168,6 +168,16 @@ ROWS: tuple[Program, ...] = (
         modules="loop"),
     row("tool/bitesize", None, "ecli run -j -i 0.5 bitesize -c kmxio{token}", block_io,
         [_counted({"map": "hists", "key.comm": "{comm}"}, slots="2:4,4:2,6:1")], modules="loop"),
+    # --container: filter_cgroup_map set, so the verifier keeps the container filter's code (folded away
+    # without it); the guest runs no container, so every event is dropped: loading is the check
+    row("tool/biolatency-container", None, "ecli run -j --container kmx-none biolatency", block_io,
+        [said("attached; Ctrl-C to stop")], modules="loop"),
+    row("tool/biosnoop-container", None, "ecli run -j --container kmx-none biosnoop", block_io,
+        [said("attached; Ctrl-C to stop")], modules="loop"),
+    row("tool/biopattern-container", None, "ecli run -j --container kmx-none biopattern", block_io,
+        [said("attached; Ctrl-C to stop")], modules="loop"),
+    row("tool/bitesize-container", None, "ecli run -j --container kmx-none bitesize", block_io,
+        [said("attached; Ctrl-C to stop")], modules="loop"),
     row("tool/hardirqs", None, "ecli run -j -i 0.5 hardirqs -C", serial_irq,
         [event(map="infos", **{"key.name": "{irq}"})]),
     row("tool/softirqs", None, "ecli run -j -i 5 softirqs", udp_datagrams,

@@ -19,7 +19,7 @@ import sys
 import time
 
 from .actions import Ctx, _later
-from .checks import event
+from .checks import event, said
 from .matrix import Program, row
 
 SYSCALLS_X86_64 = {"getppid": 110, "kill": 62}
@@ -121,6 +121,10 @@ ROWS: tuple[Program, ...] = (
          event(map="syscalls", key="{kill}", **{"value.count": KILLS})]),
     row("tool/syscount-x", None, "ecli run -j -i 0.5 syscount -x -p {harness_pid}", getppid_and_kill,
         [event(map="syscalls", key="{kill}", **{"value.count": KILLS})]),
+    # --container: filter_cgroup_map set, so the verifier keeps the container filter's code (folded away
+    # without it); the guest runs no container, so every event is dropped: loading is the check
+    row("tool/syscount-container", None, "ecli run -j --container kmx-none syscount", getppid_and_kill,
+        [said("attached; Ctrl-C to stop")]),
     row("tool/tcpretrans", None, "ecli run -j tcpretrans", unanswered_syn,
         [event(lport="{lport}", dport="{dport}", af=2, state=2)]),
     row("tool/tcpdrop", None, "ecli run -j tcpdrop", syn_to_closed_port,

@@ -40,4 +40,16 @@ ROWS: tuple[Program, ...] = (
         [event(pid="{pid}", tid="{pid}", comm="{comm}"), frame("kstack", "schedule")]),
     row("tool/profile", None, "ecli run -j -F 99 profile", a.busy_child,
         [event(pid="{pid}", tid="{pid}", comm="{comm}")]),
+    # --container: filter_cgroup_map set, so the verifier keeps the container filter's code (folded away
+    # without it); the guest runs no container, so every event is dropped: loading is the check
+    row("tool/runqlat-container", None, "ecli run -j --container kmx-none runqlat -P", a.sleepy_child,
+        [said("attached; Ctrl-C to stop")]),
+    row("tool/runqslower-container", None, "ecli run -j --container kmx-none runqslower --min-us 0", a.sleepy_child,
+        [said("attached; Ctrl-C to stop")]),
+    row("tool/cpudist-container", None, "ecli run -j --container kmx-none cpudist -P", a.sleepy_child,
+        [said("attached; Ctrl-C to stop")]),
+    row("tool/offcputime-container", None, "ecli run -j --container kmx-none offcputime -u", a.sleepy_child,
+        [said("attached; Ctrl-C to stop")]),
+    row("tool/profile-container", None, "ecli run -j -F 99 --container kmx-none profile", a.busy_child,
+        [said("attached; Ctrl-C to stop")]),
 )

@@ -334,7 +334,7 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
             out = sys.stdout.buffer
             # no table without an event buffer, nor when the package says "print_header": false
             header = not args.no_header and run.print_header is not False and bool(prog.buffer_maps())
-            writer = stacks.event_writer(prog, out, args.json) if stacks else \
+            writer = stacks.event_writer(prog, out, args.json, args.containers) if stacks else \
                 plan_writer(prog.exports, out, args.json, header, extended=getattr(args, "extended", False),
                             timestamp=getattr(args, "timestamp", False), containers=args.containers,
                             options=values)

@@ -55,7 +55,7 @@ class StackOutput:
             # a stop) for 0.3 s here and many seconds in the matrix's qemu guests, while samples piled up
             self.symbolizer.kernel_table()
 
-    def event_writer(self, prog: Program, stream: IO[bytes], as_json: bool) -> StackWriter:
+    def event_writer(self, prog: Program, stream: IO[bytes], as_json: bool, containers: bool = False) -> StackWriter:
         # the struct of the buffer that carries the stacks (each buffer has its own: format/exports.py)
         buffer = prog.exports.buffers.get(self.specs[0].map_name)
         layout = buffer.layout if buffer is not None else prog.layout
@@ -64,8 +64,11 @@ class StackOutput:
                              "export type: rebuild it with ecc")
         ids = stack_map(prog.loaded.maps())
         reader = SampleReader(self.specs[0], layout, ids.addresses if ids is not None else None)
-        self.writer = StackWriter(reader, self.symbolizer, None if self.folded_path == "-" else stream, as_json,
-                                  self.profile)
+        try:
+            self.writer = StackWriter(reader, self.symbolizer, None if self.folded_path == "-" else stream, as_json,
+                                      self.profile, containers=containers)
+        except ValueError as e:  # --containers without a cgroup id member
+            raise UsageError(str(e)) from None
         return self.writer
 
     def finish(self, stdout: IO[bytes]) -> list[str]:

@@ -13,7 +13,10 @@ scripts written for upstream's ecli read it unchanged:
 mapped file of a user frame). A stack the program could not take prints
 "No Kernel Stack" / "No Userspace Stack"; an event with neither is skipped,
 as upstream does. A JSON line also carries the event's members that the
-stack_trace mapping does not name, raw (offcputime's off-CPU time).
+stack_trace mapping does not name, raw (offcputime's off-CPU time), and with
+--containers the container keys of the event's cgroup id member, as any
+event's (`container_runtime`, `container`, `pod`, `k8s_namespace`; "" for
+the host); the text adds `in RUNTIME container NAME` to a container's head.
 
 Folded stacks are what flamegraph.pl and speedscope read: one line per
 distinct stack, `comm;user root;...;user leaf;kernel root_[k];...;kernel
@@ -99,7 +102,7 @@ class StackWriter(EventWriter):
     (None: print nothing), and counts them into `profile` if given."""
 
     def __init__(self, reader: SampleReader, symbolizer: Symbolizer, stream: IO[bytes] | None,
-                 as_json: bool = False, profile: FoldedProfile | None = None):
+                 as_json: bool = False, profile: FoldedProfile | None = None, containers: bool = False):
         self.reader = reader
         self.symbolizer = symbolizer
         self.symbols = reader.spec.with_symbols
@@ -115,6 +118,16 @@ class StackWriter(EventWriter):
         taken = {"time", "comm", "pid", "cpu_id", "kstack", "ustack"}
         self._extra = [f.name for f in reader.layout.fields if f.name not in mapped and f.name not in taken] \
             if as_json else []
+        # --containers: (JSON key, decode) of the cgroup id member; ValueError when the struct has none
+        self._containers: list[tuple[str, Callable[[int], str]]] = []
+        self._cgroup = ""
+        if containers:
+            from ..decoders import DECODERS
+            from ..decoders.columns import container_columns
+
+            cols = container_columns(reader.layout, {})
+            self._cgroup = cols[0].member
+            self._containers = [(c.key, DECODERS[c.decoder].make({})) for c in cols if c.decoder]
 
     def write_run(self, view: memoryview, header: int, stride: int, count: int, length: int) -> None:
         size = self.reader.layout.size
@@ -147,12 +160,15 @@ class StackWriter(EventWriter):
         if self.as_json:
             comm = (sample.comm or b"").decode("utf-8", "replace")
             head = json_text({"time": round(time.time(), 6), "comm": comm, "pid": sample.pid, "cpu_id": sample.cpu_id,
-                              **self._members(record, start)})
+                              **self._members(record, start), **self._container(record, start)})
             self.pending.append(f'{head[:-1]},"kstack":{self._stack_json(kframes)},'
                                 f'"ustack":{self._stack_json(uframes)}}}\n')
             return
         comm = escape_bytes(sample.comm or b"").decode("utf-8", "replace")  # a regex pass when it is plain ASCII
-        head = f"COMM: {comm} (pid={_show(sample.pid)}) @ CPU {_show(sample.cpu_id)}\n"
+        where = self._container(record, start)
+        inside = f" in {where['container_runtime']} container {escape_text(where['container'])}" \
+            if where.get("container") else ""
+        head = f"COMM: {comm} (pid={_show(sample.pid)}) @ CPU {_show(sample.cpu_id)}{inside}\n"
         self.pending.append(head + self._stack_text("Kernel", kframes) + self._stack_text("Userspace", uframes) + "\n")
 
     def _members(self, record: bytes | memoryview, start: int) -> dict[str, object]:
@@ -161,6 +177,14 @@ class StackWriter(EventWriter):
         size = self.reader.layout.size
         values = self.reader.layout.decode(bytes(record[start : start + size]))
         return {name: values[name] for name in self._extra}
+
+    def _container(self, record: bytes | memoryview, start: int) -> dict[str, str]:
+        """The container keys of the record's cgroup id (--containers): dict lookups once the id is known."""
+        if not self._containers or not record:
+            return {}
+        size = self.reader.layout.size
+        cgroup_id = self.reader.layout.decode(bytes(record[start : start + size]))[self._cgroup]
+        return {key: str(decode(cgroup_id)) for key, decode in self._containers}
 
     def _stack_text(self, title: str, frames: tuple[Frame, ...] | None) -> str:
         if not frames:

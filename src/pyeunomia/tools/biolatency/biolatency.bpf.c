@@ -15,6 +15,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "biolatency.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 #define MAX_ENTRIES 10240
 
@@ -65,7 +66,8 @@ struct {
 } hists SEC(".maps");
 
 /* The cgroup that submitted each bio, by its first sector, until a request
- * takes it (-c only). LRU: bios of bio-based devices never become requests. */
+ * takes it (-c, --container, --pod, --namespace only). LRU: bios of
+ * bio-based devices never become requests. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, MAX_ENTRIES);
@@ -109,7 +111,10 @@ static __always_inline int trace_start(struct trace_event_raw_block_rq *ctx, boo
 
 	if (targ_dev && key.dev != targ_dev)
 		return 0;
-	if (targ_cgroup) {
+	/* with -Q a request keeps its insert time; without, issue replaces it */
+	if (!insert && targ_queued && bpf_map_lookup_elem(&starts, &key))
+		return 0;
+	if (targ_cgroup || filter_cgroup_map) {
 		__u64 sector = key.sector, cgroup_id;
 		__u64 *submitter = bpf_map_lookup_elem(&submitters, &sector);
 
@@ -118,13 +123,12 @@ static __always_inline int trace_start(struct trace_event_raw_block_rq *ctx, boo
 			bpf_map_delete_elem(&submitters, &sector);
 		} else {
 			cgroup_id = bpf_get_current_cgroup_id();
+			if (!container_allowed(cgroup_id))
+				return 0;
 		}
-		if (cgroup_id != targ_cgroup)
+		if (targ_cgroup && cgroup_id != targ_cgroup)
 			return 0;
 	}
-	/* with -Q a request keeps its insert time; without, issue replaces it */
-	if (!insert && targ_queued && bpf_map_lookup_elem(&starts, &key))
-		return 0;
 	s.ts = bpf_ktime_get_ns();
 	/* up to its NUL, the rest left zero: the histogram key must not carry stale bytes */
 	bpf_probe_read_kernel_str(s.rwbs, sizeof(s.rwbs), ctx->rwbs);
@@ -137,9 +141,16 @@ int block_bio_queue(struct bio_queue_record *ctx)
 {
 	__u64 sector = ctx->sector, cgroup_id;
 
-	if (!targ_cgroup)
+	if (!targ_cgroup && !filter_cgroup_map)
 		return 0;
 	cgroup_id = bpf_get_current_cgroup_id();
+	/* a bio the container filter drops: forget whatever an earlier bio at its
+	 * sector left (merged into another request, it was never taken), so its
+	 * request cannot pass as the container's */
+	if (!container_allowed(cgroup_id)) {
+		bpf_map_delete_elem(&submitters, &sector);
+		return 0;
+	}
 	bpf_map_update_elem(&submitters, &sector, &cgroup_id, BPF_ANY);
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include <bpf/bpf_core_read.h>
 #include "biosnoop.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 #define MAX_ENTRIES 10240
 
@@ -125,6 +126,8 @@ static __always_inline int trace_start(struct trace_event_raw_block_rq *ctx, boo
 		bpf_map_delete_elem(&submitters, &sector);
 	} else {
 		fresh.cgroup_id = bpf_get_current_cgroup_id();
+		if (!container_allowed(fresh.cgroup_id))
+			return 0;
 		fresh.pid = bpf_get_current_pid_tgid() >> 32;
 		bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
 	}
@@ -144,8 +147,16 @@ SEC("tracepoint/block/block_bio_queue")
 int block_bio_queue(struct bio_queue_record *ctx)
 {
 	__u64 sector = ctx->sector;
-	struct who w = {.cgroup_id = bpf_get_current_cgroup_id(), .pid = bpf_get_current_pid_tgid() >> 32};
+	struct who w = {.cgroup_id = bpf_get_current_cgroup_id()};
 
+	/* a bio the container filter drops: forget whatever an earlier bio at its
+	 * sector left (merged into another request, it was never taken), so its
+	 * request cannot pass as the container's */
+	if (!container_allowed(w.cgroup_id)) {
+		bpf_map_delete_elem(&submitters, &sector);
+		return 0;
+	}
+	w.pid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(w.comm, sizeof(w.comm));
 	bpf_map_update_elem(&submitters, &sector, &w, BPF_ANY);
 	return 0;

@@ -14,6 +14,7 @@
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include "bitesize.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 /// Trace this comm only (exact name, as /proc/PID/comm)
 /// @cmdarg {"short": "c", "long": "comm", "metavar": "COMM"}
@@ -77,6 +78,13 @@ int block_bio_queue(struct rq_issue_record *ctx)
 	__u64 sector = ctx->sector;
 	struct hist_key who = {};
 
+	/* a bio the container filter drops: forget whatever an earlier bio at its
+	 * sector left (merged into another request, it was never taken), so its
+	 * request cannot pass as the container's */
+	if (filter_cgroup_map && !container_allowed(bpf_get_current_cgroup_id())) {
+		bpf_map_delete_elem(&submitters, &sector);
+		return 0;
+	}
 	bpf_get_current_comm(who.comm, sizeof(who.comm));
 	bpf_map_update_elem(&submitters, &sector, &who, BPF_ANY);
 	return 0;
@@ -98,6 +106,8 @@ int block_rq_issue(struct rq_issue_record *ctx)
 		key = *submitter;
 		bpf_map_delete_elem(&submitters, &sector);
 	} else {
+		if (filter_cgroup_map && !container_allowed(bpf_get_current_cgroup_id()))
+			return 0;
 		bpf_get_current_comm(key.comm, sizeof(key.comm));
 	}
 	if (targ_comm[0] && !comm_allowed(key.comm))

@@ -12,6 +12,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "cpudist.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -60,8 +61,15 @@ static __always_inline bool wanted(struct task_struct *t, u32 tid)
 		return false; /* the idle task */
 	if (targ_tgid && BPF_CORE_READ(t, tgid) != targ_tgid)
 		return false;
-	if (targ_cgroup && BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id) != targ_cgroup)
-		return false;
+	/* the task's own cgroup v2 id, not current's: wakeups run in the waker */
+	if (targ_cgroup || filter_cgroup_map) {
+		u64 cgid = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+
+		if (targ_cgroup && cgid != targ_cgroup)
+			return false;
+		if (!container_allowed(cgid))
+			return false;
+	}
 	return true;
 }
 
@@ -84,7 +92,7 @@ static __always_inline void begin(struct task_struct *t, u64 now)
 
 	if (wanted(t, tid))
 		bpf_map_update_elem(&start, &tid, &now, BPF_ANY);
-	else if (targ_tgid || targ_cgroup)
+	else if (targ_tgid || targ_cgroup || filter_cgroup_map)
 		bpf_map_delete_elem(&start, &tid); /* left a filter's scope: its old start must not count */
 }
 

@@ -17,6 +17,7 @@
 #include <bpf/bpf_core_read.h>
 #include "offcputime.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 #define PF_KTHREAD 0x00200000
 #define MAX_STACK_DEPTH 127
@@ -56,6 +57,7 @@ struct off_start {
 	u64 ts;
 	s64 kern_stack_id;
 	s64 user_stack_id;
+	u64 cgroup_id;
 	u32 state;
 };
 
@@ -120,10 +122,10 @@ static __always_inline int on_switch(void *ctx, struct task_struct *prev, struct
 	struct event *e;
 	u64 now = bpf_ktime_get_ns(), delta_us;
 
-	if (wanted(prev, state)) {
+	/* prev is still current here: its cgroup is current's, and its stacks are the ones walked */
+	if (wanted(prev, state) && container_allowed(s.cgroup_id = bpf_get_current_cgroup_id())) {
 		s.ts = now;
 		s.state = state;
-		/* prev is still current here: these are its own stacks */
 		/* skip 2 frames: this program and bpf_trace_run4 that called it (then
 		 * __traceiter_sched_switch when the tracepoint has several probes, or __schedule) */
 		s.kern_stack_id = user_stacks_only ? -1 : bpf_get_stackid(ctx, &stackmap, 2);
@@ -145,6 +147,7 @@ static __always_inline int on_switch(void *ctx, struct task_struct *prev, struct
 			e->user_stack_id = sp->user_stack_id;
 			e->delta_us = delta_us;
 			e->state = sp->state;
+			e->cgroup_id = sp->cgroup_id;
 			e->cpu = bpf_get_smp_processor_id();
 			bpf_ringbuf_submit(e, wakeup_flags(&events));
 		}

@@ -17,6 +17,8 @@ struct event {
 	/* the thread's state when it was switched out (1: interruptible sleep, 2: uninterruptible) */
 	__u32 state;
 	__u32 cpu;
+	/* the thread's cgroup v2 id when it blocked: its container with --containers */
+	__u64 cgroup_id;
 };
 
 #endif

@@ -11,6 +11,7 @@
 #include <bpf/bpf_helpers.h>
 #include "profile.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 #define MAX_STACK_DEPTH 127
 
@@ -58,6 +59,7 @@ int do_perf_event(void *ctx)
 	u32 tgid = id >> 32, tid = id;
 	u32 cpu = bpf_get_smp_processor_id();
 	struct event *e;
+	u64 cgid;
 
 	if (!include_idle && tid == 0)
 		return 0;
@@ -67,7 +69,10 @@ int do_perf_event(void *ctx)
 		return 0;
 	if (targ_cpu >= 0 && cpu != (u32)targ_cpu)
 		return 0;
-	if (targ_cgroup && bpf_get_current_cgroup_id() != targ_cgroup)
+	cgid = bpf_get_current_cgroup_id();
+	if (targ_cgroup && cgid != targ_cgroup)
+		return 0;
+	if (!container_allowed(cgid))
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e)
@@ -75,6 +80,7 @@ int do_perf_event(void *ctx)
 	e->tgid = tgid;
 	e->tid = tid;
 	e->cpu = cpu;
+	e->cgroup_id = cgid;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->kern_stack_id = user_stacks_only ? -1 : bpf_get_stackid(ctx, &stackmap, 0);
 	e->user_stack_id = kernel_stacks_only ? -1 : bpf_get_stackid(ctx, &stackmap, BPF_F_USER_STACK);

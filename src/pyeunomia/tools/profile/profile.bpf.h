@@ -12,6 +12,8 @@ struct event {
 	char comm[TASK_COMM_LEN];
 	__s64 kern_stack_id;
 	__s64 user_stack_id;
+	/* the sampled task's cgroup v2 id: its container with --containers */
+	__u64 cgroup_id;
 };
 
 #endif

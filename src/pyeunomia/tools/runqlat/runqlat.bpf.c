@@ -14,6 +14,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "runqlat.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 #define TASK_RUNNING 0
 
@@ -84,8 +85,14 @@ static __always_inline bool wanted(struct task_struct *t)
 	if (targ_tgid && BPF_CORE_READ(t, tgid) != targ_tgid)
 		return false;
 	/* the task's own cgroup v2 id, not current's: wakeups run in the waker */
-	if (targ_cgroup && BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id) != targ_cgroup)
-		return false;
+	if (targ_cgroup || filter_cgroup_map) {
+		u64 cgid = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+
+		if (targ_cgroup && cgid != targ_cgroup)
+			return false;
+		if (!container_allowed(cgid))
+			return false;
+	}
 	return true;
 }
 

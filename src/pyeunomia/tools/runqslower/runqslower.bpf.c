@@ -16,6 +16,7 @@
 #include <bpf/bpf_core_read.h>
 #include "runqslower.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 #define TASK_RUNNING 0
 
@@ -59,6 +60,13 @@ static __always_inline long task_state(struct task_struct *t)
 	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
 }
 
+/* A task's cgroup v2 id, for a task that need not be current (a wakeup runs
+ * in the waker's context): what bpf_get_current_cgroup_id() gives for current. */
+static __always_inline u64 task_cgroup_id(struct task_struct *t)
+{
+	return BPF_CORE_READ(t, cgroups, dfl_cgrp, kn, id);
+}
+
 static __always_inline void enqueue(struct task_struct *t)
 {
 	u32 tid = BPF_CORE_READ(t, pid);
@@ -69,6 +77,9 @@ static __always_inline void enqueue(struct task_struct *t)
 	if (targ_pid && BPF_CORE_READ(t, tgid) != targ_pid)
 		return;
 	if (targ_tid && tid != targ_tid)
+		return;
+	/* not queued, so its switch-in finds no start and costs one lookup */
+	if (filter_cgroup_map && !container_allowed(task_cgroup_id(t)))
 		return;
 	now = bpf_ktime_get_ns();
 	bpf_map_update_elem(&start, &tid, &now, BPF_ANY);
@@ -99,6 +110,7 @@ static __always_inline int on_switch(bool preempt, struct task_struct *prev, str
 	e->pid = tid;
 	e->tgid = BPF_CORE_READ(next, tgid);
 	e->delta_us = delta_us;
+	e->cgroup_id = task_cgroup_id(next);
 	bpf_probe_read_kernel_str(e->task, sizeof(e->task), next->comm);
 	if (targ_previous) {
 		e->prev_pid = BPF_CORE_READ(prev, pid);

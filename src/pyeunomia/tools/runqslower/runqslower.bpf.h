@@ -18,6 +18,8 @@ struct event {
 	__u32 prev_pid;
 	/* the waiting task's process id: in -j only */
 	__u32 tgid;
+	/* the waiting task's cgroup v2 id: its container with --containers */
+	__u64 cgroup_id;
 };
 
 #endif

@@ -11,6 +11,7 @@
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include "syscount.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 #define MAX_ENTRIES 8192
 
@@ -74,8 +75,14 @@ static __always_inline bool traced(__u32 pid)
 {
 	if (filter_pid && pid != filter_pid)
 		return false;
-	if (filter_cgroup && bpf_get_current_cgroup_id() != filter_cgroup)
-		return false;
+	if (filter_cgroup || filter_cgroup_map) {
+		__u64 cgid = bpf_get_current_cgroup_id();
+
+		if (filter_cgroup && cgid != filter_cgroup)
+			return false;
+		if (!container_allowed(cgid))
+			return false;
+	}
 	return true;
 }
 
