@@ -9,11 +9,17 @@
 /// CO-RE on the kernel's own trace_event_raw_kfree_skb, so one program loads
 /// on 5.10, 6.1, 6.12 and later; where the kernel has no reason field the
 /// event says -1 and the drop location still names the code that dropped.
+/// A drop's container is its socket's cgroup (rx_sk, else skb->sk; a
+/// request socket's listener's): drops run in softirq, in whichever task
+/// it interrupted. A drop no full socket owned (no listener, TIME_WAIT)
+/// has cgroup id 0, and no --container filter passes it.
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "tcpdrop.bpf.h"
+#include "../include/container_filter.bpf.h"
+#include "../include/sock_cgroup.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -73,6 +79,7 @@ int kfree_skb(struct trace_event_raw_kfree_skb___x *ctx)
 	__u16 nh_off, af, proto;
 	__u8 version;
 	struct event *e;
+	__u64 cgid;
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 
 	if (targ_pid && pid != targ_pid)
@@ -82,6 +89,13 @@ int kfree_skb(struct trace_event_raw_kfree_skb___x *ctx)
 	 * bytes could look like one. */
 	proto = BPF_CORE_READ(ctx, protocol);
 	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
+		return 0;
+	if (bpf_core_field_exists(ctx->rx_sk))
+		sk = BPF_CORE_READ(ctx, rx_sk);
+	if (!sk)
+		sk = BPF_CORE_READ(skb, sk);
+	cgid = sock_cgroup_id(sk);
+	if (!container_allowed(cgid))
 		return 0;
 	head = BPF_CORE_READ(skb, head);
 	nh_off = BPF_CORE_READ(skb, network_header);
@@ -136,10 +150,6 @@ int kfree_skb(struct trace_event_raw_kfree_skb___x *ctx)
 		e->dport = bpf_ntohs(tcp.dest);
 		e->tcpflags = ((__u8 *)&tcp)[13];
 	}
-	if (bpf_core_field_exists(ctx->rx_sk))
-		sk = BPF_CORE_READ(ctx, rx_sk);
-	if (!sk)
-		sk = BPF_CORE_READ(skb, sk);
 	if (sk) {
 		e->has_sk = 1;
 		e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
@@ -148,6 +158,7 @@ int kfree_skb(struct trace_event_raw_kfree_skb___x *ctx)
 	e->location = (__u64)BPF_CORE_READ(ctx, location);
 	e->ts = bpf_ktime_get_boot_ns();
 	e->pid = pid;
+	e->cgroup_id = cgid;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
 	return 0;
