@@ -245,23 +245,28 @@ def test_listen_in_a_container(box: Box, name: str) -> None:
 def test_tcpretrans_of_a_container_socket(box: Box) -> None:
     """Both the host and the container send a SYN to a listener whose
     accept queue is full; the retransmit timer (softirq, 1 s later) resends
-    each. Only the container's shows; nc gives up at 2 s, before the second."""
+    each. Only the container's shows; nc gives up at 2 s, before the second.
+    -c counts it, alone, in the kernel's map."""
     listener = Listener(backlog_full=True)
     host = socket.socket()
     host.setblocking(False)
-    run = tool("tcpretrans", box)
+    run, counts = tool("tcpretrans", box), tool("tcpretrans", box, "-c")
     try:
         host.connect_ex(("127.0.0.1", listener.port))
         host_port = host.getsockname()[1]
         box.run(f"/bin/busybox nc -w 2 127.0.0.1 {listener.port} </dev/null")
         seen = collect(run, lambda e: True, after=box.wait)
+        assert counts.stop() == 0
+        flows = [e for e in map(json.loads, counts.rest()) if e.get("map") == "flows"]
     finally:
+        counts.stop()
         host.close()
         listener.close()
     assert_named(seen, box)
     (e,) = seen
     assert (e["dport"], e["state"], e["daddr"], e["af"]) == (listener.port, SYN_SENT, LO, 2)
     assert e["lport"] != host_port
+    assert [(f["key"]["lport"], f["key"]["dport"], f["value"]) for f in flows] == [(e["lport"], listener.port, 1)]
 
 
 CHILD = r"""

@@ -61,6 +61,19 @@ struct trace_event_raw_kfree_skb___x {
 	enum skb_drop_reason reason;
 } __attribute__((preserve_access_index));
 
+/* The socket a dropped packet belonged to: the receiver (6.13+ says it),
+ * else the skb's owner (a sending socket); NULL for neither. */
+static __always_inline const struct sock *drop_sock(struct trace_event_raw_kfree_skb___x *ctx, struct sk_buff *skb)
+{
+	const struct sock *sk = NULL;
+
+	if (bpf_core_field_exists(ctx->rx_sk))
+		sk = BPF_CORE_READ(ctx, rx_sk);
+	if (!sk)
+		sk = BPF_CORE_READ(skb, sk);
+	return sk;
+}
+
 static __always_inline void count_lost(void)
 {
 	__u32 zero = 0;
@@ -79,7 +92,6 @@ int kfree_skb(struct trace_event_raw_kfree_skb___x *ctx)
 	__u16 nh_off, af, proto;
 	__u8 version;
 	struct event *e;
-	__u64 cgid;
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 
 	if (targ_pid && pid != targ_pid)
@@ -90,12 +102,9 @@ int kfree_skb(struct trace_event_raw_kfree_skb___x *ctx)
 	proto = BPF_CORE_READ(ctx, protocol);
 	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
 		return 0;
-	if (bpf_core_field_exists(ctx->rx_sk))
-		sk = BPF_CORE_READ(ctx, rx_sk);
-	if (!sk)
-		sk = BPF_CORE_READ(skb, sk);
-	cgid = sock_cgroup_id(sk);
-	if (!container_allowed(cgid))
+	/* a container filter first, before the headers are parsed; without
+	 * one the socket is read only for the TCP drops reported */
+	if (filter_cgroup_map && !container_allowed(sock_cgroup_id(drop_sock(ctx, skb))))
 		return 0;
 	head = BPF_CORE_READ(skb, head);
 	nh_off = BPF_CORE_READ(skb, network_header);
@@ -134,6 +143,8 @@ int kfree_skb(struct trace_event_raw_kfree_skb___x *ctx)
 		return 0;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
+	sk = drop_sock(ctx, skb);
+	e->cgroup_id = sock_cgroup_id(sk);
 	e->af = af;
 	if (af == AF_INET) {
 		bpf_probe_read_kernel(e->saddr, 4, head + nh_off + offsetof(struct iphdr, saddr));
@@ -158,7 +169,6 @@ int kfree_skb(struct trace_event_raw_kfree_skb___x *ctx)
 	e->location = (__u64)BPF_CORE_READ(ctx, location);
 	e->ts = bpf_ktime_get_boot_ns();
 	e->pid = pid;
-	e->cgroup_id = cgid;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
 	return 0;
