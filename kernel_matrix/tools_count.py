@@ -21,6 +21,7 @@ import time
 from .actions import Ctx, _later
 from .checks import event
 from .matrix import Program, row
+from .tools_net import cgroup_id
 
 SYSCALLS_X86_64 = {"getppid": 110, "kill": 62}
 GETPPIDS = 37
@@ -58,7 +59,7 @@ def unanswered_syn(ctx: Ctx) -> None:
     client.connect_ex(("127.0.0.1", port))
     for sock in (server, first, client):
         _later(ctx, sock.close)
-    ctx.update(lport=client.getsockname()[1], dport=port)
+    ctx.update(lport=client.getsockname()[1], dport=port, cgid=cgroup_id())
 
 
 def syn_to_closed_port(ctx: Ctx) -> None:
@@ -122,7 +123,7 @@ ROWS: tuple[Program, ...] = (
     row("tool/syscount-x", None, "ecli run -j -i 0.5 syscount -x -p {harness_pid}", getppid_and_kill,
         [event(map="syscalls", key="{kill}", **{"value.count": KILLS})]),
     row("tool/tcpretrans", None, "ecli run -j tcpretrans", unanswered_syn,
-        [event(lport="{lport}", dport="{dport}", af=2, state=2)]),
+        [event(lport="{lport}", dport="{dport}", af=2, state=2, cgroup_id="{cgid}")]),  # the socket's, in softirq
     row("tool/tcpdrop", None, "ecli run -j tcpdrop", syn_to_closed_port,
         [event(sport="{sport}", dport="{dport}", af=2, tcpflags=2, has_sk=0, pid="{pid}")]),
     row("tool/oomkill", None, "ecli run -j oomkill", memcg_hog,
