@@ -92,7 +92,7 @@ ROWS: tuple[Program, ...] = (
                rx_b=SENT + 1)]),
     row("tool/tcpstates", None, "ecli run -j tcpstates -L {port}", net_session,
         [event(pid="{pid}", oldstate=7, newstate=10, sport="{port}", saddr=V4),
-         # the socket's cgroup (sock_cgroup.bpf.h: 5.10's sk_cgrp_data layout, or 5.15+'s)
+         # the socket's cgroup (sock_cgroup.bpf.h): 5.10.223's sk_cgrp_data is still the u64 'val' layout
          event(oldstate=1, newstate=8, sport="{port}", dport="{cport}", daddr=V4, cgroup_id="{cgid}"),
          event(pid="{pid}", oldstate=10, newstate=7, sport="{port}")]),
     row("tool/tcpconnect-6", None, "ecli run -j tcpconnect -P {port}", net_session6,
