@@ -21,6 +21,7 @@ import time
 from .actions import Ctx, _later
 from .checks import event, said
 from .matrix import Program, row
+from .tools_net import cgroup_id
 
 SYSCALLS_X86_64 = {"getppid": 110, "kill": 62}
 GETPPIDS = 37
@@ -58,7 +59,7 @@ def unanswered_syn(ctx: Ctx) -> None:
     client.connect_ex(("127.0.0.1", port))
     for sock in (server, first, client):
         _later(ctx, sock.close)
-    ctx.update(lport=client.getsockname()[1], dport=port)
+    ctx.update(lport=client.getsockname()[1], dport=port, cgid=cgroup_id())
 
 
 def syn_to_closed_port(ctx: Ctx) -> None:
@@ -126,7 +127,7 @@ ROWS: tuple[Program, ...] = (
     row("tool/syscount-container", None, "ecli run -j --container kmx-none syscount", getppid_and_kill,
         [said("attached; Ctrl-C to stop")]),
     row("tool/tcpretrans", None, "ecli run -j tcpretrans", unanswered_syn,
-        [event(lport="{lport}", dport="{dport}", af=2, state=2)]),
+        [event(lport="{lport}", dport="{dport}", af=2, state=2, cgroup_id="{cgid}")]),  # the socket's, in softirq
     row("tool/tcpdrop", None, "ecli run -j tcpdrop", syn_to_closed_port,
         [event(sport="{sport}", dport="{dport}", af=2, tcpflags=2, has_sk=0, pid="{pid}")]),
     row("tool/oomkill", None, "ecli run -j oomkill", memcg_hog,

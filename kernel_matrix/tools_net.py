@@ -20,6 +20,14 @@ SENT, ANSWERED = 1000, 3000
 IP_FREEBIND, IP_TRANSPARENT, IP_BIND_ADDRESS_NO_PORT = 15, 19, 24
 
 
+def cgroup_id() -> int:
+    """This process's cgroup v2 id (the inode of its directory; the guests
+    mount cgroup2 alone at /sys/fs/cgroup), which its sockets carry."""
+    with open("/proc/self/cgroup") as f:
+        rel = next(line.split(":", 2)[2].strip() for line in f if line.startswith("0::"))
+    return os.stat("/sys/fs/cgroup" + rel).st_ino
+
+
 def net_session(ctx: Ctx, family: socket.AddressFamily = socket.AF_INET) -> None:
     """Listen on the row's port, connect, send SENT bytes, answer ANSWERED,
     close the client, then the server end after its EOF, then the listener."""
@@ -45,7 +53,7 @@ def net_session(ctx: Ctx, family: socket.AddressFamily = socket.AF_INET) -> None
         pass
     conn.close()
     server.close()
-    ctx.update(pid=os.getpid(), cport=cport, fd=fd)
+    ctx.update(pid=os.getpid(), cport=cport, fd=fd, cgid=cgroup_id())
 
 
 def net_session6(ctx: Ctx) -> None:
@@ -77,13 +85,15 @@ ROWS: tuple[Program, ...] = (
     row("tool/tcpaccept-6", None, "ecli run -j tcpaccept -6 -P {port}", net_session6,
         [event(pid="{pid}", af=10, saddr=V6, sport="{port}", daddr=V6, dport="{cport}", fd="{fd}")]),
     row("tool/tcplife", None, "ecli run -j tcplife -L {port}", net_session,
-        [event(pid="{pid}", af=2, sport="{port}", dport="{cport}", tx_b=ANSWERED + 1, rx_b=SENT + 1)]),
+        [event(pid="{pid}", af=2, sport="{port}", dport="{cport}", tx_b=ANSWERED + 1, rx_b=SENT + 1,
+               cgroup_id="{cgid}")]),
     row("tool/tcplife-6", None, "ecli run -j tcplife -6 -L {port}", net_session6,
         [event(pid="{pid}", af=10, saddr=V6, sport="{port}", daddr=V6, dport="{cport}", tx_b=ANSWERED + 1,
                rx_b=SENT + 1)]),
     row("tool/tcpstates", None, "ecli run -j tcpstates -L {port}", net_session,
         [event(pid="{pid}", oldstate=7, newstate=10, sport="{port}", saddr=V4),
-         event(oldstate=1, newstate=8, sport="{port}", dport="{cport}", daddr=V4),
+         # the socket's cgroup (sock_cgroup.bpf.h): 5.10.223's sk_cgrp_data is still the u64 'val' layout
+         event(oldstate=1, newstate=8, sport="{port}", dport="{cport}", daddr=V4, cgroup_id="{cgid}"),
          event(pid="{pid}", oldstate=10, newstate=7, sport="{port}")]),
     row("tool/tcpconnect-6", None, "ecli run -j tcpconnect -P {port}", net_session6,
         [event(pid="{pid}", af=10, saddr=V6, daddr=V6, dport="{port}")]),

@@ -341,6 +341,9 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
             for note in [*(prog.loaded.choices + prog.loaded.ring_notes if args.verbose else []), *prog.loaded.notes,
                          *prog.exports.notes, *_interpreter_notes(package)]:
                 sys.stderr.write(f"ecli: {escape_text(note)}\n")
+            # the program drops every event until this fills its cgroup_filter map: filled before
+            # "attached" is said, so that what a caller does after it is filtered in
+            extra: list[Any] = [start_container_filter(prog, args)] if filters else []
             n_progs = sum(prog.loaded.program_loaded(p.name) for p in prog.loaded.programs)
             sys.stderr.write(f"ecli: {escape_text(package.name)}: {n_progs} program{'s' * (n_progs != 1)} attached; "
                              "Ctrl-C to stop\n")
@@ -351,9 +354,7 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
 
                 samples = SamplePrinter(out, args.json)
             dumper = _map_dumper(prog, package, args)
-            extra: list[Any] = [dumper] if args.interval else []
-            if filters:  # the program drops every event until this fills its cgroup_filter map
-                extra.append(start_container_filter(prog, args))
+            extra += [dumper] if args.interval else []
             stats = prog.run(writer, samples, duration=args.duration,
                              should_stop=lambda: stops.stop_requested() or dumper.done,
                              wakeup_fd=stops.wakeup_fd, extra=extra)

@@ -14,6 +14,7 @@
 #include <bpf/bpf_endian.h>
 #include "bindsnoop.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -153,11 +154,13 @@ int enter_bind(struct trace_event_raw_sys_enter *ctx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
 	struct bind_args a = {};
+	__u64 cgid;
 
 	if (targ_pid && (pid_tgid >> 32) != targ_pid)
 		return 0;
-	if (targ_cgroup && bpf_get_current_cgroup_id() != targ_cgroup)
-		return 0;
+	cgid = bpf_get_current_cgroup_id();
+	if ((targ_cgroup && cgid != targ_cgroup) || !container_allowed(cgid))
+		return 0; /* before the map: exit_bind finds no entry and skips too */
 	a.fd = ctx->args[0];
 	a.uaddr = (const void *)ctx->args[1];
 	bpf_map_update_elem(&args, &tid, &a, BPF_ANY);
@@ -196,6 +199,7 @@ int exit_bind(struct trace_event_raw_sys_exit *ctx)
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->ret = ret;
 	e->fd = a->fd;
+	e->cgroup_id = bpf_get_current_cgroup_id(); /* the binding task's, as at entry */
 	e->af = family;
 	e->port = port;
 	e->pad = 0;

@@ -33,6 +33,7 @@ struct event {
 	/// @column {"header": "ADDR", "width": 16, "left": true, "decoder": {"name": "inet", "family": "af"}}
 	unsigned char addr[16];      /* requested; IPv4 in the first 4 bytes, or IPv6 */
 	int fd;
+	unsigned long long cgroup_id; /* the binding task's cgroup v2 id: --containers names its container */
 };
 
 #endif /* __BINDSNOOP_H */

@@ -12,6 +12,7 @@
 #include <bpf/bpf_endian.h>
 #include "tcpaccept.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -116,13 +117,15 @@ static __always_inline int accepted(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 pid = pid_tgid >> 32;
+	__u64 cgid;
 	struct event *e;
 	struct sock *sk;
 	__u16 family, lport;
 
 	if (ret < 0 || (targ_pid && pid != targ_pid))
 		return 0;
-	if (targ_cgroup && bpf_get_current_cgroup_id() != targ_cgroup)
+	cgid = bpf_get_current_cgroup_id(); /* accept runs in the acceptor */
+	if ((targ_cgroup && cgid != targ_cgroup) || !container_allowed(cgid))
 		return 0;
 	sk = fd_sock(ret);
 	if (!sk)
@@ -147,6 +150,7 @@ static __always_inline int accepted(long ret)
 	e->ts_us = bpf_ktime_get_ns() / 1000;
 	e->pid = pid;
 	e->fd = ret;
+	e->cgroup_id = cgid;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	e->af = family;
 	e->sport = lport;

@@ -23,6 +23,7 @@ struct event {
 	unsigned short sport;        /* host order */
 	/// @column {"header": "FD", "width": 4, "extended": true}
 	int fd;                      /* what accept returned */
+	unsigned long long cgroup_id; /* the acceptor's cgroup v2 id: --containers names its container */
 };
 
 #endif /* __TCPACCEPT_H */

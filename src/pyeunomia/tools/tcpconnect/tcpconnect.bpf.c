@@ -12,6 +12,7 @@
 #include <bpf/bpf_core_read.h>
 #include "tcpconnect.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -30,8 +31,6 @@ const volatile __u16 targ_ports[MAX_PORTS] = {};
 /// Trace only processes in this cgroup (a cgroup v2 directory)
 /// @cmdarg {"long": "cgroup", "metavar": "PATH", "convert": "cgroup"}
 const volatile __u64 targ_cgroup = 0;
-/// Trace only the cgroups in cgroup_filter (the runner's --container, --pod, --namespace fill it)
-const volatile bool filter_cgroup_map = false;
 /// Count connects per src ip and dst ip/port (printed at exit)
 /// @cmdarg {"short": "c", "long": "count"}
 const volatile bool targ_count = false;
@@ -40,14 +39,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22);
 } events SEC(".maps");
-
-/* The cgroup v2 ids of the containers to trace, when filter_cgroup_map. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u64);
-	__type(value, __u8);
-} cgroup_filter SEC(".maps");
 
 /* Events the ring had no room for, per CPU: counted, never dropped silently. */
 struct {
@@ -139,7 +130,7 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	cgid = bpf_get_current_cgroup_id();
 	if (targ_cgroup && cgid != targ_cgroup)
 		return 0;
-	if (filter_cgroup_map && !bpf_map_lookup_elem(&cgroup_filter, &cgid))
+	if (!container_allowed(cgid))
 		return 0;
 	family = ctx->family;
 	dport = ctx->dport;

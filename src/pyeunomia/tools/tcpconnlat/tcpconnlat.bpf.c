@@ -11,6 +11,7 @@
 #include <bpf/bpf_core_read.h>
 #include "tcpconnlat.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -48,6 +49,7 @@ static __always_inline void count_lost(void)
 /* A connect in flight: when its SYN left, and who sent it. */
 struct pending {
 	__u64 ts_ns;
+	__u64 cgroup_id;
 	__u32 pid;
 	char comm[TASK_COMM_LEN];
 };
@@ -91,6 +93,11 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		fresh.pid = bpf_get_current_pid_tgid() >> 32;
 		if (targ_pid && fresh.pid != targ_pid)
 			return 0;
+		/* connect() runs in the connecting task: its cgroup, kept for the
+		 * ESTABLISHED change (softirq, any task); filtered out, never kept */
+		fresh.cgroup_id = bpf_get_current_cgroup_id();
+		if (!container_allowed(fresh.cgroup_id))
+			return 0;
 		bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
 		bpf_map_update_elem(&start, &sk, &fresh, BPF_ANY);
 		return 0;
@@ -112,6 +119,7 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	e->ts_us = now / 1000;
 	e->delta_us = delta_us;
 	e->pid = p->pid;
+	e->cgroup_id = p->cgroup_id;
 	__builtin_memcpy(e->comm, p->comm, sizeof(e->comm));
 	e->af = ctx->family;
 	e->lport = ctx->sport;

@@ -23,6 +23,7 @@ struct event {
 	unsigned short dport;        /* host order */
 	/// @column {"header": "LAT(ms)", "width": 8, "decoder": {"name": "duration", "unit": "us", "show": "ms"}}
 	unsigned long long delta_us; /* SYN_SENT -> ESTABLISHED */
+	unsigned long long cgroup_id; /* the connecting task's cgroup v2 id: --containers names its container */
 };
 
 #endif /* __TCPCONNLAT_H */

@@ -9,12 +9,18 @@
 /// CO-RE on the kernel's own trace_event_raw_kfree_skb, so one program loads
 /// on 5.10, 6.1, 6.12 and later; where the kernel has no reason field the
 /// event says -1 and the drop location still names the code that dropped.
+/// A drop's container is its socket's cgroup (rx_sk, else skb->sk; a
+/// request socket's listener's): drops run in softirq, in whichever task
+/// it interrupted. A drop no full socket owned (no listener, TIME_WAIT)
+/// has cgroup id 0, and no --container filter passes it.
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "tcpdrop.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
+#include "../include/sock_cgroup.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -56,6 +62,19 @@ struct trace_event_raw_kfree_skb___x {
 	enum skb_drop_reason reason;
 } __attribute__((preserve_access_index));
 
+/* The socket a dropped packet belonged to: the receiver (6.13+ says it),
+ * else the skb's owner (a sending socket); NULL for neither. */
+static __always_inline const struct sock *drop_sock(struct trace_event_raw_kfree_skb___x *ctx, struct sk_buff *skb)
+{
+	const struct sock *sk = NULL;
+
+	if (bpf_core_field_exists(ctx->rx_sk))
+		sk = BPF_CORE_READ(ctx, rx_sk);
+	if (!sk)
+		sk = BPF_CORE_READ(skb, sk);
+	return sk;
+}
+
 static __always_inline void count_lost(void)
 {
 	__u32 zero = 0;
@@ -83,6 +102,10 @@ int kfree_skb(struct trace_event_raw_kfree_skb___x *ctx)
 	 * bytes could look like one. */
 	proto = BPF_CORE_READ(ctx, protocol);
 	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
+		return 0;
+	/* a container filter first, before the headers are parsed; without
+	 * one the socket is read only for the TCP drops reported */
+	if (filter_cgroup_map && !container_allowed(sock_cgroup_id(drop_sock(ctx, skb))))
 		return 0;
 	head = BPF_CORE_READ(skb, head);
 	nh_off = BPF_CORE_READ(skb, network_header);
@@ -121,6 +144,8 @@ int kfree_skb(struct trace_event_raw_kfree_skb___x *ctx)
 		return 0;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
+	sk = drop_sock(ctx, skb);
+	e->cgroup_id = sock_cgroup_id(sk);
 	e->af = af;
 	if (af == AF_INET) {
 		bpf_probe_read_kernel(e->saddr, 4, head + nh_off + offsetof(struct iphdr, saddr));
@@ -137,10 +162,6 @@ int kfree_skb(struct trace_event_raw_kfree_skb___x *ctx)
 		e->dport = bpf_ntohs(tcp.dest);
 		e->tcpflags = ((__u8 *)&tcp)[13];
 	}
-	if (bpf_core_field_exists(ctx->rx_sk))
-		sk = BPF_CORE_READ(ctx, rx_sk);
-	if (!sk)
-		sk = BPF_CORE_READ(skb, sk);
 	if (sk) {
 		e->has_sk = 1;
 		e->state = BPF_CORE_READ(sk, __sk_common.skc_state);

@@ -30,6 +30,7 @@ struct event {
 	__u64 location; /* the kernel code that freed it */
 	/// @column {"header": "COMM", "width": 16, "left": true, "extended": true}
 	char comm[TASK_COMM_LEN];
+	__u64 cgroup_id; /* the socket's cgroup v2 id (0: no full socket): --containers names its container */
 };
 
 #endif /* __TCPDROP_H */

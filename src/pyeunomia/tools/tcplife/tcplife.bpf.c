@@ -7,11 +7,16 @@
 /// the first to move it to FIN_WAIT1 or LAST_ACK (close() runs in the closer);
 /// at CLOSE the byte counts are read from the tcp_sock through CO-RE and one
 /// event is sent. Sessions born before the tool started are not reported.
+/// A session's container is its socket's cgroup (the creator's; an accepted
+/// socket's listener's): most changes run in softirq, in whichever task it
+/// interrupted, so the current task's cgroup would name the wrong one.
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "tcplife.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
+#include "../include/sock_cgroup.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -116,6 +121,9 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		return 0;
 	if ((targ_ipv4 && family != AF_INET) || (targ_ipv6 && family != AF_INET6))
 		return 0;
+	/* a session of an unchosen container never enters the map */
+	if (filter_cgroup_map && !container_allowed(sock_cgroup_id((struct sock *)sk)))
+		return 0;
 
 	s = bpf_map_lookup_elem(&sessions, &sk);
 	if (newstate < TCP_FIN_WAIT1) { /* ESTABLISHED, SYN_SENT, SYN_RECV */
@@ -161,6 +169,7 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		return 0;
 	}
 	e->pid = s->pid;
+	e->cgroup_id = sock_cgroup_id((struct sock *)sk);
 	__builtin_memcpy(e->comm, s->comm, sizeof(e->comm));
 	e->span_us = (now - s->born_ns) / 1000;
 	tp = (struct tcp_sock *)sk;

@@ -25,6 +25,7 @@ struct event {
 	unsigned long long rx_b;     /* bytes received (tcp_sock.bytes_received) */
 	/// @column {"header": "MS", "width": 8, "decoder": {"name": "duration", "unit": "us", "show": "ms"}}
 	unsigned long long span_us;  /* from the first state change seen (SYN_SENT or SYN_RECV) to CLOSE */
+	unsigned long long cgroup_id; /* the socket's cgroup v2 id: --containers names its container */
 };
 
 #endif /* __TCPLIFE_H */

@@ -7,6 +7,8 @@
 /// 6.14+), while the socket's fields are found by name on each kernel. Its
 /// first argument has been the socket on every kernel since the tracepoint
 /// appeared, so one program serves 5.10, 6.1, 6.12 and later.
+/// A retransmit's container is its socket's cgroup: the retransmit timer
+/// fires in softirq, in whichever task it interrupted.
 /// Tail loss probes (bcc's -l) are a kprobe there and are not traced.
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -14,6 +16,8 @@
 #include <bpf/bpf_endian.h>
 #include "tcpretrans.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
+#include "../include/sock_cgroup.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -80,8 +84,12 @@ int tcp_retransmit_skb(struct bpf_raw_tracepoint_args *ctx)
 	const struct sock *sk = (const struct sock *)ctx->args[0];
 	struct flow_key key = {};
 	struct event *e;
+	__u64 cgid;
 
 	if (!sk)
+		return 0;
+	cgid = sock_cgroup_id(sk);
+	if (!container_allowed(cgid))
 		return 0;
 	if (count_flows) {
 		__u64 one = 1, *count;
@@ -113,6 +121,8 @@ int tcp_retransmit_skb(struct bpf_raw_tracepoint_args *ctx)
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	bpf_ringbuf_submit(e, wakeup_flags(&events));
+	e->cgroup_id = cgid;
+	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 

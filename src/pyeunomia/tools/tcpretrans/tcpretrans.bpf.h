@@ -20,6 +20,7 @@ struct event {
 	__u16 pad;
 	/// @column {"header": "STATE", "width": 12, "left": true, "decoder": "tcp_state"}
 	__u32 state;
+	__u64 cgroup_id; /* the socket's cgroup v2 id: --containers names its container */
 };
 
 /* A flow, the key of the -c counts. */

@@ -6,12 +6,17 @@
 /// its record, so nothing needs reading from the socket. Fields are read through
 /// CO-RE, so the record's layout may move between kernels. The time of each
 /// socket's last change is kept in a hash map keyed by the socket's address and
-/// dropped when the socket reaches CLOSE.
+/// dropped when the socket reaches CLOSE. A change's container is its
+/// socket's cgroup (the creator's; an accepted socket's listener's): most
+/// changes run in softirq, in whichever task it interrupted (on loopback,
+/// the peer that sent the packet).
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "tcpstates.bpf.h"
 #include "../include/wakeup.bpf.h"
+#include "../include/container_filter.bpf.h"
+#include "../include/sock_cgroup.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -93,12 +98,16 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	__u16 family = ctx->family, sport = ctx->sport, dport = ctx->dport;
 	int newstate = ctx->newstate;
 	struct event *e;
+	__u64 cgid;
 
 	if (ctx->protocol != IPPROTO_TCP)
 		return 0;
 	if ((targ_ipv4 && family != AF_INET) || (targ_ipv6 && family != AF_INET6))
 		return 0;
 	if (!port_in(sport, targ_lports) || !port_in(dport, targ_dports))
+		return 0;
+	cgid = sock_cgroup_id((struct sock *)sk);
+	if (!container_allowed(cgid))
 		return 0;
 
 	then = bpf_map_lookup_elem(&timestamps, &sk);
@@ -119,6 +128,7 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		return 0;
 	}
 	e->skaddr = sk;
+	e->cgroup_id = cgid;
 	e->ts_us = now / 1000;
 	e->delta_us = delta;
 	e->pid = bpf_get_current_pid_tgid() >> 32;

@@ -28,6 +28,7 @@ struct event {
 	int newstate;
 	/// @column {"header": "MS", "width": 7, "decoder": {"name": "duration", "unit": "us", "show": "ms"}}
 	unsigned long long delta_us; /* time spent in oldstate (0: the first change seen) */
+	unsigned long long cgroup_id; /* the socket's cgroup v2 id: --containers names its container */
 };
 
 #endif /* __TCPSTATES_H */
