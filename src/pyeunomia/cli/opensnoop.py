@@ -139,6 +139,9 @@ def main(argv: list[str]) -> int:
     try:
         with Program(package, values, verbose=args.verbose, map_sizes={"events": args.buffer_mb << 20},
                      poll_ms=POLL_MS, btf=args.btf) as prog:
+            # the program drops every event until this fills its cgroup_filter map: filled before
+            # "attached" is said, so that what a caller does after it is filtered in (as ecli)
+            extra = [start_container_filter(prog, args)] if filters else []
             attached = ", ".join(sorted(s.split("sys_exit_")[-1] for n, s in programs.items()
                                         if "sys_exit_" in s and prog.loaded.program_loaded(n)))
             sys.stderr.write(f"opensnoop: attached to {attached}; Ctrl-C to stop\n")
@@ -148,7 +151,6 @@ def main(argv: list[str]) -> int:
                 writer = output.json_lines(layout, out, columns)
             else:
                 writer = output.table(layout, out, columns, start_ns)
-            extra = [start_container_filter(prog, args)] if filters else []
             stats = prog.run(writer, duration=args.duration, should_stop=stops.stop_requested,
                              wakeup_fd=stops.wakeup_fd, extra=extra)
     finally:

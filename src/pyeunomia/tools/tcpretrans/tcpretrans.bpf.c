@@ -120,9 +120,8 @@ int tcp_retransmit_skb(struct bpf_raw_tracepoint_args *ctx)
 	e->ts = bpf_ktime_get_boot_ns();
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	e->cgroup_id = cgid;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags(&events));
 	return 0;
 }
 
