@@ -31,6 +31,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import IO
 
+from ..decoders import DECODERS
+from ..decoders.columns import container_columns
 from ..format.escape import escape_bytes, escape_text
 from ..format.rows import json_text
 from ..format.stacks import FIELDS, Frame, Sample, SampleReader, Symbolizer
@@ -122,9 +124,6 @@ class StackWriter(EventWriter):
         self._containers: list[tuple[str, Callable[[int], str]]] = []
         self._cgroup = ""
         if containers:
-            from ..decoders import DECODERS
-            from ..decoders.columns import container_columns
-
             cols = container_columns(reader.layout, {})
             self._cgroup = cols[0].member
             self._containers = [(c.key, DECODERS[c.decoder].make({})) for c in cols if c.decoder]
