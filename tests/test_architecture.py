@@ -10,6 +10,9 @@ imports flow one way (see README, Layout).
 Imports are read from the syntax tree (function-level ones included), so a
 lazy import cannot hide an edge; cross-layer imports inside functions are
 allowed only in cli/, the entry points, where they keep start-up lean.
+Also checked: one module imports ctypes, every console script is in cli/,
+tools/ holds no Python, the pure modules load no binding, one decoder
+registry, tests/ mirrors src/, and modules stay under ~500 lines.
 """
 
 from __future__ import annotations
@@ -135,6 +138,9 @@ def test_tools_hold_only_kernel_side_sources_and_packages():
 def test_every_console_script_is_in_cli():
     scripts = tomllib.loads((SRC.parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts and all(target.startswith("pyeunomia.cli.") for target in scripts.values()), scripts
+    for target in scripts.values():  # and each names a function there
+        module, _, function = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), function, None)), target
 
 
 PURE = sorted(f"pyeunomia.{'.'.join(p.relative_to(SRC).with_suffix('').parts)}".removesuffix(".__init__")
