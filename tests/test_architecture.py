@@ -226,6 +226,7 @@ def test_one_decoder_registry():
             module = importlib.import_module(f"pyeunomia.decoders.{path.stem}")
             defined.update([module.DECODER] if hasattr(module, "DECODER") else getattr(module, "DECODERS", ()))
     assert len(defined) > 20 and made_elsewhere == [] and defined - set(decoders.DECODERS.values()) == set()
+    assert [n for n in decoders.DECODERS if decoders.DECODERS[n].name != n] == []  # each name finds its own
     readers = {str(p.relative_to(SRC)) for p, tree in modules()
                if any(n == "pyeunomia.decoders.DECODERS" for n, _ in imports(p, tree))}
     assert {"output/colrows.py", "exporter/labels.py"} <= readers, readers
