@@ -193,7 +193,6 @@ OVERSIZE = {
     "kernel/libbpf.py": (807, "the one module that may import ctypes: the binding and the libc calls "
                               "process policy needs cannot move out without a second ctypes module"),
     "exporter/httpserver.py": (595, "connections, deadlines and eviction share one selector loop's state"),
-    "oci.py": (546, "not split yet"),
     "format/package.py": (501, "at the limit"),
 }
 
