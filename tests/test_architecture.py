@@ -41,7 +41,7 @@ ALLOWED = {
     "external": set(),
     "source": {"format", "files", "oci"},
     "oci": {"format", "files", "cache"},  # registry references; the oras client inside, imported when used
-    "containers": {"format", "files", "kernel"},  # cgroup id -> container; filter.py fills a program's map
+    "containers": {"format", "files", "runner"},  # cgroup id -> container; filter.py fills a program's map
     "runner": {"format", "kernel", "files", "cache", "external", "source"},
     "output": {"format", "decoders"},
     "compiler": {"format", "decoders", "files", "cache", "external", "converters"},  # decoders: ecc checks @column's
