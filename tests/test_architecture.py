@@ -192,7 +192,7 @@ MAX_LINES = 500
 OVERSIZE = {
     "kernel/libbpf.py": (807, "the one module that may import ctypes: the binding and the libc calls "
                               "process policy needs cannot move out without a second ctypes module"),
-    "exporter/httpserver.py": (595, "connections, deadlines and eviction share one selector loop's state"),
+    "exporter/httpserver.py": (606, "connections, deadlines and eviction share one selector loop's state"),  # main: 606
     "format/package.py": (501, "at the limit"),
 }
 
