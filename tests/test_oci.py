@@ -1,4 +1,4 @@
-"""Registry references, Docker credentials and the manifest's layer choice (pyeunomia/oci.py), without a
+"""Registry references, Docker credentials and the manifest's layer choice (pyeunomia/oci/), without a
 registry: tests/e2e/test_oci.py runs them against a real one."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 
 from pyeunomia import oci
 from pyeunomia.errors import FetchError, UsageError
+from pyeunomia.oci.client import Client
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -175,5 +176,5 @@ def test_registry_urls_follow_the_reference_grammar(text: str, url: str, tmp_pat
     """oras reads names by docker's rule, where a first component with a dot is a host: not ours."""
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
     ref = oci.Reference.parse(text)
-    client = oci._Client(ref, oci.Access(plain_http=text.startswith("127.")))
+    client = Client(ref, oci.Access(plain_http=text.startswith("127.")))
     assert f"{client.registry.prefix}://{client.container.manifest_url(ref.target)}" == url

@@ -38,7 +38,7 @@ def open_package(source: str | bytes | os.PathLike[str], *, sha256: str | None =
                  insecure: bool = False, stdin: BinaryIO | None = None,
                  timeout: float = FETCH_TIMEOUT_S, registry: dict[str, Any] | None = None) -> Package:
     """A package from a path, '-' (stdin), an http(s) URL, bytes, a built-in name, or an OCI
-    registry reference (host[:port]/repo[:tag|@sha256:...], oci.py; `registry` holds its access
+    registry reference (host[:port]/repo[:tag|@sha256:...], oci/; `registry` holds its access
     options beside `insecure` and `timeout`).
 
     `sha256` pins the content: a package whose bytes hash differently is refused.

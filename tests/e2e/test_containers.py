@@ -179,21 +179,24 @@ def test_containers_started_after_the_tool_are_named(env: Env) -> None:
 def test_container_filter_follows_containers_started_later(env: Env) -> None:
     late_names = [f"late-ctd-{RUN_ID}", f"late-pod-{RUN_ID}"]
     argv = command("opensnoop") + ["-j", "--containers"] + [a for n in late_names for a in ("--container", n)]
+    others = filter_maps()  # other tools' (helpers running beside these tests)
     run = Running(argv, "attached")
     try:
+        ours = filter_maps() - others
+        assert len(ours) == 1, ours
         late = [env.start("containerd", "late-ctd"), env.start("podman", "late-pod")]
         time.sleep(1.0)  # the filter's rescan (every 0.25 s) and the runtime's metadata read
         for b in env.boxes[:2]:
             b.go()  # not chosen: must not show
         seen, every = _opens_named(run, late)
-        in_map = filter_map_ids()
+        in_map = filter_map_ids(*ours)
         late[0].remove()  # its cgroup goes: the filter takes it out of the map
         time.sleep(1.0)
-        after_removal = filter_map_ids()
+        after_removal = filter_map_ids(*ours)
         again = env.start("containerd", "late-ctd")  # the same name again: a new cgroup, followed
         time.sleep(1.0)
         seen_again, _ = _opens_named(run, [again])
-        after_restart = filter_map_ids()
+        after_restart = filter_map_ids(*ours)
     finally:
         run.stop()
     assert {e["container"] for e in seen.values()} == set(late_names)
@@ -209,9 +212,14 @@ def test_container_filter_follows_containers_started_later(env: Env) -> None:
     assert after_restart == {late[1].cgroup_id, again.cgroup_id}
 
 
-def filter_map_ids() -> set[int]:
-    """The cgroup ids in the running tool's cgroup_filter map (the only one: the tests run one tool at a time)."""
-    out = sh("bpftool", "-j", "map", "dump", "name", "cgroup_filter").stdout
+def filter_maps() -> set[int]:
+    """The ids of every map named cgroup_filter."""
+    return {m["id"] for m in json.loads(sh("bpftool", "-j", "map", "show").stdout) if m.get("name") == "cgroup_filter"}
+
+
+def filter_map_ids(map_id: int) -> set[int]:
+    """The cgroup ids in the running tool's cgroup_filter map."""
+    out = sh("bpftool", "-j", "map", "dump", "id", str(map_id)).stdout
     entries = json.loads(out) if out.strip() else []
     ids = set()
     for e in entries:

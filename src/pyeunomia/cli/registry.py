@@ -1,4 +1,4 @@
-"""`ecli push PACKAGE REF` and `ecli pull REF [-o FILE]`: packages in OCI registries (pyeunomia/oci.py).
+"""`ecli push PACKAGE REF` and `ecli pull REF [-o FILE]`: packages in OCI registries (pyeunomia/oci/).
 
 Only argparse here: the registry client (and the oras library) is imported when one of these runs."""
 

@@ -33,7 +33,7 @@ import time
 from collections.abc import Sequence
 
 from ..errors import UsageError
-from ..kernel.libbpf import map_delete, map_update
+from ..runner.maps import delete_entry, write_entry
 from .metadata import Container
 from .resolver import ContainerResolver
 
@@ -69,11 +69,11 @@ class ContainerFilter:
         known = self.resolver.containers()
         for cgroup_id in list(self.ids):
             if not self._alive(cgroup_id, known):
-                map_delete(self.fd, struct.pack("=Q", cgroup_id))
+                delete_entry(self.fd, struct.pack("=Q", cgroup_id))
                 self.ids.discard(cgroup_id)
         for cgroup_id in self.resolver.matching(self.names, self.pods, self.namespaces) - self.ids:
             if self._alive(cgroup_id, known):
-                map_update(self.fd, struct.pack("=Q", cgroup_id), self.value)
+                write_entry(self.fd, struct.pack("=Q", cgroup_id), self.value)
                 self.ids.add(cgroup_id)
 
     def _alive(self, cgroup_id: int, known: dict[int, Container]) -> bool:

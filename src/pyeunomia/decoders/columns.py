@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from ..format.layout import Field, FieldKind, Layout
 from ..format.mapmeta import is_set
+from .container import FIELDS as CONTAINER_FIELDS
 from .registry import DecoderType, Provisional, sibling_params
 
 
@@ -141,8 +142,7 @@ CONTAINER_COLUMNS = (("RUNTIME", "container_runtime", "container_runtime", 10),
                      ("POD", "pod", "pod", 16),
                      ("NAMESPACE", "k8s_namespace", "k8s_namespace", 12))
 CGROUP_MEMBERS = ("cgroup_id", "cgroup", "cgroupid", "cgid")
-CGROUP_DECODERS = {"cgroup", "container", "container_id", "container_image", "container_runtime", "pod",
-                   "k8s_namespace", "k8s_container"}
+CGROUP_DECODERS = {"cgroup", *CONTAINER_FIELDS}  # the container decoders' own table: a new field needs no edit here
 
 
 def cgroup_member(layout: Layout, specs: Mapping[str, Any]) -> int:

@@ -13,7 +13,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
-from .config import BucketsConfig, slot_bounds
+from .buckets import BucketsConfig, slot_bounds
 from .event_metrics import EventMetric, EventSeries
 from .exposition import SeriesFamily
 from .instance import Snapshot

@@ -33,18 +33,24 @@ line and the key.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..decoders import DECODERS
-from ..errors import ConfigError
 from ..files import FileTooLarge, NotRegularFile, read_regular
 from ..format.units import size_text
+from .buckets import BucketsConfig
+from .buckets import parse_buckets as _buckets
 from .constlabels import LABEL_NAME, RESERVED_LABELS, check_const_labels, parse_const_labels
 from .document import Node, config_error, parse_text, shown
+from .values import Located
+from .values import duration as _duration
+from .values import flag as _flag
+from .values import mapping as _mapping
+from .values import number as _number
+from .values import text as _text
 
 # A config is KBs, but `ebpf_data` may carry a whole package inline: the
 # shipped and upstream packages are 26-39 KB (about 0.4 bytes per byte of
@@ -55,28 +61,9 @@ from .document import Node, config_error, parse_text, shown
 MAX_REQUEST_BODY = 4 << 20
 MAX_CONFIG_FILE = 16 << 20
 DEFAULT_MAX_SERIES = 10_000
-MAX_BUCKETS = 1000
 SELF_PREFIX = "eunomia_exporter_"
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 KINDS = {"counters": "counter", "histograms": "histogram", "gauges": "gauge"}
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*\Z")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-@dataclass(frozen=True)
-class Located:
-    """Where a config object and each of its keys are, for later errors."""
-
-    node: Node
-
-    def error(self, message: str, key: str | None = None) -> ConfigError:
-        """An error at `key` of this object (its line, or the object's when absent)."""
-        if key is None:
-            return self.node.error(message)
-        child: Node | None = self.node.value.get(key) if isinstance(self.node.value, dict) else None
-        if child is not None:
-            return child.error(message)
-        return self.node.error(message, self.node.child_path(key))
 
 
 @dataclass(frozen=True)
@@ -91,14 +78,6 @@ class LabelConfig:
     name: str
     source: str  # the field (or map key member) the value comes from: `from`, else `name`
     decoders: tuple[DecoderConfig, ...]
-    at: Located
-
-
-@dataclass(frozen=True)
-class BucketsConfig:
-    type: str  # exp2, linear, explicit
-    bounds: tuple[float, ...]  # upper bounds in the value's own unit; empty for a map's exp2
-    multiplier: float  # exported bounds and sums are value * multiplier
     at: Located
 
 
@@ -311,12 +290,6 @@ def parse_metric(node: Node, kind: str, total_suffix: bool = True) -> MetricConf
                         Located(node), total_suffix, multiplier, from_global)
 
 
-def _flag(node: Node) -> bool:
-    if not isinstance(node.value, bool):
-        raise node.error(f"expected true or false, got {shown(node.value)}")
-    return node.value
-
-
 def _labels(node: Node | None) -> tuple[LabelConfig, ...]:
     if node is None or node.value is None:
         return ()
@@ -379,99 +352,6 @@ def _decoders(node: Node | None) -> tuple[DecoderConfig, ...]:
     return tuple(out)
 
 
-def _buckets(metric: Node, node: Node | None, from_map: bool) -> BucketsConfig | None:
-    if node is None or node.value is None:
-        if from_map:
-            return None  # a log2 slot array: exp2 buckets from its length
-        raise metric.error("an event histogram needs 'buckets', e.g. {type: exp2, min: 0, max: 20}",
-                           metric.child_path("buckets"))
-    keys = _mapping(node, "buckets", ("type", "min", "max", "start", "width", "count", "bounds", "multiplier"))
-    kind = _text(node, keys, "type", required=True)
-    wanted = {"exp2": ("min", "max"), "linear": ("start", "width", "count"), "explicit": ("bounds",)}
-    if kind not in wanted:
-        raise keys["type"].error(f"unknown bucket type {shown(kind)}: use exp2, linear or explicit")
-    if from_map and kind == "explicit":
-        raise keys["type"].error("a map histogram is a slot array: its buckets are exp2 (log2 slots) or linear "
-                                 "(slot i counts value i)")
-    if from_map and kind == "linear":
-        for key in keys:
-            if key not in ("type", "multiplier"):
-                raise keys[key].error("a map's linear slots set its buckets (slot i counts value i): leave out "
-                                      f"{key}")
-        multiplier = _number(keys["multiplier"], positive=True) if "multiplier" in keys else 1.0
-        return BucketsConfig(kind, (), multiplier, Located(node))
-    for key in keys:
-        if key not in (*wanted[kind], "type", "multiplier"):
-            raise keys[key].error(f"{kind} buckets take {', '.join(wanted[kind])} (and multiplier), not {shown(key)}")
-    multiplier = _number(keys["multiplier"], positive=True) if "multiplier" in keys else 1.0
-    bounds: tuple[float, ...] = ()
-    if kind == "exp2" and not from_map:
-        low = _whole(keys, node, "min", 0, 0, 62)
-        high = _whole(keys, node, "max", None, low, 63)
-        bounds = tuple(float(1 << k) for k in range(low, high + 1))
-    elif kind == "exp2":
-        for key in ("min", "max"):
-            if key in keys:
-                raise keys[key].error("a map histogram's slots set its buckets: leave out min and max")
-    elif kind == "linear":
-        start = _number(_need(keys, node, "start"))
-        width = _number(_need(keys, node, "width"), positive=True)
-        count = _whole(keys, node, "count", None, 1, MAX_BUCKETS)
-        bounds = tuple(start + i * width for i in range(count))
-    else:
-        raw = _need(keys, node, "bounds")
-        if not isinstance(raw.value, list) or not raw.value:
-            raise raw.error("expected a list of increasing upper bounds, e.g. [0.001, 0.01, 0.1]")
-        if len(raw.value) > MAX_BUCKETS:
-            raise raw.error(f"more than {MAX_BUCKETS} buckets: use fewer")
-        bounds = tuple(_number(b) for b in raw.value)
-        for i in range(1, len(bounds)):
-            if bounds[i] <= bounds[i - 1]:
-                raise raw.value[i].error("bounds must increase")
-    problem = bounds_problem(bounds, multiplier)
-    if problem is not None:
-        text, too_large = problem
-        if bounds_problem(bounds, 1.0) is None:
-            raise keys["multiplier"].error(text + (": use a smaller multiplier" if too_large else
-                                                   ": use a multiplier nearer 1"))
-        # only linear bounds go wrong by themselves (start + i * width)
-        raise keys["width"].error(text + (": use a smaller start or width" if too_large else
-                                          ": use a larger width, or a start nearer 0"))
-    return BucketsConfig(kind, bounds, multiplier, Located(node))
-
-
-def slot_bounds(slots: int, buckets: BucketsConfig | None) -> tuple[float, ...]:
-    """A map histogram's upper bounds: log2 slots (log2_bounds), or linear
-    ones where slot i counts value i (libbpf-tools' runqlen; its last slot
-    also counts every larger value, which the +Inf bucket then shows as it is)."""
-    if buckets is not None and buckets.type == "linear":
-        return tuple(float(i) for i in range(slots))
-    return log2_bounds(slots)
-
-
-def log2_bounds(slots: int) -> tuple[float, ...]:
-    """A log2 slot array's upper bounds: slot i (libbpf-tools' log2l) counts
-    values from 2^i to 2^(i+1)-1, slot 0 also 0."""
-    return tuple(float((1 << (i + 1)) - 1) for i in range(slots))
-
-
-def bounds_problem(bounds: tuple[float, ...], multiplier: float) -> tuple[str, bool] | None:
-    """Why the exported bounds (bound * multiplier) cannot be a histogram's,
-    and whether because one is too large; None when each is a finite number
-    above the one before. Otherwise Prometheus gets buckets at +Inf, or two
-    buckets with one bound."""
-    previous = None
-    for i, bound in enumerate(bounds):
-        value = bound * multiplier
-        if not math.isfinite(value):
-            scaled = f"{bound:g} * {multiplier:g}" if multiplier != 1.0 else f"{bound:g}"
-            return f"bucket bound {scaled} is not a finite number", True
-        if previous is not None and value <= previous:
-            return f"bucket bounds {bounds[i - 1]:g} and {bound:g} are both {previous:g} once exported", False
-        previous = value
-    return None
-
-
 def check_unique_names(programs: tuple[ProgramConfig, ...] | list[ProgramConfig],
                        taken: dict[str, str] | None = None) -> None:
     """Metric names must be unique across the programs (after a counter's
@@ -484,65 +364,3 @@ def check_unique_names(programs: tuple[ProgramConfig, ...] | list[ProgramConfig]
                 raise m.at.error(f"metric {shown(m.exposed_name)} is already defined by {owner}: metric names must be "
                                  "unique", "name")
             seen[m.exposed_name] = f"program {shown(p.name)}"
-
-
-def _mapping(node: Node, what: str, allowed: tuple[str, ...]) -> dict[str, Node]:
-    if not isinstance(node.value, dict):
-        found = "nothing" if node.value is None else type(node.value).__name__
-        raise node.error(f"expected {what} as a mapping, got {found}")
-    for key, child in node.value.items():
-        if key not in allowed:
-            raise config_error(f"unknown key {shown(key)} in {what} (known: {', '.join(allowed)})", file=child.file,
-                              line=child.key_line or child.line, key=child.path)
-    return dict(node.value)
-
-
-def _text(node: Node, keys: dict[str, Node], key: str, required: bool = False) -> str | None:
-    child = keys.get(key)
-    if child is None or child.value is None:
-        if required:
-            raise node.error(f"missing '{key}'", node.child_path(key))
-        return None
-    if isinstance(child.value, bool) or not isinstance(child.value, str | int | float):
-        raise child.error(f"expected text, got {type(child.value).__name__}")
-    return str(child.value)
-
-
-def _need(keys: dict[str, Node], node: Node, key: str) -> Node:
-    if key not in keys:
-        raise node.error(f"missing '{key}'", node.child_path(key))
-    return keys[key]
-
-
-def _number(node: Node, positive: bool = False) -> float:
-    v = node.value
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise node.error(f"expected a number, got {shown(v)}")
-    if positive and v <= 0:
-        raise node.error(f"expected a number above 0, got {shown(v)}")
-    return float(v)
-
-
-def _whole(keys: dict[str, Node], node: Node, key: str, default: int | None, low: int, high: int) -> int:
-    if key not in keys:
-        if default is None:
-            raise node.error(f"missing '{key}'", node.child_path(key))
-        return default
-    v = keys[key].value
-    if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
-        raise keys[key].error(f"expected a whole number from {low} to {high}, got {shown(v)}")
-    return v
-
-
-def _duration(node: Node) -> float:
-    v = node.value
-    if isinstance(v, int | float) and not isinstance(v, bool):
-        seconds = float(v)
-    else:
-        m = _DURATION.match(str(v))
-        if m is None:
-            raise node.error(f"expected a duration such as 300, 90s, 5m or 1h, got {shown(v)}")
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    if not seconds > 0 or not math.isfinite(seconds):
-        raise node.error(f"expected a duration above 0, got {shown(v)}")
-    return seconds

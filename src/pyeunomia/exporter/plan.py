@@ -23,7 +23,8 @@ from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
 from ..format.options import global_options
 from ..format.package import Package
 from ..source import builtin_packages, open_package
-from .config import MAX_BUCKETS, MetricConfig, ProgramConfig, bounds_problem, slot_bounds
+from .buckets import MAX_BUCKETS, bounds_problem, slot_bounds
+from .config import MetricConfig, ProgramConfig
 from .document import shown
 from .labels import LabelPlan, plan_label
 

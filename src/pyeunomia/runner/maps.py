@@ -1,4 +1,6 @@
-"""Read whole BPF maps from userspace: batched where the kernel allows."""
+"""Read whole BPF maps from userspace (batched where the kernel allows), and
+write single entries for the layers that fill a loaded program's maps
+(containers/filter.py), so only the runner reaches kernel/ for them."""
 
 from __future__ import annotations
 
@@ -32,3 +34,11 @@ def read_entries(fd: int, map_type: int, key_size: int, value_size: int, max_ent
 def clear_entries(fd: int, keys: list[bytes]) -> None:
     for key in keys:
         libbpf.map_delete(fd, key)
+
+
+def write_entry(fd: int, key: bytes, value: bytes) -> None:
+    libbpf.map_update(fd, key, value)
+
+
+def delete_entry(fd: int, key: bytes) -> None:
+    libbpf.map_delete(fd, key)
