@@ -211,6 +211,9 @@ PROGRAMS: tuple[Program, ...] = (
         "ecli run -j {pkg}", a.exec_false,
         [event(pid="{pid}", comm="{comm}", filename="{path}"), event(pid="{pid}", comm="{comm}",
                                                                      exit_code="{exit_code}")]),
+    # ... the same object with "custom_members": exec events' members renamed by offset (comm -> "comm?", fname)
+    row("multiple_custom_members.json", copy("repo:tests/fixtures/upstream/multiple_custom_members.json"),
+        "ecli run -j {pkg}", a.exec_false, [Json({"pid": "{pid}", "comm?": "{comm}", "fname": "{path}"})]),
     # export types chosen per buffer by ecc: a helper struct first in the header, two rings with their own
     # structs (one named by /// @export, one told by size), and a deliberate mismatch: hex, never decoded
     # (and a perf sample's padding, which differs by nothing between kernels, accepted)
