@@ -128,6 +128,9 @@ def scrape(port: int, items: queue.Queue[Item], stop: threading.Event) -> None:
         stop.wait(0.3)
 
 
+SAID_MAX = 500  # characters of a program's message kept for the table
+
+
 def one_line(lines: list[str]) -> str:
     """A message for the table: the product's own error line (and the line
     after it, which usually says why), or else its last line."""
@@ -135,7 +138,9 @@ def one_line(lines: list[str]) -> str:
     if not text:
         return "no message"
     at = next((i for i, line in enumerate(text) if "error:" in line), len(text) - 1)
-    said = " ".join(text[at:at + 2])[:300]
+    said = " ".join(text[at:at + 2])
+    if len(said) > SAID_MAX:  # marked, not cut mid-word unseen (6.12's fentry refusal is 306 characters)
+        said = said[:SAID_MAX - 3] + "..."
     return said if len(text) == 1 else f"{said} ({len(text)} lines on stderr)"
 
 
