@@ -65,6 +65,33 @@ def test_apt_outputs():
     assert debian.root_key(["a=1"]) == debian.root_key(["a=1"]) != debian.root_key(["a=2"])
 
 
+# The root's Python packages as bookworm has them (apt-cache show, 2026-12-02), and one unrelated package.
+BOOKWORM = ["python3-prometheus-client=0.16.0-0.1", "python3-yaml=6.0-3+b2", "python3-bcrypt=3.2.2-1",
+            "python3.11=3.11.2-6+deb12u6"]
+
+
+def test_the_guests_python_dependencies_are_debians_and_meet_pyproject():
+    """Nothing comes from PyPI: each of pyproject.toml's dependencies is a
+    Debian package in the root, and its lower bound is what bookworm ships."""
+    import tomllib
+    from pathlib import Path
+
+    requires = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert sorted(debian.PYTHON_DEPS) == sorted(r.split(">=")[0].lower().replace("_", "-") for r in requires)
+    assert set(debian.PYTHON_DEPS.values()) <= set(debian.ROOT_INCLUDE)
+    assert debian.python_deps_problems(requires, BOOKWORM) == []
+    # what a run refuses, one line each: a bound above bookworm's, a dependency apt does not give
+    assert debian.python_deps_problems(["prometheus_client>=0.17", "bcrypt>=4", "PyYAML>=6.0"], BOOKWORM) == [
+        "prometheus_client>=0.17: bookworm has python3-prometheus-client 0.16.0-0.1",
+        "bcrypt>=4: bookworm has python3-bcrypt 3.2.2-1"]
+    assert debian.python_deps_problems(["requests>=2"], BOOKWORM) == [
+        "requests>=2: not a `name>=X` of a dependency in debian.PYTHON_DEPS"]
+    assert debian.python_deps_problems(["PyYAML>=6"], BOOKWORM[:1]) == [
+        "PyYAML>=6: python3-yaml is not in the guest's root"]
+    assert debian.upstream_version("1:0.16.0-0.1") == (0, 16) == debian.upstream_version("0.16")
+    assert debian.upstream_version("6.0-3+b2") == (6,) < debian.upstream_version("6.0.1")
+
+
 def test_module_dependencies_from_modinfo_and_load_order():
     image = b"\x7fELF...\0license=GPL\0depends=md-mod,libcrc32c\0name=raid1\0"
     assert kmod.depends(image) == ["md_mod", "libcrc32c"]
