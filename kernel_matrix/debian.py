@@ -195,10 +195,16 @@ class Apt:
         return parse_simulated(out)
 
 
-ROOT_INCLUDE = ("python3-minimal", "libpython3.11-stdlib", "libbpf1", "busybox-static", "mount", "usr-is-merged")
+# The project's Python dependencies (pyproject.toml's `dependencies`) and the Debian packages that
+# bring them into the guest's root: nothing comes from PyPI (issue 13), so pyproject's lower bounds
+# must be what bookworm ships, which python_deps_problems checks at every run.
+PYTHON_DEPS = {"prometheus-client": "python3-prometheus-client", "pyyaml": "python3-yaml",
+               "bcrypt": "python3-bcrypt"}
+ROOT_INCLUDE = ("python3-minimal", "libpython3.11-stdlib", "libbpf1", "busybox-static", "mount", "usr-is-merged",
+                *PYTHON_DEPS.values())
 ROOT_EXCLUDE = ("/usr/share/man/*", "/usr/share/doc/*", "/usr/share/locale/*", "/usr/share/info/*",
                 "/usr/share/lintian/*", "/usr/share/zoneinfo/*")
-ROOT_RECIPE = 3  # bump when build_root changes what it makes from the same packages
+ROOT_RECIPE = 4  # bump when build_root changes what it makes from the same packages
 
 
 def root_key(versions: Sequence[str]) -> str:
@@ -216,9 +222,40 @@ def build_root(mirror: str, target: Path) -> None:
     cmd += [f"--dpkgopt=path-exclude={p}" for p in ROOT_EXCLUDE]
     # Bytecode whose validity does not depend on file times, which an initramfs may not keep.
     cmd.append("--customize-hook=chroot \"$1\" python3 -m compileall -q -f --invalidation-mode unchecked-hash "
-               "/usr/lib/python3.11 >/dev/null")
+               "/usr/lib/python3.11 /usr/lib/python3/dist-packages >/dev/null")
     cmd += [ROOT_SUITE, str(target), source_line(mirror, ROOT_SUITE)]
     run(cmd, quiet=True, env={**os.environ, "TMPDIR": str(target.parent)})
+
+
+def upstream_version(debian_version: str) -> tuple[int, ...]:
+    """The numeric release of a Debian (or Python) version, trailing zeros
+    dropped so that 6 and 6.0 compare equal: 1:0.16.0-0.1 -> (0, 16), 6.0-3+b2 -> (6,)."""
+    upstream = debian_version.split(":", 1)[-1].rsplit("-", 1)[0] if "-" in debian_version else \
+        debian_version.split(":", 1)[-1]
+    release = re.match(r"[0-9]+(?:\.[0-9]+)*", upstream)
+    numbers = [int(n) for n in release.group().split(".")] if release else []
+    while numbers and numbers[-1] == 0:
+        numbers.pop()
+    return tuple(numbers)
+
+
+def python_deps_problems(requires: Iterable[str], versions: Iterable[str]) -> list[str]:
+    """What of the wheel's Requires-Dist (`name>=X`) the root's packages
+    (`name=version` lines) do not give, one line each: a dependency with no
+    Debian package in PYTHON_DEPS, or a lower bound above bookworm's."""
+    installed = dict(v.split("=", 1) for v in versions if "=" in v)
+    problems = []
+    for requirement in requires:
+        m = re.fullmatch(r"([A-Za-z0-9._-]+)\s*(?:>=\s*([0-9.]+))?\s*", requirement.split(";", 1)[0])
+        name = re.sub(r"[-_.]+", "-", m.group(1)).lower() if m else requirement
+        package = PYTHON_DEPS.get(name)
+        if m is None or package is None:
+            problems.append(f"{requirement}: not a `name>=X` of a dependency in debian.PYTHON_DEPS")
+        elif package not in installed:
+            problems.append(f"{requirement}: {package} is not in the guest's root")
+        elif m.group(2) and upstream_version(installed[package]) < upstream_version(m.group(2)):
+            problems.append(f"{requirement}: {ROOT_SUITE} has {package} {installed[package]}")
+    return problems
 
 
 def unpack_deb(deb: Path, target: Path) -> None:

@@ -3,9 +3,9 @@
 A guest's initramfs is the concatenation of cpio archives, from the slowest to
 make to the quickest:
 
-    base/KEY.cpio      the Debian root (mmdebstrap), KEY from the exact package versions
-    pydeps/KEY.cpio    the project's PyPI dependencies (pip --target), KEY from its Requires-Dist
-    wheels/KEY/        the project's wheel and it installed as a layer, KEY from the source tree
+    base/KEY.cpio      the Debian root (mmdebstrap), the project's Python dependencies
+                       included, KEY from the exact package versions
+    wheels/KEY/        the project's wheel (installed --no-deps) as a layer, KEY from the source tree
     kernels/PKG_VER/   vmlinuz and a layer of the modules the checks load
     (per run)          /init, the guest runner, the plan and the programs built on the host
 
@@ -34,8 +34,6 @@ from .procs import log, remove_tree, run
 
 DEFAULT_CACHE = Path("/var/cache/pyeunomia/kernels")
 PY_TARGET = "usr/local/lib/python3.11/dist-packages"  # the guest's (Debian bookworm's) site directory
-PIP_PLATFORM = ("--python-version", "3.11", "--implementation", "cp", "--only-binary=:all:",
-                "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux2014_x86_64")
 
 
 class Cache:
@@ -126,7 +124,7 @@ def base_layer(cache: Cache, apt: debian.Apt) -> Path:
     digest = apt.release_digest([debian.ROOT_SUITE])
     memo_key = f"root {digest} {debian.ROOT_INCLUDE}"
     key = cache.recall(memo_key)
-    if not isinstance(key, str):
+    if not isinstance(key, str) or not (cache.root / "base" / f"{key}.txt").exists():  # host.py checks them
         versions = apt.root_versions(debian.ROOT_INCLUDE)
         key = debian.root_key(versions)
         cache.remember(memo_key, key)
@@ -152,7 +150,7 @@ def base_layer(cache: Cache, apt: debian.Apt) -> Path:
     return path
 
 
-# -- Python: the project's dependencies and its wheel ---------------------------
+# -- Python: the project's wheel (its dependencies are Debian's, in the root) -------
 
 def wheel_requires(wheel: Path) -> list[str]:
     with zipfile.ZipFile(wheel) as z:
@@ -184,24 +182,6 @@ def site_layer(source: Path, out: Path) -> None:
         cpio.add_tree(w, source, PY_TARGET)
         w.close()
     out.with_suffix(".part").replace(out)
-
-
-def deps_layer(cache: Cache, requires: Sequence[str]) -> Path:
-    key = hashlib.sha256(("\n".join(requires) + "\n" + " ".join(PIP_PLATFORM)).encode()).hexdigest()[:20]
-    path = cache.root / "pydeps" / f"{key}.cpio"
-    if path.exists():
-        return path
-    log(f"installing the project's dependencies for the guest: {', '.join(requires)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    work = cache.tempdir("pydeps")
-    try:
-        run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile",
-             "--target", str(work / "t"), *PIP_PLATFORM, *requires], quiet=True)
-        site_layer(work / "t", path)
-    finally:
-        remove_tree(work)
-    prune(path.parent, {path.name})
-    return path
 
 
 def project_layers(cache: Cache, repo: Path) -> tuple[Path, Path]:

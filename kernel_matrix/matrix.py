@@ -160,6 +160,12 @@ _HIDE = {  # shell commands that hide the kernel's BTF in the command's own moun
 }
 
 
+# A web config with basic auth (user kmx, password kmx; the scraper in guest.py sends them), written by the
+# command's shell: an htpasswd-style $2y$ hash, cost 4, checked by the guest's bcrypt (Debian's python3-bcrypt).
+WEB_CONFIG = ("printf \"%s\\n\" basic_auth_users: "
+              "\"  kmx: \\$2y\\$04\\$wAWxPECs7P38JvRGr4MgB.671joe.5UJmztvLKT7kgCi5UZAmNS5G\" > /tmp/kmx-web.yml")
+
+
 def without_btf(command: str, how: str = "empty") -> str:
     """`command` run where /sys/kernel/btf/vmlinux is an empty file (or
     missing): a mount namespace of its own, so the rest of the guest keeps it."""
@@ -196,6 +202,11 @@ PROGRAMS: tuple[Program, ...] = (
     row("eunomia-exporter", copy("repo:examples/opensnoop.yaml"), "eunomia-exporter -c {pkg} --listen 127.0.0.1:{port}",
         a.open_file, [metric("eunomia_file_open_counter_total", pid="{pid}", filename="{path}")],
         ready="listening on"),
+    row("eunomia-exporter-basic-auth", copy("repo:examples/opensnoop.yaml"),
+        f"sh -c '{WEB_CONFIG} && exec \"$@\"' sh eunomia-exporter -c {{pkg}} --listen 127.0.0.1:{{port}} "
+        "--web.config.file /tmp/kmx-web.yml", a.open_file,
+        [said("(programs: opensnoop); basic auth;"), metric("eunomia_file_open_counter_total", pid="{pid}",
+                                                           filename="{path}")], ready="listening on"),
     # packages built by upstream's own compiler
     row("bootstrap.json", copy("repo:tests/fixtures/upstream/bootstrap.json"), "ecli run -j {pkg}", a.exec_false,
         EXEC_EXIT),
@@ -211,6 +222,9 @@ PROGRAMS: tuple[Program, ...] = (
         "ecli run -j {pkg}", a.exec_false,
         [event(pid="{pid}", comm="{comm}", filename="{path}"), event(pid="{pid}", comm="{comm}",
                                                                      exit_code="{exit_code}")]),
+    # ... the same object with "custom_members": exec events' members renamed by offset (comm -> "comm?", fname)
+    row("multiple_custom_members.json", copy("repo:tests/fixtures/upstream/multiple_custom_members.json"),
+        "ecli run -j {pkg}", a.exec_false, [Json({"pid": "{pid}", "comm?": "{comm}", "fname": "{path}"})]),
     # export types chosen per buffer by ecc: a helper struct first in the header, two rings with their own
     # structs (one named by /// @export, one told by size), and a deliberate mismatch: hex, never decoded
     # (and a perf sample's padding, which differs by nothing between kernels, accepted)

@@ -165,6 +165,10 @@ def test_a_btf_file_libbpf_cannot_parse_is_one_line() -> None:
 
 
 def test_opensnoop_with_btf_option() -> None:
+    line = refused(hidden([*command("opensnoop"), "-d", "1"]))
+    assert line == ("opensnoop: error: this kernel does not support BTF: /sys/kernel/btf/vmlinux is unusable (it is "
+                    "empty): pass this kernel's BTF with --btf PATH, build the package with ecc --btfgen for this "
+                    "kernel, or use a kernel built with CONFIG_DEBUG_INFO_BTF=y")
     btf = kernel_btf_copy()
     r = Running(hidden([*command("opensnoop"), "-j", "--btf", str(btf)]), "attached")
     try:

@@ -3,7 +3,8 @@ run exactly as each README shows (`ecc NAME.bpf.c NAME.h`, then `ecli run
 package.json [its options]`, table output), against real activity with exact
 values. The ones this kernel can attach: fentry-link, kprobe-link,
 lsm-connect and mdflush need kprobes, fentry, LSM or md here (the kernel
-matrix runs them); tc, xdp and profile have their own tests."""
+matrix runs them, with their events; here the first three must refuse in one
+line); tc, xdp and profile have their own tests."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import EUNOMIA_EXAMPLES, require
+from ..conftest import EUNOMIA_EXAMPLES, assert_nothing_new_loaded, loaded_prog_ids, require
 from .helpers import Running, command, run, temp_dir, unique_executable
 
 pytestmark = pytest.mark.usefixtures("kernel")
@@ -32,6 +33,9 @@ TRACE_PIPE = Path("/sys/kernel/tracing/trace_pipe")
 SOURCES = {  # what each README passes to ecc
     "bashreadline": ["bashreadline.bpf.c", "bashreadline.h"],
     "bootstrap": ["bootstrap.bpf.c", "bootstrap.h"],
+    "fentry-link": ["fentry-link.bpf.c"],
+    "kprobe-link": ["kprobe-link.bpf.c"],
+    "lsm-connect": ["lsm-connect.bpf.c"],
     "minimal": ["minimal.bpf.c"],
     "opensnoop": ["opensnoop.bpf.c", "opensnoop.h"],
     "runqlat": ["runqlat.bpf.c", "runqlat.h"],
@@ -347,3 +351,31 @@ def test_bashreadline_prints_the_line_an_interactive_bash_read():
             os.close(slave)
         stop(proc)
     assert row["pid"] == str(shell.pid)
+
+
+# -- what this kernel cannot attach: one line each (kernel_matrix's ex/* rows check their events) ------------
+
+REFUSALS = {  # the example -> the start of the one line ecli says where the kernel cannot run it
+    "kprobe-link": "ecli: error: this kernel does not support kprobes: program 'do_unlinkat' (kprobe/do_unlinkat) "
+                   "needs them",
+    "fentry-link": "ecli: error: this kernel does not support fentry programs: the kernel refused to load "
+                   "'do_unlinkat' (",
+    "lsm-connect": "ecli: error: this kernel does not support lsm programs: the kernel refused to load "
+                   "'restrict_connect' (",
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSALS))
+def test_an_attach_type_the_kernel_lacks_is_one_line(name: str) -> None:
+    """kprobes not built in, fentry and LSM refused with EPERM (this
+    machine's 6.18): the example is refused in one line that names the
+    program type and the program, exit status 1, nothing left loaded."""
+    path = package(name)
+    before = loaded_prog_ids()
+    done = run("ecli", "run", "-d", "1", path)
+    if done.returncode == 0:
+        pytest.skip(f"this kernel attaches {name}'s programs: kernel_matrix's ex/{name} row checks its events")
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(REFUSALS[name]), done.stderr
+    assert done.stdout == ""
+    assert_nothing_new_loaded(before)

@@ -1,13 +1,20 @@
-"""Host-side pure parts: cpio, apt output, module order, guest deadlines."""
+"""Host-side parts: cpio, apt output, module order, guest deadlines, and
+that a run leaves nothing behind on the host."""
 
 from __future__ import annotations
 
 import io
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from kernel_matrix import cpio, debian, kmod, qemu
+
+from ..conftest import require
 
 
 def test_cpio_entries_are_aligned_and_parents_come_first(tmp_path):
@@ -56,6 +63,33 @@ def test_apt_outputs():
     packages = "Package: bash\nEssential: yes\n\nPackage: vim\nPriority: optional\n\nPackage: dash\nEssential: yes\n"
     assert debian.essential_packages(packages) == ["bash", "dash"]
     assert debian.root_key(["a=1"]) == debian.root_key(["a=1"]) != debian.root_key(["a=2"])
+
+
+# The root's Python packages as bookworm has them (apt-cache show, 2026-12-02), and one unrelated package.
+BOOKWORM = ["python3-prometheus-client=0.16.0-0.1", "python3-yaml=6.0-3+b2", "python3-bcrypt=3.2.2-1",
+            "python3.11=3.11.2-6+deb12u6"]
+
+
+def test_the_guests_python_dependencies_are_debians_and_meet_pyproject():
+    """Nothing comes from PyPI: each of pyproject.toml's dependencies is a
+    Debian package in the root, and its lower bound is what bookworm ships."""
+    import tomllib
+    from pathlib import Path
+
+    requires = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert sorted(debian.PYTHON_DEPS) == sorted(r.split(">=")[0].lower().replace("_", "-") for r in requires)
+    assert set(debian.PYTHON_DEPS.values()) <= set(debian.ROOT_INCLUDE)
+    assert debian.python_deps_problems(requires, BOOKWORM) == []
+    # what a run refuses, one line each: a bound above bookworm's, a dependency apt does not give
+    assert debian.python_deps_problems(["prometheus_client>=0.17", "bcrypt>=4", "PyYAML>=6.0"], BOOKWORM) == [
+        "prometheus_client>=0.17: bookworm has python3-prometheus-client 0.16.0-0.1",
+        "bcrypt>=4: bookworm has python3-bcrypt 3.2.2-1"]
+    assert debian.python_deps_problems(["requests>=2"], BOOKWORM) == [
+        "requests>=2: not a `name>=X` of a dependency in debian.PYTHON_DEPS"]
+    assert debian.python_deps_problems(["PyYAML>=6"], BOOKWORM[:1]) == [
+        "PyYAML>=6: python3-yaml is not in the guest's root"]
+    assert debian.upstream_version("1:0.16.0-0.1") == (0, 16) == debian.upstream_version("0.16")
+    assert debian.upstream_version("6.0-3+b2") == (6,) < debian.upstream_version("6.0.1")
 
 
 def test_module_dependencies_from_modinfo_and_load_order():
@@ -115,3 +149,100 @@ def test_memo_keeps_only_what_a_run_used(tmp_path):
     later.recall("new")
     later.forget_unused()
     assert later.memo() == {"new": 2}
+
+
+# -- nothing left on the host: temporary trees, mounts in them, children --------------------------------------
+
+def test_a_runs_temporary_trees_go_with_it_and_a_killed_runs_with_the_next(tmp_path):
+    from kernel_matrix import layers
+    cache = layers.Cache(tmp_path)
+    (cache.tmp / "guest-5.10-x").mkdir(parents=True)  # what a SIGKILLed run left
+    (cache.tmp / "guest-5.10-x" / "initrd.cpio").write_bytes(b"x")
+    with pytest.raises(RuntimeError), cache.locked():
+        assert list(cache.tmp.iterdir()) == []  # swept once the lock is ours
+        work = cache.tempdir("root")
+        (work / "file").write_text("x")
+        assert work.parent == cache.tmp
+        raise RuntimeError("a failed build")
+    assert not cache.tmp.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lock"]
+
+
+def test_removing_a_tree_detaches_its_mounts_and_never_reaches_through_them(tmp_path):
+    """mmdebstrap mounts /proc and /dev in its chroot: removal must unmount,
+    not delete what a mount shows (here a bind mount of a folder outside)."""
+    from kernel_matrix import procs
+    require(os.geteuid() == 0, "mounting needs root")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("mine")
+    tree = tmp_path / "tree"
+    (tree / "root" / "dev").mkdir(parents=True)
+    (tree / "root" / "proc").mkdir()
+    subprocess.run(["mount", "--bind", str(outside), str(tree / "root" / "dev")], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "none", str(tree / "root" / "proc")], check=True)
+    try:
+        assert len(procs.mounts_under(tree)) == 2
+        procs.remove_tree(tree)
+        assert not tree.exists()
+        assert procs.mounts_under(tmp_path) == []
+        assert (outside / "keep").read_text() == "mine"
+    finally:
+        for point in procs.mounts_under(tmp_path):
+            subprocess.run(["umount", "-l", point], check=False)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _kill(pid: int) -> None:
+    """A failed test's own leftover (the sleep it started), if any."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_gone(pid: int, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _alive(pid)
+
+
+def test_a_command_cut_short_is_stopped(tmp_path):
+    from kernel_matrix import procs
+    pidfile = tmp_path / "pid"
+    with pytest.raises(subprocess.TimeoutExpired):
+        procs.run(["sh", "-c", f"echo $$ > {pidfile}; exec sleep 60"], timeout=1.0)
+    child = int(pidfile.read_text())
+    try:
+        assert not _alive(child)
+    finally:
+        _kill(child)
+
+
+def test_a_sigkilled_harness_takes_its_children_with_it(tmp_path):
+    """PR_SET_PDEATHSIG: qemu or mmdebstrap never outlive `make test-kernels`."""
+    pidfile = tmp_path / "pid"
+    harness = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from kernel_matrix import procs; "
+        f"procs.run(['sh', '-c', 'echo $$ > {pidfile}; exec sleep 60'])")],
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    deadline = time.monotonic() + 30
+    while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(pidfile.read_text())
+    try:
+        assert _alive(child)
+        harness.kill()
+        assert harness.wait(10) == -signal.SIGKILL
+        assert _wait_gone(child), f"pid {child} outlived the harness"
+    finally:
+        harness.kill()
+        _kill(child)

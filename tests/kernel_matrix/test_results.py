@@ -63,3 +63,12 @@ def test_table_and_notes():
     assert "[5.10] p: unsupported: no hook" in text
     assert "[6.1] p: FAILED: broke [known product defect: it is broken]" in text
     assert results.summary(cells) == {"ran": 2, "unsupported": 1, "FAILED": 1}
+
+
+def test_a_programs_message_is_kept_whole_or_marked_cut():
+    from kernel_matrix.guest import SAID_MAX, one_line
+    line = "ecli: error: " + "x" * 293 + " BTF=y"  # 312 characters, as 6.12's fentry refusal
+    assert one_line([line]) == line
+    long = "ecli: error: " + "y" * 600
+    assert one_line([long]) == long[:SAID_MAX - 3] + "..."
+    assert one_line(["warn", long, "z"]) == (long + " z")[:SAID_MAX - 3] + "... (3 lines on stderr)"

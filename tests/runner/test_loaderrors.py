@@ -43,6 +43,19 @@ def test_a_map_the_kernel_would_not_create_is_named_with_its_fault():
     assert str(explained(newer, "", 22, maps)).startswith("creating map 'counts' failed: -EINVAL (its max_entries is 0")
 
 
+def test_a_ring_buffer_on_a_kernel_before_5_8_is_named_as_such(monkeypatch):
+    """Before 5.8 the kernel refuses the map type itself with EINVAL: the
+    line says so rather than leaving 'Invalid argument' to be guessed at."""
+    from pyeunomia.kernel import features
+    ring = [MapSpec("counts", 27, max_entries=1 << 20)]
+    monkeypatch.setattr(features, "has_ringbuf", lambda: False)
+    assert str(explained(MAP_ZERO, "", 22, ring)) == ("creating map 'counts' failed: Invalid argument (this kernel "
+                                                      "has no ring buffer maps: Linux 5.8 brought them)")
+    monkeypatch.setattr(features, "has_ringbuf", lambda: True)
+    assert str(explained(MAP_ZERO, "", 22, ring)) == ("creating map 'counts' failed: Invalid argument "
+                                                      "(ringbuf, max_entries 1048576)")
+
+
 def test_otherwise_the_first_specific_line_about_the_program():
     e = explained(OTHER, "p", 22)
     assert str(e) == ("loading program 'p' failed: Invalid argument "

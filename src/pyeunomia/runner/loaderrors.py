@@ -20,6 +20,7 @@ import re
 from ..errors import KernelError
 from ..format.escape import escape_text
 from ..format.objspec import MAP_RINGBUF, MapSpec
+from ..kernel import features
 
 _MISSING_TARGET = re.compile(r"prog '([^']+)': failed to find kernel BTF type ID of '([^']+)'")
 # libbpf 1.0-1.4 write "Invalid argument(-22)", later ones "-EINVAL"
@@ -64,6 +65,8 @@ def _map_hint(spec: MapSpec) -> str:
         return f"its max_entries is 0: a {spec.type_name} map needs at least 1"
     if spec.type == MAP_RINGBUF and (spec.max_entries % _PAGE or spec.max_entries & (spec.max_entries - 1)):
         return f"a ring buffer's max_entries ({spec.max_entries}) must be a power of 2 and a multiple of {_PAGE}"
+    if spec.type == MAP_RINGBUF and not features.has_ringbuf():  # probed on this failure path only
+        return "this kernel has no ring buffer maps: Linux 5.8 brought them"
     return f"{spec.type_name}, max_entries {spec.max_entries}"
 
 
