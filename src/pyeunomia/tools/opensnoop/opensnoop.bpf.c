@@ -16,6 +16,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "opensnoop.bpf.h"
+#include "../include/container_filter.bpf.h"
 
 #define INVALID_UID ((uid_t)-1)
 #define AT_FDCWD -100
@@ -44,8 +45,6 @@ const volatile __u32 targ_accmodes = 0;
 const volatile __u64 targ_cgroup = 0;
 /// The depth of targ_cgroup below the cgroup v2 root
 const volatile __u32 targ_cgroup_level = 0;
-/// Trace only the cgroups in cgroup_filter (the runner's --container, --pod, --namespace fill it)
-const volatile bool filter_cgroup_map = false;
 /// Resolve relative names against the working directory or dirfd
 const volatile bool full_path = false;
 /// Wake the reader once this many bytes wait in the ring (0: every event)
@@ -70,15 +69,6 @@ struct {
 	__type(key, struct open_key);
 	__type(value, __u64);
 } opens SEC(".maps");
-
-/* The cgroup v2 ids of the containers to trace, when filter_cgroup_map
- * (docs/writing-tools.md, Containers): the runner writes them. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u64);
-	__type(value, __u8);
-} cgroup_filter SEC(".maps");
 
 /* When the reader was last woken: events wait at most wakeup_interval_ns,
  * and a busy machine costs one wakeup per interval, not one per event.
@@ -312,12 +302,8 @@ static __always_inline bool task_wanted(__u64 id, __u32 *uid)
 		return false;
 	if (targ_cgroup && bpf_get_current_ancestor_cgroup_id(targ_cgroup_level) != targ_cgroup)
 		return false;
-	if (filter_cgroup_map) {
-		__u64 cgid = bpf_get_current_cgroup_id();
-
-		if (!bpf_map_lookup_elem(&cgroup_filter, &cgid))
-			return false;
-	}
+	if (filter_cgroup_map && !container_allowed(bpf_get_current_cgroup_id()))
+		return false;
 	return true;
 }
 
