@@ -44,37 +44,41 @@ def options_text(package_path: Path) -> str:
     return ", ".join(parts) or "–"
 
 
-def bench_rows() -> dict[str, dict[str, tuple[str, str]]]:
-    """tool -> tracer kind (ours, C, bt) -> (reported of generated, added ns per op) from BENCHMARKS.md."""
+def bench_rows() -> dict[str, dict[str, tuple[str, str, str]]]:
+    """tool -> tracer kind (ours, C, bt) -> (reported of generated, added ns per op, BPF ns per op) from
+    BENCHMARKS.md (a section written before the BPF column: no BPF figure)."""
     if not BENCHMARKS.exists() or BENCH_SECTION not in BENCHMARKS.read_text():
         return {}
     section = BENCHMARKS.read_text().split(BENCH_SECTION, 1)[1].split("\n## ", 1)[0]
-    out: dict[str, dict[str, tuple[str, str]]] = {}
+    out: dict[str, dict[str, tuple[str, str, str]]] = {}
+    with_bpf = "| BPF ns per op |" in section
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) < 8 or cells[0] in ("tool", "---"):
             continue
         tool, _load, tracer, generated, reported, added = cells[:6]
+        bpf = cells[6] if with_bpf and cells[6] != "–" else ""
         kind = "ours" if tracer.startswith("ecli run") else "C" if tracer.startswith("libbpf-tools") else "bt"
         if generated == "–":
-            out.setdefault(tool, {})[kind] = ("cannot run here", "")
+            out.setdefault(tool, {})[kind] = ("cannot run here", "", "")
             continue
         median = added.split(" (", 1)[0]
-        out.setdefault(tool, {})[kind] = (f"{reported.split(' (', 1)[0]} of {generated}", median)
+        out.setdefault(tool, {})[kind] = (f"{reported.split(' (', 1)[0]} of {generated}", median, bpf)
     return out
 
 
-def _figures(found: dict[str, tuple[str, str]], kind: str) -> str:
+def _figures(found: dict[str, tuple[str, str, str]], kind: str) -> str:
     if kind not in found:
         return "–"
-    reported, added = found[kind]
-    return reported if not added else f"{reported}, {added} ns"
+    reported, added, bpf = found[kind]
+    text = reported if not added else f"{reported}, {added} ns"
+    return f"{text} (BPF {bpf} ns)" if bpf else text
 
 
 def table() -> str:
     bench = bench_rows()
     lines = [
-        "| tool | what it shows | options | ours: events, added per op | libbpf-tools (C) | bpftrace |",
+        "| tool | what it shows | options | ours: events, added per op (BPF per op) | libbpf-tools (C) | bpftrace |",
         "|---|---|---|---|---|---|",
     ]
     for tool in sorted(p for p in TOOLS.iterdir() if (p / "package.json").exists()):
