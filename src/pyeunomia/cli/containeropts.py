@@ -35,9 +35,6 @@ def container_filters(package: Package, values: dict[str, Any], args: argparse.N
     filter_cgroup_map global in `values`, or says in one line that the
     package does not follow the convention (or that the host has no cgroup
     v2 hierarchy, whose ids the BPF programs read)."""
-    from ..containers.filter import FILTER_FLAG, FILTER_MAP
-    from ..format.options import global_options
-
     if args.containers or args.container or args.pod or args.namespace:
         from ..containers.resolver import shared_resolver
 
@@ -47,6 +44,9 @@ def container_filters(package: Package, values: dict[str, Any], args: argparse.N
             raise UsageError(f"--container{'s' if args.containers else ''}: {e}") from None
     if not (args.container or args.pod or args.namespace):
         return False
+    from ..containers.filter import FILTER_FLAG, FILTER_MAP  # only now: ~6 ms of start-up otherwise
+    from ..format.options import global_options
+
     has_map = any(m.name == FILTER_MAP for m in package.spec.maps)
     has_flag = any(o.name == FILTER_FLAG for o in global_options(package, runner_owned=True))
     if not (has_map and has_flag):

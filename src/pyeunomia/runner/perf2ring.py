@@ -32,7 +32,7 @@ arrays report PERF_RECORD_LOST), so the ring is as large as the perf rings were.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..format.elf import SHF_EXECINSTR, ElfFile
 
@@ -61,15 +61,15 @@ FETCH = 0x01
 CMPXCHG = 0xF0 | FETCH
 
 
-@dataclass
-class Rewrite:
+class Rewrite(NamedTuple):
     """The object with every convertible call rewritten, and the maps that
-    must be created as ring buffers for it to load."""
+    must be created as ring buffers for it to load. (Not a dataclass:
+    dataclasses imports inspect, ~10 ms of every tool's start-up.)"""
 
     data: bytes
-    maps: list[str] = field(default_factory=list)
+    maps: list[str]
     calls: int = 0
-    refused: dict[str, str] = field(default_factory=dict)  # map -> why it stays a perf array
+    refused: dict[str, str] = {}  # noqa: RUF012 - never mutated: map -> why it stays a perf array
 
 
 class _Insn:
