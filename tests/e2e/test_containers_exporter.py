@@ -114,7 +114,9 @@ def test_exporter_labels_each_container(env: Env, mode: str) -> None:
             assert served.resolver is None
             assert "privileges: all kept (--no-drop-caps)" in "".join(served.run.stderr_lines)
     finally:
-        served.run.stop()
+        assert served.run.stop() == 0
+    if served.resolver is not None:
+        assert not _alive(served.resolver)  # EOF on its socket: it ended, and the exporter reaped it
     for b in boxes:
         # each open of a marker counted for its own container, none for another or the host
         assert [line for line in text.splitlines() if f'file="{b.marker}"' in line] == [want[b.marker]], text
@@ -129,7 +131,8 @@ def _assert_separated(exporter: int, resolver: int) -> None:
     assert capabilities(exporter) == {"CapEff": {0}, "CapPrm": {0}, "CapInh": {0}, "CapBnd": {0}}
     status = Path(f"/proc/{resolver}/status").read_text()
     assert f"PPid:\t{exporter}\n" in status
-    assert identity(resolver) == {"Uid": {"0 0 0 0"}, "Gid": {"0 0 0 0"}, "Groups": {""}, "NoNewPrivs": {"1"}}
+    # saved uid nobody: the exporter's death may signal it (PR_SET_PDEATHSIG); real, effective and file uid 0
+    assert identity(resolver) == {"Uid": {"0 0 65534 0"}, "Gid": {"0 0 0 0"}, "Groups": {""}, "NoNewPrivs": {"1"}}
     assert capabilities(resolver) == {"CapEff": {PTRACE}, "CapPrm": {PTRACE}, "CapInh": {0}, "CapBnd": {PTRACE}}
     fds: dict[int, str] = {}
     for _ in range(50):  # a `ctr` it runs for a container of another test holds two pipes for a moment
@@ -171,16 +174,25 @@ def test_killing_the_resolver_leaves_the_exporter_serving(env: Env) -> None:
     assert code == 0 and not any("Traceback" in line for line in served.run.stderr_lines)
 
 
-def test_the_resolver_ends_with_the_exporter(env: Env) -> None:
+@pytest.mark.parametrize("stopped", [False, True])
+def test_the_resolver_ends_with_the_exporter(env: Env, stopped: bool) -> None:
+    """SIGKILL of the exporter ends it: through EOF on its socket, or, when
+    it cannot read (stopped, or busy), through its parent-death signal."""
     served = Served()
     resolver = served.resolver
     assert resolver is not None
-    os.kill(served.run.proc.pid, signal.SIGKILL)  # the exporter alone, not its process group
-    served.run.proc.wait()
-    deadline = time.monotonic() + 10
-    while _alive(resolver):
-        assert time.monotonic() < deadline, "the resolver outlived the exporter by 10 s"
-        time.sleep(0.05)
+    try:
+        if stopped:
+            os.kill(resolver, signal.SIGSTOP)  # it will not see EOF: only PR_SET_PDEATHSIG's SIGKILL ends it
+        os.kill(served.run.proc.pid, signal.SIGKILL)  # the exporter alone, not its process group
+        served.run.proc.wait()
+        deadline = time.monotonic() + 10
+        while _alive(resolver):
+            assert time.monotonic() < deadline, "the resolver outlived the exporter by 10 s"
+            time.sleep(0.05)
+    finally:
+        if _alive(resolver):
+            os.kill(resolver, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:
@@ -245,3 +257,31 @@ def test_a_resolver_without_cap_sys_ptrace_is_named_in_one_warning() -> None:
             ) in text
     assert re.search(r"privileges: uid 65534, gid 65534, no capabilities; container resolver: pid \d+, uid 0, "
                      r"no capabilities;", text), text
+
+
+def test_a_program_the_api_starts_labels_containers(env: Env) -> None:
+    """With the API on the resolver starts too: a program loaded through the
+    API after the drop (the exporter can no longer start one) has container
+    labels."""
+    import secrets
+
+    from ..exporter.live import Exporter
+
+    tmp = temp_dir()
+    token = secrets.token_hex(24)
+    (tmp / "token").write_text(token)
+    (tmp / "token").chmod(0o600)
+    with PACKAGE.open() as f:
+        doc = {"name": "opensnoop", "ebpf_data": f.read(), "metrics": {"counters": [
+            {"name": "api_container_opens", "description": "opens per container",
+             "labels": [{"name": "container", "from": "cgroup_id", "decoders": ["container"]},
+                        {"name": "file", "from": "fname"}]}]}}
+    boxes = env.boxes[:2]
+    with Exporter(tmp, "programs: []\n", "--enable-api", "--api-token-file", str(tmp / "token")) as exp:
+        assert re.search(r"container resolver: pid \d+, uid 0, capabilities CAP_SYS_PTRACE;",
+                         "".join(exp.running.stderr_lines))
+        assert exp.post("/start", doc, token) == (200, {"id": 0})
+        for b in boxes:
+            b.go()
+        exp.wait_for(lambda: all(exp.value("api_container_opens_total", container=b.name, file=b.marker) == 1
+                                 for b in boxes), what="each container's open, labelled")

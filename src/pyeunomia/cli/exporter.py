@@ -285,7 +285,7 @@ def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None
     resolver = None
     try:
         if user is not None and os.geteuid() == 0 and user[0] != 0 and (uses_containers(config) or token is not None):
-            resolver = _start_resolver()  # starts while the programs load; nobody cannot start it later
+            resolver = _start_resolver(user[0])  # starts while the programs load; nobody cannot start it later
         stats_fd = _enable_run_stats()
         programs = ProgramSet(verbose, run_stats=stats_fd is not None, gate=ScrapeGate(), btf=btf)
         server = _bind(listen, programs, token, verbose, web, limits, config)
@@ -332,7 +332,7 @@ def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None
     return 0
 
 
-def _start_resolver() -> ContainerResolverProxy:
+def _start_resolver(uid: int) -> ContainerResolverProxy:
     """The container resolver process (containers/resolverd.py): root with
     CAP_SYS_PTRACE alone, so that the exporter, as nobody, can still label
     containers. Container decoders ask it from now on."""
@@ -343,7 +343,7 @@ def _start_resolver() -> ContainerResolverProxy:
         sys.stderr.write(f"{PROG}: {line}\n")
         sys.stderr.flush()
 
-    proxy = start_resolver(log)
+    proxy = start_resolver(log, becoming=uid)
     use_for_lookups(proxy)
     return proxy
 

@@ -1,7 +1,7 @@
 """The container resolver as a process of its own, for an exporter that
 drops its privileges (containers/proxy.py starts it and asks it).
 
-    python -I -m pyeunomia.containers.resolverd FD PARENT_PID
+    python -I -m pyeunomia.containers.resolverd FD PARENT_PID [PARENT_UID]
 
 The runtimes' metadata is root's: the shims' working directories and mount
 namespaces (/proc/PID/cwd, /proc/PID/ns/mnt) and the bundles under /run and
@@ -12,10 +12,12 @@ any capability) but keeps only CAP_SYS_PTRACE, since a shim's
 /proc/PID/cwd and /proc/PID/ns/mnt answer a caller whose capabilities are not
 a superset of the shim's only with it (measured here: EACCES with no
 capability, the bundle's path with CAP_SYS_PTRACE alone;
-tests/e2e/test_containers.py::test_the_resolver_needs_only_cap_sys_ptrace).
+tests/e2e/test_containers_exporter.py::test_the_resolver_needs_only_cap_sys_ptrace).
 It also sets no-new-privs (an exec of `ctr` gains nothing), dies with its
-parent (PR_SET_PDEATHSIG, and EOF on its socket), and holds no descriptor but
-its end of a SOCK_SEQPACKET socketpair (and /dev/null on 0-2).
+parent (EOF on its socket; PR_SET_PDEATHSIG for a parent killed while this
+one is busy, for which its saved uid is the one the parent becomes,
+PARENT_UID: see kernel/process.py die_with_parent), and holds no descriptor
+but its end of a SOCK_SEQPACKET socketpair (and /dev/null on 0-2).
 
 It answers one question, one message each way:
 
@@ -31,6 +33,7 @@ reason it cannot name anything (UTF-8, empty when it can).
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import struct
@@ -121,10 +124,12 @@ def main(argv: list[str]) -> int:
     from ..kernel import libbpf, process
 
     fd, parent = int(argv[0]), int(argv[1])
+    parent_uid = int(argv[2]) if len(argv) > 2 else None
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the exporter's to handle; EOF ends this one
-    if not process.die_with_parent(parent):
+    if not process.die_with_parent(parent, parent_uid):
         return 0
     process.close_fds_but(fd)
+    os.setgroups([])  # uid 0 owns root's files: no group of the exporter's starter is needed
     process.drop_privileges(set(KEEP))
     sock = socket.socket(fileno=fd)
     reason = ""

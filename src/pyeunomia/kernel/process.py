@@ -71,13 +71,26 @@ def drop_privileges(keep: set[str], user: tuple[int, int] | None = None) -> None
     _prctl(PR_SET_NO_NEW_PRIVS, 1, "setting no-new-privs")
 
 
-def die_with_parent(parent: int) -> bool:
+def die_with_parent(parent: int, parent_uid: int | None = None) -> bool:
     """SIGKILL this process when its parent ends (PR_SET_PDEATHSIG); False
     when the parent `parent` has already gone (the signal would never come).
     The kernel sends it when the thread that started this process ends: the
-    parent starts it from its main thread, which lives as long as it does."""
+    parent starts it from its main thread, which lives as long as it does.
+    The kernel sends it as from the parent, with the parent's permission to
+    signal: a parent that has become `parent_uid` (nobody) may not signal a
+    root process, and the signal is lost (measured: a root child of a parent
+    turned nobody outlived its SIGKILL). So with `parent_uid` this process
+    takes it as its saved uid (real and effective stay 0, and with them the
+    files it may read): that user's processes may signal it, as they may
+    signal the parent, and still cannot ptrace it (ptrace wants all three
+    uids to match). Needs CAP_SETUID: call it before dropping capabilities."""
     import signal
 
+    if parent_uid is not None:
+        try:
+            os.setresuid(-1, -1, parent_uid)
+        except OSError as e:
+            raise KernelError(f"taking uid {parent_uid} as the saved uid failed: {e.strerror}", e.errno or 0) from None
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, "asking to die with the parent")
     return os.getppid() == parent
 
