@@ -2,8 +2,9 @@
 (through `ctr`) and one of podman, each opening its marker file and
 connecting to a listener on loopback when the test says so
 (tests/e2e/containerenv.py). opensnoop (its own command and `ecli run`),
-tcpconnect and the exporter must name each container; `--container` must
-show only the chosen ones, also containers started after the tool."""
+tcpconnect and the exporter (tests/e2e/test_containers_exporter.py) must name
+each container; `--container` must show only the chosen ones, also
+containers started after the tool."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import os
 import socket
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,11 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
+    yield from running_env()
+
+
+def running_env() -> Iterator[Env]:
+    """A containerd container and a podman one, removed at the end (with every container started later)."""
     import shutil
 
     for name in ("ctr", "containerd", "podman", "runc"):
@@ -228,82 +233,6 @@ def filter_map_ids(map_id: int) -> set[int]:
         else:
             ids.add(int.from_bytes(bytes(int(b, 16) for b in e["key"]), "little"))
     return ids
-
-
-def test_exporter_labels_each_container(env: Env) -> None:
-    work = temp_dir()
-    config = work / "containers.yaml"
-    package = Path(__file__).resolve().parents[2] / "src" / "pyeunomia" / "tools" / "opensnoop" / "package.json"
-    config.write_text(f"""programs:
-  - name: opensnoop
-    metrics:
-      counters:
-        - name: container_opens
-          description: opens per container and file
-          labels:
-            - name: container
-              from: cgroup_id
-              decoders: [container]
-            - name: runtime
-              from: cgroup_id
-              decoders: [container_runtime]
-            - name: file
-              from: fname
-    compiled_ebpf_filename: {package}
-""")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    run = Running([*command("eunomia-exporter"), "--no-drop-caps", "-c", str(config),
-                   "--listen", f"127.0.0.1:{port}"], None)
-    boxes = env.boxes[:2]
-    try:
-        deadline = time.monotonic() + 30
-        while not any("listening" in line for line in run.stderr_lines):
-            assert time.monotonic() < deadline and run.proc.poll() is None, run.stderr_lines
-            time.sleep(0.1)
-        for _ in range(3):
-            for b in boxes:
-                b.go()
-        want = {b: (f'container_opens_total{{container="{b.name}",file="{b.marker}",'
-                    f'runtime="{expected_runtime(b)}"}} 3.0') for b in boxes}
-        text = ""
-        while time.monotonic() < deadline:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-                text = r.read().decode()
-            if all(w in text for w in want.values()):
-                break
-            time.sleep(0.2)
-    finally:
-        run.stop()
-    for b in boxes:
-        assert want[b] in text, [line for line in text.splitlines() if "marker" in line]
-        # no open of this marker was counted for another container or the host
-        assert [line for line in text.splitlines() if f'file="{b.marker}"' in line] == [want[b]]
-
-
-def test_exporter_refuses_container_labels_without_root(env: Env) -> None:
-    from .helpers import run as run_cmd
-
-    work = temp_dir()
-    config = work / "c.yaml"
-    config.write_text("""programs:
-  - name: opensnoop
-    metrics:
-      counters:
-        - name: c
-          description: d
-          labels:
-            - name: pod
-              from: cgroup_id
-              decoders: [pod]
-""")
-    out = run_cmd("eunomia-exporter", "-c", str(config), "--listen", "127.0.0.1:0")
-    assert out.returncode == 2, out
-    assert out.stderr.strip().splitlines() == [
-        "eunomia-exporter: error: label decoder pod reads the container runtimes' metadata, which needs root: "
-        "run the exporter with --no-drop-caps"]
 
 
 def test_resolver_reads_the_runtimes_metadata(env: Env) -> None:

@@ -8,7 +8,9 @@ file is read as JSON). Metrics are served on http://127.0.0.1:8526/metrics
 unless --listen says otherwise; TLS and basic auth come from a web config in
 the Prometheus exporter-toolkit format. Once its programs are attached the
 exporter keeps no capability (with the API on: CAP_BPF, CAP_PERFMON and
-CAP_SYS_ADMIN, which loading programs needs).
+CAP_SYS_ADMIN, which loading programs needs). Container labels are then
+asked of a resolver process started before the drop, which stays root with
+CAP_SYS_PTRACE alone (containers/resolverd.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..format.escape import escape_text
 from .common import ArgumentParser, StopSignals, require_stdout, run_command, seconds, setup_logging
 
 if TYPE_CHECKING:
+    from ..containers.proxy import ResolverProxy as ContainerResolverProxy
     from ..exporter.config import ExporterConfig
     from ..exporter.plan import ProgramPlan
     from ..exporter.programs import ProgramSet
@@ -67,7 +70,8 @@ def parser() -> ArgumentParser:
                    help="TLS and basic auth, in the Prometheus exporter-toolkit web config format")
     p.add_argument("--drop-caps", action=argparse.BooleanOptionalAction, default=True,
                    help="once the programs are attached, become --user and drop every capability (with "
-                        f"--enable-api all but {', '.join(sorted(API_CAPABILITIES))}); default: on")
+                        f"--enable-api all but {', '.join(sorted(API_CAPABILITIES))}); container labels are then "
+                        "asked of a resolver process that stays root with CAP_SYS_PTRACE alone; default: on")
     p.add_argument("--user", default=DEFAULT_USER, metavar="USER[:GROUP]",
                    help=f"the user (name or uid) and group the exporter becomes once its programs are attached, "
                         f"when started as root (default: {DEFAULT_USER}, with its own group)")
@@ -211,7 +215,6 @@ def main(argv: list[str]) -> int:
         web = load_web_config(args.web_config_file)
     config = load_config(args.config)
     plans = plan_all(config.programs)
-    _containers_need_root(config, args.drop_caps)
     if plans or args.enable_api:
         from ..kernel.features import require_bpf_privileges
 
@@ -223,10 +226,9 @@ def main(argv: list[str]) -> int:
     return serve(plans, listen, token, args.verbose, web, user, limits, btf, config)
 
 
-def _containers_need_root(config: ExporterConfig, drop_caps: bool) -> None:
-    """Container label decoders read the runtimes' metadata (the shims' working
-    directories, root-only bundles and storage, containerd's socket): as
-    nobody they could name nothing, so the exporter says so at start."""
+def uses_containers(config: ExporterConfig | None) -> bool:
+    """Whether a label of the config takes a container decoder (which reads
+    the container runtimes' root-only metadata)."""
     import dataclasses
 
     from ..decoders.container import FIELDS
@@ -241,10 +243,7 @@ def _containers_need_root(config: ExporterConfig, drop_caps: bool) -> None:
             return [n for item in node for n in names(item)]
         return []
 
-    used = sorted({n for n in names(config) if n in FIELDS})
-    if used and drop_caps:
-        raise UsageError(f"label decoder {used[0]} reads the container runtimes' metadata, which needs root: "
-                         "run the exporter with --no-drop-caps")
+    return any(n in FIELDS for n in names(config))
 
 
 def check(config: ExporterConfig, plans: list[ProgramPlan], verbose: bool, btf: BtfFile | None = None) -> int:
@@ -283,7 +282,10 @@ def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None
     thread: threading.Thread | None = None
     stats_fd = None
     programs = None
+    resolver = None
     try:
+        if user is not None and os.geteuid() == 0 and user[0] != 0 and (uses_containers(config) or token is not None):
+            resolver = _start_resolver(user[0])  # starts while the programs load; nobody cannot start it later
         stats_fd = _enable_run_stats()
         programs = ProgramSet(verbose, run_stats=stats_fd is not None, gate=ScrapeGate(), btf=btf)
         server = _bind(listen, programs, token, verbose, web, limits, config)
@@ -291,8 +293,13 @@ def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None
             if stops.stop_requested():
                 return 0
             programs.start(plan, run=False)  # threads start once the capabilities are dropped
+        if resolver is not None:
+            _resolver_ready(resolver)
         privileges = _drop_privileges(token is not None, user, programs.any_program_fd()) if user is not None \
             else "all kept (--no-drop-caps)"
+        if resolver is not None:
+            privileges += "; container resolver: none (its warning above)" if resolver.dead else \
+                f"; container resolver: pid {resolver.pid}, uid 0, {_capability_names(resolver.capabilities)}"
         programs.run_all()
         _freeze_heap()
         thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
@@ -314,10 +321,48 @@ def serve(plans: list[ProgramPlan], listen: tuple[str, int], token: bytes | None
             server.server_close()
         if programs is not None:
             programs.stop_all()
+        if resolver is not None:
+            from ..containers.resolver import use_for_lookups
+
+            use_for_lookups(None)
+            resolver.close()
         if stats_fd is not None:
             os.close(stats_fd)
         stops.restore()
     return 0
+
+
+def _start_resolver(uid: int) -> ContainerResolverProxy:
+    """The container resolver process (containers/resolverd.py): root with
+    CAP_SYS_PTRACE alone, so that the exporter, as nobody, can still label
+    containers. Container decoders ask it from now on."""
+    from ..containers.proxy import start_resolver
+    from ..containers.resolver import use_for_lookups
+
+    def log(line: str) -> None:
+        sys.stderr.write(f"{PROG}: {line}\n")
+        sys.stderr.flush()
+
+    proxy = start_resolver(log, becoming=uid)
+    use_for_lookups(proxy)
+    return proxy
+
+
+def _resolver_ready(resolver: ContainerResolverProxy) -> None:
+    from ..kernel.caps import CAPABILITIES
+
+    resolver.wait_ready()
+    if not resolver.dead and not resolver.capabilities >> CAPABILITIES["CAP_SYS_PTRACE"] & 1:
+        sys.stderr.write(f"{PROG}: warning: the container resolver has no CAP_SYS_PTRACE (the exporter was started "
+                         "without it): it cannot reach the runtimes' shims and conmon, so it names Docker "
+                         "containers at most\n")
+
+
+def _capability_names(mask: int) -> str:
+    from ..kernel.caps import CAPABILITIES
+
+    names = [name for name, bit in CAPABILITIES.items() if mask >> bit & 1]
+    return f"capabilities {', '.join(names)}" if names else "no capabilities"
 
 
 def _bind(listen: tuple[str, int], programs: ProgramSet, token: bytes | None, verbose: bool,

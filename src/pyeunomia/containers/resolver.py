@@ -26,6 +26,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable
+from typing import Protocol
 
 from ..files import cgroup2_root
 from .metadata import Container, describe
@@ -138,3 +139,22 @@ def shared_resolver() -> ContainerResolver:
         if _shared is None:
             _shared = ContainerResolver()
         return _shared
+
+
+class Lookup(Protocol):
+    def lookup(self, cgroup_id: int) -> tuple[Container | None, bool]: ...
+
+
+_lookups: Lookup | None = None
+
+
+def use_for_lookups(resolver: Lookup | None) -> None:
+    """Answer the decoders' lookups with `resolver` (the exporter's proxy to
+    its resolver process, containers/proxy.py) instead of this process's own."""
+    global _lookups
+    _lookups = resolver
+
+
+def lookups() -> Lookup:
+    """What the container decoders ask: the proxy when one is set, else the shared resolver."""
+    return _lookups if _lookups is not None else shared_resolver()

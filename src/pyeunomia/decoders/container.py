@@ -6,7 +6,8 @@ is no container shows as empty text (the host), or as the `host` parameter;
 one the resolver cannot name yet (a scan has not looked for it, or its
 runtime has not claimed it) as a Provisional text, which no cache keeps. One resolver serves the
 process; each value is resolved once (the column memo, the exporter's label
-cache), then costs nothing per event."""
+cache), then costs nothing per event. An exporter that drops its
+privileges asks a resolver process instead (containers/proxy.py)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ def _maker(field: str) -> Any:
             raise ValueError("host: expected the text shown for a cgroup that is no container")
 
         def decode(cgroup_id: int) -> str:
-            from ..containers.resolver import shared_resolver  # imported on first use: reads /proc, /sys
+            from ..containers.resolver import lookups  # imported on first use: reads /proc, /sys
 
-            found, final = shared_resolver().lookup(cgroup_id)
+            found, final = lookups().lookup(cgroup_id)
             if found is None:
                 return host if final else Provisional(host)
             value = str(getattr(found, field))

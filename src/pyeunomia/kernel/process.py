@@ -11,7 +11,8 @@ from ..errors import KernelError
 from . import libbpf
 from .caps import CAPABILITIES
 
-PR_SET_DUMPABLE, PR_SET_KEEPCAPS, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 4, 8, 24, 38, 47
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_KEEPCAPS, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = \
+    1, 4, 8, 24, 38, 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8
 
@@ -68,6 +69,48 @@ def drop_privileges(keep: set[str], user: tuple[int, int] | None = None) -> None
     libbpf.capset(kept, kept, 0)
     _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, "clearing ambient capabilities", (errno.EINVAL,))
     _prctl(PR_SET_NO_NEW_PRIVS, 1, "setting no-new-privs")
+
+
+def die_with_parent(parent: int, parent_uid: int | None = None) -> bool:
+    """SIGKILL this process when its parent ends (PR_SET_PDEATHSIG); False
+    when the parent `parent` has already gone (the signal would never come).
+    The kernel sends it when the thread that started this process ends: the
+    parent starts it from its main thread, which lives as long as it does.
+    The kernel sends it as from the parent, with the parent's permission to
+    signal: a parent that has become `parent_uid` (nobody) may not signal a
+    root process, and the signal is lost (measured: a root child of a parent
+    turned nobody outlived its SIGKILL). So with `parent_uid` this process
+    takes it as its saved uid (real and effective stay 0, and with them the
+    files it may read): that user's processes may signal it, as they may
+    signal the parent, and still cannot ptrace it (ptrace wants all three
+    uids to match). Needs CAP_SETUID: call it before dropping capabilities."""
+    import signal
+
+    if parent_uid is not None:
+        try:
+            os.setresuid(-1, -1, parent_uid)
+        except OSError as e:
+            raise KernelError(f"taking uid {parent_uid} as the saved uid failed: {e.strerror}", e.errno or 0) from None
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, "asking to die with the parent")
+    return os.getppid() == parent
+
+
+def close_fds_but(keep: int) -> None:
+    """Close every file descriptor but `keep`, and put /dev/null on 0-2:
+    nothing this process opens later can land on a standard stream and take
+    a stray write (an interpreter's last-gasp traceback), and no descriptor
+    inherited from the parent (a listening socket, a BPF object, a token
+    file) stays open in it."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in range(3):
+        if fd != null:
+            os.dup2(null, fd, inheritable=False)
+    fds = sorted({int(n) for n in os.listdir("/proc/self/fd")} - {0, 1, 2, keep})
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:  # the listing's own descriptor, closed already
+            pass
 
 
 def bpf_calls_need_capability(fd: int) -> bool:
