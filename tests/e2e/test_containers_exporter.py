@@ -144,7 +144,7 @@ def _assert_separated(exporter: int, resolver: int) -> None:
     assert {fd: t for fd, t in fds.items() if fd != socket_fd} == {0: "/dev/null", 1: "/dev/null", 2: "/dev/null"}
     assert fds[socket_fd].startswith("socket:["), fds
     cmdline = Path(f"/proc/{resolver}/cmdline").read_bytes().split(b"\0")
-    assert cmdline[1:4] == [b"-I", b"-m", b"pyeunomia.containers.resolverd"]
+    assert cmdline[1:4] == [b"-I", b"-m", b"pyeunomia.cli.resolverd"]
 
 
 def test_killing_the_resolver_leaves_the_exporter_serving(env: Env) -> None:

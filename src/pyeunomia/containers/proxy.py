@@ -2,7 +2,7 @@
 (containers/resolverd.py): start it while still root, then ask it with the
 same `lookup(cgroup_id) -> (Container | None, final)` as ContainerResolver.
 
-Why a new interpreter (`python -I -m pyeunomia.containers.resolverd`) and
+Why a new interpreter (`python -I -m pyeunomia.cli.resolverd`) and
 not a fork: by the time the exporter knows it needs one, it holds the
 listening socket, the API token, loaded BPF objects and libbpf's state; a
 fork would carry all of that (in memory, if not as descriptors) into a root
@@ -48,7 +48,7 @@ def start_resolver(log: Callable[[str], None], timeout: float = LOOKUP_TIMEOUT_S
     uid = [] if becoming is None else [str(becoming)]
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "pyeunomia.containers.resolverd", str(theirs.fileno()), str(os.getpid()),
+            [sys.executable, "-I", "-m", "pyeunomia.cli.resolverd", str(theirs.fileno()), str(os.getpid()),
              *uid],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, close_fds=True, pass_fds=(theirs.fileno(),))
     except OSError:

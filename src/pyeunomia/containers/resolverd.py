@@ -1,7 +1,7 @@
 """The container resolver as a process of its own, for an exporter that
 drops its privileges (containers/proxy.py starts it and asks it).
 
-    python -I -m pyeunomia.containers.resolverd FD PARENT_PID [PARENT_UID]
+    python -I -m pyeunomia.cli.resolverd FD PARENT_PID [PARENT_UID]   (its entry point: cli/resolverd.py)
 
 The runtimes' metadata is root's: the shims' working directories and mount
 namespaces (/proc/PID/cwd, /proc/PID/ns/mnt) and the bundles under /run and
@@ -33,11 +33,8 @@ reason it cannot name anything (UTF-8, empty when it can).
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import struct
-import sys
 from typing import TYPE_CHECKING
 
 from .metadata import Container
@@ -118,32 +115,3 @@ def serve(sock: socket.socket, lookup: ContainerResolver | None) -> int:
             sock.send(encode_reply(cgroup_id, found, final))
         except OSError:
             return 0
-
-
-def main(argv: list[str]) -> int:
-    from ..kernel import libbpf, process
-
-    fd, parent = int(argv[0]), int(argv[1])
-    parent_uid = int(argv[2]) if len(argv) > 2 else None
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the exporter's to handle; EOF ends this one
-    if not process.die_with_parent(parent, parent_uid):
-        return 0
-    process.close_fds_but(fd)
-    os.setgroups([])  # uid 0 owns root's files: no group of the exporter's starter is needed
-    process.drop_privileges(set(KEEP))
-    sock = socket.socket(fileno=fd)
-    reason = ""
-    resolver = None
-    try:
-        from .resolver import ContainerResolver
-
-        resolver = ContainerResolver()
-    except (OSError, ValueError) as e:
-        reason = str(e)
-    effective = libbpf.capget()[0]
-    sock.send(HELLO + struct.pack("<Q", effective) + reason.encode("utf-8", "replace")[:512])
-    return serve(sock, resolver)
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
