@@ -91,8 +91,10 @@ def compile_column_rows(layout: Layout, columns: list[Column], escape: bool, pre
     return compile_rows(layout, b" ".join(fmt_parts) + b"\n", cells, env)
 
 
-def column_header(columns: list[Column], time_width: int | None) -> bytes:
+def column_header(columns: list[Column], time_width: int | None, elapsed: bool = False) -> bytes:
     cells = [b"TIME".ljust(time_width)] if time_width is not None else []
+    if elapsed:  # libbpf-tools' header of its seconds since the start (execsnoop -t)
+        cells.append(b"TIME(s)".ljust(8))
     for c in columns:
         h = c.header.encode("utf-8", "surrogateescape")
         cells.append(h.ljust(c.width) if c.left else h.rjust(c.width))

@@ -121,6 +121,21 @@ def test_syscount_per_process() -> None:
     assert procs == {child.pid: {"count": KILLS, "total_ns": 0, "comm": child.comm}}
 
 
+def test_syscount_milliseconds_top_interval_and_duration() -> None:
+    """libbpf-tools' spellings: -m (the latency column in ms), -T TOP (rows
+    shown), -i and -d after the package (the runner's interval and duration)."""
+    child = Child(SYSCALL_CHILD)
+    with running("ecli", "run", "syscount", "-p", str(child.pid), "-L", "-m", "-T", "1", "-i", "1", "-d", "3") as tool:
+        assert child.go() == 0
+        assert tool.proc.wait(20) == 0  # -d: it stopped by itself
+        lines = [line.rstrip("\n") for line in tool.rest()]
+    blocks = [lines[i:i + 3] for i, line in enumerate(lines) if line == "SYSCALL COUNT TIME (ms)"]
+    assert len(blocks) >= 2  # every -i round (one at least in 3 s) and the one at exit
+    name, count, ms = blocks[-1][1].split()
+    assert (name, count, len(ms.split(".")[1])) == ("getppid", str(GETPPIDS), 3)
+    assert blocks[-1][2].startswith("(the top 1 of ") and blocks[-1][2].endswith(" rows)")  # -T 1 cut it
+
+
 # -- tcpretrans ------------------------------------------------------------------
 
 LOOPBACK = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}

@@ -367,6 +367,32 @@ def test_runqlen_per_cpu():
         ("runqlen", str(cpu)) for cpu in sorted(per_cpu)]
 
 
+def test_runqlen_occupancy_per_cpu_at_the_frequency_given():
+    """-O: on the CPU where two spinners are pinned every sample finds one
+    waiting (RUNQOCC 100.00%); -f 99 (the runner's -F) sets the rate; no
+    histogram is filled."""
+    last = max(os.sched_getaffinity(0))
+    spinners = []
+    try:
+        for n in range(2):
+            p = subprocess.Popen([sys.executable, "-c", SPIN, f"pyeuqocc{n}", "30"], stdout=subprocess.PIPE,
+                                 preexec_fn=lambda: os.sched_setaffinity(0, {last}))
+            spinners.append(p)
+            assert p.stdout is not None and p.stdout.readline() == b"ready\n"
+        r = tool("runqlen", "-O", "-C", "-f", "99")
+        time.sleep(1)
+        entries = results(r)
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+    occ = {e["key"]: e for e in entries if e.get("map") == "occupancy"}
+    assert set(occ) == os.sched_getaffinity(0) and not [e for e in entries if "global" in e]
+    busy = occ[last]["value"]
+    assert busy["samples"] > 0 and busy["queued"] == busy["samples"] and occ[last]["queued_text"] == "100.00%"
+    assert "at 99 Hz on" in "".join(r.stderr_lines)
+
+
 @once_more
 def test_runqlat_raw_tp_twins():
     btf = "sched_wakeup_btf,sched_wakeup_new_btf,sched_switch_btf"

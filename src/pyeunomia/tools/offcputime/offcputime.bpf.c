@@ -11,6 +11,7 @@
 /// stack_trace mapping's `weight`), as libbpf-tools' offcputime sums it. A tp_btf program where the kernel
 /// takes it (5.5+), its raw_tp twin elsewhere; CO-RE reads of task_struct
 /// (state -> __state in 5.14).
+/// @positional ["duration"]
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
