@@ -104,6 +104,16 @@ def test_a_positional_name_must_be_the_runners_or_a_global():
 
 
 @pytest.mark.parametrize(("doc", "says"), [
+    ('/// @resize {"map": "nosuch"}', "@resize names map 'nosuch', which the program does not have"),
+    ('/// @resize {"map": "results", "value_size": 0}', "@resize 'value_size' must be a positive number"),
+    ('/// @resize "results"', '@resize needs a JSON object such as {"map": "stackmap"}'),
+])
+def test_a_resize_names_a_map_of_the_program(doc: str, says: str):
+    status, err, _ = ecc(source(global_doc=doc))
+    assert status != 0 and says in err, err
+
+
+@pytest.mark.parametrize(("doc", "says"), [
     ('/// @runner {"elapsed": "T"}', "@runner 'elapsed' needs one letter or digit, other than h, e, T, v, V"),
     ('/// @runner {"verbose": "q"}', "@runner 'verbose' is not one of extended, timestamp, elapsed, duration"),
     ('/// @runner {"elapsed": "t", "duration": "t"}', "@runner gives one short name twice"),

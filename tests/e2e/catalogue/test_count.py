@@ -319,3 +319,10 @@ def test_drsnoop_memcg_reclaim_of_page_cache(tmp_path: Path) -> None:
         assert x["delta_ns"] > 0
     assert sum(x["nr_reclaimed"] for x in (e, *rest)) > 0  # a round may free nothing, not all of them
     assert others == []  # -p: our own process reclaimed nothing
+
+
+def test_drsnoop_d_is_the_duration() -> None:
+    """-d DURATION after the package, libbpf-tools' spelling of the runner's -d: it stops by itself."""
+    with running("ecli", "run", "drsnoop", "-d", "1", "-p", str(os.getpid())) as tool:
+        assert tool.proc.wait(15) == 0, tool.stderr_lines  # not signalled: its duration ended it
+        assert [line.split() for line in tool.rest()] == [["COMM", "PID", "LAT(ms)", "PAGES", "KIND"]]

@@ -317,6 +317,21 @@ def test_offcputime_raw_tp_twin_user_stacks_only():
         >= SLEEPS
 
 
+def test_offcputime_stack_depth_storage_and_duration():
+    """--perf-max-stack-depth 3 and --stack-storage-size 1 size the stack map
+    (@resize): 3 frames at most, one stack stored (the others' ids fail:
+    empty); the positional duration (2 s) stops it by itself."""
+    with child() as c:
+        r = tool("offcputime", "-p", str(c.pid), "-m", "0", "--perf-max-stack-depth", "3",
+                 "--stack-storage-size", "1", "2")
+        d = c.go()
+        assert r.proc.wait(20) == 0
+        events = results(r)
+    assert len(events) == d - 1
+    stacks = {tuple(f["address"] for f in e[k]) for e in events for k in ("kstack", "ustack") if e[k]}
+    assert len(stacks) == 1 and 1 <= len(next(iter(stacks))) <= 3
+
+
 def test_offcputime_min_block_time_and_kernel_stacks_only():
     with child() as c:
         r = tool("offcputime", "-p", str(c.pid), "-m", "1000000", "-K")  # 1 s: no period lasts that long
