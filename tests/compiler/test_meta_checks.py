@@ -87,7 +87,8 @@ def line_of(text: str, needle: str) -> int:
       "value": "struct stat_t"}, "} results SEC",
      "@table of map 'results': column 'count': 'total' is not another member of the value"),
     ({"map_doc": '/// @table {"columns": {"count": {"option": {"nosuch": {"header": "N"}}}}}',
-      "value": "struct stat_t"}, "} results SEC", "@table of map 'results': 'nosuch' of 'count' is not a bool global"),
+      "value": "struct stat_t"}, "} results SEC",
+     "@table of map 'results': option 'nosuch' of 'count' is not a bool global"),
 ])
 def test_mistakes_fail_the_build_naming_the_line(kw: dict[str, str], decl: str, says: str):
     text = source(**kw)
@@ -115,7 +116,7 @@ def test_a_resize_names_a_map_of_the_program(doc: str, says: str):
 
 @pytest.mark.parametrize(("doc", "says"), [
     ('/// @runner {"elapsed": "T"}', "@runner 'elapsed' needs one letter or digit, other than h, e, T, v, V"),
-    ('/// @runner {"verbose": "q"}', "@runner 'verbose' is not one of extended, timestamp, elapsed, duration"),
+    ('/// @runner {"verbose": "q"}', "@runner 'verbose' is not one of extended, timestamp, elapsed, detailed"),
     ('/// @runner {"elapsed": "t", "duration": "t"}', "@runner gives one short name twice"),
 ])
 def test_runner_short_names_are_checked(doc: str, says: str):

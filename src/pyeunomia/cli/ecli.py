@@ -31,16 +31,19 @@ RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname
 # Runner options every tool also takes after PACKAGE (docs/writing-tools.md), unless a global has the spelling
 PER_PACKAGE_FLAGS = {"extended": (("-e", "--extended"), "show the extended columns too"),
                      "timestamp": (("-T", "--timestamp"), "print the wall-clock time (HH:MM:SS) first"),
-                     "elapsed": (("--elapsed",), "print the seconds since the start (TIME(s)) first")}
+                     "elapsed": (("--elapsed",), "print the seconds since the start (TIME(s)) first"),
+                     "detailed": (("--detailed",), "print every column of an event, one per line")}
 # Runner options a package may also spell with a short name of its own after PACKAGE, as its
 # libbpf-tools peer does (`@runner {"elapsed": "t"}`: execsnoop -t); name -> (help, type)
 RUNNER_SHORTS: dict[str, tuple[str, Any]] = {
     "extended": ("show the extended columns too", None),
     "timestamp": ("print the wall-clock time (HH:MM:SS) first", None),
     "elapsed": ("print the seconds since the start (TIME(s)) first", None),
+    "detailed": ("print every column of an event, one per line", None),
     "duration": ("stop after this many seconds", seconds),
     "interval": ("print the maps every this many seconds", seconds),
     "frequency": ("sample this many times a second per CPU", None),
+    "folded": ("print the folded stacks, one line per stack, instead of the samples", None),
 }
 POSITIONAL = "positional-"  # dests of a package's @positional arguments: no C global can have them
 
@@ -192,7 +195,10 @@ def _runner_shorts(p: ArgumentParser, package: Package) -> None:
                                f"{', '.join(RUNNER_SHORTS)}")
         text, kind = RUNNER_SHORTS[name]
         try:
-            if name in PER_PACKAGE_FLAGS:
+            if name == "folded":  # libbpf-tools' profile -f: folded stacks on stdout (--folded -)
+                p.add_argument(f"-{short}", dest=RUNNER_PREFIX + name, action="store_const", const="-",
+                               default=argparse.SUPPRESS, help=f"{text} (as ecli run --folded -)")
+            elif name in PER_PACKAGE_FLAGS:
                 p.add_argument(f"-{short}", dest=RUNNER_PREFIX + name, action="store_true",
                                default=argparse.SUPPRESS, help=f"{text} (as ecli run --{name})")
             else:
@@ -375,7 +381,8 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
             writer = stacks.event_writer(prog, out, args.json, args.containers) if stacks else \
                 plan_writer(prog.exports, out, args.json, header, extended=getattr(args, "extended", False),
                             timestamp=getattr(args, "timestamp", False), containers=args.containers,
-                            options=values, elapsed=getattr(args, "elapsed", False))
+                            options=values, elapsed=getattr(args, "elapsed", False),
+                            detailed=getattr(args, "detailed", False))
             for note in [*(prog.loaded.choices + prog.loaded.ring_notes if args.verbose else []), *prog.loaded.notes,
                          *prog.exports.notes, *_interpreter_notes(package)]:
                 sys.stderr.write(f"ecli: {escape_text(note)}\n")

@@ -229,7 +229,7 @@ def check_positional(value: Any, where: str, globals_: set[str]) -> list[str]:
 
 
 # ecli run's options a package may give a short name of its own (cli/ecli.py RUNNER_SHORTS)
-RUNNER_OPTIONS = ("extended", "timestamp", "elapsed", "duration", "interval", "frequency")
+RUNNER_OPTIONS = ("extended", "timestamp", "elapsed", "detailed", "duration", "interval", "frequency", "folded")
 RESERVED_SHORTS = ("h", "e", "T", "v", "V")  # the runner's after PACKAGE, and help
 
 

@@ -107,7 +107,8 @@ def map_keys(name: str, keys: dict[str, Any], line: int, file: str, spec: Object
         try:
             map_view(name, out, spec.btf, m.key_type_id if m else 0, m.value_type_id if m else 0,
                      bool_globals(spec.btf, spec.globals), {n: d.params for n, d in DECODERS.items()},
-                     int_globals=int_globals(spec.btf, spec.globals))
+                     int_globals=int_globals(spec.btf, spec.globals),
+                     siblings={n: d.siblings for n, d in DECODERS.items()})
         except ValueError as e:
             raise CompileError(f"{where}: {e}") from None
     return out

@@ -17,6 +17,8 @@ def _make(params: Mapping[str, Any]) -> Decode:
         raise ValueError("percent 'digits' must be a whole number from 0 to 9")
 
     def decode(pair: Any) -> str:
+        if not isinstance(pair, tuple) or len(pair) != 2 or not all(isinstance(v, int) for v in pair):
+            return str(pair)  # without its sibling (a package whose member is gone): as it is
         part, whole = pair
         return f"{100 * part / whole:.{digits}f}%" if whole else f"{0:.{digits}f}%"
     return decode

@@ -56,10 +56,12 @@ class MapView(NamedTuple):
 
 def map_view(name: str, entry: dict[str, Any], btf: Btf, key_id: int, value_id: int,
              bool_globals: set[str], decoders: KnownDecoders | None = None,
-             int_globals: set[str] | None = None) -> MapView | None:
+             int_globals: set[str] | None = None,
+             siblings: Mapping[str, tuple[str, ...]] | None = None) -> MapView | None:
     """The view a map entry of meta.bpf_skel asks for; ValueError says what is
     wrong. `decoders`: the names and parameters to check decoders against;
-    `int_globals`: the integer globals a table's "top" may name."""
+    `int_globals`: the integer globals a table's "top" may name; `siblings`:
+    each decoder's parameters naming sibling members (percent's "of")."""
     has_hist, has_table = HISTOGRAM in entry, TABLE in entry
     if not (has_hist or has_table):
         return None
@@ -81,12 +83,15 @@ def map_view(name: str, entry: dict[str, Any], btf: Btf, key_id: int, value_id: 
         raise ValueError(f"{where}: 'clear' must be true or false")
     key = _key_columns(spec.get("key"), btf, key_id, f"{where}: key", decoders)
     view = _histogram(spec, where, btf, value_id, name, bool_globals) if has_hist else \
-        _table(spec, where, btf, value_id, decoders)
+        _table(spec, where, btf, value_id, decoders, siblings or {})
     view = view._replace(key=key, clear=clear)
     for c in (*view.key, *view.columns):
-        for g in (*c.when, *(o[0] for o in c.option)):
+        for g in c.when:
             if g.removeprefix("!") not in bool_globals:
-                raise ValueError(f"{where}: {g!r} of {c.header!r} is not a bool global of the program")
+                raise ValueError(f"{where}: 'when' {g!r} of {c.header!r} is not a bool global of the program")
+        for g, _, _ in c.option:
+            if g not in bool_globals:
+                raise ValueError(f"{where}: option {g!r} of {c.header!r} is not a bool global of the program")
     if view.top_option is not None and int_globals is not None and view.top_option not in int_globals:
         raise ValueError(f"{where}: top {view.top_option!r} is not an integer global of the program")
     return view
@@ -157,7 +162,8 @@ def _int_array(btf: Btf, type_id: int) -> bool:
     return elem.kind == Kind.INT and elem.name not in ("char", "signed char") and not elem.encoding & INT_BOOL
 
 
-def _table(spec: dict[str, Any], where: str, btf: Btf, value_id: int, decoders: KnownDecoders | None) -> MapView:
+def _table(spec: dict[str, Any], where: str, btf: Btf, value_id: int, decoders: KnownDecoders | None,
+           siblings: Mapping[str, tuple[str, ...]]) -> MapView:
     members = _members(btf, value_id)
     sort = spec.get("sort")
     if sort is not None:
@@ -181,7 +187,7 @@ def _table(spec: dict[str, Any], where: str, btf: Btf, value_id: int, decoders: 
             raise ValueError(f"{where}: column {member!r} is not a member of the value")
         columns.append(_column(None if members is None else member, col, f"{where}: column {member!r}", decoders))
     for c in columns:  # a decoder reading sibling members (percent's "of") names members of the value
-        for g in _sibling_names(c.decoder) + [n for o in c.option for n in _sibling_names(o[2])]:
+        for g in _sibling_names(c.decoder, siblings) + [n for o in c.option for n in _sibling_names(o[2], siblings)]:
             if members is None or g not in members or g == c.member:
                 raise ValueError(f"{where}: column {c.member!r}: {g!r} is not another member of the value")
     if members is not None:  # in struct order, as the key's members
@@ -338,12 +344,9 @@ def int_globals(btf: Btf, globals_: Any) -> set[str]:
     return out
 
 
-def _sibling_names(spec: Any) -> list[str]:
-    """The sibling members a decoder spec names (percent's "of"), as the registry says."""
+def _sibling_names(spec: Any, siblings: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """The sibling members a decoder spec names (percent's "of")."""
     if spec is None:
         return []
-    from ..decoders import DECODERS
-    from ..decoders.registry import sibling_params
-
     name, params = decoder_spec(spec)
-    return sibling_params(DECODERS[name], params) if name in DECODERS else []
+    return [params[p] for p in siblings.get(name, ()) if isinstance(params.get(p), str)]

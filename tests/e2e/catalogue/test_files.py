@@ -220,6 +220,20 @@ def test_mountsnoop_t_prints_the_time() -> None:
     assert stamp in {time.strftime("%H:%M:%S", time.localtime(t)) for t in range(int(before), int(after) + 1)}
 
 
+def test_mountsnoop_d_prints_each_event_in_detail() -> None:
+    """-d: libbpf-tools' detail mode (the runner's --detailed): every column,
+    the extended DATA too, one `HEADER: value` line each."""
+    with children("libc.umount2(b'/nonexistent-pyeu-d', 0)") as (_, (kid,)):
+        ns = os.stat(f"/proc/{kid.pid}/ns/mnt").st_ino
+        with running("ecli", "run", "mountsnoop", "-d", "-p", str(kid.pid)) as tool:
+            kid.go()
+            lines = tool.wait_for(lambda line: line.startswith("RET:"))
+    fields = dict(line.rstrip("\n").split(":", 1) for line in lines[-11:])
+    assert {k: v.strip() for k, v in fields.items()} == {
+        "COMM": kid.name, "PID": str(kid.pid), "TID": str(kid.pid), "MNT_NS": str(ns), "CALL": "umount",
+        "SOURCE": "", "TARGET": "/nonexistent-pyeu-d", "FSTYPE": "", "FLAGS": "0", "DATA": "", "RET": "ENOENT"}
+
+
 def test_filelife_age_of_files_created_and_deleted_by_one_pid() -> None:
     with tempfile.TemporaryDirectory(prefix="pyeu-life-") as tmp:
         d = os.path.realpath(tmp)

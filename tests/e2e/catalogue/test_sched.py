@@ -356,6 +356,32 @@ def test_profile_samples_the_pid():
     assert all(e["kstack"] == [] and e["ustack"] for e in events)  # -U: user stacks only
 
 
+def test_profile_pid_list_stack_depth_folded_frequency_and_duration():
+    """-p A,B (a list, in the kernel), --perf-max-stack-depth 2 (@resize),
+    then `-f -F 99 1`: folded stacks on stdout, at 99 Hz, stopped after 1 s."""
+    comms = [f"pyeuprf{n}{os.getpid() % 1000}" for n in range(3)]
+    spins = [subprocess.Popen([sys.executable, "-c", SPIN, comm, "30"], stdout=subprocess.PIPE) for comm in comms]
+    try:
+        for p in spins:
+            assert p.stdout is not None and p.stdout.readline() == b"ready\n"
+        listed = f"{spins[0].pid},{spins[1].pid}"
+        r = tool("-F", "99", "profile", "-p", listed, "-U", "--perf-max-stack-depth", "2")
+        time.sleep(1)
+        events = results(r)
+        folded = Running([*command("ecli"), "run", "profile", "-p", str(spins[2].pid), "-f", "-F", "99", "1"],
+                         "attached")
+        assert folded.proc.wait(20) == 0, folded.stderr_lines  # its duration ended it
+        lines = folded.rest()
+    finally:
+        for p in spins:
+            p.kill()
+            p.wait()
+    assert {e["pid"] for e in events} == {spins[0].pid, spins[1].pid}  # not the third spinner
+    assert all(1 <= len(e["ustack"]) <= 2 for e in events)
+    assert lines and all(line.startswith(comms[2] + ";") for line in lines)  # comm;caller;callee count
+    assert "at 99 Hz on" in "".join(folded.stderr_lines) and sum(int(line.rsplit(" ", 1)[1]) for line in lines) > 0
+
+
 def test_runqlen_per_cpu():
     """Three spinners pinned to the last CPU: every sample there finds at least 2 waiting."""
     last = max(os.sched_getaffinity(0))
