@@ -106,15 +106,22 @@ static __always_inline bool name_matches(const char *comm)
 }
 
 #define HASH_MUL 1099511628211ULL /* FNV's 64-bit prime: odd, so no byte's weight vanishes */
+#define LINE_BLOCK 64             /* -l: bytes searched between two looks at the command line's end */
+/* x as an opaque register: clang cannot turn the arithmetic on it back into a compare and branch */
+#define OPAQUE(x) asm volatile("" : "+r"(x))
 
 /* -l: whether the command line args[0, size) holds targ_line, in one pass:
  * a polynomial hash of the last `len` bytes, rolled a byte at a time, is
  * compared with targ_line's (arithmetic mod 2^64; a false match needs two
  * texts of one length with one 64-bit hash). A search of every start with an
- * inner compare would cost the verifier ARGS_LEN * LINE_LEN steps. */
+ * inner compare would cost the verifier ARGS_LEN * LINE_LEN steps. The byte
+ * loop has no branch on event data (a match and the end are masks): 5.10's
+ * verifier refused a branch per byte (each one a pending state, 8192 at
+ * most); targ_line is read-only data, so len and want are constants to it.
+ * The end is looked at once per LINE_BLOCK bytes. */
 static __always_inline bool line_matches(const struct event *e, __u32 size)
 {
-	__u64 want = 0, drop = 1, h = 0;
+	__u64 want = 0, drop = 1, h = 0, found = 0;
 	__u32 len = 0;
 
 	if (!targ_line[0])
@@ -126,17 +133,24 @@ static __always_inline bool line_matches(const struct event *e, __u32 size)
 		drop *= HASH_MUL; /* HASH_MUL^len: the weight of the byte leaving the window */
 		len++;
 	}
-	for (__u32 i = 0; i < ARGS_LEN; i++) {
-		if (i >= size)
+	for (__u32 block = 0; block < ARGS_LEN / LINE_BLOCK; block++) {
+		if (block * LINE_BLOCK >= size)
 			break;
-		h = h * HASH_MUL + (unsigned char)e->args[i];
-		if (i >= len) {
-			__u32 out = i - len;
+		for (__u32 k = 0; k < LINE_BLOCK; k++) {
+			__u32 i = block * LINE_BLOCK + k;
+			__u64 nonzero, before_end;
 
-			if (out < ARGS_LEN)
-				h -= drop * (unsigned char)e->args[out];
+			h = h * HASH_MUL + (unsigned char)e->args[i];
+			if (i >= len && i - len < ARGS_LEN)
+				h -= drop * (unsigned char)e->args[i - len];
+			nonzero = (h ^ want) | -(h ^ want); /* bit 63 set unless h == want */
+			before_end = (__u64)i - size;        /* bit 63 set while i < size */
+			OPAQUE(nonzero);
+			OPAQUE(before_end);
+			if (i + 1 >= len)
+				found |= ((nonzero >> 63) ^ 1) & (before_end >> 63);
 		}
-		if (i + 1 >= len && h == want)
+		if (found)
 			return true;
 	}
 	return false;
