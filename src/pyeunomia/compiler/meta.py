@@ -163,6 +163,10 @@ def member_columns(meta: dict[str, Any], spec: ObjectSpec, docs: SourceDocs) -> 
                 for g in [when] if isinstance(when, str) else when or []:
                     if g.removeprefix("!") not in bool_globals(spec.btf, spec.globals):
                         raise ValueError(f"@column 'when' {g!r} is not a bool global of the program")
+                option = member["column"].get("option", {}) if isinstance(member["column"], dict) else {}
+                for g in option:
+                    if g.removeprefix("!") not in bool_globals(spec.btf, spec.globals):
+                        raise ValueError(f"@column 'option' {g!r} is not a bool global of the program")
             except ValueError as e:
                 raise CompileError(f"{where}: member '{member['name']}': {e}") from None
         listed = set(names)

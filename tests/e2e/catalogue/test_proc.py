@@ -314,6 +314,24 @@ def test_killsnoop_pid_and_signal_filters() -> None:
     assert [(e["pid"], e["sig"], e["tpid"], e["ret"]) for e in seen] == [(os.getpid(), 12, target.pid, 0)]
 
 
+def test_killsnoop_kill_only_and_names() -> None:
+    """-k: kill(2) only (tkill and tgkill are not even loaded); -n: the SIG
+    column names the signal, which shows as a number without it (as theirs)."""
+    me = str(os.getpid())
+    with running("ecli", "run", "killsnoop", "-k", "-p", me) as kills, \
+            running("ecli", "run", "killsnoop", "-n", "-p", me) as named:
+        signal.pthread_kill(threading.get_ident(), 0)  # tgkill(2), signal 0: a check, nothing delivered
+        try:
+            os.kill(MISSING_PID, signal.SIGUSR2)
+        except ProcessLookupError:
+            pass
+        k = kills.wait_for(lambda line: str(MISSING_PID) in line)
+        n = named.wait_for(lambda line: str(MISSING_PID) in line)
+    assert [line.split() for line in k] == [["PID", "COMM", "SIG", "TPID", "RESULT"],
+                                            [me, k[1].split()[1], "12", str(MISSING_PID), "ESRCH"]]
+    assert [line.split()[2:4] for line in n[1:]] == [["0", me], ["SIGUSR2", str(MISSING_PID)]]  # 0 has no name
+
+
 # -- sigsnoop ----------------------------------------------------------------------
 
 def test_sigsnoop_signal_generate_and_sigchld() -> None:
@@ -363,6 +381,20 @@ for _ in range(3):
     t.start(); t.join()
 print(" ".join(map(str, ids)), flush=True)
 """
+
+
+def test_sigsnoop_n_names_the_signal() -> None:
+    me = str(os.getpid())
+    with running("ecli", "run", "sigsnoop", "-p", me, "-k", "-x") as numbers, \
+            running("ecli", "run", "sigsnoop", "-p", me, "-k", "-x", "-n") as names:
+        try:
+            os.kill(MISSING_PID, signal.SIGUSR2)
+        except ProcessLookupError:
+            pass
+        plain = numbers.wait_for(lambda line: str(MISSING_PID) in line)[-1].split()
+        named = names.wait_for(lambda line: str(MISSING_PID) in line)[-1].split()
+    assert (plain[0], plain[2:5], named[0], named[2:5]) == \
+        (me, ["12", str(MISSING_PID), "ESRCH"], me, ["SIGUSR2", str(MISSING_PID), "ESRCH"])
 
 
 def test_threadsnoop_new_threads_of_one_pid() -> None:
