@@ -197,7 +197,7 @@ def _plan_columns(layout: Layout, specs: Mapping[str, Any], extended: bool,
                 not any(is_set(g, options) for g in ([when] if isinstance(when, str) else when)):
             continue
         if options is not None:  # `option`: the first entry whose global is set (or "!": not set) this run
-            chosen = next((o for g, o in spec.get("option", {}).items() if is_set(g, options)), {})
+            chosen: dict[str, Any] = next((o for g, o in spec.get("option", {}).items() if is_set(g, options)), {})
             spec = {**spec, **chosen}
             if spec.get("decoder", "") is None:  # "decoder": null, the raw value
                 del spec["decoder"]
