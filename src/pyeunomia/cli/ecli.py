@@ -44,6 +44,7 @@ RUNNER_SHORTS: dict[str, tuple[str, Any]] = {
     "interval": ("print the maps every this many seconds", seconds),
     "frequency": ("sample this many times a second per CPU", None),
     "folded": ("print the folded stacks, one line per stack, instead of the samples", None),
+    "delimited": ("in folded stacks, a '-' frame between the user and the kernel frames", None),
 }
 POSITIONAL = "positional-"  # dests of a package's @positional arguments: no C global can have them
 
@@ -99,6 +100,9 @@ def runner_parser() -> ArgumentParser:
                      help="for stack trace packages: write each distinct stack and its count at exit, folded "
                           "('comm;caller;callee count', flamegraph.pl's input); '-' prints them instead of the "
                           "stacks")
+    run.add_argument("--delimited", action="store_true",
+                     help="for stack trace packages: in folded stacks and flame graphs, a '-' frame between the "
+                          "user and the kernel frames (libbpf-tools' profile -d)")
     run.add_argument("--flamegraph", metavar="FILE.svg",
                      help="for stack trace packages: write an SVG flame graph of the samples at exit")
     run.add_argument("package", metavar="PACKAGE")
@@ -198,7 +202,7 @@ def _runner_shorts(p: ArgumentParser, package: Package) -> None:
             if name == "folded":  # libbpf-tools' profile -f: folded stacks on stdout (--folded -)
                 p.add_argument(f"-{short}", dest=RUNNER_PREFIX + name, action="store_const", const="-",
                                default=argparse.SUPPRESS, help=f"{text} (as ecli run --folded -)")
-            elif name in PER_PACKAGE_FLAGS:
+            elif name in PER_PACKAGE_FLAGS or name == "delimited":
                 p.add_argument(f"-{short}", dest=RUNNER_PREFIX + name, action="store_true",
                                default=argparse.SUPPRESS, help=f"{text} (as ecli run --{name})")
             else:

@@ -229,7 +229,8 @@ def check_positional(value: Any, where: str, globals_: set[str]) -> list[str]:
 
 
 # ecli run's options a package may give a short name of its own (cli/ecli.py RUNNER_SHORTS)
-RUNNER_OPTIONS = ("extended", "timestamp", "elapsed", "detailed", "duration", "interval", "frequency", "folded")
+RUNNER_OPTIONS = ("extended", "timestamp", "elapsed", "detailed", "duration", "interval", "frequency", "folded",
+                  "delimited")
 RESERVED_SHORTS = ("h", "e", "T", "v", "V")  # the runner's after PACKAGE, and help
 
 

@@ -358,9 +358,13 @@ def test_profile_samples_the_pid():
 
 def test_profile_pid_list_stack_depth_folded_frequency_and_duration():
     """-p A,B (a list, in the kernel), --perf-max-stack-depth 2 (@resize),
-    then `-f -F 99 1`: folded stacks on stdout, at 99 Hz, stopped after 1 s."""
+    then `-f -d -F 99 1`: folded stacks on stdout, a "-" between user and
+    kernel frames, at 99 Hz, stopped after 1 s (the third spins in stat(2))."""
     comms = [f"pyeuprf{n}{os.getpid() % 1000}" for n in range(3)]
-    spins = [subprocess.Popen([sys.executable, "-c", SPIN, comm, "30"], stdout=subprocess.PIPE) for comm in comms]
+    in_stat = SPIN.replace("import ctypes, sys, time", "import ctypes, os, sys, time") \
+        .replace("    pass", "    os.stat('/')")
+    spins = [subprocess.Popen([sys.executable, "-c", in_stat if n == 2 else SPIN, comm, "30"], stdout=subprocess.PIPE)
+             for n, comm in enumerate(comms)]
     try:
         for p in spins:
             assert p.stdout is not None and p.stdout.readline() == b"ready\n"
@@ -368,7 +372,7 @@ def test_profile_pid_list_stack_depth_folded_frequency_and_duration():
         r = tool("-F", "99", "profile", "-p", listed, "-U", "--perf-max-stack-depth", "2")
         time.sleep(1)
         events = results(r)
-        folded = Running([*command("ecli"), "run", "profile", "-p", str(spins[2].pid), "-f", "-F", "99", "1"],
+        folded = Running([*command("ecli"), "run", "profile", "-p", str(spins[2].pid), "-f", "-d", "-F", "99", "1"],
                          "attached")
         assert folded.proc.wait(20) == 0, folded.stderr_lines  # its duration ended it
         lines = folded.rest()
@@ -379,6 +383,10 @@ def test_profile_pid_list_stack_depth_folded_frequency_and_duration():
     assert {e["pid"] for e in events} == {spins[0].pid, spins[1].pid}  # not the third spinner
     assert all(1 <= len(e["ustack"]) <= 2 for e in events)
     assert lines and all(line.startswith(comms[2] + ";") for line in lines)  # comm;caller;callee count
+    stacks = [line.rsplit(" ", 1)[0].split(";") for line in lines]
+    both = [s for s in stacks if not s[1].endswith("_[k]") and s[-1].endswith("_[k]")]
+    assert both and all(s[s.index("-") + 1].endswith("_[k]") and not s[s.index("-") - 1].endswith("_[k]")
+                        for s in both)  # -d: "-" between the user frames and the kernel ones
     assert "at 99 Hz on" in "".join(folded.stderr_lines) and sum(int(line.rsplit(" ", 1)[1]) for line in lines) > 0
 
 

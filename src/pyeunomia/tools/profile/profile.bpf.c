@@ -7,7 +7,7 @@
 /// ids into a stack trace map and sends one ring buffer event; the runner
 /// prints them symbolized and writes --folded stacks or a --flamegraph.
 /// The idle task is left out unless -I.
-/// @runner {"frequency": "F", "folded": "f"}
+/// @runner {"frequency": "F", "folded": "f", "delimited": "d"}
 /// @positional ["duration"]
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
