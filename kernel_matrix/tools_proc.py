@@ -40,6 +40,14 @@ def exec_args(ctx: Ctx) -> None:
     ctx.update(pid=proc.pid, comm=os.path.basename(path)[:15], args=f"{path} kmx {ctx['token']}")
 
 
+def exec_quoted(ctx: Ctx) -> None:
+    """As exec_args, its arguments as execsnoop -q shows them: each in quotes."""
+    path = _copy("/bin/true", f"kmxq{ctx['token']}")
+    proc = subprocess.Popen([path, "kmxquoted", ctx["token"]])
+    proc.wait(30)
+    ctx.update(pid=proc.pid, comm=os.path.basename(path)[:15], args=f'"{path}" "kmxquoted" "{ctx["token"]}"')
+
+
 def exec_missing(ctx: Ctx) -> None:
     """execve of a path that does not exist, in the harness itself: -ENOENT."""
     path = f"/tmp/kmx-noexec-{ctx['token']}"
@@ -88,6 +96,9 @@ def new_thread(ctx: Ctx) -> None:
 
 ROWS: tuple[Program, ...] = (
     row("tool/execsnoop", None, "ecli run -j execsnoop", exec_args,
+        [event(pid="{pid}", comm="{comm}", args="{args}", ret=0, args_count=3)]),
+    # -l's rolling hash and -q's quotes are verified only when set (rodata folds them away otherwise)
+    row("tool/execsnoop-lq", None, """ecli run -j execsnoop -q -l 'kmxquoted" "'""", exec_quoted,
         [event(pid="{pid}", comm="{comm}", args="{args}", ret=0, args_count=3)]),
     row("tool/execsnoop-x", None, "ecli run -j execsnoop -x", exec_missing,
         [event(pid="{pid}", args="{args}", ret="{ret}", args_count=2)]),

@@ -32,6 +32,9 @@ ROWS: tuple[Program, ...] = (
         [event(tgid="{pid}", pid="{pid}", task="{comm}")]),
     row("tool/runqlen", None, "ecli run -j -i 1 runqlen -C", a.busy_child,
         [event(**_cpu_hist(0)), event(**_cpu_hist(1))]),
+    # -O: the occupancy map and its code (folded away without -O); -f: the runner's -F by runqlen's name
+    row("tool/runqlen-O", None, "ecli run -j -i 1 runqlen -O -C -f 99", a.busy_child,
+        [event(map="occupancy", key=0), event(map="occupancy", key=1)]),
     row("tool/cpudist", None, "ecli run -j -i 1 cpudist -P", a.sleepy_child, [hist("{pid}")]),
     row("tool/cpudist-offcpu", None, "ecli run -j -i 1 cpudist -O -L", a.sleepy_child, [hist("{pid}")]),
     row("tool/offcputime", None, "ecli run -j offcputime -u", a.sleepy_child,
@@ -40,6 +43,9 @@ ROWS: tuple[Program, ...] = (
         [event(pid="{pid}", tid="{pid}", comm="{comm}"), frame("kstack", "schedule")]),
     row("tool/profile", None, "ecli run -j -F 99 profile", a.busy_child,
         [event(pid="{pid}", tid="{pid}", comm="{comm}")]),
+    # @resize: the stack map created with 64 buckets of 4 frames, by libbpf before the load
+    row("tool/profile-resize", None, "ecli run -j profile -F 99 --stack-storage-size 64 --perf-max-stack-depth 4",
+        a.busy_child, [event(pid="{pid}", tid="{pid}", comm="{comm}")]),
     # --container: filter_cgroup_map set, so the verifier keeps the container filter's code (folded away
     # without it); the guest runs no container, so every event is dropped: loading is the check
     row("tool/runqlat-container", None, "ecli run -j --container kmx-none runqlat -P", a.sleepy_child,

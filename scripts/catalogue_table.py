@@ -38,6 +38,9 @@ def options_text(package_path: Path) -> str:
         if o.kind != "bool":
             flag += " " + (o.metavar or o.long.upper().replace("-", "_"))
         parts.append(f"`{flag}`")
+    for name, short in package.meta.doc.runner_options:  # @runner: the runner's options by the peer's names
+        valued = name in ("duration", "interval", "frequency")
+        parts.append(f"`-{short}{' ' + name.upper() if valued else ''}`")
     positional = package.meta.doc.positional
     if positional:
         parts.append(" ".join(f"`[{p}]`" for p in positional))

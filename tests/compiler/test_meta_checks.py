@@ -81,6 +81,14 @@ def line_of(text: str, needle: str) -> int:
      "@table of map 'results': sort 'total' is not a member of the value (known: count, bytes)"),
     ({"map_doc": '/// @table {"key": {"header": "K", "decoder": "nosuch"}}', "value": "struct stat_t"},
      "} results SEC", "@table of map 'results': key: unknown decoder 'nosuch'"),
+    ({"map_doc": '/// @table {"top": "nosuch"}', "value": "struct stat_t"}, "} results SEC",
+     "@table of map 'results': top 'nosuch' is not an integer global of the program"),
+    ({"map_doc": '/// @table {"columns": {"count": {"decoder": {"name": "percent", "of": "total"}}}}',
+      "value": "struct stat_t"}, "} results SEC",
+     "@table of map 'results': column 'count': 'total' is not another member of the value"),
+    ({"map_doc": '/// @table {"columns": {"count": {"option": {"nosuch": {"header": "N"}}}}}',
+      "value": "struct stat_t"}, "} results SEC",
+     "@table of map 'results': option 'nosuch' of 'count' is not a bool global"),
 ])
 def test_mistakes_fail_the_build_naming_the_line(kw: dict[str, str], decl: str, says: str):
     text = source(**kw)
@@ -92,7 +100,28 @@ def test_mistakes_fail_the_build_naming_the_line(kw: dict[str, str], decl: str, 
 def test_a_positional_name_must_be_the_runners_or_a_global():
     text = source(program_doc='/// @positional ["interval", "rounds"]')
     status, err, _ = ecc(text)
-    assert status != 0 and "@positional 'rounds' is neither interval nor count nor a const volatile global" in err
+    assert status != 0
+    assert "@positional 'rounds' is neither interval nor count nor duration nor a const volatile global" in err
+
+
+@pytest.mark.parametrize(("doc", "says"), [
+    ('/// @resize {"map": "nosuch"}', "@resize names map 'nosuch', which the program does not have"),
+    ('/// @resize {"map": "results", "value_size": 0}', "@resize 'value_size' must be a positive number"),
+    ('/// @resize "results"', '@resize needs a JSON object such as {"map": "stackmap"}'),
+])
+def test_a_resize_names_a_map_of_the_program(doc: str, says: str):
+    status, err, _ = ecc(source(global_doc=doc))
+    assert status != 0 and says in err, err
+
+
+@pytest.mark.parametrize(("doc", "says"), [
+    ('/// @runner {"elapsed": "T"}', "@runner 'elapsed' needs one letter or digit, other than h, e, T, v, V"),
+    ('/// @runner {"verbose": "q"}', "@runner 'verbose' is not one of extended, timestamp, elapsed, detailed"),
+    ('/// @runner {"elapsed": "t", "duration": "t"}', "@runner gives one short name twice"),
+])
+def test_runner_short_names_are_checked(doc: str, says: str):
+    status, err, _ = ecc(source(program_doc=doc))
+    assert status != 0 and says in err, err
 
 
 def test_good_metadata_lands_in_the_package():

@@ -98,7 +98,7 @@ def test_when_names_bool_globals_one_or_a_list():
     ({HISTOGRAM: {"key": {"header": "d", "decoder": "nosuch"}}}, 0, 0, "key: unknown decoder 'nosuch' (known: "),
     ({HISTOGRAM: {"key": {"decoder": {"name": "errno", "x": 1}}}}, 0, 0, "decoder 'errno' takes no parameter 'x'"),
     ({HISTOGRAM: {"key": {"decoder": 7}}}, 0, 0, 'key: a decoder is a name or {"name": ..., params}'),
-    ({HISTOGRAM: {"key": {"title": "x"}}}, 0, 0, "key: unknown key 'title' (known: header, decoder, when)"),
+    ({HISTOGRAM: {"key": {"title": "x"}}}, 0, 0, "key: unknown key 'title' (known: header, decoder, when, option)"),
     ({HISTOGRAM: {"key": {"when": "targ_x"}}}, 0, 0, "'when' 'targ_x' of 'key' is not a bool global of the program"),
     ({HISTOGRAM: {"key": {"when": "!targ_x"}}}, 0, 0, "'when' '!targ_x' of 'key' is not a bool global"),
     ({HISTOGRAM: {"key": {"when": []}}}, 0, 0, "key: 'when' must name a bool global, or be a list of them"),

@@ -81,6 +81,29 @@ def test_extended_and_timestamp(clock):
     ]
 
 
+def test_elapsed_after_the_time(clock):
+    """--elapsed: libbpf-tools' TIME(s), seconds since the writer began (%-8.3f), after -T's time."""
+    stream = Stream()
+    writer = event_writer(conn_layout(), stream, False, columns=COLUMNS, timestamp=True, elapsed=True)
+    view, stride, length = ring(RECORDS[:1])
+    writer.write_run(view, HEADER, stride, 1, length)
+    writer.end_batch()
+    assert stream.getvalue().decode().splitlines() == [
+        "TIME     TIME(s)  COMM       PID ERR    ADDR      PORT",
+        "22:13:20 1.500    curl        42 ECONNREFUSED 127.0.0.1   80",
+    ]
+
+
+def test_detailed_is_a_line_per_column_extended_ones_too():
+    stream = Stream()
+    writer = event_writer(conn_layout(), stream, False, columns=COLUMNS, detailed=True)
+    view, stride, length = ring(RECORDS[:1])
+    writer.write_run(view, HEADER, stride, 1, length)
+    writer.end_batch()
+    assert stream.getvalue().decode().split("\n") == [
+        "COMM: curl", "PID:  42", "ERR:  ECONNREFUSED", "ADDR: 127.0.0.1", "PORT: 80", "SIG:  SIGKILL", "", ""]
+
+
 def test_json_has_raw_members_and_text_keys():
     stream = Stream()
     writer = JsonWriter(conn_layout(), stream, columns=COLUMNS)

@@ -29,6 +29,10 @@ class FakeTime:
     def time(self) -> float:
         return self.now
 
+    def monotonic(self) -> float:  # --elapsed: 1.5 s after the writer began, the second time it is read
+        self.ticks = getattr(self, "ticks", -1) + 1
+        return 100.0 + 1.5 * self.ticks
+
     def localtime(self, seconds: float) -> Any:
         return seconds
 

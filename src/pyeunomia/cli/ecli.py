@@ -30,7 +30,22 @@ RUNNER_FLAGS = {"-j", "--json", "-d", "--duration", "-v", "--verbose", "--ifname
                 "--containers", "--container", "--pod", "--namespace"}
 # Runner options every tool also takes after PACKAGE (docs/writing-tools.md), unless a global has the spelling
 PER_PACKAGE_FLAGS = {"extended": (("-e", "--extended"), "show the extended columns too"),
-                     "timestamp": (("-T", "--timestamp"), "print the wall-clock time (HH:MM:SS) first")}
+                     "timestamp": (("-T", "--timestamp"), "print the wall-clock time (HH:MM:SS) first"),
+                     "elapsed": (("--elapsed",), "print the seconds since the start (TIME(s)) first"),
+                     "detailed": (("--detailed",), "print every column of an event, one per line")}
+# Runner options a package may also spell with a short name of its own after PACKAGE, as its
+# libbpf-tools peer does (`@runner {"elapsed": "t"}`: execsnoop -t); name -> (help, type)
+RUNNER_SHORTS: dict[str, tuple[str, Any]] = {
+    "extended": ("show the extended columns too", None),
+    "timestamp": ("print the wall-clock time (HH:MM:SS) first", None),
+    "elapsed": ("print the seconds since the start (TIME(s)) first", None),
+    "detailed": ("print every column of an event, one per line", None),
+    "duration": ("stop after this many seconds", seconds),
+    "interval": ("print the maps every this many seconds", seconds),
+    "frequency": ("sample this many times a second per CPU", None),
+    "folded": ("print the folded stacks, one line per stack, instead of the samples", None),
+    "delimited": ("in folded stacks, a '-' frame between the user and the kernel frames", None),
+}
 POSITIONAL = "positional-"  # dests of a package's @positional arguments: no C global can have them
 
 
@@ -85,6 +100,9 @@ def runner_parser() -> ArgumentParser:
                      help="for stack trace packages: write each distinct stack and its count at exit, folded "
                           "('comm;caller;callee count', flamegraph.pl's input); '-' prints them instead of the "
                           "stacks")
+    run.add_argument("--delimited", action="store_true",
+                     help="for stack trace packages: in folded stacks and flame graphs, a '-' frame between the "
+                          "user and the kernel frames (libbpf-tools' profile -d)")
     run.add_argument("--flamegraph", metavar="FILE.svg",
                      help="for stack trace packages: write an SVG flame graph of the samples at exit")
     run.add_argument("package", metavar="PACKAGE")
@@ -167,19 +185,46 @@ def program_parser(package: Package, options: list[GlobalOption]) -> ArgumentPar
             p.add_argument(*flags, dest=o.name, type=_parser_of(o), default=o.default, help=help_text,
                            metavar=_metavar(o))
     _upstream_program_flags(p, package, options)
+    _runner_shorts(p, package)
     _positional_arguments(p, package, options)
     return p
 
 
+def _runner_shorts(p: ArgumentParser, package: Package) -> None:
+    """`@runner {"elapsed": "t", "duration": "d"}`: runner options the
+    package's users may give after PACKAGE by its peer's short names."""
+    for name, short in package.meta.doc.runner_options:
+        if name not in RUNNER_SHORTS:
+            raise PackageError(f"{package.origin}: @runner {escape_text(name)!r} is not one of "
+                               f"{', '.join(RUNNER_SHORTS)}")
+        text, kind = RUNNER_SHORTS[name]
+        try:
+            if name == "folded":  # libbpf-tools' profile -f: folded stacks on stdout (--folded -)
+                p.add_argument(f"-{short}", dest=RUNNER_PREFIX + name, action="store_const", const="-",
+                               default=argparse.SUPPRESS, help=f"{text} (as ecli run --folded -)")
+            elif name in PER_PACKAGE_FLAGS or name == "delimited":
+                p.add_argument(f"-{short}", dest=RUNNER_PREFIX + name, action="store_true",
+                               default=argparse.SUPPRESS, help=f"{text} (as ecli run --{name})")
+            else:
+                p.add_argument(f"-{short}", dest=RUNNER_PREFIX + name, type=kind or hertz,
+                               default=argparse.SUPPRESS, metavar=name.upper(), help=f"{text} (as ecli run --{name})")
+        except argparse.ArgumentError:
+            raise PackageError(f"{package.origin}: @runner gives -{escape_text(short)} to {name}, and a "
+                               "global of the program has it") from None
+
+
 def _positional_arguments(p: ArgumentParser, package: Package, options: list[GlobalOption]) -> None:
     """`@positional ["interval", "count"]`: arguments after the package by
-    position, as libbpf-tools' `runqlat 1 5`: the runner's -i and --count, or
-    a global's option."""
+    position, as libbpf-tools' `runqlat 1 5`: the runner's -i and --count, its
+    -d (`["duration"]`: `offcputime 5`), or a global's option."""
     by_name = {o.name: o for o in options}
     for name in package.meta.doc.positional:
         if name == "interval":
             p.add_argument(POSITIONAL + name, nargs="?", type=seconds, default=None, metavar=name,
                            help="print the maps every this many seconds (as -i)")
+        elif name == "duration":
+            p.add_argument(POSITIONAL + name, nargs="?", type=seconds, default=None, metavar=name,
+                           help="stop after this many seconds (as -d)")
         elif name == "count":
             p.add_argument(POSITIONAL + name, nargs="?", type=rounds, default=None, metavar=name,
                            help="stop after this many intervals (as --count)")
@@ -188,8 +233,8 @@ def _positional_arguments(p: ArgumentParser, package: Package, options: list[Glo
             p.add_argument(POSITIONAL + name, nargs="?", type=_parser_of(o), default=None,
                            metavar=_doc_text(o.metavar or name), help=f"as {o.flag}")
         else:
-            raise PackageError(f"{package.origin}: @positional {escape_text(name)!r} is neither interval, count "
-                               "nor a global of the program")
+            raise PackageError(f"{package.origin}: @positional {escape_text(name)!r} is neither interval, count, "
+                               "duration nor a global of the program")
 
 
 def _take_positional(values: dict[str, Any], args: argparse.Namespace) -> None:
@@ -199,7 +244,7 @@ def _take_positional(values: dict[str, Any], args: argparse.Namespace) -> None:
         value = values.pop(dest)
         if value is None:  # not given
             continue
-        if name in ("interval", "count"):
+        if name in ("interval", "count", "duration"):
             setattr(args, name, value)
         else:
             values[name] = value
@@ -271,6 +316,9 @@ def main(argv: list[str]) -> int:
         args.verbose = values.pop(UPSTREAM_VERBOSE, False) or args.verbose
         for dest in PER_PACKAGE_FLAGS:
             setattr(args, dest, values.pop(RUNNER_PREFIX + dest, False) or getattr(args, dest, False))
+        for dest in RUNNER_SHORTS:
+            if RUNNER_PREFIX + dest in values:  # a valued runner option given by the package's short name
+                setattr(args, dest, values.pop(RUNNER_PREFIX + dest))
         _take_positional(values, args)
     except UsageError as e:
         own = {f"-{o.short}" for o in options if o.short}  # the tool's -d (biolatency's disk) is its own
@@ -337,7 +385,8 @@ def run_package(package: Package, values: dict[str, Any], args: argparse.Namespa
             writer = stacks.event_writer(prog, out, args.json, args.containers) if stacks else \
                 plan_writer(prog.exports, out, args.json, header, extended=getattr(args, "extended", False),
                             timestamp=getattr(args, "timestamp", False), containers=args.containers,
-                            options=values)
+                            options=values, elapsed=getattr(args, "elapsed", False),
+                            detailed=getattr(args, "detailed", False))
             for note in [*(prog.loaded.choices + prog.loaded.ring_notes if args.verbose else []), *prog.loaded.notes,
                          *prog.exports.notes, *_interpreter_notes(package)]:
                 sys.stderr.write(f"ecli: {escape_text(note)}\n")

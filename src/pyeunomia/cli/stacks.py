@@ -47,7 +47,8 @@ class StackOutput:
         except BaseException:
             self.close()
             raise
-        self.profile = FoldedProfile() if (self.folded_path or self.svg_path) else None
+        self.profile = FoldedProfile(bool(getattr(args, "delimited", False))) \
+            if (self.folded_path or self.svg_path) else None
         self.writer: StackWriter | None = None
         self.symbolizer = Symbolizer()
         if self.specs and self.specs[0].with_symbols:

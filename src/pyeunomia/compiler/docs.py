@@ -211,7 +211,7 @@ def check_interpreter(value: Any, where: str) -> Any:
         raise CompileError(str(e)) from None
 
 
-POSITIONAL_RUNNER = ("interval", "count")  # ecli run's -i SECONDS and --count N
+POSITIONAL_RUNNER = ("interval", "count", "duration")  # ecli run's -i SECONDS, --count N and -d SECONDS
 
 
 def check_positional(value: Any, where: str, globals_: set[str]) -> list[str]:
@@ -228,11 +228,35 @@ def check_positional(value: Any, where: str, globals_: set[str]) -> list[str]:
     return value
 
 
+# ecli run's options a package may give a short name of its own (cli/ecli.py RUNNER_SHORTS)
+RUNNER_OPTIONS = ("extended", "timestamp", "elapsed", "detailed", "duration", "interval", "frequency", "folded",
+                  "delimited")
+RESERVED_SHORTS = ("h", "e", "T", "v", "V")  # the runner's after PACKAGE, and help
+
+
+def check_runner_options(value: Any, where: str) -> dict[str, str]:
+    """`@runner {"elapsed": "t"}`: runner options also spelled, after
+    the package, with the peer tool's short name (execsnoop's -t)."""
+    if not isinstance(value, dict) or not value:
+        raise CompileError(f'{where}: @runner needs a JSON object such as {{"elapsed": "t"}}')
+    for name, short in value.items():
+        if name not in RUNNER_OPTIONS:
+            raise CompileError(f"{where}: @runner {name!r} is not one of {', '.join(RUNNER_OPTIONS)}")
+        if not isinstance(short, str) or len(short) != 1 or not short.isalnum() or short in RESERVED_SHORTS:
+            raise CompileError(f"{where}: @runner {name!r} needs one letter or digit, other than "
+                               f"{', '.join(RESERVED_SHORTS)}, not {short!r}")
+    if len(set(value.values())) != len(value):
+        raise CompileError(f"{where}: @runner gives one short name twice")
+    return value
+
+
 def check_program_doc(keys: dict[str, Any], where: str, globals_: set[str] | None = None) -> dict[str, Any]:
     """The program's doc keys; the runner reads the known ones as strings."""
     out = dict(keys)
     if "positional" in out:
         out["positional"] = check_positional(out["positional"], where, globals_ or set())
+    if "runner" in out:
+        out["runner"] = check_runner_options(out["runner"], where)
     for key in STRING_KEYS:
         if key in out and not isinstance(out[key], str):
             out[key] = json.dumps(out[key]) if not isinstance(out[key], bool) else ""

@@ -72,6 +72,24 @@ def _integer(btf: Any, type_id: int) -> bool:
     return (t.kind == Kind.INT and not t.encoding & INT_BOOL) or t.kind in (Kind.ENUM, Kind.ENUM64)
 
 
+def _check_resize(value: Any, spec: ObjectSpec, integer: bool, where: str) -> None:
+    """`@resize {"map": "stackmap"}` on an integer global: the map's
+    max_entries is the global's value this run (0: as compiled);
+    `"value_size": 8` makes it the map's value size instead, in units of 8
+    bytes (offcputime's --perf-max-stack-depth: frames of a u64)."""
+    if not isinstance(value, dict) or not isinstance(value.get("map"), str) or \
+            any(k not in ("map", "value_size") for k in value):
+        raise CompileError(f'{where}: @resize needs a JSON object such as {{"map": "stackmap"}} '
+                           '(and "value_size": BYTES_PER_UNIT to size the values instead)')
+    if spec.map(value["map"]) is None:
+        raise CompileError(f"{where}: @resize names map {value['map']!r}, which the program does not have")
+    unit = value.get("value_size")
+    if unit is not None and (isinstance(unit, bool) or not isinstance(unit, int) or unit <= 0):
+        raise CompileError(f"{where}: @resize 'value_size' must be a positive number of bytes per unit")
+    if not integer:
+        raise CompileError(f"{where}: @resize needs an integer global")
+
+
 def sorted_keys(value: Any) -> Any:
     """Dicts with their keys in sorted order, all the way down: upstream's
     files are written that way (serde_json's default map)."""
@@ -98,6 +116,8 @@ def package_meta(spec: ObjectSpec, obj_name: str, exports: list[str], docs: Sour
                 if "convert" in comment["cmdarg"] and not _integer(btf, g.type_id):
                     raise CompileError(f"{docs.file}:{line}: @cmdarg convert gives a number, and '{g.name}' is "
                                        f"{keys['type']}: declare it as an integer (__u32, __u64, int, ...)")
+            if "resize" in comment:
+                _check_resize(comment["resize"], spec, _integer(btf, g.type_id), f"{docs.file}:{line}")
             keys.update(comment)
         extra[g.name] = keys
     if docs.program:
@@ -143,6 +163,10 @@ def member_columns(meta: dict[str, Any], spec: ObjectSpec, docs: SourceDocs) -> 
                 for g in [when] if isinstance(when, str) else when or []:
                     if g.removeprefix("!") not in bool_globals(spec.btf, spec.globals):
                         raise ValueError(f"@column 'when' {g!r} is not a bool global of the program")
+                option = member["column"].get("option", {}) if isinstance(member["column"], dict) else {}
+                for g in option:
+                    if g.removeprefix("!") not in bool_globals(spec.btf, spec.globals):
+                        raise ValueError(f"@column 'option' {g!r} is not a bool global of the program")
             except ValueError as e:
                 raise CompileError(f"{where}: member '{member['name']}': {e}") from None
         listed = set(names)

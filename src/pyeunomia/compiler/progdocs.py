@@ -34,7 +34,7 @@ from ..format.extrameta import (
     tc_keys,
     xdp_keys,
 )
-from ..format.mapmeta import HISTOGRAM, TABLE, bool_globals, map_view, when_names
+from ..format.mapmeta import HISTOGRAM, TABLE, bool_globals, int_globals, map_view, when_names
 from ..format.objspec import ObjectSpec
 from .docs import SourceDocs, check_interpreter, check_sample
 
@@ -106,7 +106,9 @@ def map_keys(name: str, keys: dict[str, Any], line: int, file: str, spec: Object
         m = spec.map(name)
         try:
             map_view(name, out, spec.btf, m.key_type_id if m else 0, m.value_type_id if m else 0,
-                     bool_globals(spec.btf, spec.globals), {n: d.params for n, d in DECODERS.items()})
+                     bool_globals(spec.btf, spec.globals), {n: d.params for n, d in DECODERS.items()},
+                     int_globals=int_globals(spec.btf, spec.globals),
+                     siblings={n: d.siblings for n, d in DECODERS.items()})
         except ValueError as e:
             raise CompileError(f"{where}: {e}") from None
     return out

@@ -28,7 +28,7 @@ _MODULE_OF: dict[str, str] = {
     "ksym": "ksym", "dev": "dev", "exit_status": "exit_status", "softirq": "softirq", "irq": "irq",
     "uid": "uid", "container": "container", "container_id": "container", "container_image": "container",
     "container_runtime": "container", "pod": "container", "k8s_namespace": "container",
-    "k8s_container": "container", "kernel_enum": "kernel_enum",
+    "k8s_container": "container", "kernel_enum": "kernel_enum", "percent": "percent",
 }
 
 

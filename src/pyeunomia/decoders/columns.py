@@ -25,9 +25,11 @@ def _table() -> Mapping[str, DecoderType]:
     return DECODERS
 
 KEYS: dict[str, type | tuple[type, ...]] = {"header": str, "width": int, "left": bool, "extended": bool,
-                                            "decoder": (str, dict), "when": (str, list)}
+                                            "decoder": (str, dict), "when": (str, list), "option": dict}
 WHAT = {"header": "a string", "width": "a whole number", "left": "true or false", "extended": "true or false",
-        "when": "a bool global's name or a list of them"}
+        "when": "a bool global's name or a list of them",
+        "option": 'an object of bool globals ("!NAME": when not set) to {"header", "width", "decoder"}'}
+OPTION_KEYS = ("header", "width", "decoder")
 MAX_WIDTH = 256
 
 
@@ -80,6 +82,10 @@ def check_column(value: Any, members: list[str], member: str, kinds: Mapping[str
     width = value.get("width")
     if width is not None and not 0 < width <= MAX_WIDTH:
         raise ValueError(f"@column 'width' must be from 1 to {MAX_WIDTH}")
+    for g, o in value.get("option", {}).items():  # the header, width, decoder a set (or unset: "!") global gives
+        if not g.removeprefix("!") or not isinstance(o, dict) or not o or any(k not in OPTION_KEYS for k in o):
+            raise ValueError(f"@column 'option' must be {WHAT['option']}")
+        check_column({k: v for k, v in o.items() if v is not None}, members, member, kinds)
     if "decoder" in value:
         name, params = decoder_of(value["decoder"])
         dtype = _table().get(name)
@@ -190,6 +196,11 @@ def _plan_columns(layout: Layout, specs: Mapping[str, Any], extended: bool,
         if when is not None and options is not None and \
                 not any(is_set(g, options) for g in ([when] if isinstance(when, str) else when)):
             continue
+        if options is not None:  # `option`: the first entry whose global is set (or "!": not set) this run
+            chosen: dict[str, Any] = next((o for g, o in spec.get("option", {}).items() if is_set(g, options)), {})
+            spec = {**spec, **chosen}
+            if spec.get("decoder", "") is None:  # "decoder": null, the raw value
+                del spec["decoder"]
         header = spec.get("header", f.name)
         decoder, params = decoder_of(spec["decoder"]) if "decoder" in spec else (None, {})
         siblings = tuple(position[s] for s in sibling_params(_table()[decoder], params)) if decoder else ()

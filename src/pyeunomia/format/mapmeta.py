@@ -35,6 +35,7 @@ class Column(NamedTuple):
     header: str
     decoder: Any = None  # a decoder name or {"name": ..., params}
     when: tuple[str, ...] = ()  # bool globals: shown only when one of them is set; () : always
+    option: tuple[tuple[str, str | None, Any], ...] = ()  # (bool global, header, decoder) used when it is set
 
 
 class MapView(NamedTuple):
@@ -47,15 +48,20 @@ class MapView(NamedTuple):
     shape: HistShape | None = None
     sort: str | None = None
     top: int | None = None
+    top_option: str | None = None  # an integer global: when above 0 this run, the rows shown (syscount -T)
     clear: bool = False
     columns: tuple[Column, ...] = ()  # a table's value columns; () : every member, as named
     key_hidden: bool = False  # every key column's `when` is unset this run: no key label or column at all
 
 
 def map_view(name: str, entry: dict[str, Any], btf: Btf, key_id: int, value_id: int,
-             bool_globals: set[str], decoders: KnownDecoders | None = None) -> MapView | None:
+             bool_globals: set[str], decoders: KnownDecoders | None = None,
+             int_globals: set[str] | None = None,
+             siblings: Mapping[str, tuple[str, ...]] | None = None) -> MapView | None:
     """The view a map entry of meta.bpf_skel asks for; ValueError says what is
-    wrong. `decoders`: the names and parameters to check decoders against."""
+    wrong. `decoders`: the names and parameters to check decoders against;
+    `int_globals`: the integer globals a table's "top" may name; `siblings`:
+    each decoder's parameters naming sibling members (percent's "of")."""
     has_hist, has_table = HISTOGRAM in entry, TABLE in entry
     if not (has_hist or has_table):
         return None
@@ -77,12 +83,17 @@ def map_view(name: str, entry: dict[str, Any], btf: Btf, key_id: int, value_id: 
         raise ValueError(f"{where}: 'clear' must be true or false")
     key = _key_columns(spec.get("key"), btf, key_id, f"{where}: key", decoders)
     view = _histogram(spec, where, btf, value_id, name, bool_globals) if has_hist else \
-        _table(spec, where, btf, value_id, decoders)
+        _table(spec, where, btf, value_id, decoders, siblings or {})
     view = view._replace(key=key, clear=clear)
     for c in (*view.key, *view.columns):
         for g in c.when:
             if g.removeprefix("!") not in bool_globals:
                 raise ValueError(f"{where}: 'when' {g!r} of {c.header!r} is not a bool global of the program")
+        for g, _, _ in c.option:
+            if g not in bool_globals:
+                raise ValueError(f"{where}: option {g!r} of {c.header!r} is not a bool global of the program")
+    if view.top_option is not None and int_globals is not None and view.top_option not in int_globals:
+        raise ValueError(f"{where}: top {view.top_option!r} is not an integer global of the program")
     return view
 
 
@@ -92,9 +103,17 @@ def shown(view: MapView, values: Mapping[str, Any]) -> MapView:
     when that leaves no key part, `key_hidden`."""
     def on(c: Column) -> bool:
         return not c.when or any(is_set(g, values) for g in c.when)
-    key = tuple(c for c in view.key if on(c))
-    return view._replace(key=key, columns=tuple(c for c in view.columns if on(c)),
-                         key_hidden=bool(view.key) and not key)
+
+    def chosen(c: Column) -> Column:  # "option": the first set global's header and decoder (syscount -m)
+        for g, header, decoder in c.option:
+            if values.get(g):
+                return c._replace(header=header or c.header, decoder=decoder or c.decoder)
+        return c
+    key = tuple(chosen(c) for c in view.key if on(c))
+    top = values.get(view.top_option) if view.top_option else None
+    return view._replace(key=key, columns=tuple(chosen(c) for c in view.columns if on(c)),
+                         key_hidden=bool(view.key) and not key,
+                         top=top if isinstance(top, int) and not isinstance(top, bool) and top > 0 else view.top)
 
 
 def _histogram(spec: dict[str, Any], where: str, btf: Btf, value_id: int, name: str,
@@ -143,7 +162,8 @@ def _int_array(btf: Btf, type_id: int) -> bool:
     return elem.kind == Kind.INT and elem.name not in ("char", "signed char") and not elem.encoding & INT_BOOL
 
 
-def _table(spec: dict[str, Any], where: str, btf: Btf, value_id: int, decoders: KnownDecoders | None) -> MapView:
+def _table(spec: dict[str, Any], where: str, btf: Btf, value_id: int, decoders: KnownDecoders | None,
+           siblings: Mapping[str, tuple[str, ...]]) -> MapView:
     members = _members(btf, value_id)
     sort = spec.get("sort")
     if sort is not None:
@@ -153,8 +173,11 @@ def _table(spec: dict[str, Any], where: str, btf: Btf, value_id: int, decoders: 
             known = ", ".join(members) if members is not None else SCALAR
             raise ValueError(f"{where}: sort {sort!r} is not a member of the value (known: {known})")
     top = spec.get("top")
+    top_option = top if isinstance(top, str) else None  # an integer global's name: its value this run
+    if top_option is not None:
+        top = None
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top <= 0):
-        raise ValueError(f"{where}: 'top' must be a positive whole number of rows")
+        raise ValueError(f"{where}: 'top' must be a positive whole number of rows, or an integer global's name")
     columns_spec = spec.get("columns", {})
     if not isinstance(columns_spec, dict):
         raise ValueError(f"{where}: 'columns' must map value members to {{\"header\": ..., \"decoder\": ...}}")
@@ -163,9 +186,13 @@ def _table(spec: dict[str, Any], where: str, btf: Btf, value_id: int, decoders: 
         if (members is None and member != SCALAR) or (members is not None and member not in members):
             raise ValueError(f"{where}: column {member!r} is not a member of the value")
         columns.append(_column(None if members is None else member, col, f"{where}: column {member!r}", decoders))
+    for c in columns:  # a decoder reading sibling members (percent's "of") names members of the value
+        for g in _sibling_names(c.decoder, siblings) + [n for o in c.option for n in _sibling_names(o[2], siblings)]:
+            if members is None or g not in members or g == c.member:
+                raise ValueError(f"{where}: column {c.member!r}: {g!r} is not another member of the value")
     if members is not None:  # in struct order, as the key's members
         columns.sort(key=lambda c: members.index(c.member or ""))
-    return MapView(TABLE, sort=sort, top=top, columns=tuple(columns))
+    return MapView(TABLE, sort=sort, top=top, top_option=top_option, columns=tuple(columns))
 
 
 def _members(btf: Btf, type_id: int) -> list[str] | None:
@@ -203,15 +230,32 @@ def _column(member: str | None, spec: Any, where: str, decoders: KnownDecoders |
     if not isinstance(spec, dict):
         raise ValueError(f'{where} must be an object such as {{"header": "PID", "decoder": "errno"}}')
     for k in spec:
-        if k not in ("header", "decoder", "when"):
-            raise ValueError(f"{where}: unknown key {k!r} (known: header, decoder, when)")
+        if k not in ("header", "decoder", "when", "option"):
+            raise ValueError(f"{where}: unknown key {k!r} (known: header, decoder, when, option)")
     header = spec.get("header", member or "key")
     if not isinstance(header, str):
         raise ValueError(f"{where}: 'header' must be a string")
     decoder = spec.get("decoder")
     if decoder is not None:
         check_decoder(decoder, where, decoders)
-    return Column(member, header, decoder, when_names(spec.get("when"), where))
+    return Column(member, header, decoder, when_names(spec.get("when"), where),
+                  _column_options(spec.get("option", {}), where, decoders))
+
+
+def _column_options(spec: Any, where: str, decoders: KnownDecoders | None) -> tuple[tuple[str, str | None, Any], ...]:
+    """`"option": {"targ_ms": {"header": "TIME (ms)", "decoder": {...}}}`: the
+    header and decoder a column takes when that bool global is set."""
+    if not isinstance(spec, dict):
+        raise ValueError(f'{where}: \'option\' must map a bool global to {{"header": ..., "decoder": ...}}')
+    out = []
+    for g, o in spec.items():
+        if not isinstance(o, dict) or not o or any(k not in ("header", "decoder") for k in o) \
+                or not isinstance(o.get("header", ""), str):
+            raise ValueError(f"{where}: option {g!r} must be an object of a 'header' string and/or a 'decoder'")
+        if o.get("decoder") is not None:
+            check_decoder(o["decoder"], f"{where}: option {g!r}", decoders)
+        out.append((g, o.get("header"), o.get("decoder")))
+    return tuple(out)
 
 
 def is_set(name: str, values: Mapping[str, Any]) -> bool:
@@ -265,13 +309,15 @@ def map_views(package: Any) -> dict[str, MapView]:
     if not any(isinstance(e, dict) and (HISTOGRAM in e or TABLE in e) for e in entries):
         return {}
     bools = bool_globals(btf, spec.globals)
+    numbers = int_globals(btf, spec.globals)
     out = {}
     for e in entries:
         if not isinstance(e, dict) or not isinstance(e.get("name"), str):
             continue
         m = spec.map(e["name"])
         try:
-            view = map_view(e["name"], e, btf, m.key_type_id if m else 0, m.value_type_id if m else 0, bools)
+            view = map_view(e["name"], e, btf, m.key_type_id if m else 0, m.value_type_id if m else 0, bools,
+                            int_globals=numbers)
         except ValueError as err:
             raise PackageError(f"{package.origin}: {err}") from None
         if view is not None:
@@ -286,3 +332,21 @@ def bool_globals(btf: Btf, globals_: Any) -> set[str]:
         if t.kind == Kind.INT and t.encoding & INT_BOOL:
             out.add(g.name)
     return out
+
+
+def int_globals(btf: Btf, globals_: Any) -> set[str]:
+    """The integer (not bool) globals: what a table's "top" may name."""
+    out = set()
+    for g in globals_:
+        t = btf.resolve(g.type_id)
+        if t.kind == Kind.INT and not t.encoding & INT_BOOL:
+            out.add(g.name)
+    return out
+
+
+def _sibling_names(spec: Any, siblings: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """The sibling members a decoder spec names (percent's "of")."""
+    if spec is None:
+        return []
+    name, params = decoder_spec(spec)
+    return [params[p] for p in siblings.get(name, ()) if isinstance(params.get(p), str)]

@@ -102,6 +102,7 @@ class Doc(NamedTuple):
     details: str | None = None
     version: str | None = None
     positional: tuple[str, ...] = ()  # `@positional`: "interval", "count" or globals, by position
+    runner_options: tuple[tuple[str, str], ...] = ()  # `@runner`: (runner option, its short name here)
 
 
 class PackageMeta(NamedTuple):
@@ -446,7 +447,10 @@ def parse_meta(raw: Any, origin: str = "<memory>") -> PackageMeta:
     positional = _get(d, "positional", list, sw + ".doc", [])
     if not all(isinstance(n, str) for n in positional):
         raise PackageError(f"{sw}.doc: 'positional' must be a list of names")
-    doc = doc._replace(positional=tuple(positional))
+    shorts = _get(d, "runner", dict, sw + ".doc", {})
+    if not all(isinstance(v, str) and len(v) == 1 for v in shorts.values()):
+        raise PackageError(f"{sw}.doc: 'runner' must map runner options to one-character short names")
+    doc = doc._replace(positional=tuple(positional), runner_options=tuple(shorts.items()))
     return PackageMeta(
         obj_name, tuple(variables), tuple(maps), tuple(progs), tuple(exports), doc, run_meta(raw, where), raw,
     )

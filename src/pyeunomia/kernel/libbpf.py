@@ -609,6 +609,10 @@ def map_set_max_entries(m: int, n: int) -> None:
     _check(lib().bpf_map__set_max_entries(c_void_p(m), n), f"resizing map '{map_name(m)}'")
 
 
+def map_set_value_size(m: int, n: int) -> None:
+    _check(lib().bpf_map__set_value_size(c_void_p(m), n), f"setting the value size of map '{map_name(m)}'")
+
+
 def map_make_ringbuf(m: int, size: int) -> None:
     """Create map `m` as a BPF_MAP_TYPE_RINGBUF of `size` bytes instead of
     what the object declares (runner/perf2ring.py)."""

@@ -61,9 +61,12 @@ def _decoded_cell(layout: Layout, c: Column, n: int, env: dict[str, Any], to_tex
     return f"(M{tag}{n}.get({key}) or D{tag}{n}({key}))"
 
 
-def compile_column_rows(layout: Layout, columns: list[Column], escape: bool, prefix: bool) -> CompiledRows:
+def compile_column_rows(layout: Layout, columns: list[Column], escape: bool, prefix: bool,
+                        vertical: bool = False) -> CompiledRows:
     """Table rows of `columns`; with `prefix`, the caller's prefix (the time,
-    -T) first. `escape`: the variant escaping kernel text (see RowsWriter)."""
+    -T) first. `escape`: the variant escaping kernel text (see RowsWriter).
+    `vertical` (--detailed, libbpf-tools' mountsnoop -d): a line per column,
+    `HEADER: value`, and an empty line after each event."""
     env: dict[str, Any] = {"escape": escape_bytes}
     fmt_parts: list[bytes] = [b"%s"] if prefix else []
     cells = ["prefix"] if prefix else []
@@ -71,7 +74,7 @@ def compile_column_rows(layout: Layout, columns: list[Column], escape: bool, pre
     for n, c in enumerate(columns):
         f = layout.fields[c.position]
         ref = f"{{_{c.position}}}"
-        pad = b"" if n == last and c.left else (b"-%d" if c.left else b"%d") % c.width
+        pad = b"" if vertical or (n == last and c.left) else (b"-%d" if c.left else b"%d") % c.width
         if c.decoder is None and f.kind == FieldKind.INT and f.index is not None and f.convert is None:
             fmt_parts.append(b"%" + pad + b"d")
             cells.append(ref)
@@ -88,11 +91,20 @@ def compile_column_rows(layout: Layout, columns: list[Column], escape: bool, pre
             convert = f.convert if f.index is not None else None
             env[f"C{n}"] = lambda v, conv=convert: _table_text(conv(v) if conv else v)
             cells.append(f"C{n}({ref})")
+    if vertical:
+        labels = ([b"TIME"] if prefix else []) + [escape_bytes(c.header.encode("utf-8", "surrogateescape"))
+                                                  for c in columns]
+        width = max((len(h) for h in labels), default=0) + 2
+        lines = [(h + b":").ljust(width).replace(b"%", b"%%") + part + b"\n"
+                 for h, part in zip(labels, fmt_parts, strict=True)]
+        return compile_rows(layout, b"".join(lines) + b"\n", cells, env)
     return compile_rows(layout, b" ".join(fmt_parts) + b"\n", cells, env)
 
 
-def column_header(columns: list[Column], time_width: int | None) -> bytes:
+def column_header(columns: list[Column], time_width: int | None, elapsed: bool = False) -> bytes:
     cells = [b"TIME".ljust(time_width)] if time_width is not None else []
+    if elapsed:  # libbpf-tools' header of its seconds since the start (execsnoop -t)
+        cells.append(b"TIME(s)".ljust(8))
     for c in columns:
         h = c.header.encode("utf-8", "surrogateescape")
         cells.append(h.ljust(c.width) if c.left else h.rjust(c.width))

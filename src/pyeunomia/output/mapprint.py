@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from ..decoders import DECODERS
+from ..decoders.registry import sibling_params
 from ..format.escape import escape_bytes
 from ..format.mapmeta import TABLE, Column, MapView, decoder_spec
 from ..format.mapshape import DumpWriter, HistShape, MapDump
@@ -75,6 +76,8 @@ class _Labels:
         self.view = view
         self.key = [(c, make_decoder(c.decoder) if c.decoder else None) for c in view.key]
         self.columns = [(c, make_decoder(c.decoder) if c.decoder else None) for c in view.columns]
+        # a value column's decoder reading sibling members too (percent's "of"): member -> their names
+        self.siblings = {c.member: _siblings(c.decoder) for c in view.columns if c.decoder and c.member}
 
     def key_cells(self, key: Any) -> list[tuple[str, str]]:
         """(header, text) of each key column."""
@@ -98,7 +101,7 @@ class _Labels:
             [(Column(None, "VALUE"), None)])
         out = []
         for c, decode in chosen:
-            raw = value.get(c.member) if c.member is not None and isinstance(value, dict) else value
+            raw = self._raw(c, value)
             shown = decode(raw) if decode else raw
             out.append((c.header, _cell(shown), isinstance(shown, int | float) and not isinstance(shown, bool)))
         return out
@@ -108,9 +111,21 @@ class _Labels:
         out = {}
         for c, decode in self.columns:
             if decode is not None:
-                raw = value.get(c.member) if c.member is not None and isinstance(value, dict) else value
-                out[f"{c.member or 'value'}_text"] = decode(raw)
+                out[f"{c.member or 'value'}_text"] = decode(self._raw(c, value))
         return out
+
+    def _raw(self, c: Column, value: Any) -> Any:
+        """A value column's member, or with its decoder's siblings the tuple (member, siblings...)."""
+        if c.member is None or not isinstance(value, dict):
+            return value
+        siblings = self.siblings.get(c.member)
+        return (value.get(c.member), *(value.get(s) for s in siblings)) if siblings else value.get(c.member)
+
+
+def _siblings(spec: Any) -> list[str]:
+    name, params = decoder_spec(spec)
+    found = DECODERS.get(name)
+    return sibling_params(found, params) if found is not None else []
 
 
 def make_decoder(spec: Any) -> Callable[[Any], Any]:

@@ -61,7 +61,8 @@ class FoldedProfile:
     in one function fold together). The names of a repeated stack are
     computed once: the symbolizer hands back the same frames tuple."""
 
-    def __init__(self) -> None:
+    def __init__(self, delimited: bool = False) -> None:
+        self.delimited = delimited  # libbpf-tools' profile -d: a "-" frame between the user and kernel frames
         self.counts: Counter[tuple[str, ...]] = Counter()
         self._names: dict[tuple[int, int, bytes], tuple[str, ...]] = {}
         self._keep: list[object] = []  # the frame tuples whose ids key _names, kept alive
@@ -78,6 +79,7 @@ class FoldedProfile:
             head = escape_text((comm or b"?").decode("utf-8", "replace")).replace(";", ":").replace(" ", "_")
             names = (head or "?",
                      *(frame_name(f) for f in reversed(uframes or ())),
+                     *(("-",) if self.delimited and uframes and kframes else ()),
                      *(frame_name(f) + KERNEL_MARK for f in reversed(kframes or ())))
             self._names[key] = names
         self.counts[names] += weight

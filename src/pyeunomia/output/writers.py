@@ -160,26 +160,38 @@ class TableWriter(RowsWriter):
 
 class ColumnTableWriter(RowsWriter):
     """The table of a struct with `@column` members (output/colrows.py): only
-    those, extended ones with -e, the time first only with -T."""
+    those, extended ones with -e, the time first only with -T, the seconds
+    since the start (`TIME(s)`) with --elapsed."""
 
     def __init__(self, layout: Layout, stream: IO[bytes], columns: dict[str, Any], header: bool = True, *,
                  extended: bool = False, timestamp: bool = False, check: RecordCheck | None = None,
                  notes: IO[str] | None = None, label: bytes = b"", containers: bool = False,
-                 options: Mapping[str, Any] | None = None):
-        cols = plan_columns(layout, columns, extended, options, containers)
-        prefix = timestamp or bool(label)
-        head = label + column_header(cols, 8 if timestamp else None) if header else b""
-        super().__init__(layout, stream, compile_column_rows(layout, cols, escape=False, prefix=prefix),
-                         safe=compile_column_rows(layout, cols, escape=True, prefix=prefix), header=head,
-                         check=check, notes=notes, label=label)
-        if timestamp:
-            self._prefix_of = self._labeled_time if label else self._time_prefix
+                 options: Mapping[str, Any] | None = None, elapsed: bool = False, detailed: bool = False):
+        cols = plan_columns(layout, columns, extended or detailed, options, containers)
+        prefix = timestamp or elapsed or bool(label)
+        head = label + column_header(cols, 8 if timestamp else None, elapsed) if header and not detailed else b""
+        super().__init__(layout, stream, compile_column_rows(layout, cols, escape=False, prefix=prefix,
+                                                             vertical=detailed),
+                         safe=compile_column_rows(layout, cols, escape=True, prefix=prefix, vertical=detailed),
+                         header=head, check=check, notes=notes, label=label)
+        self._start = time.monotonic() if elapsed else 0.0  # --elapsed counts from here: loaded, not yet read
+        self._clock = timestamp
+        if timestamp or elapsed:
+            self._prefix_of = self._stamps if elapsed else self._labeled_time if label else self._time_prefix
         elif label:
             bare = label.rstrip(b" ")
             self._prefix_of = lambda: bare
 
     def _labeled_time(self) -> bytes:
         return self.label + self._time_prefix()
+
+    def _stamps(self) -> bytes:
+        """--elapsed: the seconds since the start as libbpf-tools' `%-8.3f`
+        (execsnoop -t, statsnoop -t), after the wall-clock time if -T too.
+        Read when a run of records is formatted, as libbpf-tools reads it
+        when an event is handled: one wakeup interval late at most."""
+        since = b"%-8.3f" % (time.monotonic() - self._start)
+        return self.label + (self._time_prefix() + b" " + since if self._clock else since)
 
 
 class JsonWriter(RowsWriter):
@@ -234,12 +246,14 @@ def event_writer(layout: Layout | None, stream: IO[bytes], as_json: bool, header
                  check: RecordCheck | None = None, notes: IO[str] | None = None, label: bytes = b"",
                  columns: dict[str, Any] | None = None, extended: bool = False,
                  timestamp: bool = False, containers: bool = False,
-                 options: Mapping[str, Any] | None = None) -> EventWriter:
+                 options: Mapping[str, Any] | None = None, elapsed: bool = False,
+                 detailed: bool = False) -> EventWriter:
     """The writer a generic package's events get: a table, JSON lines, or
     for records without an export type their bytes in hex. `header`: print
     the table's header line (only worth it when the program has an event
     buffer to fill the table). `check`: the record sizes `layout` fits.
-    `columns`: the struct's @column specs (then -e `extended`, -T `timestamp`).
+    `columns`: the struct's @column specs (then -e `extended`, -T `timestamp`, --elapsed `elapsed`,
+    --detailed `detailed`: every column, one per line).
     `containers`: add the container columns of the struct's cgroup id (--containers).
     `options`: the globals' values this run, for a column's `when`."""
     if layout is None:
@@ -250,7 +264,7 @@ def event_writer(layout: Layout | None, stream: IO[bytes], as_json: bool, header
         if columns or containers:
             return ColumnTableWriter(layout, stream, columns or {}, header, extended=extended, timestamp=timestamp,
                                      check=check, notes=notes, label=label, containers=containers,
-                                     options=options)
+                                     options=options, elapsed=elapsed, detailed=detailed)
     except ValueError as e:  # a package's column that does not fit its struct (ecc refuses them)
         raise PackageError(f"struct {escape_text(layout.name)}: {escape_text(str(e))}") from None
     return TableWriter(layout, stream, header=header, check=check, notes=notes, label=label)
@@ -259,7 +273,8 @@ def event_writer(layout: Layout | None, stream: IO[bytes], as_json: bool, header
 def plan_writer(plan: ExportPlan, stream: IO[bytes], as_json: bool, header: bool = True,
                 notes: IO[str] | None = None, *, extended: bool = False, timestamp: bool = False,
                 containers: bool = False,
-                options: Mapping[str, Any] | None = None) -> EventWriter:
+                options: Mapping[str, Any] | None = None, elapsed: bool = False,
+                detailed: bool = False) -> EventWriter:
     """A writer for every event buffer of a package, each with its own struct
     and size check. With several buffers a table's lines (and each buffer's
     header line) start with the map's name."""
@@ -268,12 +283,12 @@ def plan_writer(plan: ExportPlan, stream: IO[bytes], as_json: bool, header: bool
         b = buffers[0] if buffers else None
         return event_writer(b.layout if b else None, stream, as_json, header, check=b.check if b else None,
                             notes=notes, columns=b.columns if b else None, extended=extended, timestamp=timestamp,
-                            containers=containers, options=options)
+                            containers=containers, options=options, elapsed=elapsed, detailed=detailed)
     width = max(len(b.map) for b in buffers) + 1
     writers = {b.map: event_writer(b.layout, stream, as_json, header, check=b.check, notes=notes,
                                    label=escape_bytes(b.map.encode()).ljust(width) if not as_json else b"",
                                    columns=b.columns, extended=extended, timestamp=timestamp, containers=containers,
-                                   options=options)
+                                   options=options, elapsed=elapsed, detailed=detailed)
                for b in buffers}
     first = next(iter(writers.values()))
     if isinstance(first, _FormattingWriter):  # every header line first, before any buffer's records

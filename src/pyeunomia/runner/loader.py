@@ -256,14 +256,41 @@ class LoadedObject:
         self._write_globals(name[:8])
 
     def _resize_maps(self, sizes: dict[str, int]) -> None:
-        """Set max_entries (a ring buffer's size in bytes) before load."""
-        if not sizes:
+        """Set max_entries (a ring buffer's size in bytes) before load, and
+        the sizes the package's `@resize` globals ask for."""
+        resized = self._global_resizes()
+        if not sizes and not resized:
             return
         found = {libbpf.map_name(m): m for m in libbpf.object_maps(self._obj)}
         for name, size in sizes.items():
             if name not in found:
                 raise UsageError(f"no map named '{name}' to resize (maps: {', '.join(found)})")
             libbpf.map_set_max_entries(found[name], size)
+        for name, value_size, n in resized:
+            if name not in found:
+                raise PackageError(f"{self.package.origin}: @resize names map '{escape_text(name)}', which the "
+                                   "object does not have")
+            try:
+                if value_size:
+                    libbpf.map_set_value_size(found[name], n * value_size)
+                else:
+                    libbpf.map_set_max_entries(found[name], n)
+            except KernelError as e:
+                raise UsageError(f"cannot size map '{escape_text(name)}' for {n}: {e}") from None
+
+    def _global_resizes(self) -> list[tuple[str, int, int]]:
+        """(map, bytes per unit or 0 for max_entries, the global's value) of
+        each global marked `@resize` and set to non-zero this run
+        (offcputime's --stack-storage-size, --perf-max-stack-depth)."""
+        out = []
+        for section in self.package.meta.raw.get("bpf_skel", {}).get("data_sections", []):
+            for var in section.get("variables", []):
+                spec, value = var.get("resize"), self.values.get(var.get("name", ""))
+                if isinstance(spec, dict) and isinstance(spec.get("map"), str) and isinstance(value, int) \
+                        and not isinstance(value, bool) and value > 0:
+                    unit = spec.get("value_size")
+                    out.append((spec["map"], unit if isinstance(unit, int) and unit > 0 else 0, value))
+        return out
 
     def _write_globals(self, prefix: str) -> None:
         by_section: dict[str, list[GlobalOption]] = {}

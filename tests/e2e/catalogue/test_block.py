@@ -184,6 +184,17 @@ def test_biosnoop_reports_each_request_exactly(loops):
     assert not [e for e in events if e["dev"] != a.dev]  # -d: the read of b is not there
 
 
+def test_biosnoop_duration_by_position(loops):
+    """`biosnoop 2`: libbpf-tools' positional duration (the runner's -d): it stops by itself."""
+    a, _b = loops
+    child = Child(reads(a, 4096))
+    tracer = Running([*command("ecli"), "run", "-j", "biosnoop", "-d", a.name, "2"], "attached")
+    child.go()
+    assert tracer.proc.wait(20) == 0, tracer.stderr_lines  # no signal: its duration ended it
+    events = [json.loads(line) for line in tracer.rest()]
+    assert [(e["pid"], e["sector"], e["len"]) for e in events if "map" not in e] == [(child.pid, 0, 4096)]
+
+
 def test_biosnoop_queued(loops):
     a, _b = loops
     schedulers = Path(f"/sys/block/{os.path.basename(a.path)}/queue/scheduler").read_text()

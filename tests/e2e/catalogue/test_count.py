@@ -121,6 +121,21 @@ def test_syscount_per_process() -> None:
     assert procs == {child.pid: {"count": KILLS, "total_ns": 0, "comm": child.comm}}
 
 
+def test_syscount_milliseconds_top_interval_and_duration() -> None:
+    """libbpf-tools' spellings: -m (the latency column in ms), -T TOP (rows
+    shown), -i and -d after the package (the runner's interval and duration)."""
+    child = Child(SYSCALL_CHILD)
+    with running("ecli", "run", "syscount", "-p", str(child.pid), "-L", "-m", "-T", "1", "-i", "1", "-d", "3") as tool:
+        assert child.go() == 0
+        assert tool.proc.wait(20) == 0  # -d: it stopped by itself
+        lines = [line.rstrip("\n") for line in tool.rest()]
+    blocks = [lines[i:i + 3] for i, line in enumerate(lines) if line == "SYSCALL COUNT TIME (ms)"]
+    assert len(blocks) >= 2  # every -i round (one at least in 3 s) and the one at exit
+    name, count, ms = blocks[-1][1].split()
+    assert (name, count, len(ms.split(".")[1])) == ("getppid", str(GETPPIDS), 3)
+    assert blocks[-1][2].startswith("(the top 1 of ") and blocks[-1][2].endswith(" rows)")  # -T 1 cut it
+
+
 # -- tcpretrans ------------------------------------------------------------------
 
 LOOPBACK = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
@@ -304,3 +319,10 @@ def test_drsnoop_memcg_reclaim_of_page_cache(tmp_path: Path) -> None:
         assert x["delta_ns"] > 0
     assert sum(x["nr_reclaimed"] for x in (e, *rest)) > 0  # a round may free nothing, not all of them
     assert others == []  # -p: our own process reclaimed nothing
+
+
+def test_drsnoop_d_is_the_duration() -> None:
+    """-d DURATION after the package, libbpf-tools' spelling of the runner's -d: it stops by itself."""
+    with running("ecli", "run", "drsnoop", "-d", "1", "-p", str(os.getpid())) as tool:
+        assert tool.proc.wait(15) == 0, tool.stderr_lines  # not signalled: its duration ended it
+        assert [line.split() for line in tool.rest()] == [["COMM", "PID", "LAT(ms)", "PAGES", "KIND"]]

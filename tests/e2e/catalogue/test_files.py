@@ -139,6 +139,22 @@ def test_statsnoop_failed_only() -> None:
     assert [e for e in rest if e.get("pid") == kid.pid and e["path"].startswith(d)] == []
 
 
+def test_statsnoop_t_prints_seconds_since_the_start() -> None:
+    """-t: libbpf-tools' TIME(s) column (the runner's --elapsed)."""
+    with tempfile.TemporaryDirectory(prefix="pyeu-stat-") as d:
+        missing = f"{d}/missing"
+        with children(f"os.path.exists({missing!r})") as (_, (kid,)):
+            started = time.monotonic()
+            with running("ecli", "run", "statsnoop", "-t", "-p", str(kid.pid)) as tool:
+                kid.go()
+                lines = tool.wait_for(lambda line: missing in line)
+                bound = time.monotonic() - started
+    assert lines[0].split() == ["TIME(s)", "PID", "COMM", "RET", "PATH"]
+    since, pid, comm, ret, path = lines[-1].split()
+    assert (pid, comm, ret, path) == (str(kid.pid), kid.name, "ENOENT", missing)
+    assert len(since.split(".")[1]) == 3 and 0 <= float(since) <= bound
+
+
 def test_syncsnoop_every_call_with_its_fd() -> None:
     nr = syscalls()
     with tempfile.TemporaryDirectory(prefix="pyeu-sync-") as d:
@@ -188,6 +204,34 @@ def test_mountsnoop_mount_and_umount_of_one_pid() -> None:
     assert (third["op"], third["target"], third["ret"]) == (1, "/nonexistent-pyeu", -2)
     assert {(e["tid"], e["comm"], e["mnt_ns"]) for e in mine} == {(kid.pid, kid.name, ns)}
     assert [e for e in seen if e["pid"] == stranger.pid] == []
+
+
+def test_mountsnoop_t_prints_the_time() -> None:
+    """-t: libbpf-tools' mountsnoop TIME column, HH:MM:SS (the runner's -T)."""
+    with children("libc.umount2(b'/nonexistent-pyeu-t', 0)") as (_, (kid,)):
+        with running("ecli", "run", "mountsnoop", "-t", "-p", str(kid.pid)) as tool:
+            before = time.time()
+            kid.go()
+            lines = tool.wait_for(lambda line: "/nonexistent-pyeu-t" in line)
+            after = time.time()
+    assert lines[0].split()[:3] == ["TIME", "COMM", "PID"]
+    stamp, comm, pid = lines[-1].split()[:3]
+    assert (comm, pid) == (kid.name, str(kid.pid))
+    assert stamp in {time.strftime("%H:%M:%S", time.localtime(t)) for t in range(int(before), int(after) + 1)}
+
+
+def test_mountsnoop_d_prints_each_event_in_detail() -> None:
+    """-d: libbpf-tools' detail mode (the runner's --detailed): every column,
+    the extended DATA too, one `HEADER: value` line each."""
+    with children("libc.umount2(b'/nonexistent-pyeu-d', 0)") as (_, (kid,)):
+        ns = os.stat(f"/proc/{kid.pid}/ns/mnt").st_ino
+        with running("ecli", "run", "mountsnoop", "-d", "-p", str(kid.pid)) as tool:
+            kid.go()
+            lines = tool.wait_for(lambda line: line.startswith("RET:"))
+    fields = dict(line.rstrip("\n").split(":", 1) for line in lines[-11:])
+    assert {k: v.strip() for k, v in fields.items()} == {
+        "COMM": kid.name, "PID": str(kid.pid), "TID": str(kid.pid), "MNT_NS": str(ns), "CALL": "umount",
+        "SOURCE": "", "TARGET": "/nonexistent-pyeu-d", "FSTYPE": "", "FLAGS": "0", "DATA": "", "RET": "ENOENT"}
 
 
 def test_filelife_age_of_files_created_and_deleted_by_one_pid() -> None:

@@ -155,6 +155,41 @@ def test_execsnoop_cgroup() -> None:
     assert [e["pid"] for e in seen] == [child.pid]  # nothing outside the cgroup came before it
 
 
+def test_execsnoop_quote_and_line() -> None:
+    exe = copy_exe("/bin/true", "pyeuq")
+    needle = f"{exe.name}-x tail"  # spans two arguments, as the command line shows them
+    with tool("execsnoop", "-q") as quoted, tool("execsnoop", "-l", needle) as lined:
+        subprocess.run([str(exe), "other", "tail"], check=True)  # its command line lacks the needle
+        child = subprocess.Popen([str(exe), f"{exe.name}-x", "tail", 'say "hi"'])
+        child.wait()
+        seen = until(quoted, lambda e: e["pid"] == child.pid)
+        matched = until(lined, lambda e: e["comm"] == exe.name)
+    # -q: each argument in quotes (its own quotes as they are), joined by spaces
+    assert seen[-1]["args"] == f'"{exe}" "{exe.name}-x" "tail" "say "hi""' and seen[-1]["args_count"] == 4
+    assert [(e["pid"], e["args"]) for e in matched] == [(child.pid, f'{exe} {exe.name}-x tail say "hi"')]
+
+
+def test_execsnoop_elapsed_and_uid_columns() -> None:
+    """-t: libbpf-tools' TIME(s), seconds since the start (the runner's
+    --elapsed); -U: the UID column, first, which is hidden without it."""
+    exe = copy_exe("/bin/true", "pyeut")
+    started = time.monotonic()
+    with running("ecli", "run", "execsnoop", "-t", "-U", "-n", exe.name) as with_uid, \
+            running("ecli", "run", "execsnoop", "-n", exe.name) as without:
+        child = subprocess.Popen([str(exe), "a"], user=65534, group=65534)
+        child.wait()
+        lines = with_uid.wait_for(lambda line: exe.name in line)
+        plain = without.wait_for(lambda line: exe.name in line)
+        bound = time.monotonic() - started
+    assert lines[0].split() == ["TIME(s)", "UID", "PCOMM", "PID", "PPID", "RET", "ARGS"]
+    since, uid, comm, pid, ppid, ret, *args = lines[-1].split()
+    assert (uid, comm, pid, ppid, ret, args) == ("65534", exe.name, str(child.pid), str(os.getpid()), "ok",
+                                                 [str(exe), "a"])
+    assert len(since.split(".")[1]) == 3 and 0 <= float(since) <= bound  # %-8.3f, since the tool began
+    assert plain[0].split() == ["PCOMM", "PID", "PPID", "RET", "ARGS"]
+    assert plain[-1].split()[:2] == [exe.name, str(child.pid)]
+
+
 # -- exitsnoop -------------------------------------------------------------------
 
 def test_exitsnoop_code_signal_and_failed_only() -> None:
@@ -195,7 +230,7 @@ os._exit(5)
 def test_exitsnoop_pid_and_threads() -> None:
     other = copy_exe("/bin/false", "pyeuot")
     child = py_child(THREADED, "pyeuth")
-    with tool("exitsnoop", "-p", str(child.pid)) as by_pid, tool("exitsnoop", "-t") as threads:
+    with tool("exitsnoop", "-p", str(child.pid)) as by_pid, tool("exitsnoop", "-T") as threads:
         subprocess.run([str(other)])
         tid = int(go(child))
         child.wait()
@@ -204,8 +239,24 @@ def test_exitsnoop_pid_and_threads() -> None:
     # the process's exit alone: not its thread's, nor `other`'s, which came first
     assert [(e["pid"], e["tid"], e["exit_code"]) for e in seen] == [(child.pid, child.pid, 5)]
     mine = [(e["pid"], e["tid"], e["exit_code"]) for e in every if e["pid"] == child.pid]
-    assert mine == [(child.pid, tid, 0), (child.pid, child.pid, 5)]  # -t: the thread's exit too
+    assert mine == [(child.pid, tid, 0), (child.pid, child.pid, 5)]  # -T: the thread's exit too
 
+
+
+def test_exitsnoop_t_prints_the_time() -> None:
+    """-t: libbpf-tools' exitsnoop TIME column, HH:MM:SS (the runner's -T;
+    -T is exitsnoop's --threaded, as theirs)."""
+    exe = copy_exe("/bin/false", "pyeutt")
+    with running("ecli", "run", "exitsnoop", "-t") as snoop:
+        before = time.time()
+        child = subprocess.Popen([str(exe)])
+        child.wait()
+        lines = snoop.wait_for(lambda line: exe.name in line)
+        after = time.time()
+    assert lines[0].split()[:3] == ["TIME", "PCOMM", "PID"]
+    stamp, comm, pid = lines[-1].split()[:3]
+    assert (comm, pid) == (exe.name, str(child.pid))
+    assert stamp in {time.strftime("%H:%M:%S", time.localtime(t)) for t in range(int(before), int(after) + 1)}
 
 
 def test_exitsnoop_cgroup() -> None:
@@ -263,6 +314,24 @@ def test_killsnoop_pid_and_signal_filters() -> None:
     assert [(e["pid"], e["sig"], e["tpid"], e["ret"]) for e in seen] == [(os.getpid(), 12, target.pid, 0)]
 
 
+def test_killsnoop_kill_only_and_names() -> None:
+    """-k: kill(2) only (tkill and tgkill are not even loaded); -n: the SIG
+    column names the signal, which shows as a number without it (as theirs)."""
+    me = str(os.getpid())
+    with running("ecli", "run", "killsnoop", "-k", "-p", me) as kills, \
+            running("ecli", "run", "killsnoop", "-n", "-p", me) as named:
+        signal.pthread_kill(threading.get_ident(), 0)  # tgkill(2), signal 0: a check, nothing delivered
+        try:
+            os.kill(MISSING_PID, signal.SIGUSR2)
+        except ProcessLookupError:
+            pass
+        k = kills.wait_for(lambda line: str(MISSING_PID) in line)
+        n = named.wait_for(lambda line: str(MISSING_PID) in line)
+    assert [line.split() for line in k] == [["PID", "COMM", "SIG", "TPID", "RESULT"],
+                                            [me, k[1].split()[1], "12", str(MISSING_PID), "ESRCH"]]
+    assert [line.split()[2:4] for line in n[1:]] == [["0", me], ["SIGUSR2", str(MISSING_PID)]]  # 0 has no name
+
+
 # -- sigsnoop ----------------------------------------------------------------------
 
 def test_sigsnoop_signal_generate_and_sigchld() -> None:
@@ -312,6 +381,20 @@ for _ in range(3):
     t.start(); t.join()
 print(" ".join(map(str, ids)), flush=True)
 """
+
+
+def test_sigsnoop_n_names_the_signal() -> None:
+    me = str(os.getpid())
+    with running("ecli", "run", "sigsnoop", "-p", me, "-k", "-x") as numbers, \
+            running("ecli", "run", "sigsnoop", "-p", me, "-k", "-x", "-n") as names:
+        try:
+            os.kill(MISSING_PID, signal.SIGUSR2)
+        except ProcessLookupError:
+            pass
+        plain = numbers.wait_for(lambda line: str(MISSING_PID) in line)[-1].split()
+        named = names.wait_for(lambda line: str(MISSING_PID) in line)[-1].split()
+    assert (plain[0], plain[2:5], named[0], named[2:5]) == \
+        (me, ["12", str(MISSING_PID), "ESRCH"], me, ["SIGUSR2", str(MISSING_PID), "ESRCH"])
 
 
 def test_threadsnoop_new_threads_of_one_pid() -> None:

@@ -317,6 +317,21 @@ def test_offcputime_raw_tp_twin_user_stacks_only():
         >= SLEEPS
 
 
+def test_offcputime_stack_depth_storage_and_duration():
+    """--perf-max-stack-depth 3 and --stack-storage-size 1 size the stack map
+    (@resize): 3 frames at most, one stack stored (the others' ids fail:
+    empty); the positional duration (2 s) stops it by itself."""
+    with child() as c:
+        r = tool("offcputime", "-p", str(c.pid), "-m", "0", "--perf-max-stack-depth", "3",
+                 "--stack-storage-size", "1", "2")
+        d = c.go()
+        assert r.proc.wait(20) == 0
+        events = results(r)
+    assert len(events) == d - 1
+    stacks = {tuple(f["address"] for f in e[k]) for e in events for k in ("kstack", "ustack") if e[k]}
+    assert len(stacks) == 1 and 1 <= len(next(iter(stacks))) <= 3
+
+
 def test_offcputime_min_block_time_and_kernel_stacks_only():
     with child() as c:
         r = tool("offcputime", "-p", str(c.pid), "-m", "1000000", "-K")  # 1 s: no period lasts that long
@@ -339,6 +354,40 @@ def test_profile_samples_the_pid():
     assert len(events) >= 10  # ~1 s of one spinning CPU at 99 Hz, on a shared machine
     assert {(e["pid"], e["tid"], e["comm"]) for e in events} == {(spin.pid, spin.pid, comm)}
     assert all(e["kstack"] == [] and e["ustack"] for e in events)  # -U: user stacks only
+
+
+def test_profile_pid_list_stack_depth_folded_frequency_and_duration():
+    """-p A,B (a list, in the kernel), --perf-max-stack-depth 2 (@resize),
+    then `-f -d -F 99 1`: folded stacks on stdout, a "-" between user and
+    kernel frames, at 99 Hz, stopped after 1 s (the third spins in stat(2))."""
+    comms = [f"pyeuprf{n}{os.getpid() % 1000}" for n in range(3)]
+    in_stat = SPIN.replace("import ctypes, sys, time", "import ctypes, os, sys, time") \
+        .replace("    pass", "    os.stat('/')")
+    spins = [subprocess.Popen([sys.executable, "-c", in_stat if n == 2 else SPIN, comm, "30"], stdout=subprocess.PIPE)
+             for n, comm in enumerate(comms)]
+    try:
+        for p in spins:
+            assert p.stdout is not None and p.stdout.readline() == b"ready\n"
+        listed = f"{spins[0].pid},{spins[1].pid}"
+        r = tool("-F", "99", "profile", "-p", listed, "-U", "--perf-max-stack-depth", "2")
+        time.sleep(1)
+        events = results(r)
+        folded = Running([*command("ecli"), "run", "profile", "-p", str(spins[2].pid), "-f", "-d", "-F", "99", "1"],
+                         "attached")
+        assert folded.proc.wait(20) == 0, folded.stderr_lines  # its duration ended it
+        lines = folded.rest()
+    finally:
+        for p in spins:
+            p.kill()
+            p.wait()
+    assert {e["pid"] for e in events} == {spins[0].pid, spins[1].pid}  # not the third spinner
+    assert all(1 <= len(e["ustack"]) <= 2 for e in events)
+    assert lines and all(line.startswith(comms[2] + ";") for line in lines)  # comm;caller;callee count
+    stacks = [line.rsplit(" ", 1)[0].split(";") for line in lines]
+    both = [s for s in stacks if not s[1].endswith("_[k]") and s[-1].endswith("_[k]")]
+    assert both and all(s[s.index("-") + 1].endswith("_[k]") and not s[s.index("-") - 1].endswith("_[k]")
+                        for s in both)  # -d: "-" between the user frames and the kernel ones
+    assert "at 99 Hz on" in "".join(folded.stderr_lines) and sum(int(line.rsplit(" ", 1)[1]) for line in lines) > 0
 
 
 def test_runqlen_per_cpu():
@@ -365,6 +414,32 @@ def test_runqlen_per_cpu():
     # the globals' @histogram comment: unit and per-index key, as a map's
     assert [(e["unit"], e["key_text"]) for e in entries if e.get("global") == "cpu_hists"] == [
         ("runqlen", str(cpu)) for cpu in sorted(per_cpu)]
+
+
+def test_runqlen_occupancy_per_cpu_at_the_frequency_given():
+    """-O: on the CPU where two spinners are pinned every sample finds one
+    waiting (RUNQOCC 100.00%); -f 99 (the runner's -F) sets the rate; no
+    histogram is filled."""
+    last = max(os.sched_getaffinity(0))
+    spinners = []
+    try:
+        for n in range(2):
+            p = subprocess.Popen([sys.executable, "-c", SPIN, f"pyeuqocc{n}", "30"], stdout=subprocess.PIPE,
+                                 preexec_fn=lambda: os.sched_setaffinity(0, {last}))
+            spinners.append(p)
+            assert p.stdout is not None and p.stdout.readline() == b"ready\n"
+        r = tool("runqlen", "-O", "-C", "-f", "99")
+        time.sleep(1)
+        entries = results(r)
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+    occ = {e["key"]: e for e in entries if e.get("map") == "occupancy"}
+    assert set(occ) == os.sched_getaffinity(0) and not [e for e in entries if "global" in e]
+    busy = occ[last]["value"]
+    assert busy["samples"] > 0 and busy["queued"] == busy["samples"] and occ[last]["queued_text"] == "100.00%"
+    assert "at 99 Hz on" in "".join(r.stderr_lines)
 
 
 @once_more

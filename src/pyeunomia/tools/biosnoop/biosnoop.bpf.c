@@ -12,6 +12,7 @@
 /// kworker when the block layer defers the dispatch (5.10 does for a 64 KiB
 /// O_DIRECT write on a loop device). A request of no queued bio (a flush the
 /// block layer made) goes to the task current at insert or issue.
+/// @positional ["duration"]
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>

@@ -8,6 +8,7 @@
 /// records: order and gfp at the start, nr_reclaimed at the end. The begin
 /// stamps the time per thread in a hash map, the end emits the event, as
 /// libbpf-tools' drsnoop does (it hooks only the direct pair).
+/// @runner {"duration": "d"}
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>

@@ -7,7 +7,9 @@
 /// and keeps the event in a map by thread id; the exit adds the result and
 /// the new program's name, then sends it with only the bytes the arguments
 /// use. Failed exec()s are dropped in the kernel unless -x asks for them,
-/// as libbpf-tools' execsnoop does.
+/// as libbpf-tools' execsnoop does. -l searches the command line in the
+/// kernel too, in one pass of a rolling hash (a window of LINE's length).
+/// @runner {"elapsed": "t"}
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -35,6 +37,15 @@ const volatile char targ_name[TASK_COMM_LEN] = "";
 /// Maximum number of arguments parsed and displayed (at most 60)
 /// @cmdarg {"long": "max-args", "metavar": "MAX_ARGS"}
 const volatile int max_args = DEFAULT_MAXARGS;
+/// Only print commands whose arguments (the command line, as shown) contain this text
+/// @cmdarg {"short": "l", "long": "line", "metavar": "LINE"}
+const volatile char targ_line[LINE_LEN] = "";
+/// Add quotemarks (") around arguments
+/// @cmdarg {"short": "q", "long": "quote"}
+const volatile bool quote_args = false;
+/// Print the UID column
+/// @cmdarg {"short": "U", "long": "print-uid"}
+const volatile bool print_uid = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -94,6 +105,57 @@ static __always_inline bool name_matches(const char *comm)
 	return false;
 }
 
+#define HASH_MUL 1099511628211ULL /* FNV's 64-bit prime: odd, so no byte's weight vanishes */
+#define LINE_BLOCK 64             /* -l: bytes searched between two looks at the command line's end */
+/* x as an opaque register: clang cannot turn the arithmetic on it back into a compare and branch */
+#define OPAQUE(x) asm volatile("" : "+r"(x))
+
+/* -l: whether the command line args[0, size) holds targ_line, in one pass:
+ * a polynomial hash of the last `len` bytes, rolled a byte at a time, is
+ * compared with targ_line's (arithmetic mod 2^64; a false match needs two
+ * texts of one length with one 64-bit hash). A search of every start with an
+ * inner compare would cost the verifier ARGS_LEN * LINE_LEN steps. The byte
+ * loop has no branch on event data (a match and the end are masks): 5.10's
+ * verifier refused a branch per byte (each one a pending state, 8192 at
+ * most); targ_line is read-only data, so len and want are constants to it.
+ * The end is looked at once per LINE_BLOCK bytes. */
+static __always_inline bool line_matches(const struct event *e, __u32 size)
+{
+	__u64 want = 0, drop = 1, h = 0, found = 0;
+	__u32 len = 0;
+
+	if (!targ_line[0])
+		return true;
+	for (int i = 0; i < LINE_LEN; i++) {
+		if (!targ_line[i])
+			break;
+		want = want * HASH_MUL + (unsigned char)targ_line[i];
+		drop *= HASH_MUL; /* HASH_MUL^len: the weight of the byte leaving the window */
+		len++;
+	}
+	for (__u32 block = 0; block < ARGS_LEN / LINE_BLOCK; block++) {
+		if (block * LINE_BLOCK >= size)
+			break;
+		for (__u32 k = 0; k < LINE_BLOCK; k++) {
+			__u32 i = block * LINE_BLOCK + k;
+			__u64 nonzero, before_end;
+
+			h = h * HASH_MUL + (unsigned char)e->args[i];
+			if (i >= len && i - len < ARGS_LEN)
+				h -= drop * (unsigned char)e->args[i - len];
+			nonzero = (h ^ want) | -(h ^ want); /* bit 63 set unless h == want */
+			before_end = (__u64)i - size;        /* bit 63 set while i < size */
+			OPAQUE(nonzero);
+			OPAQUE(before_end);
+			if (i + 1 >= len)
+				found |= ((nonzero >> 63) ^ 1) & (before_end >> 63);
+		}
+		if (found)
+			return true;
+	}
+	return false;
+}
+
 static __always_inline int enter(const char *const *argv)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -134,17 +196,26 @@ static __always_inline int enter(const char *const *argv)
 		}
 		if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i]) || !arg)
 			break;
-		if (off > ARGS_LEN - ARGSIZE)
+		/* -q: `"arg" `, its closing quote where its NUL was */
+		__u32 at = off + (quote_args ? 1 : 0);
+		if (at > ARGS_LEN - ARGSIZE - 1)
 			break;
-		long n = bpf_probe_read_user_str(&e->args[off], ARGSIZE, arg);
+		if (quote_args && off < ARGS_LEN)
+			e->args[off] = '"';
+		long n = bpf_probe_read_user_str(&e->args[at], ARGSIZE, arg);
 		if (n <= 0 || n > ARGSIZE)
 			break;
 		if (n == ARGSIZE)
 			e->args_truncated = 1;
-		off += n;
-		__u32 last = off - 1;
+		__u32 last = at + n - 1;
+		if (quote_args) {
+			if (last < ARGS_LEN)
+				e->args[last] = '"';
+			last++;
+		}
 		if (last < ARGS_LEN)
 			e->args[last] = ' ';
+		off = last + 1;
 		e->args_count++;
 	}
 	__u32 end = off ? off - 1 : 0;
@@ -170,6 +241,8 @@ static __always_inline int leave(long ret, bool execveat)
 	/* After a successful exec the name is the new program's */
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	if (!name_matches(e->comm))
+		goto done;
+	if (!line_matches(e, e->args_size))
 		goto done;
 	__u64 size = offsetof(struct event, args) + e->args_size;
 	if (size > sizeof(*e))

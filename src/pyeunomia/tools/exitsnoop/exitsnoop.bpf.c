@@ -5,7 +5,8 @@
 /// has stored the wait status in task->exit_code and while the task still
 /// has its pid, parent and cgroup: one tracepoint, stable on every kernel we
 /// support, and a thread filter that keeps a process's other threads out of
-/// the ring (libbpf-tools' choice too; -t traces every thread).
+/// the ring (libbpf-tools' choice too; -T traces every thread).
+/// @runner {"timestamp": "t"}
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -21,7 +22,7 @@ const volatile pid_t targ_pid = 0;
 /// @cmdarg {"short": "x", "long": "failed"}
 const volatile bool trace_failed_only = false;
 /// Trace by thread: every thread's exit, not only the process's last
-/// @cmdarg {"short": "t", "long": "threaded"}
+/// @cmdarg {"short": "T", "long": "threaded"}
 const volatile bool trace_by_thread = false;
 /* Exact cgroup, not its descendants: bpf_get_current_ancestor_cgroup_id is
  * a tracing helper only from Linux 5.14, and this must load on 5.10. */

@@ -18,6 +18,13 @@ const volatile pid_t targ_pid = 0;
 /// Trace failed signals only
 /// @cmdarg {"short": "x", "long": "failed"}
 const volatile bool failed_only = false;
+/* Read by the runner only: the SIG column's "option" (-j has the number and sig_text either way) */
+/// Output signal name instead of signal number.
+/// @cmdarg {"short": "n", "long": "name"}
+const volatile bool sig_names = false;
+/// Trace signals issued by kill(2) only (tkill and tgkill are not hooked)
+/// @cmdarg {"short": "k", "long": "kill"}
+const volatile bool kill_only = false;
 /// Trace this signal only (a name or number; 0: all)
 /// @cmdarg {"short": "s", "long": "signal", "metavar": "SIGNAL", "convert": "signal"}
 const volatile int targ_sig = 0;
@@ -111,24 +118,28 @@ int kill_exit(struct trace_event_raw_sys_exit *ctx)
 	return leave(ctx->ret);
 }
 
+/// @when !kill_only
 SEC("tracepoint/syscalls/sys_enter_tkill")
 int tkill_entry(struct trace_event_raw_sys_enter *ctx)
 {
 	return enter(ctx->args[0], 0, ctx->args[1], SYS_TKILL);
 }
 
+/// @when !kill_only
 SEC("tracepoint/syscalls/sys_exit_tkill")
 int tkill_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	return leave(ctx->ret);
 }
 
+/// @when !kill_only
 SEC("tracepoint/syscalls/sys_enter_tgkill")
 int tgkill_entry(struct trace_event_raw_sys_enter *ctx)
 {
 	return enter(ctx->args[0], ctx->args[1], ctx->args[2], SYS_TGKILL);
 }
 
+/// @when !kill_only
 SEC("tracepoint/syscalls/sys_exit_tgkill")
 int tgkill_exit(struct trace_event_raw_sys_exit *ctx)
 {

@@ -19,7 +19,7 @@ struct event {
 	int tid;                 /* the sender's thread id */
 	/// @column {"header": "COMM", "width": 16, "left": true}
 	char comm[TASK_COMM_LEN];
-	/// @column {"header": "SIG", "width": 9, "left": true, "decoder": "signal"}
+	/// @column {"header": "SIG", "width": 9, "left": true, "decoder": "signal", "option": {"!sig_names": {"decoder": null}}}
 	int sig;
 	/// @column {"header": "TPID", "width": 7, "left": true}
 	int tpid;                /* kill: the pid (or -pgid, 0, -1); tkill: the thread; tgkill: the process */

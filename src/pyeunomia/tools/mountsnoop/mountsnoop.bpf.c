@@ -7,6 +7,7 @@
 /// with the result and the time spent. mount_setattr (5.12) and the 6.8 calls
 /// (statmount, listmount) are left out: 5.10 has no such tracepoints and a
 /// missing tracepoint would fail the whole load there.
+/// @runner {"timestamp": "t", "detailed": "d"}
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>

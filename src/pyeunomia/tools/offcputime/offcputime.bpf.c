@@ -11,6 +11,7 @@
 /// stack_trace mapping's `weight`), as libbpf-tools' offcputime sums it. A tp_btf program where the kernel
 /// takes it (5.5+), its raw_tp twin elsewhere; CO-RE reads of task_struct
 /// (state -> __state in 5.14).
+/// @positional ["duration"]
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -51,6 +52,16 @@ const volatile __u64 max_block_us = (__u64)-1;
 /// Filter on this thread state bitmask (1: TASK_INTERRUPTIBLE, 2: TASK_UNINTERRUPTIBLE; -1: any)
 /// @cmdarg {"long": "state", "metavar": "STATE"}
 const volatile long targ_state = -1;
+
+/* Read by the runner only (@resize): it sizes stackmap before the load */
+/// The number of unique stack traces that can be stored and displayed (default 10240)
+/// @cmdarg {"long": "stack-storage-size", "metavar": "STACK-STORAGE-SIZE"}
+/// @resize {"map": "stackmap"}
+const volatile __u32 stack_storage_size = 0;
+/// The limit for both kernel and user stack traces (default 127)
+/// @cmdarg {"long": "perf-max-stack-depth", "metavar": "PERF-MAX-STACK-DEPTH"}
+/// @resize {"map": "stackmap", "value_size": 8}
+const volatile __u32 perf_max_stack_depth = 0;
 
 /* A thread switched out: when, and where it blocked. State between events. */
 struct off_start {

@@ -7,6 +7,8 @@
 /// ids into a stack trace map and sends one ring buffer event; the runner
 /// prints them symbolized and writes --folded stacks or a --flamegraph.
 /// The idle task is left out unless -I.
+/// @runner {"frequency": "F", "folded": "f", "delimited": "d"}
+/// @positional ["duration"]
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include "profile.bpf.h"
@@ -14,15 +16,16 @@
 #include "../include/container_filter.bpf.h"
 
 #define MAX_STACK_DEPTH 127
+#define MAX_PIDS 16 /* -p and -L take up to this many, comma-separated */
 
 char LICENSE[] SEC("license") = "GPL";
 
-/// Profile this PID only (0: all)
+/// Profile processes with one or more comma-separated PIDs only
 /// @cmdarg {"short": "p", "long": "pid", "metavar": "PID"}
-const volatile pid_t targ_pid = 0;
-/// Profile this TID only (0: all)
+const volatile pid_t targ_pids[MAX_PIDS] = {};
+/// Profile threads with one or more comma-separated TIDs only
 /// @cmdarg {"short": "L", "long": "tid", "metavar": "TID"}
-const volatile pid_t targ_tid = 0;
+const volatile pid_t targ_tids[MAX_PIDS] = {};
 /// Show stacks from user space only (no kernel space stacks)
 /// @cmdarg {"short": "U", "long": "user-stacks-only"}
 const volatile bool user_stacks_only = false;
@@ -39,6 +42,16 @@ const volatile int targ_cpu = -1;
 /// @cmdarg {"short": "c", "long": "cgroup", "metavar": "/sys/fs/cgroup/unified", "convert": "cgroup"}
 const volatile __u64 targ_cgroup = 0;
 
+/* Read by the runner only (@resize): it sizes stackmap before the load */
+/// The number of unique stack traces that can be stored and displayed (default 10240)
+/// @cmdarg {"long": "stack-storage-size", "metavar": "STACK-STORAGE-SIZE"}
+/// @resize {"map": "stackmap"}
+const volatile __u32 stack_storage_size = 0;
+/// The limit for both kernel and user stack traces (default 127)
+/// @cmdarg {"long": "perf-max-stack-depth", "metavar": "PERF-MAX-STACK-DEPTH"}
+/// @resize {"map": "stackmap", "value_size": 8}
+const volatile __u32 perf_max_stack_depth = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
 	__uint(key_size, sizeof(u32));
@@ -52,6 +65,20 @@ struct {
 	__uint(max_entries, 1 << 22);
 } events SEC(".maps");
 
+/* Whether id is in a -p/-L list (read up to its first 0); an empty list takes every id */
+static __always_inline bool listed(const volatile pid_t *list, u32 id)
+{
+	if (!list[0])
+		return true;
+	for (int i = 0; i < MAX_PIDS; i++) {
+		if (!list[i])
+			return false;
+		if ((u32)list[i] == id)
+			return true;
+	}
+	return false;
+}
+
 SEC("perf_event")
 int do_perf_event(void *ctx)
 {
@@ -63,9 +90,7 @@ int do_perf_event(void *ctx)
 
 	if (!include_idle && tid == 0)
 		return 0;
-	if (targ_pid && tgid != targ_pid)
-		return 0;
-	if (targ_tid && tid != targ_tid)
+	if (!listed(targ_pids, tgid) || !listed(targ_tids, tid))
 		return 0;
 	if (targ_cpu >= 0 && cpu != (u32)targ_cpu)
 		return 0;

@@ -11,4 +11,10 @@ struct lhist {
 	__u32 slots[MAX_SLOTS];
 };
 
+/* -O: of the samples on a CPU (or all), how many found a task waiting */
+struct occupancy {
+	__u64 samples;
+	__u64 queued;
+};
+
 #endif

@@ -21,6 +21,10 @@ const volatile pid_t filtered_pid = 0;
 /// Trace failed signals only
 /// @cmdarg {"short": "x", "long": "failed"}
 const volatile bool failed_only = false;
+/* Read by the runner only: the SIG column's "option" (-j has the number and sig_text either way) */
+/// Output signal name instead of signal number.
+/// @cmdarg {"short": "n", "long": "name"}
+const volatile bool sig_names = false;
 /// Trace signals issued by the kill syscall only
 /// @cmdarg {"short": "k", "long": "kill"}
 const volatile bool kill_only = false;

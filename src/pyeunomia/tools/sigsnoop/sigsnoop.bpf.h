@@ -10,7 +10,7 @@ struct event {
 	int pid;                 /* the sender: the task running when the signal was generated */
 	/// @column {"header": "COMM", "width": 16, "left": true}
 	char comm[TASK_COMM_LEN];
-	/// @column {"header": "SIG", "width": 9, "left": true, "decoder": "signal"}
+	/// @column {"header": "SIG", "width": 9, "left": true, "decoder": "signal", "option": {"!sig_names": {"decoder": null}}}
 	int sig;
 	/// @column {"header": "TPID", "width": 7, "left": true}
 	int tpid;                /* the target thread (kill(2)'s pid argument with -k) */

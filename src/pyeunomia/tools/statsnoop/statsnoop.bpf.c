@@ -8,6 +8,7 @@
 /// enter can find it not yet present and give an empty path), and emits one
 /// event with the result. No helper newer than 5.8 is needed, so one program
 /// set serves every kernel of the matrix.
+/// @runner {"elapsed": "t"}
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include "statsnoop.bpf.h"

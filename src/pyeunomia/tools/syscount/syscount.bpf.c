@@ -8,6 +8,7 @@
 /// Both tracepoints have had the same format since 3.x (5.10, 6.1, 6.12 and
 /// later alike). Counts live in hash maps, printed at exit and every -i
 /// seconds sorted by count, top 10, as libbpf-tools' syscount prints them.
+/// @runner {"duration": "d", "interval": "i"}
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include "syscount.bpf.h"
@@ -33,6 +34,13 @@ const volatile bool measure_latency = false;
 /// Count by process and not by syscall
 /// @cmdarg {"short": "P", "long": "process"}
 const volatile bool count_by_process = false;
+/// Display latency in milliseconds (default: microseconds)
+/// @cmdarg {"short": "m", "long": "milliseconds"}
+const volatile bool targ_ms = false;
+/* Read by the runner only (the tables' "top"): the kernel counts every syscall */
+/// Print only the top syscalls (default 10)
+/// @cmdarg {"short": "T", "long": "top", "metavar": "TOP"}
+const volatile __u32 targ_top = 10;
 
 /* Enter time per thread, for -L: state between enter and exit, not a result. */
 struct {
@@ -42,7 +50,7 @@ struct {
 	__type(value, __u64);
 } start SEC(".maps");
 
-/// @table {"key": {"header": "SYSCALL", "decoder": "syscall"}, "columns": {"count": {"header": "COUNT"}, "total_ns": {"header": "TIME (us)", "decoder": {"name": "duration", "unit": "ns", "show": "us"}, "when": "measure_latency"}}, "sort": "count", "top": 10}
+/// @table {"key": {"header": "SYSCALL", "decoder": "syscall"}, "columns": {"count": {"header": "COUNT"}, "total_ns": {"header": "TIME (us)", "decoder": {"name": "duration", "unit": "ns", "show": "us"}, "when": "measure_latency", "option": {"targ_ms": {"header": "TIME (ms)", "decoder": {"name": "duration", "unit": "ns", "show": "ms"}}}}}, "sort": "count", "top": "targ_top"}
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
@@ -50,7 +58,7 @@ struct {
 	__type(value, struct data_t);
 } syscalls SEC(".maps");
 
-/// @table {"key": {"header": "PID"}, "columns": {"count": {"header": "COUNT"}, "total_ns": {"header": "TIME (us)", "decoder": {"name": "duration", "unit": "ns", "show": "us"}, "when": "measure_latency"}, "comm": {"header": "COMM"}}, "sort": "count", "top": 10}
+/// @table {"key": {"header": "PID"}, "columns": {"count": {"header": "COUNT"}, "total_ns": {"header": "TIME (us)", "decoder": {"name": "duration", "unit": "ns", "show": "us"}, "when": "measure_latency", "option": {"targ_ms": {"header": "TIME (ms)", "decoder": {"name": "duration", "unit": "ns", "show": "ms"}}}}, "comm": {"header": "COMM"}}, "sort": "count", "top": "targ_top"}
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_ENTRIES);
