@@ -29,10 +29,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
 from ..errors import UsageError
+from ..format import extrameta
 from ..format.escape import escape_text
 from ..format.hooks import Attach, Hook, attach_of
 from ..format.insns import program_maps
+from ..format.mapmeta import is_set
 from ..format.objspec import ObjectSpec
+from ..format.package import Package
 from ..kernel import features
 from ..kernel.tracefs import TRACEFS, ensure_tracefs
 
@@ -44,6 +47,17 @@ class Choice(NamedTuple):
 
     kept: list[str]
     notes: list[str]
+
+
+def idle(package: Package, values: Mapping[str, object]) -> Choice:
+    """Programs whose `/// @when` globals are all unset this run (format/
+    extrameta.py): not loaded, so their hooks cost nothing; a note each for -v."""
+    kept, notes = [], []
+    for name, names in extrameta.program_when(package).items():
+        if not any(is_set(n, values) for n in names):
+            kept.append(name)
+            notes.append(f"{name}: not loaded ({' or '.join(names)} not set)")
+    return Choice(kept, notes)
 
 
 def select(names: Iterable[str], only: Iterable[str] | None, skip: Iterable[str] | None) -> list[str]:

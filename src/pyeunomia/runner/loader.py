@@ -19,9 +19,7 @@ from ..errors import (
     UsageError,
     VerifierError,
 )
-from ..format import extrameta
 from ..format.escape import escape_text
-from ..format.mapmeta import is_set
 from ..format.objspec import MAP_PERF_EVENT_ARRAY
 from ..format.options import GlobalOption, global_options
 from ..format.package import Package
@@ -111,10 +109,10 @@ class LoadedObject:
             except ValueError as e:
                 raise UsageError(f"global '{name}': {e}") from None
         names = [p.name for p in package.spec.programs]
-        self._idle_notes: list[str] = []
-        idle = self._idle_programs() if only is None else []
-        if idle:
-            skip = [*(skip or ()), *idle]
+        idle = choice.idle(package, self.values) if only is None else choice.Choice([], [])
+        self._idle_notes = idle.notes
+        if idle.kept:
+            skip = [*(skip or ()), *idle.kept]
         self._among = None if skip is None else choice.select(names, None, skip)
         if only is not None:
             autoload = choice.select(names, only, None)
@@ -135,16 +133,6 @@ class LoadedObject:
             raise
 
     # -- set-up ------------------------------------------------------------
-
-    def _idle_programs(self) -> list[str]:
-        """Programs whose `when` globals are all unset this run (format/
-        extrameta.py): not loaded, so their hooks cost nothing; said at -v."""
-        idle = []
-        for name, names in extrameta.program_when(self.package).items():
-            if not any(is_set(n, self.values) for n in names):
-                idle.append(name)
-                self._idle_notes.append(f"{name}: not loaded ({' or '.join(names)} not set)")
-        return idle
 
     @property
     def rings_from_perf(self) -> list[str]:
