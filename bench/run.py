@@ -33,15 +33,17 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 def section_overhead(n: int, reps: int) -> tuple[str, dict[str, float]]:
     exporters = [exporter_tracer(18527, name="eunomia-exporter, userspace counter"),
                  exporter_tracer(18528, in_kernel=True, name="eunomia-exporter, in-kernel map")]
-    base, traced = overhead.per_open_overhead(n, reps, {t.name: t for t in exporters})
-    added = {name: s.median - base.median for name, s in traced.items()}
+    base, traced, baselines = overhead.per_open_overhead(n, reps, {t.name: t for t in exporters})
+    added = {name: s.median - baselines[name].median for name, s in traced.items()}
     bt = added.get(BPFTRACE)
     rows = [["untraced", base.text(), "–", "–"]]
     for name, s in traced.items():
         ratio = f"{added[name] / bt:.3f}" if bt else "–"
         rows.append([name, s.text(), f"{added[name]:+,.0f}", ratio])
     text = (f"{n:,} opens of /etc/hostname per repetition, {reps} repetitions each; the producer on CPU 1, "
-            "the tracer on CPU 0 writing to a file on tmpfs (no writeback in the producer's time). "
+            "the tracer on CPU 0 writing to a file on tmpfs (no writeback in the producer's time); added = the "
+            f"tracer's median minus that of {reps} untraced repetitions made just before it started (the untraced "
+            "row pools them all). "
             f"`{TUTORIAL}`: eunomia-bpf's tutorial opensnoop.bpf.c (a perf event array and a hash map between "
             f"enter and exit) compiled by our ecc, which ecli loads as a ring buffer (runner/perf2ring.py); "
             f"`{TUTORIAL_PERF}`: the same with the perf array kept; `{LIBBPF_TOOLS}`: Debian's libbpf-tools "
