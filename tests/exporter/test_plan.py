@@ -92,7 +92,7 @@ def _error(text: str) -> ConfigError:
     (config("      gauges:\n        - name: a\n          value: comm\n"), 6, "programs[0].metrics.gauges[0].value",
      "must be a number"),
     (config("      counters:\n        - name: a\n          map: nope\n"), 6, "programs[0].metrics.counters[0].map",
-     "no map 'nope' (hash and array maps: opens, "),
+     "no map 'nope' (hash and array maps: cgroup_filter, opens, "),
     (config("      counters:\n        - name: a\n          map: events\n"), 6,
      "programs[0].metrics.counters[0].map", "ringbuf map"),
     (config("      counters:\n        - name: a\n          map: opens\n          labels:\n"
