@@ -20,7 +20,6 @@ with libbpf's or bpftrace's first error line.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -33,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import BIN, OUT, PRODUCER_CPU, ROOT, TRACER_CPU, Stat, rss_kib
+from common import BIN, OUT, PRODUCER_CPU, ROOT, TRACER_CPU, BpfStats, Stat, bpf_programs, rss_kib
 
 LOADGEN_SRC = ROOT / "bench" / "loadgen.c"
 MARK = "pyeuload"  # the load's comm
@@ -219,27 +218,7 @@ def bpf_run_ns(pid: int) -> int:
                     ids.add(int(line.split()[1]))
         except (OSError, ValueError):
             continue
-    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=False).stdout
-    try:
-        progs = json.loads(out or "[]")
-    except ValueError:
-        return 0
-    return sum(int(p.get("run_time_ns", 0)) for p in progs if p.get("id") in ids)
-
-
-class BpfStats:
-    """kernel.bpf_stats_enabled on while measuring (it adds two clock reads
-    per program run, ~50 ns here, to every tracer alike), as it was after."""
-
-    PATH = Path("/proc/sys/kernel/bpf_stats_enabled")
-
-    def __enter__(self) -> BpfStats:
-        self.before = self.PATH.read_text().strip()
-        self.PATH.write_text("1")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.PATH.write_text(self.before)
+    return sum(int(p.get("run_time_ns", 0)) for p in bpf_programs() if p.get("id") in ids)
 
 
 def measure(case: Case, tracer: Tracer, exe: Path, fx: Fixtures, reps: int, untraced: Stat) -> Result:

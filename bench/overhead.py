@@ -3,11 +3,9 @@ and what the BPF programs themselves cost (the floor)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
-from pathlib import Path
 
-from common import Stat, Tracer, build_producer, output_dir, produce, repeat, temp_dir, tracers
+from common import BpfStats, Stat, Tracer, bpf_programs, build_producer, output_dir, produce, repeat, temp_dir, tracers
 
 TARGET = "/etc/hostname"
 
@@ -67,24 +65,22 @@ def loss(n: int, producers: int, tracer: Tracer) -> tuple[int, int, str]:
 
 
 def _prog_stats() -> dict[str, tuple[int, int]]:
-    out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, text=True, check=True).stdout
-    return {p.get("name", "?"): (p.get("run_time_ns", 0), p.get("run_cnt", 0)) for p in json.loads(out)}
+    return {p.get("name", "?"): (p.get("run_time_ns", 0), p.get("run_cnt", 0)) for p in bpf_programs()}
 
 
 def bpf_floor(n: int, tracer: Tracer) -> dict[str, float]:
     """ns per run of each of the tracer's BPF programs, with run-time stats on."""
     exe = build_producer()
     work = temp_dir()
-    Path("/proc/sys/kernel/bpf_stats_enabled").write_text("1")
-    run = tracer.start(work / "trace.out")
-    try:
-        run.wait_ready(work)
-        before = _prog_stats()
-        produce(exe, n, TARGET)
-        after = _prog_stats()
-    finally:
-        run.stop()
-        Path("/proc/sys/kernel/bpf_stats_enabled").write_text("0")
+    with BpfStats():
+        run = tracer.start(work / "trace.out")
+        try:
+            run.wait_ready(work)
+            before = _prog_stats()
+            produce(exe, n, TARGET)
+            after = _prog_stats()
+        finally:
+            run.stop()
     out = {}
     for name, (t1, c1) in after.items():
         t0, c0 = before.get(name, (0, 0))

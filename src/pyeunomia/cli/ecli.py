@@ -36,10 +36,7 @@ PER_PACKAGE_FLAGS = {"extended": (("-e", "--extended"), "show the extended colum
 # Runner options a package may also spell with a short name of its own after PACKAGE, as its
 # libbpf-tools peer does (`@runner {"elapsed": "t"}`: execsnoop -t); name -> (help, type)
 RUNNER_SHORTS: dict[str, tuple[str, Any]] = {
-    "extended": ("show the extended columns too", None),
-    "timestamp": ("print the wall-clock time (HH:MM:SS) first", None),
-    "elapsed": ("print the seconds since the start (TIME(s)) first", None),
-    "detailed": ("print every column of an event, one per line", None),
+    **{name: (text, None) for name, (_flags, text) in PER_PACKAGE_FLAGS.items()},
     "duration": ("stop after this many seconds", seconds),
     "interval": ("print the maps every this many seconds", seconds),
     "frequency": ("sample this many times a second per CPU", None),
