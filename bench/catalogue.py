@@ -32,12 +32,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import BIN, OUT, PRODUCER_CPU, ROOT, TRACER_CPU, BpfStats, Stat, bpf_programs, rss_kib
+from common import BIN, OUT, PRODUCER_CPU, ROOT, TRACER_CPU, BpfStats, Stat, bpf_programs, floor_package, rss_kib
 
 LOADGEN_SRC = ROOT / "bench" / "loadgen.c"
 MARK = "pyeuload"  # the load's comm
 EXEC_MARK = "pyeuexec"  # what its exec'd children are called
 LOOP_MARK = "$loop"  # the loop device's name (loop3), known once it is set up
+FLOOR = "no-op programs on its hooks (kernel floor)"
 
 
 @dataclass(frozen=True)
@@ -53,16 +54,17 @@ class Case:
     disk: bool = False  # the load's file on the real disk (/var/tmp), not tmpfs: its IO raises hard irqs
     bt_mark: str = ""  # bpftrace's own way of naming the load, when it differs
     note: str = ""
+    floor: str = ""  # bench/floor/NAME.bpf.c: no-op programs on the hooks this load reaches
 
 
 CASES: tuple[Case, ...] = (
-    Case("execsnoop", "exec", 2_000, mark=EXEC_MARK, bt=True),
+    Case("execsnoop", "exec", 2_000, mark=EXEC_MARK, bt=True, floor="execve"),
     Case("exitsnoop", "exec", 2_000, mark=EXEC_MARK),
     Case("threadsnoop", "thread", 20_000, bt=True),
-    Case("killsnoop", "kill", 50_000, bt=True),
+    Case("killsnoop", "kill", 50_000, bt=True, floor="kill"),
     Case("sigsnoop", "kill", 50_000),
     Case("statsnoop", "stat", 50_000, bt=True),
-    Case("syncsnoop", "fsync", 50_000, bt=True),
+    Case("syncsnoop", "fsync", 200_000, bt=True, floor="fdatasync"),
     Case("mountsnoop", "mount", 2_000),
     Case("tcpconnect", "connect", 10_000, bt=True),
     Case("tcpaccept", "connect", 10_000, bt=True),
@@ -70,7 +72,7 @@ CASES: tuple[Case, ...] = (
     Case("tcpstates", "connect", 10_000),
     Case("tcpconnlat", "connect", 10_000),
     Case("bindsnoop", "bind", 20_000),
-    Case("gethostlatency", "resolve", 5_000, bt=True),
+    Case("gethostlatency", "resolve", 50_000, bt=True, floor="getaddrinfo"),
     Case("biosnoop", "dio", 20_000, bt=True),
     Case("biolatency", "dio", 20_000, count="hist", bt=True),
     Case("bitesize", "dio", 20_000, count="hist", bt=True),
@@ -117,6 +119,7 @@ class Tracer:
     argv: list[str]
     mark: str = ""  # what names the load in this tracer's output, when not the case's mark
     startup_argv: list[str] | None = None  # start-up measured apart, with this command
+    silent: bool = False  # prints nothing: the floor's no-op programs
 
 
 @dataclass
@@ -154,6 +157,10 @@ class Fixtures:
         shutil.copy("/bin/true", self.exe)
         self.file = self.dir / "file"
         self.file.write_bytes(b"x" * 4096)
+        # syncsnoop's fdatasync on tmpfs: a no-op sync (~0.2 us) instead of ext4's ~46 us journal and cache
+        # flush, whose run-to-run spread (+-1.5 us) was as large as the tracer's cost being measured
+        self.sync_file = self.out_dir / "sync"
+        self.sync_file.write_bytes(b"x" * 4096)
         self.mnt = self.dir / "mnt"
         self.mnt.mkdir()
         backing = Path("/var/tmp") / f"pyeu-catalogue-{os.getpid()}.img"  # not tmpfs: a real file under the loop
@@ -166,7 +173,7 @@ class Fixtures:
     def arg(self, mode: str, disk: bool = False) -> str:
         if disk:
             return str(self.backing) + ".sync"
-        return {"exec": str(self.exe), "stat": str(self.file), "fsync": str(self.file), "mount": str(self.mnt),
+        return {"exec": str(self.exe), "stat": str(self.file), "fsync": str(self.sync_file), "mount": str(self.mnt),
                 "dio": self.loop}.get(mode, "")
 
     def close(self) -> None:
@@ -194,6 +201,8 @@ def tracers(case: Case) -> list[Tracer]:
         out.append(Tracer("libbpf-tools (C)", argv, startup_argv=["stdbuf", "-oL", *argv]))
     if case.bt and shutil.which("bpftrace") and os.path.exists(f"/usr/sbin/{case.tool}.bt"):
         out.append(Tracer("bpftrace .bt", ["bpftrace", f"/usr/sbin/{case.tool}.bt"], case.bt_mark))
+    if case.floor:
+        out.append(Tracer(FLOOR, [str(BIN / "ecli"), "run", str(floor_package(case.floor))], silent=True))
     return out
 
 
@@ -233,7 +242,9 @@ def measure(case: Case, tracer: Tracer, exe: Path, fx: Fixtures, reps: int, untr
                                 stderr=subprocess.PIPE, start_new_session=True)
         start = time.monotonic()
         try:
-            if tracer.startup_argv is None:
+            if tracer.silent:
+                time.sleep(2.0)  # attached in ~0.1 s; nothing to wait for
+            elif tracer.startup_argv is None:
                 res.startup_s = _until_first(case, proc, out_path, exe, fx, start)
             else:
                 time.sleep(max(1.0, 2 * (res.startup_s or 1.0)))  # attached well before this
@@ -256,7 +267,7 @@ def measure(case: Case, tracer: Tracer, exe: Path, fx: Fixtures, reps: int, untr
                 return res
             data = out_path.read_bytes()
             res.generated = case.n * reps
-            res.reported = reported(case, data[base:])
+            res.reported = -1 if tracer.silent else reported(case, data[base:])
             med = untraced.median
             res.added_ns = Stat([c - med for c in costs])
             lost = [line for line in err.splitlines() if "lost" in line.lower()]
@@ -357,11 +368,37 @@ def markdown(rows: list[tuple[Case, Stat, list[Result]]]) -> str:
                 continue
             added = r.added_ns.text("{:+,.0f}") if r.added_ns else "–"
             startup = f"{r.startup_s:.2f} s" if r.startup_s is not None else "– (prints at exit)"
+            shown = f"{r.reported:,}"
+            if r.reported < 0:
+                shown, startup = "– (prints nothing)", "–"
             note = f" ({'; '.join(r.notes + ([case.note] if case.note else []))})" if r.notes or case.note else ""
             bpf = f"{r.bpf_ns:,.0f}" if r.bpf_ns is not None else "–"
-            lines.append(f"| {case.tool} | {load} | {r.label} | {r.generated:,} | {r.reported:,}{note} | {added} | "
+            lines.append(f"| {case.tool} | {load} | {r.label} | {r.generated:,} | {shown}{note} | {added} | "
                          f"{bpf} | {startup} | {r.rss_kib / 1024:.1f} |")
-    return head + "\n".join(lines) + "\n"
+    return head + "\n".join(lines) + "\n" + against_bpftrace(rows)
+
+
+def against_bpftrace(rows: list[tuple[Case, Stat, list[Result]]]) -> str:
+    """Each event tool's added cost as a share of bpftrace's on the same
+    load, beside the kernel floor's share: what any program on those hooks
+    costs. Only where bpftrace's tool reported the load's events."""
+    out = []
+    for case, _, results in rows:
+        by = {r.label: r for r in results if r.added_ns and not r.error}
+        ours, bt, floor = by.get(f"ecli run {case.tool}"), by.get("bpftrace .bt"), by.get(FLOOR)
+        if case.count != "lines" or not ours or not bt or bt.reported <= 0 or not ours.added_ns or not bt.added_ns:
+            continue
+        b = bt.added_ns.median
+        floor_text = f"{floor.added_ns.median / b:.3f}" if floor and floor.added_ns else "–"
+        over = f"{(ours.added_ns.median - floor.added_ns.median) / b:.3f}" if floor and floor.added_ns else "–"
+        bpf = f"{ours.bpf_ns / bt.bpf_ns:.3f}" if ours.bpf_ns and bt.bpf_ns else "–"
+        out.append(f"| {case.tool} | {ours.added_ns.median / b:.3f} | {floor_text} | {over} | {bpf} |")
+    if not out:
+        return ""
+    return ("\nEvent tools against bpftrace's (added ns per op divided by bpftrace's; the floor's no-op programs on "
+            "the same hooks; ours above that floor; BPF run time divided by bpftrace's):\n\n"
+            "| tool | ours / bpftrace | kernel floor / bpftrace | ours above the floor / bpftrace "
+            "| BPF ns, ours / bpftrace |\n|---|---|---|---|---|\n" + "\n".join(out) + "\n")
 
 
 def main() -> None:

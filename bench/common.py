@@ -99,6 +99,8 @@ class Tracer:
     # what shows the marker's open was seen, when not its file name (an in-kernel
     # count keyed by process name: this process's name)
     ready_text: str | None = None
+    # prints nothing (the floor's no-op programs): ready once attached, a fixed wait
+    silent: bool = False
 
     def start(self, out: Path) -> Running:
         f = open(out, "wb")
@@ -117,6 +119,11 @@ class Running:
     def wait_ready(self, marker_dir: Path, timeout: float = 30) -> float:
         """Open a marker file until the tracer reports it; seconds it took."""
         start = time.monotonic()
+        if self.tracer.silent:
+            time.sleep(2.0)  # ecli attaches in ~0.1 s
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.tracer.name} exited: {self.stderr()}")
+            return time.monotonic() - start
         marker = marker_dir / f"ready-{os.getpid()}-{int(start * 1000)}"
         marker.write_text("x")
         needle = (self.tracer.ready_text or marker.name).encode()
@@ -166,6 +173,7 @@ def tracers() -> dict[str, Tracer]:
     if package is not None:
         out[TUTORIAL] = Tracer(TUTORIAL, [str(BIN / "ecli"), "run", str(package)])
         out[TUTORIAL_PERF] = Tracer(TUTORIAL_PERF, [str(BIN / "ecli"), "run", "--perf-array", str(package)])
+    out[FLOOR_OPENAT] = Tracer(FLOOR_OPENAT, [str(BIN / "ecli"), "run", str(floor_package("openat"))], silent=True)
     if os.path.exists(LIBBPF_TOOLS_OPENSNOOP):
         out["libbpf-tools opensnoop (C)"] = Tracer("libbpf-tools opensnoop (C)", [LIBBPF_TOOLS_OPENSNOOP])
     if shutil.which("bpftrace") and os.path.exists(BPFTRACE_OPENSNOOP):
@@ -188,6 +196,24 @@ def tutorial_package() -> Path | None:
         out.mkdir(parents=True, exist_ok=True)
         subprocess.run([str(BIN / "ecc"), str(source / "opensnoop.bpf.c"), str(source / "opensnoop.h"),
                         "-o", str(out)], check=True, capture_output=True)
+    return package
+
+
+FLOOR = ROOT / "bench" / "floor"
+FLOOR_OPENAT = "no-op programs on sys_enter/exit_openat (kernel floor)"
+
+
+def floor_package(name: str) -> Path:
+    """bench/floor/NAME.bpf.c (no-op programs on a tracer's hooks) compiled
+    by our ecc, once per source change."""
+    source = FLOOR / f"{name}.bpf.c"
+    out = OUT / "floor" / name
+    package = out / "package.json"
+    compiler = ROOT / "src" / "pyeunomia" / "compiler"
+    newest = max(p.stat().st_mtime for p in [source, *compiler.glob("*.py")])
+    if not package.exists() or package.stat().st_mtime < newest:
+        out.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(BIN / "ecc"), str(source), "-o", str(out)], check=True, capture_output=True)
     return package
 
 

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import decode
 import overhead
 import startup
-from common import ROOT, TUTORIAL, TUTORIAL_PERF, Tracer, exporter_tracer, machine, tracers
+from common import FLOOR_OPENAT, ROOT, TUTORIAL, TUTORIAL_PERF, Tracer, exporter_tracer, machine, tracers
 
 BPFTRACE = "bpftrace opensnoop.bt"
 LIBBPF_TOOLS = "libbpf-tools opensnoop (C)"
@@ -47,9 +47,24 @@ def section_overhead(n: int, reps: int) -> tuple[str, dict[str, float]]:
             f"`{TUTORIAL}`: eunomia-bpf's tutorial opensnoop.bpf.c (a perf event array and a hash map between "
             f"enter and exit) compiled by our ecc, which ecli loads as a ring buffer (runner/perf2ring.py); "
             f"`{TUTORIAL_PERF}`: the same with the perf array kept; `{LIBBPF_TOOLS}`: Debian's libbpf-tools "
-            "package.\n\n"
-            + table(["tracer", "ns per open", "added ns", "added / bpftrace's"], rows))
+            f"package; `{FLOOR_OPENAT}`: programs that do nothing on the two tracepoints the tutorial's program "
+            "uses (bench/floor/): what the kernel charges for running any program there, which no loader can "
+            "take back.\n\n"
+            + table(["tracer", "ns per open", "added ns", "added / bpftrace's"], rows)
+            + _above_floor(added))
     return text, added
+
+
+def _above_floor(added: dict[str, float]) -> str:
+    """The tutorial's cost split into the kernel's floor and the rest (its
+    own programs and ecli's reader), each against bpftrace's cost."""
+    bt, floor, tut = added.get(BPFTRACE), added.get(FLOOR_OPENAT), added.get(TUTORIAL)
+    if not bt or floor is None or tut is None:
+        return ""
+    return (f"\nThe tutorial's program through ecli: {tut:+,.0f} ns = {tut / bt:.3f} of bpftrace's; of it, the "
+            f"kernel's floor on its two tracepoints {floor:+,.0f} ns ({floor / bt:.3f}) and its own programs with "
+            f"ecli's reader {tut - floor:+,.0f} ns ({(tut - floor) / bt:.3f}; their run time alone is in section "
+            "4).\n")
 
 
 def section_loss(n: int) -> str:
@@ -77,7 +92,7 @@ def section_decode() -> str:
 
 def section_floor(n: int, added: dict[str, float]) -> str:
     rows = []
-    for name in COMPARED:
+    for name in (*COMPARED, FLOOR_OPENAT):
         tracer = tracers().get(name)
         if tracer is None:
             continue
@@ -100,7 +115,7 @@ def section_startup(reps: int, rss_seconds: float) -> str:
                   env={**os.environ, "PYEUNOMIA_NO_BTF_CACHE": "1"})
     every = {"opensnoop (table)": every.pop("opensnoop (table)"), cold.name: cold, **every}
     for name, tracer in every.items():
-        if name == "opensnoop --json":
+        if name == "opensnoop --json" or tracer.silent:
             continue
         if name == LIBBPF_TOOLS:  # its stdout to a file is block-buffered: the first line would wait for 4 KiB
             tracer = Tracer(f"{name}, stdout line-buffered", ["stdbuf", "-oL", *tracer.argv])

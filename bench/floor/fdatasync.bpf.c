@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The kernel floor of these hooks: programs that do nothing (bench/floor/README.md). */
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("tracepoint/syscalls/sys_enter_fdatasync")
+int enter_fdatasync(void *ctx) { return 0; }
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The kernel floor of these hooks: programs that do nothing (bench/floor/README.md). */
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int enter_openat(void *ctx) { return 0; }
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int exit_openat(void *ctx) { return 0; }
+
+char LICENSE[] SEC("license") = "GPL";
