@@ -154,6 +154,24 @@ class ObjectSpec:
         return [GlobalVar(var.name, name, offset, size, var.type_id, self.btf.plain_c_name(var.type_id),
                           contents[name][offset : offset + size]) for name, offset, size, var in placed]
 
+    def data_var(self, name: str) -> tuple[str, int, int] | None:
+        """(section, offset, size) of a data section's variable, of any
+        linkage (runner/promise.py writes one while the program runs)."""
+        for t in self.btf.types:
+            if t.kind != Kind.DATASEC or not t.name.startswith(DATA_SECTION_PREFIXES):
+                continue
+            for v in t.vars:
+                var = self.btf[v.type_id]
+                if var.kind == Kind.VAR and var.name == name:
+                    return t.name, v.offset, v.size
+        return None
+
+
+def names_section(map_name: str, section: str) -> bool:
+    """libbpf names an internal map by up to 8 characters of the object's name
+    and the section's (`runqlat_.bss`), or by the section alone (`.data.x`)."""
+    return map_name == section or (map_name.endswith(section) and len(map_name) - len(section) <= 8)
+
 
 def _size_or_zero(btf: Btf, type_id: int) -> int:
     if not type_id:

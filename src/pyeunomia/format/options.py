@@ -243,7 +243,9 @@ def _brief(value: Any) -> str:
 
 # Globals the runner sets itself, never the user: containers/filter.py's
 # filter_cgroup_map (set by --container, --pod, --namespace, which also fill its map)
-RUNNER_OWNED = frozenset({"filter_cgroup_map"})
+# Globals the runner sets: the container filter's switch (cli/containeropts.py)
+# and the reader's wakeup promise, written while it runs (runner/promise.py).
+RUNNER_OWNED = frozenset({"filter_cgroup_map", "reader_polls_until_ns"})
 
 
 def global_options(package: Package, converters: ConverterOf | None = None, *,

@@ -38,7 +38,8 @@ from ..format.layout import value_decoder
 from ..format.mapmeta import HISTOGRAM, SCALAR, TABLE, MapView, bool_globals, map_view, map_views, shown
 from ..format.mapshape import DumpWriter, HistShape, MapDump, hist_shape, int_code, sort_key, sum_per_cpu, weight
 from ..format.mapuse import map_role, map_uses
-from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF, GlobalVar
+from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF, GlobalVar, names_section
+from ..format.options import RUNNER_OWNED
 from ..format.package import DUMMY_PREFIX, Package
 from ..kernel import libbpf
 from .loader import LoadedObject, MapInfo
@@ -237,11 +238,11 @@ def _section_targets(package: Package, loaded: LoadedObject, infos: list[MapInfo
     btf = spec.btf
     by_section: dict[str, list[GlobalVar]] = {}
     for g in spec.globals:
-        if g.section.startswith(DATA_SECTIONS) and not g.name.startswith(DUMMY_PREFIX):
+        if g.section.startswith(DATA_SECTIONS) and not g.name.startswith(DUMMY_PREFIX) and g.name not in RUNNER_OWNED:
             by_section.setdefault(g.section, []).append(g)
     out = []
     for section, found in sorted(by_section.items()):
-        info = next((m for m in infos if "." in m.name and _names_section(m.name, section)), None)
+        info = next((m for m in infos if "." in m.name and names_section(m.name, section)), None)
         if info is None or info.type not in ARRAY_TYPES:
             continue
         elf_section = spec.elf.section(section)
@@ -282,12 +283,6 @@ def _global_view(package: Package, g: GlobalVar, values: dict[str, Any]
     if not indexed and not view.key:
         view = view._replace(key_hidden=True)
     return shape, view, _unit(view, values)
-
-
-def _names_section(map_name: str, section: str) -> bool:
-    """libbpf names an internal map by up to 8 characters of the object's name
-    and the section's (`runqlat_.bss`), or by the section alone (`.data.x`)."""
-    return map_name == section or (map_name.endswith(section) and len(map_name) - len(section) <= 8)
 
 
 def _read_section(s: _SectionTarget) -> list[MapDump]:

@@ -13,7 +13,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..format.exports import ExportPlan
 from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
@@ -23,6 +23,9 @@ from ..format.writer import DISCARD, CallbackWriter, EventWriter, MapWriters, Sa
 from .kernelbtf import BtfFile
 from .loader import LoadedObject, MapInfo
 from .loop import EventLoop, Reader, Sampler
+
+if TYPE_CHECKING:
+    from .promise import Promise
 from .lostmap import LostCounter, is_lost_counter
 from .ringbuf import RingBufferReader
 
@@ -62,6 +65,7 @@ class Program:
         self.poll_ms = poll_ms if poll_ms is not None else min(package.meta.poll_timeout_ms, 100)
         self.perf_pages = perf_pages  # None: sized by perfbuf.ring_pages
         self._loop: EventLoop | None = None
+        self._promise: Promise | None = None
         self._readers: list[tuple[Reader, list[int]]] = []
         # Readers exist before the programs attach: a perf array drops records
         # while no perf event is in it, and no event should be missed.
@@ -146,7 +150,12 @@ class Program:
             mspec = spec.map(info.name)
             samplers.append(MapSampler(info, sample, spec.btf, mspec.key_type_id if mspec else 0,
                                        mspec.value_type_id if mspec else 0, samples))
-        self._loop = EventLoop(self._readers, samplers, writer, self.poll_ms, wakeup_fd, self._linger_ms())
+        linger = self._linger_ms()
+        if linger and self._promise is None:
+            from .promise import Promise  # only programs that hold back wakeups read one
+
+            self._promise = Promise.open(self.loaded)
+        self._loop = EventLoop(self._readers, samplers, writer, self.poll_ms, wakeup_fd, linger, self._promise)
         return self._loop
 
     def _linger_ms(self) -> int | None:
@@ -191,7 +200,7 @@ class Program:
         step = self.poll_ms / 1000.0
         while deadline is None or time.monotonic() < deadline:
             left = step if deadline is None else min(step, max(0.0, deadline - time.monotonic()))
-            loop.run(left)
+            loop.run(left, should_stop=lambda: bool(pending))  # back as soon as a read found something
             while pending:
                 yield pending.popleft()
 
@@ -206,6 +215,9 @@ class Program:
         if self._loop is not None:
             self._loop.close()
             self._loop = None
+        if self._promise is not None:
+            self._promise.close()
+            self._promise = None
         readers, self._readers = self._readers, []
         for reader, _fds in readers:
             reader.close()

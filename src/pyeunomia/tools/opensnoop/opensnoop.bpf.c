@@ -74,6 +74,11 @@ struct {
  * and a busy machine costs one wakeup per interval, not one per event.
  * Static, so it is no option; a race between CPUs costs one extra wakeup. */
 static __u64 last_wakeup_ns;
+/* Until when (CLOCK_MONOTONIC ns) the reader looks at the ring every
+ * wakeup_interval_ns on its own (runner/promise.py writes it through the
+ * mmapped .bss): no wakeup before then. A global (libbpf maps .bss only when
+ * it holds one), owned by the runner: no option (format/options.py). */
+__u64 reader_polls_until_ns;
 
 /* Opens the opens map had no room for (a new comm and result while it holds
  * max_entries keys): counted, not dropped silently. */
@@ -386,8 +391,8 @@ static __always_inline int emit(long ret, enum open_syscall syscall, __u64 id, _
 		resolve_full_path(e, task, dfd, with_bpf_loop);
 
 	__u64 wake = BPF_RB_NO_WAKEUP;
-	if (!wakeup_bytes || now - last_wakeup_ns >= wakeup_interval_ns ||
-	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes) {
+	if (!wakeup_bytes || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ||
+	    (now >= reader_polls_until_ns && now - last_wakeup_ns >= wakeup_interval_ns)) {
 		wake = BPF_RB_FORCE_WAKEUP;
 		last_wakeup_ns = now;
 	}
