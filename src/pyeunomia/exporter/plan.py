@@ -20,7 +20,7 @@ from ..format.escape import escape_text
 from ..format.exports import BufferExport
 from ..format.layout import Field, FieldKind, Layout, value_decoder
 from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF
-from ..format.options import global_options
+from ..format.options import NOT_RESULTS, global_options
 from ..format.package import Package
 from ..source import builtin_packages, open_package
 from .buckets import MAX_BUCKETS, bounds_problem, slot_bounds
@@ -194,9 +194,10 @@ def _global_metric(m: MetricConfig, package: Package) -> MetricPlan:
     struct or integer is one entry (key 0). Elements that are all zero (CPUs that never ran,
     say) are left out."""
     assert m.map is not None
-    found = [g for g in package.spec.globals if g.name == m.map and g.section.startswith(DATA_SECTIONS)]
+    results = [g for g in package.spec.globals if g.section.startswith(DATA_SECTIONS) and g.name not in NOT_RESULTS]
+    found = [g for g in results if g.name == m.map]
     if not found:
-        names = ", ".join(g.name for g in package.spec.globals if g.section.startswith(DATA_SECTIONS)) or "none"
+        names = ", ".join(g.name for g in results) or "none"
         raise m.at.error(f"{escape_text(package.name)} has no global {shown(m.map)} in .data or .bss "
                          f"(globals: {escape_text(names)})", "global")
     g = found[0]

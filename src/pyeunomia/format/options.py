@@ -243,9 +243,13 @@ def _brief(value: Any) -> str:
 
 # Globals the runner sets itself, never the user: containers/filter.py's
 # filter_cgroup_map (set by --container, --pod, --namespace, which also fill its map)
-# Globals the runner sets: the container filter's switch (cli/containeropts.py)
-# and the reader's wakeup promise, written while it runs (runner/promise.py).
-RUNNER_OWNED = frozenset({"filter_cgroup_map", "reader_polls_until_ns"})
+# Globals the runner sets at load: the container filter's switch (cli/containeropts.py).
+RUNNER_OWNED = frozenset({"filter_cgroup_map"})
+# Globals the runner writes while the program runs, never an option, a value
+# to load with, a metric or a printed result: the reader's wakeup promise
+# (runner/promise.py).
+WRITTEN_WHILE_RUNNING = frozenset({"reader_polls_until_ns"})
+NOT_RESULTS = RUNNER_OWNED | WRITTEN_WHILE_RUNNING
 
 
 def global_options(package: Package, converters: ConverterOf | None = None, *,
@@ -260,7 +264,8 @@ def global_options(package: Package, converters: ConverterOf | None = None, *,
     metas = {v.name: v for v in package.meta.variables}
     out = []
     for g in sorted(spec.globals, key=lambda g: (_section_rank(g.section), g.offset)):
-        if g.name.startswith(DUMMY_PREFIX) or (g.name in RUNNER_OWNED and not runner_owned):
+        if g.name.startswith(DUMMY_PREFIX) or g.name in WRITTEN_WHILE_RUNNING or \
+                (g.name in RUNNER_OWNED and not runner_owned):
             continue
         opt = _option(package, g, metas.get(g.name), converters)
         if opt is not None:

@@ -28,7 +28,9 @@ class Reader(Protocol):
 
 
 class Promiser(Protocol):
-    def until(self, monotonic_ns: int) -> None: ...
+    until_s: float  # the promise in force, CLOCK_MONOTONIC seconds
+
+    def until(self, monotonic_s: float) -> None: ...
 
 
 class Sampler(Protocol):
@@ -55,7 +57,11 @@ class EventLoop:
         self.linger_s = min(self.poll_s, linger_ms / 1000.0) if linger_ms else 0.0
         self._look_again_at = 0.0  # monotonic time; 0: nothing held back
         self._promise = promise if self.linger_s else None
-        self._promised_until = 0.0  # monotonic time the program was told we look until
+        # monotonic time the program was told we look until; a loop opened on the
+        # program later keeps the promise in force, and first looks at once
+        self._promised_until = self._promise.until_s if self._promise else 0.0
+        if self._promised_until > time.monotonic():
+            self._look_again_at = time.monotonic()
         self.received = 0
         self._epoll = select.epoll()
         for _reader, fds in readers:
@@ -101,7 +107,7 @@ class EventLoop:
             self._look_again_at = now + self.linger_s
             if self._promise is not None:
                 self._promised_until = now + PROMISE_S
-                self._promise.until(time.monotonic_ns() + int(PROMISE_S * 1e9))
+                self._promise.until(self._promised_until)
         elif looked < self._promised_until + self.linger_s:
             self._look_again_at = now + self.linger_s
         elif now >= self._look_again_at:

@@ -39,7 +39,7 @@ from ..format.mapmeta import HISTOGRAM, SCALAR, TABLE, MapView, bool_globals, ma
 from ..format.mapshape import DumpWriter, HistShape, MapDump, hist_shape, int_code, sort_key, sum_per_cpu, weight
 from ..format.mapuse import map_role, map_uses
 from ..format.objspec import MAP_PERF_EVENT_ARRAY, MAP_RINGBUF, GlobalVar, names_section
-from ..format.options import RUNNER_OWNED
+from ..format.options import NOT_RESULTS
 from ..format.package import DUMMY_PREFIX, Package
 from ..kernel import libbpf
 from .loader import LoadedObject, MapInfo
@@ -238,7 +238,7 @@ def _section_targets(package: Package, loaded: LoadedObject, infos: list[MapInfo
     btf = spec.btf
     by_section: dict[str, list[GlobalVar]] = {}
     for g in spec.globals:
-        if g.section.startswith(DATA_SECTIONS) and not g.name.startswith(DUMMY_PREFIX) and g.name not in RUNNER_OWNED:
+        if g.section.startswith(DATA_SECTIONS) and not g.name.startswith(DUMMY_PREFIX) and g.name not in NOT_RESULTS:
             by_section.setdefault(g.section, []).append(g)
     out = []
     for section, found in sorted(by_section.items()):

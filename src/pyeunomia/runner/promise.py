@@ -9,37 +9,40 @@ the IPI's MSR write (perf, 4,000 execs; bpf_stats 4,449 ns per exit). Yet
 while events flow the reader looks again within one interval anyway
 (EventLoop's linger), so those wakeups are wasted.
 
-So the reader writes the CLOCK_MONOTONIC time until which it promises to look
-every interval into the program's global `__u64 reader_polls_until_ns`
-(.bss, mmapped: a store, no syscall; the runner's own, no option:
-format/options.py RUNNER_OWNED), and the program
-does not wake it before then unless a quarter of the ring waits. EventLoop
-extends the promise after every read that found records and blocks only
-once the promise has passed by one interval and a read after that found
-nothing: a record committed under the promise is read by that look. A stale
-value only makes the program wake the reader more; the value never goes
-back. In a time namespace, CLOCK_MONOTONIC is shifted by
-/proc/self/timens_offsets: the kernel's clock is written.
+So the reader writes the CLOCK_BOOTTIME time (bpf_ktime_get_boot_ns's
+clock, which opensnoop's events already read) until which it promises to
+look every interval into the program's global `__u64 reader_polls_until_ns`
+(.bss, mmapped: one 8-byte store, no syscall; written while running, so no
+option: format/options.py WRITTEN_WHILE_RUNNING), and the program does not
+wake it before then unless a quarter of the ring waits. EventLoop extends
+the promise after every read that found records and blocks only once a look
+that began at or after the promise plus one interval found nothing: a record
+committed under the promise is read by that look. A loop opened later on the
+same program starts from the promise in force. A stale value only makes the
+program wake the reader more; the value never goes back while the program
+runs. In a time namespace the kernel's clock is written (the offset from
+/proc/self/timens_offsets, used only when this process is in the namespace
+that file describes; otherwise no promise is made).
 """
 
 from __future__ import annotations
 
 import mmap
 import os
-import struct
+import time
 
 from ..format.objspec import names_section
 from .loader import LoadedObject
 
 VAR = "reader_polls_until_ns"
-_U64 = struct.Struct("<Q")
 
 
 class Promise:
     def __init__(self, region: mmap.mmap, offset: int, shift_ns: int):
         self._region = region
-        self._offset = offset
+        self._word = memoryview(region)[offset:offset + 8].cast("Q")  # one aligned 8-byte store per write
         self._shift = shift_ns
+        self.until_s = 0.0  # CLOCK_MONOTONIC seconds: what the program was last told
 
     @classmethod
     def open(cls, loaded: LoadedObject) -> Promise | None:
@@ -61,27 +64,44 @@ class Promise:
             region = mmap.mmap(info.fd, length, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         except (OSError, ValueError):  # a map without BPF_F_MMAPABLE (kernels before 5.5)
             return None
-        return cls(region, offset, _kernel_shift_ns())
+        shift = _kernel_shift_ns()
+        if shift is None:
+            region.close()
+            return None
+        return cls(region, offset, shift)
 
-    def until(self, monotonic_ns: int) -> None:
-        """Promise to look at the rings every interval until this time."""
-        _U64.pack_into(self._region, self._offset, max(0, monotonic_ns + self._shift))
+    def until(self, monotonic_s: float) -> None:
+        """Promise to look at the rings every interval until this
+        CLOCK_MONOTONIC time (as time.monotonic() gives it)."""
+        self.until_s = monotonic_s
+        boot_ns = time.clock_gettime_ns(time.CLOCK_BOOTTIME) + int((monotonic_s - time.monotonic()) * 1e9)
+        self._word[0] = max(0, boot_ns + self._shift)
 
     def close(self) -> None:
         if not self._region.closed:
-            _U64.pack_into(self._region, self._offset, 0)  # nobody looks any more: wake as before
+            self._word[0] = 0  # nobody looks any more: wake as before
+            self._word.release()
             self._region.close()
 
 
-def _kernel_shift_ns(path: str = "/proc/self/timens_offsets") -> int:
-    """What to add to this process's CLOCK_MONOTONIC to get the kernel's
-    (a time namespace's monotonic offset, negated); 0 outside one."""
+def _kernel_shift_ns(proc: str = "/proc/self") -> int | None:
+    """What to add to this process's CLOCK_BOOTTIME to get the kernel's
+    (a time namespace's boottime offset, negated; 0 outside one), or None
+    when it cannot be known: timens_offsets describes the namespace of this
+    process's children, which is its own only when the two links agree."""
     try:
-        with open(path) as f:
+        if os.readlink(f"{proc}/ns/time") != os.readlink(f"{proc}/ns/time_for_children"):
+            return None
+    except FileNotFoundError:
+        return 0  # a kernel without time namespaces (before 5.6)
+    except OSError:
+        return None
+    try:
+        with open(f"{proc}/timens_offsets") as f:
             for line in f:
                 parts = line.split()
-                if len(parts) == 3 and parts[0] in ("monotonic", "1"):
+                if len(parts) == 3 and parts[0] in ("boottime", "7"):
                     return -(int(parts[1]) * 1_000_000_000 + int(parts[2]))
     except (OSError, ValueError):
-        pass
+        return None
     return 0

@@ -34,7 +34,9 @@ struct lookup {
  * by its next call (start 0: none in flight). Written in place, not inserted
  * and deleted per call: that took ~300 ns of the ~2.5 us a traced call cost
  * (perf: htab update, delete and the free list). LRU, so the slots of threads
- * that are gone make room. */
+ * that are gone make room: a call's slot was touched at its entry, so it is
+ * evicted (and that call not reported) only if thousands of other threads
+ * start lookups while it is in flight. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 10240);

@@ -11,7 +11,9 @@
  * waits; in between, events go in without a wakeup. The runner sees the
  * wakeup_interval_ns global and looks again that soon after each read
  * (runner/program.py, _linger_ms), so an event waits at most about one
- * interval: 10 ms, not noticeable on a terminal.
+ * interval: 10 ms, not noticeable on a terminal. While events flow, the reader
+ * promises to look every interval by itself (reader_polls_until_ns below), and
+ * then only a quarter-full ring wakes it: steady events cost no wakeup at all.
  *
  * Included by a tool's .bpf.c after vmlinux.h and bpf_helpers.h;
  * scripts/rebuild_tools.py hashes it into each including tool's build.json. */
@@ -23,18 +25,18 @@ const volatile __u64 wakeup_interval_ns = 10 * 1000 * 1000;
 /* When the reader was last woken. Static, so no option; two CPUs racing
  * here cost one extra wakeup, never a lost one. */
 static __u64 last_wakeup_ns;
-/* Until when (CLOCK_MONOTONIC ns) the reader has promised to look at the ring
+/* Until when (CLOCK_BOOTTIME ns) the reader has promised to look at the ring
  * every wakeup_interval_ns on its own: it writes this through the mmapped
  * .bss while events flow (runner/promise.py), and a wakeup before then would
  * be wasted. Slow events pay most for wakeups: execsnoop's exit spent 72% of
  * its samples in the IPI's MSR write (perf, 4,000 execs). A global, not static:
  * libbpf maps .bss into memory only when it holds one; the runner owns it, so
- * it is no option and never printed (format/options.py, RUNNER_OWNED). */
+ * it is no option and never printed (format/options.py, WRITTEN_WHILE_RUNNING). */
 __u64 reader_polls_until_ns;
 /* The flags for bpf_ringbuf_submit/output of one event into `ring`. */
 static __always_inline __u64 wakeup_flags(void *ring)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_boot_ns();
 	if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= bpf_ringbuf_query(ring, BPF_RB_RING_SIZE) / 4 ||
 	    !wakeup_interval_ns ||
 	    (now >= reader_polls_until_ns && now - last_wakeup_ns >= wakeup_interval_ns)) {

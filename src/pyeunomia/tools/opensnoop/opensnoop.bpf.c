@@ -74,10 +74,11 @@ struct {
  * and a busy machine costs one wakeup per interval, not one per event.
  * Static, so it is no option; a race between CPUs costs one extra wakeup. */
 static __u64 last_wakeup_ns;
-/* Until when (CLOCK_MONOTONIC ns) the reader looks at the ring every
- * wakeup_interval_ns on its own (runner/promise.py writes it through the
- * mmapped .bss): no wakeup before then. A global (libbpf maps .bss only when
- * it holds one), owned by the runner: no option (format/options.py). */
+/* Until when (CLOCK_BOOTTIME ns, the clock of `now` below) the reader looks at
+ * the ring every wakeup_interval_ns on its own (runner/promise.py writes it
+ * through the mmapped .bss): no wakeup before then but for a full ring. A
+ * global (libbpf maps .bss only when it holds one), written while running:
+ * no option (format/options.py). */
 __u64 reader_polls_until_ns;
 
 /* Opens the opens map had no room for (a new comm and result while it holds
