@@ -450,3 +450,18 @@ def test_show():
     assert opts["g_s32"].show(-4) == "-4"
     assert opts["g_mode"].show("ON") == "ON"
     assert opts["g_name"].show("a b") == "'a b'"
+
+
+TOOLS = Path(__file__).resolve().parents[2] / "src" / "pyeunomia" / "tools"
+
+
+@pytest.mark.parametrize("tool", ["execsnoop", "opensnoop"])
+def test_the_wakeup_promise_is_never_an_option(tool: str):
+    """reader_polls_until_ns is written by the reader while the program runs
+    (runner/promise.py): no command line, config or load value may set it,
+    not even the runner's own load-time globals."""
+    package = Package.from_json((TOOLS / tool / "package.json").read_text(), f"{tool}.json")
+    assert package.spec.data_var("reader_polls_until_ns") is not None
+    for runner_owned in (False, True):
+        names = {o.name for o in global_options(package, runner_owned=runner_owned)}
+        assert "reader_polls_until_ns" not in names and "wakeup_interval_ns" in names
