@@ -409,3 +409,19 @@ def test_threadsnoop_new_threads_of_one_pid() -> None:
     assert [(e["pid"], e["tid"], e["creator_tid"], e["comm"]) for e in seen] == \
         [(child.pid, tid, child.pid, name) for tid in tids]  # `other`'s threads, started first, are not there
     assert all(e["clone_flags"] & 0x00010000 for e in seen)
+
+
+@pytest.mark.parametrize("name", ["killsnoop", "gethostlatency"])
+def test_a_calls_slot_map_is_state_not_a_result(name: str) -> None:
+    """killsnoop and gethostlatency keep a slot per thread between a call's
+    entry and exit, reused, never deleted: `@internal`, so it is not printed
+    at exit as a result map would be (`@calls[1234]: ...`)."""
+    import socket
+
+    with running("ecli", "run", name, "-p", str(os.getpid())) as r:
+        os.kill(os.getpid(), 0)
+        socket.getaddrinfo("127.0.0.1", None, flags=socket.AI_NUMERICHOST)
+        r.wait_for(lambda line: str(os.getpid()) in line)
+        assert r.stop() == 0
+        after = r.rest()
+    assert not [line for line in after if line.startswith("@")], after

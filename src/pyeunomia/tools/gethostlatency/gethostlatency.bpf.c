@@ -36,7 +36,8 @@ struct lookup {
  * (perf: htab update, delete and the free list). LRU, so the slots of threads
  * that are gone make room: a call's slot was touched at its entry, so it is
  * evicted (and that call not reported) only if thousands of other threads
- * start lookups while it is in flight. */
+ * start lookups while it is in flight. State, not results: never printed. */
+/// @internal
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 10240);

@@ -38,6 +38,7 @@ struct kill_args {
 	int ttid;
 	int sig;
 	unsigned int syscall;    /* enum kill_syscall */
+	unsigned int live;       /* 1 from a call's entry to its exit: its thread's slot is reused */
 };
 
 #endif /* __KILLSNOOP_H */
