@@ -61,7 +61,10 @@ def bench_rows() -> dict[str, dict[str, tuple[str, str, str]]]:
             continue
         tool, _load, tracer, generated, reported, added = cells[:6]
         bpf = cells[6] if with_bpf and cells[6] != "–" else ""
-        kind = "ours" if tracer.startswith("ecli run") else "C" if tracer.startswith("libbpf-tools") else "bt"
+        kind = ("ours" if tracer.startswith("ecli run") else "C" if tracer.startswith("libbpf-tools")
+                else "bt" if tracer.startswith("bpftrace") else "")
+        if not kind:
+            continue  # the kernel floor's no-op programs: BENCHMARKS.md has them, the catalogue compares tools
         if generated == "–":
             out.setdefault(tool, {})[kind] = ("cannot run here", "", "")
             continue
